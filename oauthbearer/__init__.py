@@ -1,0 +1,84 @@
+"""oauthbearer: a strict, sans-IO implementation of SASL OAUTHBEARER (RFC 7628).
+
+The codec (:mod:`oauthbearer.gs2`) and the state machines
+(:mod:`oauthbearer.session`) are pure: bytes in, typed events out, no I/O, no
+clock. They load without pyjwt or cryptography.
+"""
+
+from __future__ import annotations
+
+from oauthbearer.errors import (
+    MALFORMED_REASONS,
+    ArgumentTypeError,
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidToken,
+    MalformedMessage,
+    OAuthBearerError,
+    ProtocolError,
+    SessionStateError,
+)
+from oauthbearer.gs2 import (
+    KAFKA_MAX_RECEIVE_SIZE,
+    MAX_ERROR_RESPONSE_SIZE,
+    MAX_EXTENSIONS,
+    MAX_INITIAL_RESPONSE_SIZE,
+    ClientInitialResponse,
+    Dialect,
+    ErrorResponse,
+)
+from oauthbearer.session import (
+    Authenticated,
+    AuthenticationSucceeded,
+    AuthzidPolicy,
+    ChallengeIssued,
+    ChallengeReceived,
+    ClientSession,
+    ClientState,
+    DiscoveryResult,
+    ExtensionValidator,
+    ExtensionVerdict,
+    ServerSession,
+    ServerState,
+    TokenReceived,
+)
+from oauthbearer.token import OAuthBearerToken, TokenValidator, format_scope, parse_scope
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "KAFKA_MAX_RECEIVE_SIZE",
+    "MALFORMED_REASONS",
+    "MAX_ERROR_RESPONSE_SIZE",
+    "MAX_EXTENSIONS",
+    "MAX_INITIAL_RESPONSE_SIZE",
+    "ArgumentTypeError",
+    "Authenticated",
+    "AuthenticationFailed",
+    "AuthenticationSucceeded",
+    "AuthzidPolicy",
+    "ChallengeIssued",
+    "ChallengeReceived",
+    "ClientInitialResponse",
+    "ClientSession",
+    "ClientState",
+    "ConfigurationError",
+    "Dialect",
+    "DiscoveryResult",
+    "ErrorResponse",
+    "ExtensionValidator",
+    "ExtensionVerdict",
+    "InvalidToken",
+    "MalformedMessage",
+    "OAuthBearerError",
+    "OAuthBearerToken",
+    "ProtocolError",
+    "ServerSession",
+    "ServerState",
+    "SessionStateError",
+    "TokenReceived",
+    "TokenValidator",
+    "__version__",
+    "format_scope",
+    "parse_scope",
+]

@@ -1,0 +1,761 @@
+"""The OAUTHBEARER message codec: client initial responses and error responses.
+
+Theory of operation
+-------------------
+RFC 7628 section 3.1 defines the client's message as a GS2 header (RFC 5801
+section 4), a ``%x01`` separator, ``key=value%x01`` pairs and a final ``%x01``;
+the pair ``auth`` carries ``Bearer <b64token>`` (RFC 6750 section 2.1). When a
+token is refused, the server answers with a JSON error object (RFC 7628 section
+3.2.2) and the client replies with one ``%x01`` byte.
+
+Decoding works in two stages. The *structure* stage checks the grammar byte by
+byte. It has two implementations that must agree on every input: a compiled
+regular expression (the fast path, for valid input) and :func:`_scan`, a plain
+scanner that finds the first offending byte, names it and gives its offset
+(the slow path, taken only when the expression does not match). The *meaning*
+stage, shared by both, then looks at the pairs: duplicates, the ``auth`` pair,
+its scheme and token, the ``port`` value, the authzid's UTF-8.
+
+Two dialects are spoken. :attr:`Dialect.RFC7628` is the strict reading of the
+RFCs. :attr:`Dialect.KAFKA` accepts and rejects exactly what Apache Kafka's
+broker does (``OAuthBearerClientInitialResponse``), reports Kafka's own message
+texts in :attr:`MalformedMessage.kafka_message`, and refines them with the same
+reason codes and offsets as the strict dialect.
+
+Every limit is a named constant below, with its reason. Oversize input is
+refused before any work proportional to its size.
+
+This module is pure: no I/O, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import re
+import types
+from collections.abc import Mapping
+from typing import Any, Final
+
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
+
+__all__ = [
+    "KAFKA_MAX_RECEIVE_SIZE",
+    "MAX_ERROR_RESPONSE_SIZE",
+    "MAX_EXTENSIONS",
+    "MAX_INITIAL_RESPONSE_SIZE",
+    "ClientInitialResponse",
+    "Dialect",
+    "ErrorResponse",
+]
+
+# --- Limits ---------------------------------------------------------------------
+
+#: Largest initial response the strict dialect reads: PostgreSQL's
+#: PG_MAX_AUTH_TOKEN_LENGTH. Real JWTs, even Entra ID ones with group claims,
+#: stay well below 16 KiB; anything larger is an attack or a bug.
+MAX_INITIAL_RESPONSE_SIZE: Final = 65_535
+
+#: Largest initial response the Kafka dialect reads: the default of Kafka's
+#: broker setting ``sasl.server.max.receive.size``, so that the dialect accepts
+#: what Kafka accepts.
+KAFKA_MAX_RECEIVE_SIZE: Final = 524_288
+
+#: Most extension pairs (pairs other than ``auth``) the strict dialect reads.
+#: Real clients send a handful; Kafka has no count limit, only its size limit.
+MAX_EXTENSIONS: Final = 64
+
+#: Largest error response read: a status, a scope and one URL fit in far less.
+MAX_ERROR_RESPONSE_SIZE: Final = 8_192
+
+# --- Grammar --------------------------------------------------------------------
+
+#: RFC 7628 section 3.1: ``kvsep = %x01``.
+KVSEP: Final = b"\x01"
+
+#: RFC 7628 section 3.1: ``key = 1*(ALPHA)``.
+_KEY: Final = re.compile(r"[A-Za-z]+")
+
+#: RFC 7628 section 3.1: ``value = *(VCHAR / SP / HTAB / CR / LF)``.
+_VALUE: Final = re.compile(r"[\x21-\x7e \t\r\n]*")
+
+#: RFC 6750 section 2.1: ``b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
+#: "+" / "/" ) *"="``.
+_B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+#: RFC 7235 section 2.1: ``auth-scheme = token`` (RFC 7230 section 3.2.6 tchar),
+#: then ``1*SP`` (RFC 6750 section 2.1), then the credentials.
+_RFC_AUTH: Final = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)( +)(.*)", re.DOTALL)
+
+#: Kafka's ``AUTH_PATTERN``: a word, one or more spaces, then the token.
+_KAFKA_AUTH: Final = re.compile(r"([A-Za-z0-9_]+)( +)([-_~+/.A-Za-z0-9]+=*)")
+
+#: RFC 7628 section 3.1: ``port`` is a decimal positive integer without leading zeros.
+_PORT: Final = re.compile(r"[1-9][0-9]{0,4}")
+
+#: RFC 6749 appendix A.7: ``error = 1*NQSCHAR``, ``NQSCHAR = %x20-21 / %x23-5B / %x5D-7E``.
+_STATUS: Final = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
+
+#: Characters no field of an error response may hold: C0 controls and DEL.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+# The structure stage's fast path. Groups: 1 the GS2 flag, 2 the raw authzid
+# (RFC 5801 ``saslname``: any byte but NUL, "," and "=", or "=2C" / "=3D"),
+# 3 the pairs, each ending in %x01. In Kafka's dialect the authzid is ASCII,
+# the flag only "n" and values are non-empty (``[\x21-\x7E \t\r\n]+``).
+_RFC_STRUCTURE: Final = re.compile(
+    rb"([ny]),(?:a=((?:[\x01-\x2b\x2d-\x3c\x3e-\xff]|=2C|=3D)+))?,\x01"
+    rb"((?:[A-Za-z]+=[\x21-\x7e \t\r\n]*\x01)*)\x01"
+)
+_KAFKA_STRUCTURE: Final = re.compile(
+    rb"(n),(?:a=((?:[\x01-\x2b\x2d-\x3c\x3e-\x7f]|=2C|=3D)+))?,\x01"
+    rb"((?:[A-Za-z]+=[\x21-\x7e \t\r\n]+\x01)*)\x01"
+)
+
+_AUTH_KEY: Final = "auth"
+
+# Kafka's own message texts (OAuthBearerClientInitialResponse).
+_KAFKA_INVALID: Final = "Invalid OAUTHBEARER client first message"
+_KAFKA_NO_AUTH: Final = "Invalid OAUTHBEARER client first message: 'auth' not specified"
+_KAFKA_BAD_AUTH: Final = "Invalid OAUTHBEARER client first message: invalid 'auth' format"
+_KAFKA_BAD_SCHEME: Final = "Invalid scheme in OAUTHBEARER client first message"
+
+_ALPHA: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_B64_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+_VALUE_BYTES: Final = frozenset([*range(0x21, 0x7F), 0x20, 0x09, 0x0D, 0x0A])
+
+
+class Dialect(enum.StrEnum):
+    """Which peer's rules a decoder follows."""
+
+    #: The strict reading of RFC 7628, RFC 5801 and RFC 6750.
+    RFC7628 = "rfc7628"
+    #: Exactly what Apache Kafka's broker accepts and rejects.
+    KAFKA = "kafka"
+
+
+def _coerce_dialect(dialect: Dialect | str) -> Dialect:
+    try:
+        return Dialect(dialect)
+    except ValueError:
+        raise ConfigurationError(
+            f"dialect must be one of {[d.value for d in Dialect]}, not {dialect!r}"
+        ) from None
+
+
+def _describe(byte: int) -> str:
+    """A byte as an error message shows it: printable ASCII quoted, else hex."""
+    if 0x21 <= byte <= 0x7E:
+        return f"{chr(byte)!r}"
+    return f"0x{byte:02x}"
+
+
+# --- ClientInitialResponse ----------------------------------------------------------
+
+
+def _check_extensions(extensions: Mapping[str, str]) -> dict[str, str]:
+    """Validate extension pairs for encoding; returns a plain copy in the given order."""
+    if not isinstance(extensions, Mapping):
+        raise ArgumentTypeError("extensions must be a mapping of str to str")
+    checked: dict[str, str] = {}
+    for key, value in extensions.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ArgumentTypeError("extension names and values must be strings")
+        if key == _AUTH_KEY:
+            raise ConfigurationError("extension name 'auth' is reserved for the token")
+        if not _KEY.fullmatch(key):
+            raise ConfigurationError(
+                f"extension name {key!r} is invalid: RFC 7628 keys are 1*ALPHA"
+            )
+        if not _VALUE.fullmatch(value):
+            raise ConfigurationError(
+                f"extension {key!r} has a value outside RFC 7628's VCHAR / SP / HTAB / CR / LF"
+            )
+        if key == "port" and not _is_port(value):
+            raise ConfigurationError(
+                "extension 'port' must be a decimal port number without leading zeros"
+            )
+        checked[key] = value
+    if len(checked) > MAX_EXTENSIONS:
+        raise ConfigurationError(f"at most {MAX_EXTENSIONS} extensions can be sent")
+    return checked
+
+
+def _is_port(value: str) -> bool:
+    return _PORT.fullmatch(value) is not None and int(value) <= 65535
+
+
+def _escape_saslname(name: str) -> str:
+    # RFC 5801 section 4: "," and "=" are sent as "=2C" and "=3D".
+    return name.replace("=", "=3D").replace(",", "=2C")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientInitialResponse:
+    """The client's OAUTHBEARER message (RFC 7628 section 3.1).
+
+    ``ClientInitialResponse(token, authzid=..., extensions=...)`` validates every
+    field, so :meth:`encode` can only produce bytes that the strict decoder
+    accepts. ``extensions`` is a mapping in wire order, without ``auth``;
+    :attr:`host` and :attr:`port` read the two extensions RFC 7628 names.
+
+    ``scheme`` is the authentication scheme as sent (``Bearer``, compared
+    case-insensitively) and ``gs2_flag`` the GS2 channel-binding flag (``n``, or
+    ``y`` for a client that supports channel binding but believes the server
+    does not). A discovery request (:meth:`discovery`) has an empty ``auth``
+    value: its ``token`` and ``scheme`` are both empty.
+    """
+
+    token: str = dataclasses.field(repr=False)
+    _: dataclasses.KW_ONLY
+    authzid: str | None = None
+    extensions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    scheme: str = "Bearer"
+    gs2_flag: str = "n"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.token, str) or not isinstance(self.scheme, str):
+            raise ArgumentTypeError("token and scheme must be strings")
+        if self.token or self.scheme:
+            if self.scheme != "Bearer" and self.scheme.lower() != "bearer":
+                raise ConfigurationError("scheme must be 'Bearer' (in any letter case)")
+            if not _B64TOKEN.fullmatch(self.token):
+                raise ConfigurationError(
+                    "token is not an RFC 6750 b64token (letters, digits, -._~+/ then '='s); "
+                    "use ClientInitialResponse.discovery() for an empty auth value"
+                )
+        if self.authzid is not None:
+            if not isinstance(self.authzid, str):
+                raise ArgumentTypeError("authzid must be a string or None")
+            if not self.authzid or "\x00" in self.authzid:
+                raise ConfigurationError("authzid must be non-empty and free of NUL")
+            try:
+                self.authzid.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ConfigurationError("authzid is not encodable as UTF-8") from None
+        if self.gs2_flag not in ("n", "y"):
+            raise ConfigurationError(
+                "gs2_flag must be 'n' or 'y': OAUTHBEARER has no channel binding"
+            )
+        extensions = _check_extensions({} if self.extensions is None else self.extensions)
+        object.__setattr__(self, "extensions", types.MappingProxyType(extensions))
+
+    def __hash__(self) -> int:
+        return hash(
+            (self.token, self.authzid, tuple(self.extensions.items()), self.scheme, self.gs2_flag)
+        )
+
+    @classmethod
+    def discovery(
+        cls, *, authzid: str | None = None, extensions: Mapping[str, str] | None = None
+    ) -> ClientInitialResponse:
+        """A discovery request: an empty ``auth`` value, sent (as libpq does) to learn
+        the server's ``openid-configuration`` from the error challenge it provokes."""
+        return cls("", authzid=authzid, extensions=extensions or {}, scheme="")
+
+    @property
+    def is_discovery(self) -> bool:
+        """True for a request with an empty ``auth`` value."""
+        return not self.token
+
+    @property
+    def host(self) -> str | None:
+        """The ``host`` extension (RFC 7628 section 3.1), if sent."""
+        return self.extensions.get("host")
+
+    @property
+    def port(self) -> int | None:
+        """The ``port`` extension (RFC 7628 section 3.1) as a number, if sent."""
+        value = self.extensions.get("port")
+        return None if value is None or not _is_port(value) else int(value)
+
+    def encode(self) -> bytes:
+        """The message bytes: ``auth`` first, then the extensions in order."""
+        header = (
+            f"{self.gs2_flag},,"
+            if self.authzid is None
+            else f"{self.gs2_flag},a={_escape_saslname(self.authzid)},"
+        )
+        auth = f"{self.scheme} {self.token}" if self.token else ""
+        pairs = "".join(f"{key}={value}\x01" for key, value in self.extensions.items())
+        return f"{header}\x01auth={auth}\x01{pairs}\x01".encode()
+
+    @classmethod
+    def decode(
+        cls,
+        data: bytes | bytearray | memoryview,
+        *,
+        dialect: Dialect | str = Dialect.RFC7628,
+        max_size: int | None = None,
+    ) -> ClientInitialResponse:
+        """Parse a client initial response, or raise :class:`MalformedMessage`.
+
+        ``max_size`` defaults to :data:`MAX_INITIAL_RESPONSE_SIZE`, or to
+        :data:`KAFKA_MAX_RECEIVE_SIZE` in Kafka's dialect.
+        """
+        kafka = _coerce_dialect(dialect) is Dialect.KAFKA
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ArgumentTypeError(
+                f"data must be bytes, bytearray or memoryview, not {type(data).__name__}"
+            )
+        limit = (
+            max_size
+            if max_size is not None
+            else (KAFKA_MAX_RECEIVE_SIZE if kafka else MAX_INITIAL_RESPONSE_SIZE)
+        )
+        if len(data) > limit:
+            raise MalformedMessage(
+                "too-large",
+                f"message of {len(data)} bytes exceeds the limit of {limit}",
+                offset=limit,
+                kafka_message=_KAFKA_INVALID if kafka else None,
+            )
+        raw = bytes(data)
+        match = (_KAFKA_STRUCTURE if kafka else _RFC_STRUCTURE).fullmatch(raw)
+        if match is None:
+            _scan(raw, kafka=kafka)
+            # _scan raises for every input the expression refuses; reaching this
+            # line is a bug, reported as our own error rather than a crash.
+            raise MalformedMessage(
+                "malformed",
+                "message does not follow the grammar",
+                offset=0,
+                kafka_message=_KAFKA_INVALID if kafka else None,
+            )
+        return _interpret(
+            raw,
+            flag=match.group(1),
+            authzid_raw=match.group(2),
+            authzid_offset=match.start(2),
+            pairs=match.group(3),
+            offset=match.start(3),
+            kafka=kafka,
+        )
+
+
+def _scan(data: bytes, *, kafka: bool) -> None:
+    """The structure stage, byte by byte: raise for the first offending byte.
+
+    This is the readable statement of the grammar; the ``*_STRUCTURE``
+    expressions must accept exactly what it accepts (a property test checks).
+    """
+
+    def fail(reason: str, detail: str, offset: int) -> MalformedMessage:
+        return MalformedMessage(
+            reason, detail, offset=offset, kafka_message=_KAFKA_INVALID if kafka else None
+        )
+
+    end = len(data)
+
+    def need(pos: int, what: str) -> None:
+        if pos >= end:
+            raise fail("truncated", f"message ends where {what} should be", end)
+
+    # gs2-cb-flag = ("p=" cb-name) / "n" / "y"   (RFC 5801 section 4)
+    need(0, "the GS2 channel-binding flag")
+    flag = data[0]
+    if flag == ord("p"):
+        raise fail(
+            "channel-binding",
+            "channel binding ('p=') is requested, but OAUTHBEARER has no channel binding",
+            0,
+        )
+    if flag == ord("y") and kafka:
+        raise fail("invalid-gs2-header", "Kafka accepts only the GS2 flag 'n', not 'y'", 0)
+    if flag not in (ord("n"), ord("y")):
+        if data == KVSEP:
+            detail = "a lone %x01 answers an error challenge; it is not an initial response"
+        elif flag == ord("F"):
+            detail = "the non-standard GSS-API flag 'F' does not apply to OAUTHBEARER"
+        else:
+            detail = f"expected the GS2 flag 'n' or 'y', found {_describe(flag)}"
+        raise fail("invalid-gs2-header", detail, 0)
+    need(1, "',' after the GS2 flag")
+    if data[1] != ord(","):
+        raise fail(
+            "invalid-gs2-header", f"expected ',' after the GS2 flag, found {_describe(data[1])}", 1
+        )
+    pos = 2
+    # [gs2-authzid] = "a=" saslname   (RFC 5801 section 4)
+    need(pos, "',' or an authzid")
+    if data[pos] == ord("a"):
+        need(pos + 1, "'=' after 'a'")
+        if data[pos + 1] != ord("="):
+            raise fail(
+                "invalid-gs2-header",
+                f"expected 'a=' to start the authzid, found {_describe(data[pos + 1])}",
+                pos + 1,
+            )
+        pos += 2
+        start = pos
+        while True:
+            need(pos, "the end of the authzid (',')")
+            byte = data[pos]
+            if byte == ord(","):
+                break
+            if byte == 0:
+                raise fail("invalid-authzid", "the authzid contains NUL", pos)
+            if byte >= 0x80 and kafka:
+                raise fail("invalid-authzid", "Kafka accepts only an ASCII authzid", pos)
+            if byte == ord("="):
+                if data[pos + 1 : pos + 3] not in (b"2C", b"3D"):
+                    raise fail(
+                        "invalid-authzid",
+                        "'=' in the authzid must start the escape '=2C' or '=3D'",
+                        pos,
+                    )
+                pos += 3
+                continue
+            pos += 1
+        if pos == start:
+            raise fail("invalid-authzid", "the authzid after 'a=' is empty", pos)
+    if data[pos] != ord(","):
+        raise fail(
+            "invalid-gs2-header",
+            f"expected ',' to end the GS2 header, found {_describe(data[pos])}",
+            pos,
+        )
+    pos += 1
+    # client-resp = gs2-header kvsep *kvpair kvsep   (RFC 7628 section 3.1)
+    need(pos, "%x01 after the GS2 header")
+    if data[pos] != KVSEP[0]:
+        raise fail(
+            "missing-kvsep",
+            f"expected %x01 after the GS2 header, found {_describe(data[pos])}",
+            pos,
+        )
+    pos += 1
+    while True:
+        if pos >= end:
+            raise fail("missing-terminator", "message ends without the final %x01", end)
+        if data[pos] == KVSEP[0]:
+            if pos + 1 != end:
+                raise fail(
+                    "trailing-data",
+                    f"{end - pos - 1} bytes follow the final %x01",
+                    pos + 1,
+                )
+            return
+        # kvpair = key "=" value kvsep;  key = 1*(ALPHA)
+        key_start = pos
+        while pos < end and data[pos] in _ALPHA:
+            pos += 1
+        need(pos, "'=' after a key")
+        if data[pos] != ord("="):
+            raise fail(
+                "invalid-key",
+                f"a key may hold only letters; found {_describe(data[pos])}",
+                pos,
+            )
+        if pos == key_start:
+            raise fail("invalid-key", "empty key before '='", pos)
+        pos += 1
+        # value = *(VCHAR / SP / HTAB / CR / LF)
+        value_start = pos
+        while pos < end and data[pos] in _VALUE_BYTES:
+            pos += 1
+        need(pos, "%x01 after a value")
+        if data[pos] != KVSEP[0]:
+            raise fail(
+                "invalid-value",
+                f"a value may hold only VCHAR, SP, HTAB, CR and LF; found {_describe(data[pos])}",
+                pos,
+            )
+        if kafka and pos == value_start:
+            raise fail("invalid-value", "Kafka requires a non-empty value", pos)
+        pos += 1
+
+
+def _interpret(
+    data: bytes,
+    *,
+    flag: bytes,
+    authzid_raw: bytes | None,
+    authzid_offset: int,
+    pairs: bytes,
+    offset: int,
+    kafka: bool,
+) -> ClientInitialResponse:
+    """The meaning stage, on a message whose structure is known to be valid."""
+    authzid: str | None = None
+    if authzid_raw is not None:
+        if kafka:
+            # Kafka keeps the saslname as sent: it does not undo =2C / =3D.
+            authzid = authzid_raw.decode("ascii")
+        else:
+            try:
+                text = authzid_raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MalformedMessage(
+                    "invalid-authzid",
+                    "the authzid is not valid UTF-8",
+                    offset=authzid_offset + exc.start,
+                ) from None
+            authzid = text.replace("=2C", ",").replace("=3D", "=")
+
+    extensions: dict[str, str] = {}
+    auth: str | None = None
+    auth_offset = 0
+    scheme = token = ""
+    for item in pairs.split(KVSEP)[:-1]:
+        key_bytes, _, value_bytes = item.partition(b"=")
+        key = key_bytes.decode("ascii")
+        value = value_bytes.decode("ascii")
+        if key == _AUTH_KEY:
+            if auth is not None and not kafka:
+                raise MalformedMessage(
+                    "duplicate-key", "'auth' appears a second time", offset=offset
+                )
+            # Kafka keeps the last of duplicate keys (a HashMap), 'auth' included.
+            auth, auth_offset = value, offset + 5
+            if not kafka:
+                scheme, token = _parse_rfc_auth(value, auth_offset)
+        elif kafka:
+            extensions[key] = value
+        else:
+            if key in extensions:
+                raise MalformedMessage(
+                    "duplicate-key", f"key {key!r} appears a second time", offset=offset
+                )
+            if len(extensions) == MAX_EXTENSIONS:
+                raise MalformedMessage(
+                    "too-many-extensions",
+                    f"more than {MAX_EXTENSIONS} extension pairs",
+                    offset=offset,
+                )
+            if key == "port" and not _is_port(value):
+                raise MalformedMessage(
+                    "invalid-port",
+                    "'port' must be a decimal port number without leading zeros",
+                    offset=offset + 5,
+                )
+            extensions[key] = value
+        offset += len(item) + 1
+
+    if auth is None:
+        raise MalformedMessage(
+            "missing-auth",
+            "no 'auth' pair",
+            offset=len(data) - 1,
+            kafka_message=_KAFKA_NO_AUTH if kafka else None,
+        )
+    if kafka:
+        scheme, token = _parse_kafka_auth(auth, auth_offset)
+    result = object.__new__(ClientInitialResponse)
+    setattr_ = object.__setattr__
+    setattr_(result, "token", token)
+    setattr_(result, "authzid", authzid)
+    setattr_(result, "extensions", types.MappingProxyType(extensions))
+    setattr_(result, "scheme", scheme)
+    setattr_(result, "gs2_flag", flag.decode("ascii"))
+    return result
+
+
+def _parse_rfc_auth(value: str, offset: int) -> tuple[str, str]:
+    """``auth`` in the strict dialect: ``scheme 1*SP b64token``, or empty (discovery)."""
+    if not value:
+        return "", ""
+    match = _RFC_AUTH.fullmatch(value)
+    if match is None:
+        raise MalformedMessage(
+            "invalid-auth",
+            "'auth' must be an HTTP authentication scheme, one or more spaces, and a token",
+            offset=offset,
+        )
+    scheme, spaces, token = match.group(1, 2, 3)
+    if scheme.lower() != "bearer":
+        raise MalformedMessage(
+            "unsupported-scheme", f"scheme {scheme!r} is not 'Bearer'", offset=offset
+        )
+    token_offset = offset + len(scheme) + len(spaces)
+    if not _B64TOKEN.fullmatch(token):
+        bad = _first_non_b64token(token)
+        raise MalformedMessage(
+            "invalid-token-syntax",
+            "the token is not an RFC 6750 b64token",
+            offset=token_offset + bad,
+        )
+    return scheme, token
+
+
+def _first_non_b64token(token: str) -> int:
+    """Index of the first character that keeps ``token`` from being a b64token."""
+    index = len(token) - len(token.lstrip(_B64_CHARS))
+    if index == 0:
+        return 0
+    return len(token) - len(token[index:].lstrip("="))
+
+
+def _parse_kafka_auth(value: str, offset: int) -> tuple[str, str]:
+    """``auth`` as Kafka's ``AUTH_PATTERN`` reads it, with Kafka's messages."""
+    match = _KAFKA_AUTH.fullmatch(value)
+    if match is None:
+        raise MalformedMessage(
+            "invalid-auth",
+            "'auth' must be a word, one or more spaces and a token of [-_~+/.A-Za-z0-9]+ "
+            "then optional '='s",
+            offset=offset,
+            kafka_message=_KAFKA_BAD_AUTH,
+        )
+    scheme, _, token = match.group(1, 2, 3)
+    if scheme.lower() != "bearer":
+        # Kafka means to report this, but its broker fails with an internal
+        # error instead (it asks the wrong matcher for the scheme); we report
+        # what it means to.
+        raise MalformedMessage(
+            "unsupported-scheme",
+            f"scheme {scheme!r} is not 'bearer'",
+            offset=offset,
+            kafka_message=f"{_KAFKA_BAD_SCHEME}: {scheme}",
+        )
+    return scheme, token
+
+
+# --- ErrorResponse --------------------------------------------------------------------
+
+
+def _reject_pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateFieldError(key)
+        result[key] = value
+    return result
+
+
+class _DuplicateFieldError(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_text(field: str, value: object, *, required: bool) -> None:
+    """An error-response field: a string without control characters, encodable as UTF-8."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"ErrorResponse.{field} must be a string")
+    if not value or _CONTROL.search(value):
+        raise ConfigurationError(
+            f"ErrorResponse.{field} must be non-empty and free of control characters"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"ErrorResponse.{field} is not encodable as UTF-8") from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """The server's error challenge (RFC 7628 section 3.2.2).
+
+    ``status`` is an RFC 6749 error code (``invalid_token``,
+    ``insufficient_scope``, ``invalid_request``, ...); ``scope`` the scope the
+    token lacked; ``openid_configuration`` the URL of the server's OpenID
+    Connect discovery document. :attr:`scopes` also reads Kafka's list form.
+    """
+
+    status: str
+    _: dataclasses.KW_ONLY
+    scope: str | None = None
+    openid_configuration: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_text("status", self.status, required=True)
+        if not _STATUS.fullmatch(self.status):
+            raise ConfigurationError(
+                "ErrorResponse.status must be an RFC 6749 error code (printable ASCII, "
+                "no '\"' or '\\')"
+            )
+        _check_text("scope", self.scope, required=False)
+        _check_text("openid_configuration", self.openid_configuration, required=False)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scope as a tuple: RFC 6749 space-delimited, or Kafka's ``[a, b]``."""
+        if self.scope is None:
+            return ()
+        if self.scope.startswith("[") and self.scope.endswith("]"):
+            # Kafka writes a Java List's toString(): "[a, b]".
+            return tuple(item for item in self.scope[1:-1].split(", ") if item)
+        return tuple(item for item in self.scope.split(" ") if item)
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON object, as a dict with the RFC's member names."""
+        obj = {"status": self.status}
+        if self.scope is not None:
+            obj["scope"] = self.scope
+        if self.openid_configuration is not None:
+            obj["openid-configuration"] = self.openid_configuration
+        return obj
+
+    def encode(self) -> bytes:
+        """Compact JSON, UTF-8."""
+        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def decode(
+        cls, data: bytes | bytearray | memoryview, *, max_size: int = MAX_ERROR_RESPONSE_SIZE
+    ) -> ErrorResponse:
+        """Parse an error challenge strictly, or raise :class:`MalformedMessage`.
+
+        A JSON object in UTF-8 with a string ``status``; ``scope`` and
+        ``openid-configuration``, when present, strings; no member twice.
+        Unknown members are ignored, as RFC 7628 leaves room for them.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ArgumentTypeError(
+                f"data must be bytes, bytearray or memoryview, not {type(data).__name__}"
+            )
+        if len(data) > max_size:
+            raise MalformedMessage(
+                "too-large",
+                f"error response of {len(data)} bytes exceeds the limit of {max_size}",
+                offset=max_size,
+            )
+        raw = bytes(data)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedMessage(
+                "invalid-utf8", "error response is not valid UTF-8", offset=exc.start
+            ) from None
+        try:
+            obj = json.loads(
+                text, object_pairs_hook=_reject_pairs_hook, parse_constant=_reject_constant
+            )
+        except _DuplicateFieldError as exc:
+            raise MalformedMessage(
+                "duplicate-field", f"member {exc.name!r} appears twice", offset=None
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise MalformedMessage(
+                "invalid-json",
+                f"error response is not JSON: {exc.msg}",
+                offset=len(text[: exc.pos].encode()),
+            ) from None
+        except (ValueError, RecursionError):
+            # Non-finite constants, over-long integers, nesting deeper than the
+            # parser's recursion limit.
+            raise MalformedMessage(
+                "invalid-json", "error response is not acceptable JSON", offset=None
+            ) from None
+        if not isinstance(obj, dict):
+            raise MalformedMessage("not-an-object", "error response is not a JSON object", offset=0)
+        if "status" not in obj:
+            raise MalformedMessage(
+                "missing-status", "error response has no 'status' member", offset=None
+            )
+        try:
+            return cls(
+                obj["status"],
+                scope=obj.get("scope"),
+                openid_configuration=obj.get("openid-configuration"),
+            )
+        except ConfigurationError as exc:
+            raise MalformedMessage("invalid-field", str(exc), offset=None) from None

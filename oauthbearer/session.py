@@ -1,0 +1,622 @@
+"""Client and server state machines for one OAUTHBEARER exchange.
+
+Theory of operation
+-------------------
+RFC 7628 section 3 gives the exchange two shapes::
+
+    success:   C: initial response        S: (success, no data)
+    failure:   C: initial response        S: error challenge (JSON)
+               C: %x01                    S: (failure)
+
+Each side is a machine with one state enum and one transition table
+(``_CLIENT_TABLE``, ``_SERVER_TABLE``). Every public method first checks that
+its call is allowed in the current state; a call that is not raises
+:class:`~oauthbearer.errors.SessionStateError`, which names the state and the
+call. Any error, local or from the peer, leaves the machine ``FAILED``; a failed
+machine accepts no further call.
+
+The machines carry bytes in and out, one call per SASL message, and never touch
+a socket or a clock. How "success" and "failure" travel is the application
+protocol's business (Kafka's ``SaslAuthenticate`` error code, IMAP's tagged
+``OK``/``NO``): the client learns it through :meth:`ClientSession.receive_outcome`.
+
+The server machine stops at ``TOKEN_RECEIVED`` so that the caller can validate
+the token however it likes (asynchronously, against a JWKS it fetches) and then
+call :meth:`ServerSession.accept` or :meth:`ServerSession.reject`. Given a
+synchronous :class:`~oauthbearer.token.TokenValidator`, :meth:`ServerSession.receive`
+does that itself, with the ``now`` the caller passes in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+from collections.abc import Callable, Mapping
+from typing import Final, Generic, NoReturn, TypeVar
+
+from oauthbearer.errors import (
+    ArgumentTypeError,
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidToken,
+    MalformedMessage,
+    OAuthBearerError,
+    ProtocolError,
+    SessionStateError,
+)
+from oauthbearer.gs2 import KVSEP, ClientInitialResponse, Dialect, ErrorResponse
+from oauthbearer.token import OAuthBearerToken, TokenValidator
+
+__all__ = [
+    "Authenticated",
+    "AuthenticationSucceeded",
+    "AuthzidPolicy",
+    "ChallengeIssued",
+    "ChallengeReceived",
+    "ClientSession",
+    "ClientState",
+    "DiscoveryResult",
+    "ExtensionValidator",
+    "ExtensionVerdict",
+    "ServerSession",
+    "ServerState",
+    "TokenReceived",
+]
+
+#: Kafka's name for the negotiated token property.
+NEGOTIATED_TOKEN: Final = "OAUTHBEARER.token"
+#: Kafka's name for the negotiated credential lifetime (epoch ms).
+NEGOTIATED_LIFETIME: Final = "CREDENTIAL.LIFETIME.MS"
+
+
+# --- Events ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthenticationSucceeded:
+    """Client: the server accepted the token."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ChallengeReceived:
+    """Client: the server sent an error challenge. Send ``reply`` (``%x01``); the
+    exchange can then only fail, with :class:`~oauthbearer.errors.AuthenticationFailed`."""
+
+    error: ErrorResponse
+    reply: bytes = KVSEP
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DiscoveryResult:
+    """Client: a discovery exchange ended; ``error`` is the server's challenge,
+    with its ``openid_configuration`` (``None`` if the server named none)."""
+
+    error: ErrorResponse
+
+    @property
+    def openid_configuration(self) -> str | None:
+        """The URL of the server's OpenID Connect discovery document."""
+        return self.error.openid_configuration
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TokenReceived:
+    """Server: a well-formed initial response arrived. Validate ``response.token``,
+    then call :meth:`ServerSession.accept` or :meth:`ServerSession.reject`."""
+
+    response: ClientInitialResponse
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ChallengeIssued:
+    """Server: send ``reply`` (the error challenge); expect ``%x01`` back."""
+
+    error: ErrorResponse
+    reply: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Authenticated:
+    """Server: the exchange succeeded. Report success with no additional data
+    (with Kafka, an empty ``auth_bytes``)."""
+
+    token: OAuthBearerToken
+    authzid: str | None
+    extensions: Mapping[str, str]
+
+
+# --- Policies -----------------------------------------------------------------------
+
+
+class AuthzidPolicy(enum.StrEnum):
+    """What the server makes of the GS2 authzid (``a=``)."""
+
+    #: Optional; when present it must equal the token's principal (Kafka).
+    MATCH_PRINCIPAL = "match-principal"
+    #: Refused when present (PostgreSQL).
+    FORBID = "forbid"
+    #: Required, and it must equal the token's principal (Dovecot).
+    REQUIRE = "require"
+    #: Accepted as sent and not checked.
+    IGNORE = "ignore"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ExtensionVerdict:
+    """An extension validator's answer, as Kafka's extensions callback gives it.
+
+    Names in ``valid`` are exposed after success; names in ``invalid`` (with a
+    reason each) fail the exchange; any other name is ignored and not exposed.
+    """
+
+    valid: frozenset[str] = frozenset()
+    invalid: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+#: Decides on a token's extensions: ``(token, extensions) -> ExtensionVerdict``.
+ExtensionValidator = Callable[[OAuthBearerToken, Mapping[str, str]], ExtensionVerdict]
+
+
+# --- Shared machinery -----------------------------------------------------------------
+
+
+S = TypeVar("S", bound=enum.Enum)
+
+
+class _Machine(Generic[S]):
+    """One state, one transition table, and the rule that errors leave it FAILED."""
+
+    __slots__ = ("_state",)
+    _TABLE: Mapping[tuple[S, str], S]
+    _FAILED: S
+
+    def __init__(self, initial: S) -> None:
+        self._state = initial
+
+    @property
+    def state(self) -> S:
+        """The current state."""
+        return self._state
+
+    def _check(self, call: str) -> None:
+        """Raise (and fail) unless some input of ``call`` is allowed now."""
+        state = self._state
+        if not any(s is state and i.split(":")[0] == call for s, i in self._TABLE):
+            self._state = self._FAILED
+            raise SessionStateError(type(self).__name__, state.name, call)
+
+    def _move(self, event: str) -> None:
+        try:
+            self._state = self._TABLE[(self._state, event)]
+        except KeyError:
+            state = self._state
+            self._state = self._FAILED
+            raise SessionStateError(type(self).__name__, state.name, event) from None
+
+    def _fail(self, error: OAuthBearerError) -> NoReturn:
+        self._state = self._FAILED
+        raise error
+
+
+# --- Client ---------------------------------------------------------------------------
+
+
+class ClientState(enum.Enum):
+    """States of :class:`ClientSession`."""
+
+    IDLE = "idle"
+    SENT = "sent"
+    CHALLENGED = "challenged"
+    SUCCEEDED = "succeeded"
+    DISCOVERED = "discovered"
+    FAILED = "failed"
+
+
+# (state, input) -> next state. An input is "call" or "call:outcome".
+_CLIENT_TABLE: Final[Mapping[tuple[ClientState, str], ClientState]] = types.MappingProxyType(
+    {
+        (ClientState.IDLE, "initial_response"): ClientState.SENT,
+        (ClientState.SENT, "receive:success"): ClientState.SUCCEEDED,
+        (ClientState.SENT, "receive:challenge"): ClientState.CHALLENGED,
+        # Protocols that report success out of band (IMAP's tagged OK) skip the
+        # empty server message; Kafka reports both, so success may come twice.
+        (ClientState.SENT, "receive_outcome:success"): ClientState.SUCCEEDED,
+        (ClientState.SUCCEEDED, "receive_outcome:success"): ClientState.SUCCEEDED,
+        (ClientState.SENT, "receive_outcome:failure"): ClientState.FAILED,
+        (ClientState.CHALLENGED, "receive_outcome:failure"): ClientState.FAILED,
+        (ClientState.CHALLENGED, "receive_outcome:discovered"): ClientState.DISCOVERED,
+    }
+)
+
+
+class ClientSession(_Machine[ClientState]):
+    """The client side of one exchange.
+
+    ``token`` is the access token, or a prepared :class:`ClientInitialResponse`
+    (for instance :meth:`ClientInitialResponse.discovery`).
+
+    >>> client = ClientSession("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.")
+    >>> client.initial_response()[:12]
+    b'n,,\\x01auth=Bear'
+    >>> client.receive(b"")
+    AuthenticationSucceeded()
+    """
+
+    __slots__ = ("_challenge", "_discovery", "_response")
+    _TABLE = _CLIENT_TABLE
+    _FAILED = ClientState.FAILED
+
+    def __init__(
+        self,
+        token: str | ClientInitialResponse,
+        *,
+        authzid: str | None = None,
+        extensions: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(ClientState.IDLE)
+        if isinstance(token, ClientInitialResponse):
+            if authzid is not None or extensions is not None:
+                raise ConfigurationError(
+                    "give authzid and extensions in the ClientInitialResponse, not beside it"
+                )
+            self._response = token
+        else:
+            self._response = ClientInitialResponse(
+                token, authzid=authzid, extensions=extensions or {}
+            )
+        self._discovery = self._response.is_discovery
+        self._challenge: ErrorResponse | None = None
+
+    @classmethod
+    def discovery(cls, *, authzid: str | None = None) -> ClientSession:
+        """A session that sends an empty ``auth`` value to learn the server's
+        ``openid-configuration``, as libpq does; it ends in :class:`DiscoveryResult`."""
+        return cls(ClientInitialResponse.discovery(authzid=authzid))
+
+    def __repr__(self) -> str:
+        return f"<ClientSession state={self._state.name}>"
+
+    def initial_response(self) -> bytes:
+        """The first message to send."""
+        self._check("initial_response")
+        self._move("initial_response")
+        return self._response.encode()
+
+    def receive(self, data: bytes) -> AuthenticationSucceeded | ChallengeReceived:
+        """Take the server's message: empty for success, else an error challenge."""
+        self._check("receive")
+        if not data:
+            if self._discovery:
+                self._fail(
+                    ProtocolError("the server accepted a discovery request, which carries no token")
+                )
+            self._move("receive:success")
+            return AuthenticationSucceeded()
+        try:
+            error = ErrorResponse.decode(data)
+        except MalformedMessage as exc:
+            self._fail(exc)
+        self._challenge = error
+        self._move("receive:challenge")
+        return ChallengeReceived(error=error)
+
+    def receive_outcome(
+        self, *, success: bool, message: str | None = None
+    ) -> AuthenticationSucceeded | DiscoveryResult:
+        """Take the server's verdict when the application protocol carries it.
+
+        Success returns :class:`AuthenticationSucceeded` (refused after an error
+        challenge: a server must not grant anything on that path). Failure raises
+        :class:`~oauthbearer.errors.AuthenticationFailed` with the challenge's
+        fields, or ``message`` when there was no challenge; a discovery session
+        returns :class:`DiscoveryResult` instead.
+        """
+        self._check("receive_outcome")
+        challenge = self._challenge
+        if success:
+            if challenge is not None:
+                self._fail(
+                    ProtocolError(
+                        "the server reported success after an error challenge; "
+                        "nothing may be granted on that path"
+                    )
+                )
+            if self._discovery:
+                self._fail(
+                    ProtocolError("the server accepted a discovery request, which carries no token")
+                )
+            self._move("receive_outcome:success")
+            return AuthenticationSucceeded()
+        if challenge is None:
+            self._move("receive_outcome:failure")
+            raise AuthenticationFailed(message or "the server refused authentication")
+        if self._discovery:
+            self._move("receive_outcome:discovered")
+            return DiscoveryResult(error=challenge)
+        self._move("receive_outcome:failure")
+        raise AuthenticationFailed(
+            message or challenge.encode().decode(),
+            status=challenge.status,
+            scope=challenge.scope,
+            openid_configuration=challenge.openid_configuration,
+        )
+
+
+# --- Server ---------------------------------------------------------------------------
+
+
+class ServerState(enum.Enum):
+    """States of :class:`ServerSession`."""
+
+    IDLE = "idle"
+    TOKEN_RECEIVED = "token-received"
+    CHALLENGED = "challenged"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+_SERVER_TABLE: Final[Mapping[tuple[ServerState, str], ServerState]] = types.MappingProxyType(
+    {
+        (ServerState.IDLE, "receive:token"): ServerState.TOKEN_RECEIVED,
+        (ServerState.IDLE, "receive:discovery"): ServerState.CHALLENGED,
+        (ServerState.TOKEN_RECEIVED, "accept"): ServerState.SUCCEEDED,
+        (ServerState.TOKEN_RECEIVED, "reject"): ServerState.CHALLENGED,
+        (ServerState.CHALLENGED, "receive:kvsep"): ServerState.FAILED,
+    }
+)
+
+
+class ServerSession(_Machine[ServerState]):
+    """The server side of one exchange.
+
+    Without a ``validator`` the session is pure: :meth:`receive` returns
+    :class:`TokenReceived` and the caller answers with :meth:`accept` or
+    :meth:`reject`. With one, :meth:`receive` validates (given ``now``) and
+    returns :class:`Authenticated` or :class:`ChallengeIssued` itself.
+
+    ``openid_configuration`` goes into every error challenge that does not name
+    its own (RFC 7628 section 3.2.2 says servers SHOULD send it); a discovery
+    request (empty ``auth``) is answered with a challenge carrying it.
+    """
+
+    __slots__ = (
+        "_authzid_policy",
+        "_challenge",
+        "_dialect",
+        "_extension_validator",
+        "_extensions",
+        "_max_size",
+        "_openid_configuration",
+        "_response",
+        "_token",
+        "_validator",
+    )
+    _TABLE = _SERVER_TABLE
+    _FAILED = ServerState.FAILED
+
+    def __init__(
+        self,
+        validator: TokenValidator | None = None,
+        *,
+        dialect: Dialect | str = Dialect.RFC7628,
+        authzid_policy: AuthzidPolicy | str = AuthzidPolicy.MATCH_PRINCIPAL,
+        extension_validator: ExtensionValidator | None = None,
+        openid_configuration: str | None = None,
+        max_size: int | None = None,
+    ) -> None:
+        super().__init__(ServerState.IDLE)
+        if validator is not None and not isinstance(validator, TokenValidator):
+            raise ArgumentTypeError("validator must have a validate(token, *, now) method")
+        try:
+            self._dialect = Dialect(dialect)
+            self._authzid_policy = AuthzidPolicy(authzid_policy)
+        except ValueError as exc:
+            raise ConfigurationError(f"ServerSession: {exc}") from None
+        if openid_configuration is not None:
+            # Validated once here, so that every challenge can carry it.
+            ErrorResponse("invalid_token", openid_configuration=openid_configuration)
+        self._validator = validator
+        self._extension_validator = extension_validator
+        self._openid_configuration = openid_configuration
+        self._max_size = max_size
+        self._response: ClientInitialResponse | None = None
+        self._challenge: ErrorResponse | None = None
+        self._token: OAuthBearerToken | None = None
+        self._extensions: Mapping[str, str] = types.MappingProxyType({})
+
+    def __repr__(self) -> str:
+        return f"<ServerSession state={self._state.name} dialect={self._dialect.value}>"
+
+    # -- inputs --
+
+    def receive(
+        self, data: bytes, *, now: float | None = None
+    ) -> TokenReceived | ChallengeIssued | Authenticated:
+        """Take a client message.
+
+        In ``IDLE``: the initial response. Malformed bytes raise
+        :class:`~oauthbearer.errors.MalformedMessage` and fail the exchange. In
+        ``CHALLENGED``: only ``%x01`` is accepted, and it ends the exchange by
+        raising :class:`~oauthbearer.errors.AuthenticationFailed`, whose message
+        is the challenge JSON (as Kafka relays it).
+        """
+        self._check("receive")
+        if self._state is ServerState.CHALLENGED:
+            return self._receive_challenge_reply(data)
+        try:
+            response = ClientInitialResponse.decode(
+                data, dialect=self._dialect, max_size=self._max_size
+            )
+        except OAuthBearerError as exc:
+            self._fail(exc)
+        self._response = response
+        if response.is_discovery:
+            self._move("receive:discovery")
+            return self._challenge_with(ErrorResponse("invalid_token"))
+        policy = self._authzid_policy
+        if policy is AuthzidPolicy.FORBID and response.authzid is not None:
+            self._fail(
+                AuthenticationFailed(
+                    "Authentication failed: the client named an authorization identity, "
+                    "which this server does not support",
+                    status="invalid_request",
+                )
+            )
+        if policy is AuthzidPolicy.REQUIRE and response.authzid is None:
+            self._fail(
+                AuthenticationFailed(
+                    "Authentication failed: the client named no authorization identity",
+                    status="invalid_request",
+                )
+            )
+        self._move("receive:token")
+        if self._validator is None:
+            return TokenReceived(response=response)
+        if now is None:
+            self._fail(
+                ConfigurationError(
+                    "ServerSession.receive() needs now= (epoch seconds) to run its validator"
+                )
+            )
+        try:
+            token = self._validator.validate(response.token, now=now)
+        except InvalidToken as exc:
+            return self.reject(
+                ErrorResponse(
+                    exc.status, scope=exc.scope, openid_configuration=exc.openid_configuration
+                )
+            )
+        except BaseException:
+            self._state = ServerState.FAILED
+            raise
+        return self.accept(token)
+
+    def accept(self, token: OAuthBearerToken) -> Authenticated:
+        """Grant the exchange with the validated ``token``.
+
+        Still fails (raising :class:`~oauthbearer.errors.AuthenticationFailed`)
+        when the authzid policy or the extension validator refuses, with Kafka's
+        message texts.
+        """
+        self._check("accept")
+        if not isinstance(token, OAuthBearerToken):
+            self._fail(ArgumentTypeError("accept() takes an OAuthBearerToken"))
+        response = self._response
+        assert response is not None  # TOKEN_RECEIVED always has one
+        authzid = response.authzid
+        if (
+            authzid is not None
+            and self._authzid_policy in (AuthzidPolicy.MATCH_PRINCIPAL, AuthzidPolicy.REQUIRE)
+            and authzid != token.principal
+        ):
+            self._fail(
+                AuthenticationFailed(
+                    f"Authentication failed: Client requested an authorization id ({authzid}) "
+                    f"that is different from the token's principal name ({token.principal})"
+                )
+            )
+        extensions = self._validated_extensions(token, response.extensions)
+        self._move("accept")
+        self._token = token
+        self._extensions = extensions
+        return Authenticated(token=token, authzid=authzid, extensions=extensions)
+
+    def reject(self, error: ErrorResponse) -> ChallengeIssued:
+        """Refuse the token with an RFC 7628 error challenge; send its ``reply``."""
+        self._check("reject")
+        if not isinstance(error, ErrorResponse):
+            self._fail(ArgumentTypeError("reject() takes an ErrorResponse"))
+        self._move("reject")
+        return self._challenge_with(error)
+
+    # -- results --
+
+    @property
+    def token(self) -> OAuthBearerToken | None:
+        """The negotiated token, once the exchange succeeded."""
+        return self._token
+
+    @property
+    def authzid(self) -> str | None:
+        """The authzid the client sent, once a message was received."""
+        return None if self._response is None else self._response.authzid
+
+    @property
+    def extensions(self) -> Mapping[str, str]:
+        """The validated extensions, once the exchange succeeded."""
+        return self._extensions
+
+    def negotiated_property(self, name: str) -> object:
+        """Kafka's negotiated properties: ``OAUTHBEARER.token``,
+        ``CREDENTIAL.LIFETIME.MS``, or a validated extension's value."""
+        if self._token is None:
+            return None
+        if name == NEGOTIATED_TOKEN:
+            return self._token
+        if name == NEGOTIATED_LIFETIME:
+            return self._token.lifetime_ms
+        return self._extensions.get(name)
+
+    def session_lifetime_ms(self, *, now_ms: int, max_reauth_ms: int | None = None) -> int:
+        """KIP-368: how long the authenticated session may last, in ms.
+
+        The token's remaining lifetime, capped by ``max_reauth_ms`` (Kafka's
+        ``connections.max.reauth.ms``) when that is set and positive; never
+        negative. Only meaningful after success.
+        """
+        if self._token is None:
+            raise SessionStateError(type(self).__name__, self._state.name, "session_lifetime_ms")
+        remaining = self._token.lifetime_ms - now_ms
+        if max_reauth_ms is not None and max_reauth_ms > 0:
+            remaining = min(remaining, max_reauth_ms)
+        return max(remaining, 0)
+
+    # -- internals --
+
+    def _challenge_with(self, error: ErrorResponse) -> ChallengeIssued:
+        if error.openid_configuration is None and self._openid_configuration is not None:
+            error = dataclasses.replace(error, openid_configuration=self._openid_configuration)
+        self._challenge = error
+        return ChallengeIssued(error=error, reply=error.encode())
+
+    def _receive_challenge_reply(self, data: bytes) -> NoReturn:
+        challenge = self._challenge
+        assert challenge is not None  # CHALLENGED always has one
+        if data != KVSEP:
+            self._fail(
+                MalformedMessage(
+                    "invalid-challenge-reply",
+                    "after an error challenge the client must send exactly %x01",
+                    offset=0,
+                )
+            )
+        self._move("receive:kvsep")
+        raise AuthenticationFailed(
+            challenge.encode().decode(),
+            status=challenge.status,
+            scope=challenge.scope,
+            openid_configuration=challenge.openid_configuration,
+        )
+
+    def _validated_extensions(
+        self, token: OAuthBearerToken, extensions: Mapping[str, str]
+    ) -> Mapping[str, str]:
+        if self._extension_validator is None or not extensions:
+            # Kafka's own validator callback handlers mark every extension valid.
+            return extensions
+        verdict = self._extension_validator(token, extensions)
+        if not isinstance(verdict, ExtensionVerdict):
+            self._fail(ArgumentTypeError("an extension validator must return ExtensionVerdict"))
+        invalid = [(name, verdict.invalid[name]) for name in extensions if name in verdict.invalid]
+        if invalid:
+            listed = "; ".join(f"{name}: {why}" for name, why in invalid)
+            self._fail(
+                AuthenticationFailed(
+                    f"Authentication failed: {len(invalid)} extensions are invalid! "
+                    f"They are: {listed}"
+                )
+            )
+        return types.MappingProxyType(
+            {name: value for name, value in extensions.items() if name in verdict.valid}
+        )

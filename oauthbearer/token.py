@@ -1,0 +1,94 @@
+"""The negotiated token and the validator protocol.
+
+Theory of operation
+-------------------
+A server turns the token string from the client's ``auth=`` pair into an
+:class:`OAuthBearerToken` by calling a :class:`TokenValidator`. The token object
+is what Kafka calls the negotiated property ``OAUTHBEARER.token``: the raw
+value, the principal, the granted scope and the absolute expiry in epoch
+milliseconds. Validators refuse a token by raising
+:class:`~oauthbearer.errors.InvalidToken`, which the server session turns into
+an RFC 7628 error challenge.
+
+This module is pure: time reaches a validator as ``now`` (epoch seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["OAuthBearerToken", "TokenValidator", "format_scope", "parse_scope"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthBearerToken:
+    """A validated bearer token, as Kafka's ``OAuthBearerToken`` describes it.
+
+    ``lifetime_ms`` is the absolute expiry time in epoch milliseconds (Kafka's
+    name for it), ``start_time_ms`` the time the token became valid, if known.
+    The token value and the claims never appear in ``repr``.
+    """
+
+    value: str = dataclasses.field(repr=False)
+    principal: str
+    scope: frozenset[str] = frozenset()
+    lifetime_ms: int
+    start_time_ms: int | None = None
+    claims: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str) or not self.value:
+            raise ConfigurationError("OAuthBearerToken.value must be a non-empty string")
+        if not isinstance(self.principal, str):
+            raise ArgumentTypeError("OAuthBearerToken.principal must be a string")
+        if not isinstance(self.lifetime_ms, int) or isinstance(self.lifetime_ms, bool):
+            raise ArgumentTypeError("OAuthBearerToken.lifetime_ms must be an int (epoch ms)")
+        if self.start_time_ms is not None and (
+            not isinstance(self.start_time_ms, int) or isinstance(self.start_time_ms, bool)
+        ):
+            raise ArgumentTypeError("OAuthBearerToken.start_time_ms must be an int or None")
+        scope: Iterable[object] = self.scope
+        if not isinstance(scope, frozenset):
+            object.__setattr__(self, "scope", frozenset(scope))
+        if not all(isinstance(s, str) for s in self.scope):
+            raise ArgumentTypeError("OAuthBearerToken.scope must hold strings")
+        if not isinstance(self.claims, types.MappingProxyType):
+            object.__setattr__(self, "claims", types.MappingProxyType(dict(self.claims)))
+
+
+@runtime_checkable
+class TokenValidator(Protocol):
+    """Anything that turns a token string into an :class:`OAuthBearerToken`.
+
+    ``validate`` raises :class:`~oauthbearer.errors.InvalidToken` to refuse.
+    ``now`` is the current time in epoch seconds, supplied by the caller.
+    """
+
+    def validate(self, token: str, *, now: float) -> OAuthBearerToken: ...
+
+
+def parse_scope(value: str | Iterable[str]) -> frozenset[str]:
+    """Scope as RFC 6749 section 3.3 writes it (space-delimited), or a list of strings.
+
+    Empty elements are dropped, as Kafka's ``OAuthBearerScopeUtils`` does.
+    """
+    if isinstance(value, str):
+        return frozenset(part for part in value.split(" ") if part)
+    items = list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ArgumentTypeError("scope must be a string or a list of strings")
+    return frozenset(item for item in items if item)
+
+
+def format_scope(scope: Iterable[str]) -> str:
+    """The RFC 6749 section 3.3 form of a scope set: sorted, space-delimited."""
+    return " ".join(sorted(scope))
