@@ -1,0 +1,343 @@
+"""The ``oauthbearer`` command: decode, encode, demo.
+
+A thin shell over the pure codec and sessions. Exit codes: 0 success, 1 the
+input was rejected (the reason is printed), 2 the command line was wrong.
+Tokens are never printed unless ``--show-token`` asks for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from oauthbearer import __version__
+from oauthbearer.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidToken,
+    MalformedMessage,
+)
+from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
+from oauthbearer.session import (
+    Authenticated,
+    ChallengeIssued,
+    ChallengeReceived,
+    ClientSession,
+    ServerSession,
+)
+from oauthbearer.token import OAuthBearerToken
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+FORMATS = ("escaped", "hex", "base64", "raw")
+
+
+class UsageError(Exception):
+    """A command-line mistake: exit 2."""
+
+
+# --- byte formats -------------------------------------------------------------------------
+
+
+def parse_bytes(text: str | bytes, fmt: str) -> bytes:
+    """Input bytes given as escaped text (``\\x01``), hex, base64 or raw."""
+    try:
+        if fmt == "raw":
+            return text if isinstance(text, bytes) else text.encode()
+        if isinstance(text, bytes):
+            text = text.decode("ascii")
+        if fmt == "hex":
+            return bytes.fromhex("".join(text.split()))
+        if fmt == "base64":
+            return base64.b64decode("".join(text.split()), validate=True)
+        # Escaped text: Python's escapes (\x01, \t, \\). Non-ASCII stands for its UTF-8.
+        return text.encode("utf-8").decode("unicode_escape").encode("latin-1")
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise UsageError(f"input is not valid {fmt}: {exc}") from None
+
+
+def format_bytes(data: bytes, fmt: str) -> bytes:
+    """Output bytes in one of :data:`FORMATS`."""
+    if fmt == "raw":
+        return data
+    if fmt == "hex":
+        return data.hex().encode() + b"\n"
+    if fmt == "base64":
+        return base64.b64encode(data) + b"\n"
+    return escape(data).encode() + b"\n"
+
+
+def escape(data: bytes) -> str:
+    """Printable ASCII as is; everything else as ``\\xNN``."""
+    return "".join(
+        chr(b) if 0x20 <= b < 0x7F and b != 0x5C else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
+        for b in data
+    )
+
+
+def token_summary(token: str) -> dict[str, Any]:
+    """What can be said about a token without showing it."""
+    return {
+        "length": len(token),
+        "sha256_prefix": hashlib.sha256(token.encode()).hexdigest()[:16],
+    }
+
+
+# --- decode / encode ------------------------------------------------------------------------
+
+
+def _read_input(value: str | None, fmt: str) -> bytes:
+    if value is None or value == "-":
+        raw = sys.stdin.buffer.read()
+        if fmt != "raw":
+            raw = raw.strip()
+        return parse_bytes(raw, fmt)
+    return parse_bytes(value, fmt)
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    data = _read_input(args.data, args.input_format)
+    result: dict[str, Any]
+    try:
+        if args.error:
+            error = ErrorResponse.decode(data)
+            result = {
+                "ok": True,
+                "status": error.status,
+                "scope": error.scope,
+                "scopes": list(error.scopes),
+                "openid_configuration": error.openid_configuration,
+            }
+        else:
+            msg = ClientInitialResponse.decode(data, dialect=args.dialect)
+            result = {
+                "ok": True,
+                "dialect": Dialect(args.dialect).value,
+                "gs2_flag": msg.gs2_flag,
+                "authzid": msg.authzid,
+                "scheme": msg.scheme,
+                "token": msg.token if args.show_token else token_summary(msg.token),
+                "discovery": msg.is_discovery,
+                "extensions": dict(msg.extensions),
+                "host": msg.host,
+                "port": msg.port,
+            }
+    except MalformedMessage as err:
+        result = {
+            "ok": False,
+            "reason": err.reason,
+            "offset": err.offset,
+            "detail": err.detail,
+            "message": str(err),
+        }
+        if err.kafka_message is not None:
+            result["kafka_message"] = err.kafka_message
+        print(json.dumps(result, indent=2))
+        return 1
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _parse_extension(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise UsageError(f"--extension takes KEY=VALUE, not {text!r}")
+    return key, value
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    extensions = dict(_parse_extension(item) for item in args.extension)
+    try:
+        if args.discovery:
+            if args.token is not None:
+                raise UsageError("--discovery sends no token; drop --token")
+            msg = ClientInitialResponse.discovery(authzid=args.authzid, extensions=extensions)
+        else:
+            if args.token is None:
+                raise UsageError("--token is required (use '-' to read it from stdin)")
+            token = sys.stdin.readline().strip() if args.token == "-" else args.token
+            msg = ClientInitialResponse(
+                token, authzid=args.authzid, extensions=extensions, gs2_flag=args.gs2_flag
+            )
+    except ConfigurationError as exc:
+        print(f"oauthbearer encode: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(format_bytes(msg.encode(), args.output_format))
+    sys.stdout.flush()
+    return 0
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+_DEMO_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the demo's fixed clock
+
+
+def _b64url(obj: dict[str, Any]) -> str:
+    raw = json.dumps(obj, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _demo_token(principal: str) -> str:
+    """A Kafka-style unsecured JWS (alg "none"), as Kafka's unsecured login builds."""
+    claims = {"sub": principal, "iat": _DEMO_NOW, "exp": _DEMO_NOW + 3600, "scope": ["read"]}
+    return f"{_b64url({'alg': 'none'})}.{_b64url(claims)}."
+
+
+class _DemoValidator:
+    """Accepts the demo's known principals and refuses anything else."""
+
+    def __init__(self, tokens: dict[str, str]) -> None:
+        self._principals = {token: principal for principal, token in tokens.items()}
+
+    def validate(self, token: str, *, now: float) -> OAuthBearerToken:
+        principal = self._principals.get(token)
+        if principal is None:
+            raise InvalidToken("invalid_token", detail="token is not one the demo issued")
+        return OAuthBearerToken(
+            value=token,
+            principal=principal,
+            scope=frozenset({"read"}),
+            lifetime_ms=int((now + 3600) * 1000),
+            start_time_ms=int(now * 1000),
+        )
+
+
+def _show(data: bytes, token: str) -> str:
+    """Wire bytes for display, with the token shortened."""
+    text = escape(data)
+    if token:
+        text = text.replace(token, f"{token[:12]}...({len(token)} chars)")
+    return f"{text}   [{len(data)} bytes]"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    del args
+    out: Callable[[str], None] = print
+    issuer = "https://idp.example/.well-known/openid-configuration"
+    alice = _demo_token("alice")
+    validator = _DemoValidator({"alice": alice})
+    out("oauthbearer demo: two RFC 7628 exchanges in memory, no network.\n")
+
+    out("1. A valid token")
+    client = ClientSession(alice, extensions={"traceId": "demo-1"})
+    server = ServerSession(validator, openid_configuration=issuer)
+    first = client.initial_response()
+    out(f"   client -> server  {_show(first, alice)}")
+    result = server.receive(first, now=_DEMO_NOW)
+    if not isinstance(result, Authenticated):
+        out("   unexpected: the server refused a valid token")
+        return 1
+    out(
+        f"   server            accepted: principal {result.token.principal!r}, "
+        f"scope {sorted(result.token.scope)}, extensions {dict(result.extensions)}"
+    )
+    out("   server -> client  (success, no data)")
+    client.receive(b"")
+    out(f"   client            {client.state.name}; server {server.state.name}")
+    out(
+        "   server            session lifetime with connections.max.reauth.ms=600000: "
+        f"{server.session_lifetime_ms(now_ms=int(_DEMO_NOW * 1000), max_reauth_ms=600_000)} ms\n"
+    )
+
+    out("2. An unknown token: error challenge, %x01, failure")
+    mallory = _demo_token("mallory")
+    client = ClientSession(mallory)
+    server = ServerSession(validator, openid_configuration=issuer)
+    first = client.initial_response()
+    out(f"   client -> server  {_show(first, mallory)}")
+    issued = server.receive(first, now=_DEMO_NOW)
+    if not isinstance(issued, ChallengeIssued):
+        out("   unexpected: the server accepted an unknown token")
+        return 1
+    out(f"   server -> client  {_show(issued.reply, '')}")
+    challenge = client.receive(issued.reply)
+    if not isinstance(challenge, ChallengeReceived):
+        return 1
+    out(f"   client -> server  {_show(challenge.reply, '')}")
+    try:
+        server.receive(challenge.reply)
+    except AuthenticationFailed as exc:
+        out(f"   server            exchange failed; reports {exc.message}")
+        try:
+            client.receive_outcome(success=False, message=exc.message)
+        except AuthenticationFailed as failure:
+            out(
+                f"   client            AuthenticationFailed: status={failure.status!r}, "
+                f"openid-configuration={failure.openid_configuration!r}"
+            )
+    out(f"   client            {client.state.name}; server {server.state.name}\n")
+    out("Both exchanges ended as RFC 7628 says they must.")
+    return 0
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oauthbearer", description="SASL OAUTHBEARER (RFC 7628) tools."
+    )
+    parser.add_argument("--version", action="version", version=f"oauthbearer {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run an in-memory exchange, printed step by step")
+    demo.set_defaults(func=cmd_demo)
+
+    decode = commands.add_parser(
+        "decode", help="parse a client initial response (or --error challenge) into JSON"
+    )
+    decode.add_argument("data", nargs="?", help="the message; '-' or nothing reads stdin")
+    decode.add_argument("-f", "--input-format", choices=FORMATS, default="escaped")
+    decode.add_argument(
+        "-d", "--dialect", choices=[d.value for d in Dialect], default=Dialect.RFC7628.value
+    )
+    decode.add_argument(
+        "--error", action="store_true", help="the input is a server error challenge (JSON)"
+    )
+    decode.add_argument(
+        "--show-token",
+        action="store_true",
+        help="print the token itself (default: its length and digest)",
+    )
+    decode.set_defaults(func=cmd_decode)
+
+    encode = commands.add_parser("encode", help="build a client initial response")
+    encode.add_argument("--token", help="the access token; '-' reads one line from stdin")
+    encode.add_argument(
+        "--discovery",
+        action="store_true",
+        help="send an empty auth value, to learn the server's configuration",
+    )
+    encode.add_argument("--authzid", help="authorization identity (GS2 a=)")
+    encode.add_argument(
+        "-e",
+        "--extension",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extension pair; repeatable, sent in order",
+    )
+    encode.add_argument("--gs2-flag", choices=["n", "y"], default="n")
+    encode.add_argument("-o", "--output-format", choices=FORMATS, default="escaped")
+    encode.set_defaults(func=cmd_encode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        parser.exit(2, f"oauthbearer {args.command}: {exc}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

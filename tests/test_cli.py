@@ -1,0 +1,146 @@
+"""The ``oauthbearer`` command and the README's example."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+from oauthbearer import ClientInitialResponse
+from oauthbearer.cli import escape, main, parse_bytes
+
+MESSAGE = b"n,a=al=2Cice,\x01auth=Bearer abc.def\x01traceId=x\x01\x01"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("fmt", ["escaped", "hex", "base64"])
+def test_formats_round_trip(fmt: str) -> None:
+    from oauthbearer.cli import format_bytes
+
+    assert parse_bytes(format_bytes(MESSAGE, fmt).decode().rstrip("\n"), fmt) == MESSAGE
+
+
+def test_escape_is_unambiguous() -> None:
+    assert escape(b"a\\x01\x01") == "a\\\\x01\\x01"
+    assert parse_bytes(escape(b"a\\x01\x01"), "escaped") == b"a\\x01\x01"
+
+
+def test_decode_prints_json_without_the_token(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "decode", "-f", "hex", MESSAGE.hex())
+    assert code == 0
+    result = json.loads(out)
+    assert result["authzid"] == "al,ice"
+    assert result["extensions"] == {"traceId": "x"}
+    assert result["token"]["length"] == 7
+    assert "abc.def" not in out
+
+
+def test_decode_show_token(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "decode", "--show-token", "-f", "base64", "bixhPWFsaWNlLAFhdXRoPUJlYXJlciB0AQE="
+    )
+    assert code == 0
+    assert json.loads(out)["token"] == "t"
+
+
+def test_decode_rejection_exits_1_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "decode", "-d", "kafka", "n,,\\x01k=v\\x01\\x01")
+    assert code == 1
+    result = json.loads(out)
+    assert result["reason"] == "missing-auth"
+    assert result["kafka_message"] == (
+        "Invalid OAUTHBEARER client first message: 'auth' not specified"
+    )
+
+
+def test_decode_error_challenge(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "decode", "--error", '{"status":"insufficient_scope", "scope":"[a, b]"}'
+    )
+    assert code == 0
+    assert json.loads(out)["scopes"] == ["a", "b"]
+
+
+def test_bad_input_format_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["decode", "-f", "hex", "zz"])
+    assert info.value.code == 2
+    assert "not valid hex" in capsys.readouterr().err
+
+
+def test_encode(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "encode",
+        "--token",
+        "abc.def",
+        "--authzid",
+        "al,ice",
+        "-e",
+        "traceId=x",
+        "-o",
+        "hex",
+    )
+    assert code == 0
+    assert bytes.fromhex(out.strip()) == MESSAGE
+
+
+def test_encode_discovery(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "encode", "--discovery")
+    assert (code, out) == (0, "n,,\\x01auth=\\x01\\x01\n")
+
+
+def test_encode_invalid_token_exits_1_without_echoing_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "encode", "--token", "sec ret")
+    assert code == 1
+    assert "b64token" in err
+    assert "sec ret" not in out + err
+
+
+def test_encode_needs_a_token(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["encode"])
+    assert info.value.code == 2
+
+
+def test_demo_runs_both_exchanges(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert "SUCCEEDED; server SUCCEEDED" in out
+    assert "client -> server  \\x01" in out
+    assert "FAILED; server FAILED" in out
+    # The tokens are shortened on screen.
+    assert re.search(r"eyJhbGciOiJu\.\.\.\(\d+ chars\)", out)
+
+
+def test_module_entry_point() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "oauthbearer", "encode", "--token", "t"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == "n,,\\x01auth=Bearer t\\x01\\x01\n"
+
+
+def test_readme_example_runs() -> None:
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(block, namespace)  # noqa: S102 - our own README
+    assert namespace["reply"] == b"\x01"
+    assert isinstance(namespace["event"], object)
+    assert ClientInitialResponse.decode(MESSAGE).authzid == "al,ice"
