@@ -411,11 +411,11 @@ def _scan(data: bytes, *, kafka: bool) -> None:
         if pos == start:
             raise fail("invalid-authzid", "the authzid after 'a=' is empty", pos)
     if data[pos] != ord(","):
-        raise fail(
-            "invalid-gs2-header",
-            f"expected ',' to end the GS2 header, found {_describe(data[pos])}",
-            pos,
-        )
+        if data[pos] == ord('"') and data[pos + 1 : pos + 3] == b"a=":
+            detail = "the authzid is quoted ('\"a='), as KafkaJS sends it; RFC 5801 has no quotes"
+        else:
+            detail = f"expected ',' to end the GS2 header, found {_describe(data[pos])}"
+        raise fail("invalid-gs2-header", detail, pos)
     pos += 1
     # client-resp = gs2-header kvsep *kvpair kvsep   (RFC 7628 section 3.1)
     need(pos, "%x01 after the GS2 header")

@@ -56,13 +56,14 @@ RULES: list[tuple[str, bytes, Outcome, Outcome]] = [
     ("authzid-unterminated", b"n,a=alice", "truncated", "truncated"),
     ("a-without-equals", b"n,ab," + OK[3:], "invalid-gs2-header", "invalid-gs2-header"),
     (
-        "kafkajs-quoted-authzid",
+        "quoted-authzid",
         b'n,"a=alice",' + OK[3:],
         "invalid-gs2-header",
         "invalid-gs2-header",
     ),
     (
-        "kafkajs-quoted-authzid-no-comma",
+        # KafkaJS (src/protocol/sasl/oauthBearer/request.js) writes `"a=` and no closing quote.
+        "kafkajs-authzid",
         b'n,"a=alice,' + OK[3:],
         "invalid-gs2-header",
         "invalid-gs2-header",
@@ -284,6 +285,12 @@ def test_offsets_point_at_the_offending_byte(data: bytes, reason: str, offset: i
         ClientInitialResponse.decode(data)
     assert (info.value.reason, info.value.offset) == (reason, offset)
     assert f"at byte {offset}" in str(info.value)
+
+
+def test_kafkajs_authzid_is_named_in_the_message() -> None:
+    with pytest.raises(MalformedMessage, match="as KafkaJS sends it") as info:
+        ClientInitialResponse.decode(b'n,"a=alice,\x01auth=Bearer t\x01\x01')
+    assert (info.value.reason, info.value.offset) == ("invalid-gs2-header", 2)
 
 
 def test_kafka_messages_are_kafkas_own_texts() -> None:
