@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 
@@ -144,3 +145,26 @@ def test_readme_example_runs() -> None:
     assert namespace["reply"] == b"\x01"
     assert isinstance(namespace["event"], object)
     assert ClientInitialResponse.decode(MESSAGE).authzid == "al,ice"
+
+
+def _cli_doc_examples() -> list[tuple[list[str], str]]:
+    """Each ``$ oauthbearer ...`` line of docs/cli.md with the output shown under it."""
+    page = (pathlib.Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    examples: list[tuple[list[str], str]] = []
+    for block in re.findall(r"```sh\n(.*?)```", page, flags=re.DOTALL):
+        for chunk in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
+            command, _, output = chunk.partition("\n")
+            examples.append((shlex.split(command), output))
+    return examples
+
+
+@pytest.mark.parametrize(("argv", "expected"), _cli_doc_examples(), ids=lambda v: str(v)[:40])
+def test_cli_doc_examples(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    assert argv[0] == "oauthbearer"
+    code = main(argv[1:])
+    out = capsys.readouterr().out
+    assert code == (1 if '"ok": false' in expected else 0)
+    if "..." not in expected:
+        assert out == expected
