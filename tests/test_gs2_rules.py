@@ -205,6 +205,16 @@ RULES: list[tuple[str, bytes, Outcome, Outcome]] = [
         "invalid-auth",
     ),
     ("token-with-comma", b"n,,\x01auth=Bearer a,b\x01\x01", "invalid-token-syntax", "invalid-auth"),
+    ("token-with-tab", b"n,,\x01auth=Bearer a\tb\x01\x01", "invalid-token-syntax", "invalid-auth"),
+    ("token-with-del", b"n,,\x01auth=Bearer a\x7fb\x01\x01", "invalid-value", "invalid-value"),
+    ("token-with-quote", b'n,,\x01auth=Bearer a"b\x01\x01', "invalid-token-syntax", "invalid-auth"),
+    ("token-with-colon", b"n,,\x01auth=Bearer a:b\x01\x01", "invalid-token-syntax", "invalid-auth"),
+    (
+        "token-with-percent",
+        b"n,,\x01auth=Bearer a%2Fb\x01\x01",
+        "invalid-token-syntax",
+        "invalid-auth",
+    ),
     # --- host and port (RFC 7628 section 3.1)
     (
         "host-port",
