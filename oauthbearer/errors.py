@@ -63,7 +63,6 @@ MALFORMED_REASONS: Final = types.MappingProxyType(
         "invalid-auth": "'auth' is not a scheme, one or more spaces and a token",
         "unsupported-scheme": "the scheme is not 'Bearer' (compared case-insensitively)",
         "invalid-token-syntax": "the token is not an RFC 6750 b64token",
-        "malformed": "the grammar's two implementations disagree: a bug, please report it",
         # error response (RFC 7628 section 3.2.2)
         "invalid-utf8": "the error response is not UTF-8",
         "invalid-json": "the error response is not JSON (or nests too deep, or has NaN)",
@@ -142,13 +141,17 @@ class SessionStateError(ProtocolError):
     """A session method was called in a state that does not allow it.
 
     The session is left in its ``FAILED`` state. ``state`` and ``call`` name
-    where the machine was and what was attempted.
+    where the machine was and what was attempted; ``outcome`` qualifies the
+    call where only some of its outcomes are allowed (``receive_outcome`` with
+    ``failure`` after success, say).
     """
 
-    def __init__(self, machine: str, state: str, call: str) -> None:
-        super().__init__(f"{machine}.{call}() is not allowed in state {state}")
+    def __init__(self, machine: str, state: str, call: str, *, outcome: str | None = None) -> None:
+        qualifier = "" if outcome is None else f" ({outcome})"
+        super().__init__(f"{machine}.{call}(){qualifier} is not allowed in state {state}")
         self.state = state
         self.call = call
+        self.outcome = outcome
 
 
 class InvalidToken(OAuthBearerError):

@@ -12,8 +12,10 @@ Each side is a machine with one state enum and one transition table
 (``_CLIENT_TABLE``, ``_SERVER_TABLE``). Every public method first checks that
 its call is allowed in the current state; a call that is not raises
 :class:`~oauthbearer.errors.SessionStateError`, which names the state and the
-call. Any error, local or from the peer, leaves the machine ``FAILED``; a failed
-machine accepts no further call.
+call. Any error raised by a method that drives the machine, local or from the
+peer, leaves it ``FAILED`` (the ``_moves`` decorator sees to it); a failed
+machine accepts no further call, and its results (token, extensions) read as
+absent.
 
 The machines carry bytes in and out, one call per SASL message, and never touch
 a socket or a clock. How "success" and "failure" travel is the application
@@ -31,9 +33,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 from collections.abc import Callable, Mapping
-from typing import Final, Generic, NoReturn, TypeVar
+from typing import Any, Concatenate, Final, Generic, NoReturn, ParamSpec, TypeVar
 
 from oauthbearer.errors import (
     ArgumentTypeError,
@@ -41,7 +44,6 @@ from oauthbearer.errors import (
     ConfigurationError,
     InvalidToken,
     MalformedMessage,
-    OAuthBearerError,
     ProtocolError,
     SessionStateError,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "ServerState",
     "TokenReceived",
 ]
+
+_NO_EXTENSIONS: Final[Mapping[str, str]] = types.MappingProxyType({})
 
 #: Kafka's name for the negotiated token property.
 NEGOTIATED_TOKEN: Final = "OAUTHBEARER.token"
@@ -162,6 +166,27 @@ ExtensionValidator = Callable[[OAuthBearerToken, Mapping[str, str]], ExtensionVe
 
 
 S = TypeVar("S", bound=enum.Enum)
+M = TypeVar("M", bound="_Machine[Any]")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _moves(method: Callable[Concatenate[M, P], R]) -> Callable[Concatenate[M, P], R]:
+    """Mark a method that drives the machine: whatever it raises leaves it FAILED.
+
+    This is the one place that enforces "any error is final", so no error path
+    (a validator that raises, a bad argument, a bug) can leave a half-moved machine.
+    """
+
+    @functools.wraps(method)
+    def guarded(self: M, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self._state = self._FAILED
+            raise
+
+    return guarded
 
 
 class _Machine(Generic[S]):
@@ -180,23 +205,25 @@ class _Machine(Generic[S]):
         return self._state
 
     def _check(self, call: str) -> None:
-        """Raise (and fail) unless some input of ``call`` is allowed now."""
+        """Raise unless some input of ``call`` is allowed in the current state."""
         state = self._state
         if not any(s is state and i.split(":")[0] == call for s, i in self._TABLE):
-            self._state = self._FAILED
             raise SessionStateError(type(self).__name__, state.name, call)
 
     def _move(self, event: str) -> None:
+        """Take the transition for ``event`` (``call`` or ``call:outcome``)."""
         try:
             self._state = self._TABLE[(self._state, event)]
         except KeyError:
-            state = self._state
-            self._state = self._FAILED
-            raise SessionStateError(type(self).__name__, state.name, event) from None
+            call, _, outcome = event.partition(":")
+            raise SessionStateError(
+                type(self).__name__, self._state.name, call, outcome=outcome or None
+            ) from None
 
-    def _fail(self, error: OAuthBearerError) -> NoReturn:
-        self._state = self._FAILED
-        raise error
+
+def _require_bytes(data: object) -> None:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ArgumentTypeError(f"receive() takes bytes, not {type(data).__name__}")
 
 
 # --- Client ---------------------------------------------------------------------------
@@ -277,30 +304,31 @@ class ClientSession(_Machine[ClientState]):
     def __repr__(self) -> str:
         return f"<ClientSession state={self._state.name}>"
 
+    @_moves
     def initial_response(self) -> bytes:
         """The first message to send."""
         self._check("initial_response")
         self._move("initial_response")
         return self._response.encode()
 
+    @_moves
     def receive(self, data: bytes) -> AuthenticationSucceeded | ChallengeReceived:
         """Take the server's message: empty for success, else an error challenge."""
         self._check("receive")
+        _require_bytes(data)
         if not data:
             if self._discovery:
-                self._fail(
-                    ProtocolError("the server accepted a discovery request, which carries no token")
+                raise ProtocolError(
+                    "the server accepted a discovery request, which carries no token"
                 )
             self._move("receive:success")
             return AuthenticationSucceeded()
-        try:
-            error = ErrorResponse.decode(data)
-        except MalformedMessage as exc:
-            self._fail(exc)
+        error = ErrorResponse.decode(data)
         self._challenge = error
         self._move("receive:challenge")
         return ChallengeReceived(error=error)
 
+    @_moves
     def receive_outcome(
         self, *, success: bool, message: str | None = None
     ) -> AuthenticationSucceeded | DiscoveryResult:
@@ -316,15 +344,13 @@ class ClientSession(_Machine[ClientState]):
         challenge = self._challenge
         if success:
             if challenge is not None:
-                self._fail(
-                    ProtocolError(
-                        "the server reported success after an error challenge; "
-                        "nothing may be granted on that path"
-                    )
+                raise ProtocolError(
+                    "the server reported success after an error challenge; "
+                    "nothing may be granted on that path"
                 )
             if self._discovery:
-                self._fail(
-                    ProtocolError("the server accepted a discovery request, which carries no token")
+                raise ProtocolError(
+                    "the server accepted a discovery request, which carries no token"
                 )
             self._move("receive_outcome:success")
             return AuthenticationSucceeded()
@@ -423,13 +449,14 @@ class ServerSession(_Machine[ServerState]):
         self._response: ClientInitialResponse | None = None
         self._challenge: ErrorResponse | None = None
         self._token: OAuthBearerToken | None = None
-        self._extensions: Mapping[str, str] = types.MappingProxyType({})
+        self._extensions: Mapping[str, str] = _NO_EXTENSIONS
 
     def __repr__(self) -> str:
         return f"<ServerSession state={self._state.name} dialect={self._dialect.value}>"
 
     # -- inputs --
 
+    @_moves
     def receive(
         self, data: bytes, *, now: float | None = None
     ) -> TokenReceived | ChallengeIssued | Authenticated:
@@ -444,40 +471,32 @@ class ServerSession(_Machine[ServerState]):
         self._check("receive")
         if self._state is ServerState.CHALLENGED:
             return self._receive_challenge_reply(data)
-        try:
-            response = ClientInitialResponse.decode(
-                data, dialect=self._dialect, max_size=self._max_size
-            )
-        except OAuthBearerError as exc:
-            self._fail(exc)
+        _require_bytes(data)
+        response = ClientInitialResponse.decode(
+            data, dialect=self._dialect, max_size=self._max_size
+        )
         self._response = response
         if response.is_discovery:
             self._move("receive:discovery")
             return self._challenge_with(ErrorResponse("invalid_token"))
         policy = self._authzid_policy
         if policy is AuthzidPolicy.FORBID and response.authzid is not None:
-            self._fail(
-                AuthenticationFailed(
-                    "Authentication failed: the client named an authorization identity, "
-                    "which this server does not support",
-                    status="invalid_request",
-                )
+            raise AuthenticationFailed(
+                "Authentication failed: the client named an authorization identity, "
+                "which this server does not support",
+                status="invalid_request",
             )
         if policy is AuthzidPolicy.REQUIRE and response.authzid is None:
-            self._fail(
-                AuthenticationFailed(
-                    "Authentication failed: the client named no authorization identity",
-                    status="invalid_request",
-                )
+            raise AuthenticationFailed(
+                "Authentication failed: the client named no authorization identity",
+                status="invalid_request",
             )
         self._move("receive:token")
         if self._validator is None:
             return TokenReceived(response=response)
         if now is None:
-            self._fail(
-                ConfigurationError(
-                    "ServerSession.receive() needs now= (epoch seconds) to run its validator"
-                )
+            raise ConfigurationError(
+                "ServerSession.receive() needs now= (epoch seconds) to run its validator"
             )
         try:
             token = self._validator.validate(response.token, now=now)
@@ -487,11 +506,9 @@ class ServerSession(_Machine[ServerState]):
                     exc.status, scope=exc.scope, openid_configuration=exc.openid_configuration
                 )
             )
-        except BaseException:
-            self._state = ServerState.FAILED
-            raise
         return self.accept(token)
 
+    @_moves
     def accept(self, token: OAuthBearerToken) -> Authenticated:
         """Grant the exchange with the validated ``token``.
 
@@ -501,7 +518,7 @@ class ServerSession(_Machine[ServerState]):
         """
         self._check("accept")
         if not isinstance(token, OAuthBearerToken):
-            self._fail(ArgumentTypeError("accept() takes an OAuthBearerToken"))
+            raise ArgumentTypeError("accept() takes an OAuthBearerToken")
         response = self._response
         assert response is not None  # TOKEN_RECEIVED always has one
         authzid = response.authzid
@@ -510,11 +527,9 @@ class ServerSession(_Machine[ServerState]):
             and self._authzid_policy in (AuthzidPolicy.MATCH_PRINCIPAL, AuthzidPolicy.REQUIRE)
             and authzid != token.principal
         ):
-            self._fail(
-                AuthenticationFailed(
-                    f"Authentication failed: Client requested an authorization id ({authzid}) "
-                    f"that is different from the token's principal name ({token.principal})"
-                )
+            raise AuthenticationFailed(
+                f"Authentication failed: Client requested an authorization id ({authzid}) "
+                f"that is different from the token's principal name ({token.principal})"
             )
         extensions = self._validated_extensions(token, response.extensions)
         self._move("accept")
@@ -522,11 +537,12 @@ class ServerSession(_Machine[ServerState]):
         self._extensions = extensions
         return Authenticated(token=token, authzid=authzid, extensions=extensions)
 
+    @_moves
     def reject(self, error: ErrorResponse) -> ChallengeIssued:
         """Refuse the token with an RFC 7628 error challenge; send its ``reply``."""
         self._check("reject")
         if not isinstance(error, ErrorResponse):
-            self._fail(ArgumentTypeError("reject() takes an ErrorResponse"))
+            raise ArgumentTypeError("reject() takes an ErrorResponse")
         self._move("reject")
         return self._challenge_with(error)
 
@@ -534,8 +550,8 @@ class ServerSession(_Machine[ServerState]):
 
     @property
     def token(self) -> OAuthBearerToken | None:
-        """The negotiated token, once the exchange succeeded."""
-        return self._token
+        """The negotiated token while the exchange stands succeeded, else ``None``."""
+        return self._token if self._state is ServerState.SUCCEEDED else None
 
     @property
     def authzid(self) -> str | None:
@@ -544,30 +560,32 @@ class ServerSession(_Machine[ServerState]):
 
     @property
     def extensions(self) -> Mapping[str, str]:
-        """The validated extensions, once the exchange succeeded."""
-        return self._extensions
+        """The validated extensions while the exchange stands succeeded, else empty."""
+        return self._extensions if self._state is ServerState.SUCCEEDED else _NO_EXTENSIONS
 
     def negotiated_property(self, name: str) -> object:
         """Kafka's negotiated properties: ``OAUTHBEARER.token``,
         ``CREDENTIAL.LIFETIME.MS``, or a validated extension's value."""
-        if self._token is None:
+        token = self.token
+        if token is None:
             return None
         if name == NEGOTIATED_TOKEN:
-            return self._token
+            return token
         if name == NEGOTIATED_LIFETIME:
-            return self._token.lifetime_ms
+            return token.lifetime_ms
         return self._extensions.get(name)
 
-    def session_lifetime_ms(self, *, now_ms: int, max_reauth_ms: int | None = None) -> int:
+    def session_lifetime_ms(self, *, now_ms: int, max_reauth_ms: int | None = None) -> int | None:
         """KIP-368: how long the authenticated session may last, in ms.
 
         The token's remaining lifetime, capped by ``max_reauth_ms`` (Kafka's
         ``connections.max.reauth.ms``) when that is set and positive; never
-        negative. Only meaningful after success.
+        negative. ``None`` unless the exchange stands succeeded.
         """
-        if self._token is None:
-            raise SessionStateError(type(self).__name__, self._state.name, "session_lifetime_ms")
-        remaining = self._token.lifetime_ms - now_ms
+        token = self.token
+        if token is None:
+            return None
+        remaining = token.lifetime_ms - now_ms
         if max_reauth_ms is not None and max_reauth_ms > 0:
             remaining = min(remaining, max_reauth_ms)
         return max(remaining, 0)
@@ -584,12 +602,10 @@ class ServerSession(_Machine[ServerState]):
         challenge = self._challenge
         assert challenge is not None  # CHALLENGED always has one
         if data != KVSEP:
-            self._fail(
-                MalformedMessage(
-                    "invalid-challenge-reply",
-                    "after an error challenge the client must send exactly %x01",
-                    offset=0,
-                )
+            raise MalformedMessage(
+                "invalid-challenge-reply",
+                "after an error challenge the client must send exactly %x01",
+                offset=0,
             )
         self._move("receive:kvsep")
         raise AuthenticationFailed(
@@ -607,15 +623,12 @@ class ServerSession(_Machine[ServerState]):
             return extensions
         verdict = self._extension_validator(token, extensions)
         if not isinstance(verdict, ExtensionVerdict):
-            self._fail(ArgumentTypeError("an extension validator must return ExtensionVerdict"))
+            raise ArgumentTypeError("an extension validator must return ExtensionVerdict")
         invalid = [(name, verdict.invalid[name]) for name in extensions if name in verdict.invalid]
         if invalid:
             listed = "; ".join(f"{name}: {why}" for name, why in invalid)
-            self._fail(
-                AuthenticationFailed(
-                    f"Authentication failed: {len(invalid)} extensions are invalid! "
-                    f"They are: {listed}"
-                )
+            raise AuthenticationFailed(
+                f"Authentication failed: {len(invalid)} extensions are invalid! They are: {listed}"
             )
         return types.MappingProxyType(
             {name: value for name, value in extensions.items() if name in verdict.valid}

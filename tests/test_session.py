@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oauthbearer import (
+    ArgumentTypeError,
     Authenticated,
     AuthenticationFailed,
     AuthenticationSucceeded,
@@ -61,6 +62,11 @@ class FakeValidator:
         if token.startswith("scope-"):
             raise InvalidToken("insufficient_scope", scope="write", detail="lacks write")
         raise InvalidToken("invalid_token", detail="unknown token")
+
+
+def current_token(server: ServerSession) -> OAuthBearerToken | None:
+    """The property, read without the narrowing an earlier assert would give it."""
+    return server.token
 
 
 def token_for(principal: str, lifetime_ms: int = NOW_MS + 3_600_000) -> OAuthBearerToken:
@@ -343,9 +349,78 @@ def test_session_lifetime_kip368(expires_in: int, max_reauth: int | None, expect
     assert server.session_lifetime_ms(now_ms=NOW_MS, max_reauth_ms=max_reauth) == expected
 
 
-def test_session_lifetime_before_success_is_a_state_error() -> None:
+def test_session_lifetime_is_none_before_success() -> None:
+    server = ServerSession()
+    assert server.session_lifetime_ms(now_ms=NOW_MS) is None
+    assert server.state is ServerState.IDLE  # a query, not a move
+
+
+# --- any error is final (the _moves guard) ---------------------------------------------------
+
+
+def test_raising_extension_validator_fails_the_session() -> None:
+    def explode(token: OAuthBearerToken, extensions: Mapping[str, str]) -> ExtensionVerdict:
+        raise LookupError("extension registry down")
+
+    server = ServerSession(extension_validator=explode)
+    server.receive(ClientSession("t", extensions={"x": "1"}).initial_response())
+    with pytest.raises(LookupError):
+        server.accept(token_for("alice"))
+    assert server.state is ServerState.FAILED
+    assert server.token is None
+
+
+def test_invalid_token_with_an_unsendable_status_fails_the_session() -> None:
+    class BadStatus:
+        def validate(self, token: str, *, now: float) -> OAuthBearerToken:
+            raise InvalidToken('bad"status')
+
+    server = ServerSession(BadStatus())
+    with pytest.raises(ConfigurationError, match="status"):
+        server.receive(b"n,,\x01auth=Bearer t\x01\x01", now=NOW)
+    assert server.state is ServerState.FAILED
+
+
+def test_receive_refuses_str_and_fails() -> None:
+    client = ClientSession("t")
+    client.initial_response()
+    with pytest.raises(ArgumentTypeError):
+        client.receive("")  # type: ignore[arg-type]
+    assert client.state is ClientState.FAILED
+    server = ServerSession()
+    with pytest.raises(ArgumentTypeError):
+        server.receive("n,,")  # type: ignore[arg-type]
+    assert server.state is ServerState.FAILED
+
+
+def test_a_stray_call_after_success_withdraws_the_result() -> None:
+    server = ServerSession()
+    server.receive(ClientSession("t", extensions={"k": "v"}).initial_response())
+    granted = server.accept(token_for("alice")).token
+    assert current_token(server) is granted
     with pytest.raises(SessionStateError):
-        ServerSession().session_lifetime_ms(now_ms=NOW_MS)
+        server.receive(b"\x01")
+    assert server.state is ServerState.FAILED
+    assert current_token(server) is None
+    assert dict(server.extensions) == {}
+    assert server.negotiated_property("OAUTHBEARER.token") is None
+    assert server.session_lifetime_ms(now_ms=NOW_MS) is None
+
+
+def test_state_error_names_a_refused_outcome() -> None:
+    client = ClientSession("t")
+    client.initial_response()
+    client.receive(b"")
+    with pytest.raises(SessionStateError) as info:
+        client.receive_outcome(success=False)
+    assert (info.value.call, info.value.outcome, info.value.state) == (
+        "receive_outcome",
+        "failure",
+        "SUCCEEDED",
+    )
+    assert str(info.value) == (
+        "ClientSession.receive_outcome() (failure) is not allowed in state SUCCEEDED"
+    )
 
 
 # --- the tables: every call in every state ---------------------------------------------------
