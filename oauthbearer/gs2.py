@@ -82,7 +82,11 @@ KVSEP: Final = b"\x01"
 _KEY_RUN: Final = re.compile(rb"[A-Za-z]*")
 _VALUE_RUN: Final = re.compile(rb"[\x21-\x7e \t\r\n]*")
 _VALUE: Final = re.compile(r"[\x21-\x7e \t\r\n]*")
-_VALUE_BYTES: Final = bytes([*range(0x21, 0x7F), 0x20, 0x09, 0x0D, 0x0A])
+#: For the fast path: the pairs after ``auth`` and the final %x01, as text; and
+#: one pair, to take them out once the whole has matched.
+_RFC_PAIRS: Final = re.compile(r"(?:[A-Za-z]+=[\x21-\x7e \t\r\n]*\x01)*\x01")
+_KAFKA_PAIRS: Final = re.compile(r"(?:[A-Za-z]+=[\x21-\x7e \t\r\n]+\x01)*\x01")
+_PAIR: Final = re.compile(r"([A-Za-z]+)=([^\x01]*)\x01")
 
 #: RFC 6750 section 2.1: ``b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
 #: "+" / "/" ) *"="``. Checked with ``bytes.translate(None, _B64_BYTES)``: what
@@ -129,6 +133,12 @@ class Dialect(enum.StrEnum):
     RFC7628 = "rfc7628"
     #: Exactly what Apache Kafka's broker accepts and rejects.
     KAFKA = "kafka"
+
+
+# Module-level names for the members: attribute access on an Enum class costs
+# more than a global lookup, and decode() checks the dialect on every call.
+_RFC7628: Final = Dialect.RFC7628
+_KAFKA: Final = Dialect.KAFKA
 
 
 def _coerce_dialect(dialect: Dialect | str) -> Dialect:
@@ -311,8 +321,8 @@ class ClientInitialResponse:
         ``max_size`` defaults to :data:`MAX_INITIAL_RESPONSE_SIZE`, or to
         :data:`KAFKA_MAX_RECEIVE_SIZE` in Kafka's dialect.
         """
-        kafka = dialect is Dialect.KAFKA or (
-            dialect is not Dialect.RFC7628 and _coerce_dialect(dialect) is Dialect.KAFKA
+        kafka = dialect is _KAFKA or (
+            dialect is not _RFC7628 and _coerce_dialect(dialect) is _KAFKA
         )
         if type(data) is not bytes:
             if not isinstance(data, bytearray | memoryview):
@@ -370,50 +380,49 @@ def _decode_fast(raw: bytes, kafka: bool) -> ClientInitialResponse | None:
         if header is None:
             return None
         flag, authzid_raw, start = chr(raw[0]), header.group(2), header.end()
-    auth: bytes | None = None
-    if raw.startswith(b"auth=", start):
-        # Every real client puts auth first: slice the token out without
-        # splitting (and so copying) the whole message.
+    scheme = token = b""
+    auth_first = raw.startswith(b"auth=", start)
+    if auth_first:
+        # Every real client puts auth first: find the scheme and the token by
+        # index, so that the token is copied once.
         end = raw.find(b"\x01", start + 5)
-        if end < 0:
+        space = raw.find(b" ", start + 5, end)
+        if end < 0 or space < 0:
             return None
-        auth, start = raw[start + 5 : end], end + 1
-    items = raw[start:].split(b"\x01")
-    # "pair\x01 ... pair\x01" then the final "\x01": the last two items are empty.
-    if len(items) < 2 or items[-1] or items[-2]:
+        scheme = raw[start + 5 : space]
+        while raw[space + 1] == 0x20:  # 1*SP; the %x01 at end stops the loop
+            space += 1
+        token, start = raw[space + 1 : end], end + 1
+    # The pairs after auth, then the final %x01: grammar checked by one match,
+    # pairs taken by one findall, duplicates found by comparing counts.
+    rest = raw[start:]
+    pairs: list[tuple[str, str]] = []
+    if rest != b"\x01":
+        if not rest.isascii():
+            return None
+        text = rest.decode("ascii")
+        if (_KAFKA_PAIRS if kafka else _RFC_PAIRS).fullmatch(text) is None:
+            return None
+        pairs = _PAIR.findall(text)
+    extensions = dict(pairs)
+    if len(extensions) != len(pairs) or "port" in extensions:
         return None
-    del items[-2:]
-    extensions: dict[str, str] = {}
-    for item in items:
-        key, equals, value = item.partition(b"=")
-        if not equals or not key.isalpha():
+    if auth_first:
+        if _AUTH_KEY in extensions:
             return None
-        if key == b"auth":
-            if auth is not None:
-                return None
-            auth = value
-            continue
-        if value.translate(None, _VALUE_BYTES):
+    else:
+        # Missing or empty (a discovery request): the precise path decides.
+        scheme, separator, token = extensions.pop(_AUTH_KEY, "").encode().partition(b" ")
+        if not separator:
             return None
-        name = key.decode("ascii")
-        if (
-            name in extensions
-            or name == "port"
-            or (kafka and not value)
-            or (not kafka and len(extensions) == MAX_EXTENSIONS)
-        ):
-            return None
-        extensions[name] = value.decode("ascii")
-    if not auth:
-        # Missing, or empty: a discovery request, which the precise path handles.
+        token = token.lstrip(b" ")
+    if not kafka and len(extensions) > MAX_EXTENSIONS:
         return None
-    # "Bearer", spaces, a b64token: all value bytes, so checking these suffices.
-    scheme, space, token = auth.partition(b" ")
-    token = token.lstrip(b" ")
+    # "Bearer" (any case), then a b64token; both are value bytes, so checking
+    # them is checking the whole auth value.
     padless = token.rstrip(b"=")
     if (
-        not space
-        or (scheme != b"Bearer" and scheme.lower() != b"bearer")
+        (scheme != b"Bearer" and scheme.lower() != b"bearer")
         or not padless
         or padless.translate(None, _B64_BYTES)
     ):
