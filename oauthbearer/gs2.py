@@ -455,14 +455,10 @@ def _decode_fast(raw: bytes, kafka: bool) -> ClientInitialResponse | None:
         return None
     authzid: str | None = None
     if authzid_raw is not None:
-        if kafka:
-            authzid = authzid_raw.decode("ascii")
-        else:
-            try:
-                authzid = authzid_raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            authzid = authzid.replace("=2C", ",").replace("=3D", "=")
+        try:
+            authzid = _authzid_text(authzid_raw, kafka)
+        except UnicodeDecodeError:
+            return None
     scheme_text = "Bearer" if scheme == b"Bearer" else scheme.decode("ascii")
     return _new_message(token.decode("ascii"), authzid, extensions, scheme_text, flag)
 
@@ -622,19 +618,14 @@ def _interpret(  # noqa: PLR0917 - the parts _scan returns, in order
     """The meaning stage, on a message whose structure is known to be valid."""
     authzid: str | None = None
     if authzid_raw is not None:
-        if kafka:
-            # Kafka keeps the saslname as sent: it does not undo =2C / =3D.
-            authzid = authzid_raw.decode("ascii")
-        else:
-            try:
-                text = authzid_raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise MalformedMessage(
-                    "invalid-authzid",
-                    "the authzid is not valid UTF-8",
-                    offset=authzid_offset + exc.start,
-                ) from None
-            authzid = text.replace("=2C", ",").replace("=3D", "=")
+        try:
+            authzid = _authzid_text(authzid_raw, kafka)
+        except UnicodeDecodeError as exc:
+            raise MalformedMessage(
+                "invalid-authzid",
+                "the authzid is not valid UTF-8",
+                offset=authzid_offset + exc.start,
+            ) from None
 
     extensions: dict[str, str] = {}
     auth: str | None = None
@@ -685,6 +676,17 @@ def _interpret(  # noqa: PLR0917 - the parts _scan returns, in order
     if kafka:
         scheme, token = _parse_kafka_auth(auth, auth_offset)
     return _new_message(token, authzid, extensions, scheme, flag)
+
+
+def _authzid_text(raw: bytes, kafka: bool) -> str:
+    """The authzid as text, or UnicodeDecodeError.
+
+    The strict dialect decodes UTF-8 and then the escapes =2C and =3D (RFC 5801
+    section 4); Kafka keeps the ASCII saslname as sent, escapes included.
+    """
+    if kafka:
+        return raw.decode("ascii")
+    return raw.decode("utf-8").replace("=2C", ",").replace("=3D", "=")
 
 
 def _parse_rfc_auth(value: str, offset: int) -> tuple[str, str]:
