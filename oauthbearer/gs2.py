@@ -413,19 +413,13 @@ def _decode_fast(raw: bytes, kafka: bool) -> ClientInitialResponse | None:
     rest = raw[start:]
     extensions: dict[str, str] = {}
     if rest != b"\x01":
-        if (
-            rest.translate(None, _VALUE_BYTES_AND_KVSEP)
-            or not rest.endswith(b"\x01\x01")
-            # Kafka refuses empty values; "=\x01" also matches a value ending in
-            # "=", which the precise path then takes: slower, still right.
-            or (kafka and b"=\x01" in rest)
-        ):
+        if rest.translate(None, _VALUE_BYTES_AND_KVSEP) or not rest.endswith(b"\x01\x01"):
             return None
         items = rest[:-2].decode("ascii").split("\x01")
         for item in items:
             name, equals, value = item.partition("=")
-            if not equals or not name.isalpha():
-                return None
+            if not equals or not name.isalpha() or (kafka and not value):
+                return None  # Kafka refuses empty values
             extensions[name] = value
         # Fewer names than pairs: a duplicate (Kafka keeps the last of them;
         # the precise path handles that).
