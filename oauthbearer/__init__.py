@@ -43,6 +43,12 @@ from oauthbearer.session import (
     TokenReceived,
 )
 from oauthbearer.token import OAuthBearerToken, TokenValidator, format_scope, parse_scope
+from oauthbearer.unsecured import (
+    UnsecuredJwsValidator,
+    UnsecuredLogin,
+    kafka_unsecured_login,
+    librdkafka_unsecured_login,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -78,7 +84,11 @@ __all__ = [
     "SessionStateError",
     "TokenReceived",
     "TokenValidator",
+    "UnsecuredJwsValidator",
+    "UnsecuredLogin",
     "__version__",
     "format_scope",
+    "kafka_unsecured_login",
+    "librdkafka_unsecured_login",
     "parse_scope",
 ]

@@ -16,12 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from oauthbearer import __version__
-from oauthbearer.errors import (
-    AuthenticationFailed,
-    ConfigurationError,
-    InvalidToken,
-    MalformedMessage,
-)
+from oauthbearer.errors import AuthenticationFailed, ConfigurationError, MalformedMessage
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.session import (
     Authenticated,
@@ -30,7 +25,7 @@ from oauthbearer.session import (
     ClientSession,
     ServerSession,
 )
-from oauthbearer.token import OAuthBearerToken
+from oauthbearer.unsecured import UnsecuredJwsValidator, UnsecuredLogin, kafka_unsecured_login
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -178,36 +173,6 @@ def cmd_encode(args: argparse.Namespace) -> int:
 _DEMO_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the demo's fixed clock
 
 
-def _b64url(obj: dict[str, Any]) -> str:
-    raw = json.dumps(obj, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _demo_token(principal: str) -> str:
-    """A Kafka-style unsecured JWS (alg "none"), as Kafka's unsecured login builds."""
-    claims = {"sub": principal, "iat": _DEMO_NOW, "exp": _DEMO_NOW + 3600, "scope": ["read"]}
-    return f"{_b64url({'alg': 'none'})}.{_b64url(claims)}."
-
-
-class _DemoValidator:
-    """Accepts the demo's known principals and refuses anything else."""
-
-    def __init__(self, tokens: dict[str, str]) -> None:
-        self._principals = {token: principal for principal, token in tokens.items()}
-
-    def validate(self, token: str, *, now: float) -> OAuthBearerToken:
-        principal = self._principals.get(token)
-        if principal is None:
-            raise InvalidToken("invalid_token", detail="token is not one the demo issued")
-        return OAuthBearerToken(
-            value=token,
-            principal=principal,
-            scope=frozenset({"read"}),
-            lifetime_ms=int((now + 3600) * 1000),
-            start_time_ms=int(now * 1000),
-        )
-
-
 def _show(data: bytes, token: str) -> str:
     """Wire bytes for display, with the token shortened."""
     text = escape(data)
@@ -216,19 +181,34 @@ def _show(data: bytes, token: str) -> str:
     return f"{text}   [{len(data)} bytes]"
 
 
+def _demo_login(principal: str, scope: str) -> UnsecuredLogin:
+    """An unsecured token as Kafka's login module builds it from JAAS options."""
+    return kafka_unsecured_login(
+        {
+            "unsecuredLoginStringClaim_sub": principal,
+            "unsecuredLoginListClaim_scope": f",{scope}",
+            "unsecuredLoginExtension_traceId": f"demo-{principal}",
+        },
+        now=_DEMO_NOW,
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     del args
     out: Callable[[str], None] = print
     issuer = "https://idp.example/.well-known/openid-configuration"
-    alice = _demo_token("alice")
-    validator = _DemoValidator({"alice": alice})
-    out("oauthbearer demo: two RFC 7628 exchanges in memory, no network.\n")
+    # The broker side, as Kafka's unsecured validator with
+    # unsecuredValidatorRequiredScope="kafka-cluster".
+    validator = UnsecuredJwsValidator(required_scope=("kafka-cluster",))
+    out("oauthbearer demo: two RFC 7628 exchanges in memory, no network.")
+    out("The broker validates Kafka's unsecured tokens and requires scope 'kafka-cluster'.\n")
 
-    out("1. A valid token")
-    client = ClientSession(alice, extensions={"traceId": "demo-1"})
-    server = ServerSession(validator, openid_configuration=issuer)
+    out("1. alice, with scope kafka-cluster")
+    alice = _demo_login("alice", "kafka-cluster")
+    client = ClientSession(alice.token.value, extensions=alice.extensions)
+    server = ServerSession(validator, dialect=Dialect.KAFKA, openid_configuration=issuer)
     first = client.initial_response()
-    out(f"   client -> server  {_show(first, alice)}")
+    out(f"   client -> server  {_show(first, alice.token.value)}")
     result = server.receive(first, now=_DEMO_NOW)
     if not isinstance(result, Authenticated):
         out("   unexpected: the server refused a valid token")
@@ -240,20 +220,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out("   server -> client  (success, no data)")
     client.receive(b"")
     out(f"   client            {client.state.name}; server {server.state.name}")
-    out(
-        "   server            session lifetime with connections.max.reauth.ms=600000: "
-        f"{server.session_lifetime_ms(now_ms=int(_DEMO_NOW * 1000), max_reauth_ms=600_000)} ms\n"
-    )
+    lifetime = server.session_lifetime_ms(now_ms=int(_DEMO_NOW * 1000), max_reauth_ms=600_000)
+    out(f"   server            KIP-368 session lifetime (max reauth 600000 ms): {lifetime} ms\n")
 
-    out("2. An unknown token: error challenge, %x01, failure")
-    mallory = _demo_token("mallory")
-    client = ClientSession(mallory)
-    server = ServerSession(validator, openid_configuration=issuer)
+    out("2. mallory, with scope read only: error challenge, %x01, failure")
+    mallory = _demo_login("mallory", "read")
+    client = ClientSession(mallory.token.value)
+    server = ServerSession(validator, dialect=Dialect.KAFKA, openid_configuration=issuer)
     first = client.initial_response()
-    out(f"   client -> server  {_show(first, mallory)}")
+    out(f"   client -> server  {_show(first, mallory.token.value)}")
     issued = server.receive(first, now=_DEMO_NOW)
     if not isinstance(issued, ChallengeIssued):
-        out("   unexpected: the server accepted an unknown token")
+        out("   unexpected: the server accepted a token without the required scope")
         return 1
     out(f"   server -> client  {_show(issued.reply, '')}")
     challenge = client.receive(issued.reply)
@@ -269,7 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         except AuthenticationFailed as failure:
             out(
                 f"   client            AuthenticationFailed: status={failure.status!r}, "
-                f"openid-configuration={failure.openid_configuration!r}"
+                f"scope={failure.scope!r}"
             )
     out(f"   client            {client.state.name}; server {server.state.name}\n")
     out("Both exchanges ended as RFC 7628 says they must.")
