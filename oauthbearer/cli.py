@@ -13,10 +13,16 @@ import binascii
 import hashlib
 import json
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from oauthbearer import __version__
-from oauthbearer.errors import AuthenticationFailed, ConfigurationError, MalformedMessage
+from oauthbearer.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidToken,
+    MalformedMessage,
+)
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.session import (
     Authenticated,
@@ -25,10 +31,17 @@ from oauthbearer.session import (
     ClientSession,
     ServerSession,
 )
-from oauthbearer.unsecured import UnsecuredJwsValidator, UnsecuredLogin, kafka_unsecured_login
+from oauthbearer.unsecured import (
+    UnsecuredJwsValidator,
+    UnsecuredLogin,
+    kafka_unsecured_login,
+    librdkafka_unsecured_login,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from oauthbearer.token import OAuthBearerToken
 
 FORMATS = ("escaped", "hex", "base64", "raw")
 
@@ -168,6 +181,87 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- token / validate -------------------------------------------------------------------
+
+
+def _key_values(items: Sequence[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} takes KEY=VALUE, not {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+def _now(args: argparse.Namespace) -> float:
+    """The shell's clock, unless --now fixes it (for reproducible output)."""
+    return time.time() if args.now is None else float(args.now)
+
+
+def token_json(token: OAuthBearerToken, *, show_value: bool) -> dict[str, Any]:
+    """A negotiated token as the CLI prints it: Kafka's view of it, and its claims."""
+    return {
+        "principal": token.principal,
+        "scope": sorted(token.scope),
+        "lifetime_ms": token.lifetime_ms,
+        "start_time_ms": token.start_time_ms,
+        "claims": dict(token.claims),
+        "token": token.value if show_value else token_summary(token.value),
+    }
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    now = _now(args)
+    try:
+        if args.librdkafka is not None:
+            login = librdkafka_unsecured_login(args.librdkafka, now=now)
+        else:
+            login = kafka_unsecured_login(_key_values(args.option, "--option"), now=now)
+    except ConfigurationError as exc:
+        print(f"oauthbearer token: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        result = token_json(login.token, show_value=True)
+        result["extensions"] = dict(login.extensions)
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(login.token.value)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    try:
+        validator = UnsecuredJwsValidator.from_options(_key_values(args.option, "--option"))
+    except ConfigurationError as exc:
+        print(f"oauthbearer validate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        negotiated = validator.validate(token, now=_now(args))
+    except InvalidToken as refused:
+        print(
+            json.dumps(
+                {
+                    "ok": False,
+                    "status": refused.status,
+                    "scope": refused.scope,
+                    "detail": refused.detail,
+                },
+                indent=2,
+            )
+        )
+        return 1
+    print(
+        json.dumps(
+            {"ok": True, **token_json(negotiated, show_value=args.show_token)},
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 _DEMO_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the demo's fixed clock
@@ -304,6 +398,55 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--gs2-flag", choices=["n", "y"], default="n")
     encode.add_argument("-o", "--output-format", choices=FORMATS, default="escaped")
     encode.set_defaults(func=cmd_encode)
+
+    token = commands.add_parser(
+        "token", help="mint an unsecured token from Kafka JAAS options or librdkafka's config"
+    )
+    source = token.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Kafka unsecuredLogin* JAAS option, e.g. unsecuredLoginStringClaim_sub=alice",
+    )
+    source.add_argument(
+        "--librdkafka",
+        metavar="CONFIG",
+        help="librdkafka's sasl.oauthbearer.config, e.g. 'principal=alice scope=read'",
+    )
+    token.add_argument("--now", type=float, help="epoch seconds to use as the time")
+    token.add_argument(
+        "--json", action="store_true", help="print the token with its claims and extensions as JSON"
+    )
+    token.set_defaults(func=cmd_token)
+
+    validate = commands.add_parser(
+        "validate", help="validate a token as Kafka's broker does; print it or the refusal"
+    )
+    validate.add_argument("token", help="the token; '-' reads one line from stdin")
+    validate.add_argument(
+        "--unsecured",
+        action="store_true",
+        required=True,
+        help="validate as Kafka's unsecured validator (the only kind so far)",
+    )
+    validate.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Kafka unsecuredValidator* option, e.g. unsecuredValidatorRequiredScope=read",
+    )
+    validate.add_argument("--now", type=float, help="epoch seconds to use as the time")
+    validate.add_argument(
+        "--show-token",
+        action="store_true",
+        help="print the token itself (default: its length and digest)",
+    )
+    validate.set_defaults(func=cmd_validate)
     return parser
 
 

@@ -168,3 +168,60 @@ def test_cli_doc_examples(
     assert code == (1 if '"ok": false' in expected else 0)
     if "..." not in expected:
         assert out == expected
+
+
+def test_token_and_validate_round_trip(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "token",
+        "--now",
+        "1767225600",
+        "-o",
+        "unsecuredLoginStringClaim_sub=alice",
+        "-o",
+        "unsecuredLoginListClaim_scope=,read",
+    )
+    assert code == 0
+    token = out.strip()
+    code, out, _ = run(capsys, "validate", "--unsecured", "--now", "1767225601", token)
+    assert code == 0
+    result = json.loads(out)
+    assert (result["principal"], result["scope"]) == ("alice", ["read"])
+    assert token not in out  # shown as length and digest unless --show-token
+    code, out, _ = run(
+        capsys,
+        "validate",
+        "--unsecured",
+        "--now",
+        "1767225601",
+        "-o",
+        "unsecuredValidatorRequiredScope=admin",
+        token,
+    )
+    assert code == 1
+    assert json.loads(out)["scope"] == "[admin]"
+
+
+def test_token_librdkafka_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "token", "--now", "1", "--json", "--librdkafka", "principal=fubar extension_a=b"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["token"] == (
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJmdWJhciIsImlhdCI6MS4wMDAsImV4cCI6MzYwMS4wMDB9."
+    )
+    assert result["extensions"] == {"a": "b"}
+
+
+def test_token_and_validate_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "token", "--librdkafka", "scope=a")
+    assert code == 1
+    assert "no principal=<value>" in err
+    code, _, err = run(
+        capsys, "validate", "--unsecured", "-o", "unsecuredValidatorAllowableClockSkewMs=-1", "t"
+    )
+    assert code == 2
+    assert "must not be negative" in err
+    with pytest.raises(SystemExit):
+        main(["token", "-o", "novalue"])
