@@ -27,6 +27,18 @@ from oauthbearer.gs2 import (
     Dialect,
     ErrorResponse,
 )
+from oauthbearer.jwks import (
+    MAX_JWKS_SIZE,
+    MAX_KEYS,
+    MAX_KID_LENGTH,
+    MIN_RSA_KEY_BITS,
+    JsonWebKey,
+    JsonWebKeySet,
+    KeySource,
+)
+from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
+from oauthbearer.jwt import MAX_KEYS_TRIED, MAX_TOKEN_LENGTH, JwtValidator
+from oauthbearer.retry import RetryPolicy
 from oauthbearer.session import (
     Authenticated,
     AuthenticationSucceeded,
@@ -58,6 +70,12 @@ __all__ = [
     "MAX_ERROR_RESPONSE_SIZE",
     "MAX_EXTENSIONS",
     "MAX_INITIAL_RESPONSE_SIZE",
+    "MAX_JWKS_SIZE",
+    "MAX_KEYS",
+    "MAX_KEYS_TRIED",
+    "MAX_KID_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "MIN_RSA_KEY_BITS",
     "ArgumentTypeError",
     "Authenticated",
     "AuthenticationFailed",
@@ -75,10 +93,17 @@ __all__ = [
     "ExtensionValidator",
     "ExtensionVerdict",
     "InvalidToken",
+    "JsonWebKey",
+    "JsonWebKeySet",
+    "JwksCache",
+    "JwksRefreshPolicy",
+    "JwtValidator",
+    "KeySource",
     "MalformedMessage",
     "OAuthBearerError",
     "OAuthBearerToken",
     "ProtocolError",
+    "RetryPolicy",
     "ServerSession",
     "ServerState",
     "SessionStateError",

@@ -1,0 +1,720 @@
+"""JwtValidator: signed JWT access tokens (RFC 7519, RFC 9068), checked with ``cryptography``.
+
+Theory of operation
+-------------------
+A server configured with an identity provider's keys receives a JWS in
+compact serialization (RFC 7515 section 7.1): ``header.payload.signature``,
+each part base64url. :meth:`JwtValidator.validate` checks it in this order,
+and refuses at the first failure with
+:class:`~oauthbearer.errors.InvalidToken` (status ``invalid_token``) whose
+``detail`` says precisely why, for the server's log, without ever quoting the
+token or a key:
+
+1. *Shape*: at most ``max_token_length`` characters; three non-empty parts of
+   base64url characters, checked in C (ASCII, no ``+``, ``/`` or ``=``, then
+   binascii's strict mode).
+2. *Header*: canonical, unpadded base64url of strict UTF-8 JSON (no duplicate
+   member, no ``NaN``) holding an object. ``alg`` must be one of the configured
+   ``algorithms``: never ``none``, and ``HS*`` only with ``hmac_keys`` (RFC 8725
+   section 3.1). ``typ``, if present, must be ``JWT``, ``at+jwt`` or
+   ``application/at+jwt``, compared case-insensitively (RFC 8725 section 3.11,
+   RFC 9068 section 2.1): other JWT kinds (``dpop+jwt``, ``logout+jwt``...) are
+   not access tokens. ``crit`` is refused, since no extension is understood
+   (RFC 7515 section 4.1.11), and so is ``cty`` (a nested JWT). ``kid``, if
+   present, is a string of at most ``MAX_KID_LENGTH`` characters. ``jku``,
+   ``jwk``, ``x5u`` and ``x5c`` are ignored: keys come from configuration only.
+3. *Signature*: the keys are selected by ``kid`` and ``alg`` (see
+   :meth:`oauthbearer.jwks.JsonWebKeySet.keys_for`; ``HS*`` keys come from
+   ``hmac_keys`` only, asymmetric ones from ``keys`` only, and each verifier
+   also checks the key object's type, so an RSA public key can never serve as
+   an HMAC secret). At most :data:`MAX_KEYS_TRIED` keys are tried. The
+   signature is checked with ``cryptography`` on the pre-loaded key: PKCS #1
+   v1.5 (``RS*``), PSS with MGF1 and a salt as long as the digest (``PS*``,
+   RFC 7518 section 3.5), ECDSA from the raw ``r || s`` of exactly twice the
+   curve size (``ES*``, RFC 7518 section 3.4), Ed25519/Ed448 (``EdDSA``, RFC
+   8037), HMAC compared in constant time (``HS*``).
+4. *Claims*, only once the signature holds: the payload is strict JSON as
+   above, an object. ``exp`` is required; ``iat`` too unless
+   ``require_iat=False`` (Kafka's broker requires both); ``nbf`` is honoured.
+   Each is a NumericDate: a JSON number (not a boolean), from 0 to year 9999.
+   With ``s`` the clock skew: expired when ``now - s >= exp``; not yet valid
+   when ``nbf > now + s`` or ``iat > now + s``. ``iss`` equals one configured
+   issuer exactly. ``aud`` (a string or an array of strings) holds one
+   configured audience; when none is configured a token carrying ``aud`` is
+   refused (``reject_unexpected_audience``, Kafka's and pyjwt's rule). The
+   subject claim is a non-blank string without surrounding whitespace. The
+   scope claim is a space-delimited string or an array of strings; the groups
+   claim, when configured, an array of strings.
+
+The result is an :class:`~oauthbearer.token.OAuthBearerToken`: ``principal``
+the subject claim, ``scope`` a frozenset, ``lifetime_ms`` ``exp`` in epoch
+milliseconds (exact for an integer ``exp``; a fractional one is rounded down
+to the millisecond), ``start_time_ms`` from ``iat`` (as Kafka does), else from
+``nbf``, else ``None``, and ``claims`` the whole payload.
+
+This module is pure: the time is the ``now`` argument. ``cryptography`` is
+imported when a validator is built, never at import time; pyjwt is not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import types
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Final, NoReturn
+
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
+from oauthbearer.jwks import (
+    EC_COORDINATE_SIZE,
+    MAX_KID_LENGTH,
+    TO_STANDARD_ALPHABET,
+    JsonWebKey,
+    JsonWebKeySet,
+    KeySource,
+    _show,
+    decode_standard,
+    loads_strict,
+)
+from oauthbearer.token import OAuthBearerToken, parse_scope
+
+__all__ = [
+    "ACCEPTED_TYPES",
+    "ASYMMETRIC_ALGORITHMS",
+    "HMAC_ALGORITHMS",
+    "MAX_KEYS_TRIED",
+    "MAX_NUMERIC_DATE",
+    "MAX_TOKEN_LENGTH",
+    "JwtValidator",
+]
+
+# --- Limits and vocabularies -----------------------------------------------------
+
+#: Default longest token, in characters. Real access tokens are 1 to 4 KiB;
+#: Entra ID tokens with group claims stay below 16 KiB (Entra switches to a
+#: groups "overage" claim beyond 200 groups). Larger is an attack or a bug.
+MAX_TOKEN_LENGTH: Final = 16 * 1024
+
+#: Most keys tried for one token. A token with a ``kid`` selects one key; a
+#: token without one selects every key fit for its ``alg``, and each try is a
+#: full signature check, so a set with many keys must not multiply the work an
+#: unauthenticated client can cause.
+MAX_KEYS_TRIED: Final = 4
+
+#: Latest NumericDate accepted: 9999-12-31T23:59:59Z. Later values are not
+#: dates anyone issues, and stay clear of float and Java ``long`` overflows.
+MAX_NUMERIC_DATE: Final = 253_402_300_799
+
+#: Header verdicts kept per validator, and the longest header kept (base64url
+#: characters). A provider uses one header per signing key; the bound keeps a
+#: stream of made-up headers from growing memory (the cache is simply emptied).
+MAX_CACHED_HEADERS: Final = 64
+MAX_CACHED_HEADER_LENGTH: Final = 512
+
+#: Signature algorithms checked with a public key (RFC 7518 section 3.1, RFC 8037).
+ASYMMETRIC_ALGORITHMS: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+#: MAC algorithms, allowed only with ``hmac_keys``; the value is the least
+#: secret length in bytes (RFC 7518 section 3.2: at least the hash size).
+HMAC_ALGORITHMS: Final[Mapping[str, int]] = types.MappingProxyType(
+    {"HS256": 32, "HS384": 48, "HS512": 64}
+)
+
+#: Accepted ``typ`` header values, lowercased (compared case-insensitively, as
+#: RFC 7515 section 4.1.9 advises for media types).
+ACCEPTED_TYPES: Final = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+
+_BASE64URL_CHARS: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+)
+
+_NOT_COMPACT: Final = "the token is not a JWS in compact serialization (RFC 7515 section 7.1)"
+
+_Verifier = Callable[[Any, bytes, bytes], bool]
+#: A checked header: (alg, kid, verifier), or the reason it is refused.
+_HeaderVerdict = tuple[str, str | None, _Verifier] | str
+
+
+def _refuse(detail: str) -> NoReturn:
+    raise InvalidToken("invalid_token", detail=detail)
+
+
+class _SingleSecret:
+    """One HMAC secret for every token, whatever its ``kid``."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, secret: bytes) -> None:
+        self._keys = (JsonWebKey(kid=None, kty="oct", key=secret),)
+
+    def keys_for(self, kid: str | None, alg: str) -> tuple[JsonWebKey, ...]:
+        return self._keys
+
+
+class JwtValidator:
+    """A :class:`~oauthbearer.token.TokenValidator` for signed JWT access tokens.
+
+    ``keys`` is a :class:`~oauthbearer.jwks.JsonWebKeySet` or any object with
+    ``keys_for(kid, alg)`` (a refreshing cache, say); it may be ``None`` only
+    when every algorithm is an ``HS*`` one. See the module documentation for
+    the checks, in order, and ``docs/validation.md`` for a guide.
+    """
+
+    __slots__ = (
+        "_algorithms",
+        "_audiences",
+        "_groups_claim",
+        "_headers",
+        "_hmac",
+        "_issuers",
+        "_keys",
+        "_max_token_length",
+        "_reject_unexpected_audience",
+        "_require_iat",
+        "_scope_claim",
+        "_skew",
+        "_subject_claim",
+        "_verifiers",
+    )
+
+    def __init__(
+        self,
+        keys: KeySource | None,
+        *,
+        algorithms: Sequence[str] = ("RS256",),
+        audience: str | Iterable[str] | None = None,
+        reject_unexpected_audience: bool = True,
+        issuer: str | Iterable[str] | None = None,
+        require_iat: bool = True,
+        clock_skew_s: float = 30.0,
+        scope_claim: str = "scope",
+        subject_claim: str = "sub",
+        groups_claim: str | None = None,
+        hmac_keys: bytes | Mapping[str, bytes] | None = None,
+        max_token_length: int = MAX_TOKEN_LENGTH,
+    ) -> None:
+        self._algorithms = _check_algorithms(algorithms, has_hmac_keys=hmac_keys is not None)
+        self._hmac = _check_hmac_keys(hmac_keys, self._algorithms)
+        if any(alg in ASYMMETRIC_ALGORITHMS for alg in self._algorithms):
+            if keys is None:
+                raise ConfigurationError(
+                    "JwtValidator: keys is required for the algorithms "
+                    + ", ".join(a for a in self._algorithms if a in ASYMMETRIC_ALGORITHMS)
+                )
+            if not callable(getattr(keys, "keys_for", None)):
+                raise ArgumentTypeError(
+                    "JwtValidator: keys must be a JsonWebKeySet or have keys_for(kid, alg)"
+                )
+        self._keys = keys
+        self._audiences = _check_names(audience, "audience")
+        self._issuers = _check_names(issuer, "issuer")
+        self._reject_unexpected_audience = _check_bool(
+            reject_unexpected_audience, "reject_unexpected_audience"
+        )
+        self._require_iat = _check_bool(require_iat, "require_iat")
+        if (
+            not isinstance(clock_skew_s, int | float)
+            or isinstance(clock_skew_s, bool)
+            or not math.isfinite(clock_skew_s)
+            or clock_skew_s < 0
+        ):
+            raise ConfigurationError("JwtValidator: clock_skew_s must be a finite number >= 0")
+        self._skew = float(clock_skew_s)
+        self._scope_claim = _check_claim_name(scope_claim, "scope_claim")
+        self._subject_claim = _check_claim_name(subject_claim, "subject_claim")
+        self._groups_claim = (
+            None if groups_claim is None else _check_claim_name(groups_claim, "groups_claim")
+        )
+        if (
+            not isinstance(max_token_length, int)
+            or isinstance(max_token_length, bool)
+            or max_token_length < 1
+        ):
+            raise ConfigurationError("JwtValidator: max_token_length must be an int >= 1")
+        self._max_token_length = max_token_length
+        self._verifiers = _make_verifiers(self._algorithms)
+        self._headers: dict[bytes, _HeaderVerdict] = {}
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The accepted ``alg`` values, in the order given."""
+        return self._algorithms
+
+    def __repr__(self) -> str:
+        return (
+            f"JwtValidator(algorithms={self._algorithms!r}, audience={self._audiences!r}, "
+            f"issuer={self._issuers!r}, clock_skew_s={self._skew!r})"
+        )
+
+    def validate(self, token: str, *, now: float) -> OAuthBearerToken:
+        """Check ``token`` at time ``now`` (epoch seconds); raise InvalidToken to refuse."""
+        if not isinstance(token, str):
+            raise ArgumentTypeError("JwtValidator.validate: token must be a str")
+        if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
+            raise ArgumentTypeError("JwtValidator.validate: now must be a finite number")
+        if len(token) > self._max_token_length:
+            _refuse(
+                f"the JWT is {len(token)} characters long, more than max_token_length "
+                f"({self._max_token_length})"
+            )
+        # 1. The shape: ASCII, mapped to the standard base64 alphabet (see
+        # TO_STANDARD_ALPHABET); binascii's strict mode refuses any stray byte.
+        try:
+            data = token.encode("ascii")
+        except UnicodeEncodeError:
+            _refuse(_shape_problem(token) or _NOT_COMPACT)
+        parts = data.translate(TO_STANDARD_ALPHABET).split(b".")
+        if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
+            _refuse(_shape_problem(token) or _NOT_COMPACT)
+
+        # 2. The header: one IdP signs every token with the same few headers,
+        # so the verdict on each (a pure function of its bytes) is kept.
+        verdict = self._headers.get(parts[0])
+        if verdict is None:
+            verdict = self._header_verdict(parts[0], token)
+        if isinstance(verdict, str):
+            _refuse(verdict)
+        alg, kid, verify = verdict
+
+        # 3. The signature.
+        try:
+            signature = decode_standard(parts[2])
+        except ValueError as error:
+            _refuse(_shape_problem(token) or f"the JWT signature {error}")
+        source = self._keys if self._hmac is None or alg not in HMAC_ALGORITHMS else self._hmac
+        assert source is not None  # __init__ requires keys for asymmetric algorithms
+        keys = source.keys_for(kid, alg)
+        if not keys:
+            which = "no 'kid'" if kid is None else f"kid {_show(kid)}"
+            _refuse(f"no configured key fits the JWT ({which}, alg {alg})")
+        if len(keys) > MAX_KEYS_TRIED:
+            _refuse(
+                f"{len(keys)} configured keys fit the JWT (no 'kid', alg {alg}); "
+                f"at most MAX_KEYS_TRIED ({MAX_KEYS_TRIED}) are tried"
+            )
+        signing_input = data[: len(parts[0]) + 1 + len(parts[1])]
+        for key in keys:
+            if verify(key.key, signature, signing_input):
+                break
+        else:
+            which = "" if kid is None else f", kid {_show(kid)}"
+            count = "the key" if len(keys) == 1 else f"any of the {len(keys)} keys"
+            # A stray character in the payload is found here, on the failure path only.
+            _refuse(
+                _shape_problem(token)
+                or f"the JWT signature does not verify with {count} selected (alg {alg}{which})"
+            )
+
+        # 4. The claims.
+        return self._claims(token, _json_part(parts[1], "payload", token), now)
+
+    def _header_verdict(self, part: bytes, token: str) -> _HeaderVerdict:
+        """Check a header; remember the verdict when the header is small enough."""
+        try:
+            header = _json_part(part, "header", token)
+            alg = header.get("alg")
+            if type(alg) is not str or (verify := self._verifiers.get(alg)) is None:
+                _refuse(self._alg_problem(header))
+            if len(header) > 1:
+                self._check_header(header)
+            verdict: _HeaderVerdict = (alg, header.get("kid"), verify)
+        except InvalidToken as error:
+            if _shape_problem(token) is not None:
+                raise  # a malformed token: not a verdict on the header alone
+            verdict = error.detail or error.status
+        if len(part) <= MAX_CACHED_HEADER_LENGTH:
+            headers = self._headers
+            if len(headers) >= MAX_CACHED_HEADERS:
+                headers.clear()
+            headers[part] = verdict
+        return verdict
+
+    def _alg_problem(self, header: dict[str, Any]) -> str:
+        if "alg" not in header:
+            return "the JWT header has no 'alg' (RFC 7515 section 4.1.1)"
+        alg = header["alg"]
+        if isinstance(alg, str) and alg.lower() == "none":
+            return "the JWT is unsecured (alg 'none'), which is never accepted"
+        allowed = ", ".join(self._algorithms)
+        if isinstance(alg, str) and (alg in ASYMMETRIC_ALGORITHMS or alg in HMAC_ALGORITHMS):
+            return f"the JWT alg {alg} is not one of the configured algorithms ({allowed})"
+        return f"the JWT alg {_show(alg)} is not a supported algorithm (configured: {allowed})"
+
+    def _check_header(self, header: dict[str, Any]) -> None:
+        if "typ" in header:
+            typ = header["typ"]
+            if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES:
+                _refuse(
+                    f"the JWT typ {_show(typ)} is not an access token type "
+                    "(JWT, at+jwt or application/at+jwt; RFC 8725 section 3.11)"
+                )
+        if "crit" in header:
+            _refuse(
+                "the JWT header has 'crit'; no extension is understood (RFC 7515 section 4.1.11)"
+            )
+        if "cty" in header:
+            _refuse("the JWT header has 'cty': nested JWTs are not accepted")
+        if "kid" in header:
+            kid = header["kid"]
+            if not isinstance(kid, str):
+                _refuse("the JWT kid is not a string")
+            if len(kid) > MAX_KID_LENGTH:
+                _refuse(
+                    f"the JWT kid is {len(kid)} characters long, more than MAX_KID_LENGTH "
+                    f"({MAX_KID_LENGTH})"
+                )
+
+    def _claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
+        skew = self._skew
+        # NumericDates: a type test inline (the common case), the helper for errors.
+        exp = payload.get("exp")
+        if (type(exp) is not int and type(exp) is not float) or not 0 <= exp <= MAX_NUMERIC_DATE:
+            exp = _numeric_date(payload, "exp")
+        if now - skew >= exp:
+            _refuse(f"the JWT expired: exp {exp} <= now {now:.3f} - clock skew {skew:g} s")
+        start: int | float | None = None
+        nbf = payload.get("nbf")
+        if nbf is not None or "nbf" in payload:
+            if (
+                type(nbf) is not int and type(nbf) is not float
+            ) or not 0 <= nbf <= MAX_NUMERIC_DATE:
+                nbf = _numeric_date(payload, "nbf")
+            if nbf > now + skew:
+                _refuse(
+                    f"the JWT is not valid yet: nbf {nbf} > now {now:.3f} + clock skew {skew:g} s"
+                )
+            start = nbf
+        iat = payload.get("iat")
+        if iat is not None or "iat" in payload:
+            if (
+                type(iat) is not int and type(iat) is not float
+            ) or not 0 <= iat <= MAX_NUMERIC_DATE:
+                iat = _numeric_date(payload, "iat")
+            if iat > now + skew:
+                _refuse(
+                    f"the JWT is issued in the future: iat {iat} > now {now:.3f} "
+                    f"+ clock skew {skew:g} s"
+                )
+            start = iat
+        elif self._require_iat:
+            _refuse("the JWT has no 'iat' claim, which is required (require_iat)")
+
+        if self._issuers is not None:
+            iss = payload.get("iss")
+            if type(iss) is not str or iss not in self._issuers:
+                if "iss" not in payload:
+                    _refuse("the JWT has no 'iss' claim; an issuer is configured")
+                _refuse(f"the JWT issuer {_show(iss)} is not the configured issuer")
+
+        if "aud" in payload:
+            self._check_audience(payload["aud"])
+        elif self._audiences is not None:
+            _refuse("the JWT has no 'aud' claim; an audience is configured")
+
+        name = self._subject_claim
+        principal = payload.get(name)
+        if type(principal) is not str:
+            if name not in payload:
+                _refuse(f"the JWT has no {_show(name)} claim (the principal)")
+            _refuse(f"the JWT {_show(name)} claim (the principal) is not a string")
+        if not principal or principal.strip() != principal or not principal.isprintable():
+            _refuse(
+                f"the JWT {_show(name)} claim (the principal) is blank, has surrounding "
+                "whitespace or holds control characters"
+            )
+
+        scope: frozenset[str] = frozenset()
+        value = payload.get(self._scope_claim)
+        if value is not None:
+            if type(value) is str:
+                # parse_scope's rule (split on spaces, drop empty parts), inlined:
+                # this is the hot path, and the string form is the common one.
+                scope = frozenset(value.split(" "))
+                if "" in scope:
+                    scope = scope.difference(("",))
+            elif type(value) is list and all(type(item) is str for item in value):
+                scope = parse_scope(value)
+            else:
+                _refuse(
+                    f"the JWT {_show(self._scope_claim)} claim (the scope) is not a string "
+                    "or an array of strings"
+                )
+
+        if self._groups_claim is not None and self._groups_claim in payload:
+            groups = payload[self._groups_claim]
+            if type(groups) is not list or not all(type(item) is str for item in groups):
+                _refuse(f"the JWT {_show(self._groups_claim)} claim is not an array of strings")
+
+        return OAuthBearerToken(
+            value=token,
+            principal=principal,
+            scope=scope,
+            lifetime_ms=_to_ms(exp),
+            start_time_ms=None if start is None else _to_ms(start),
+            claims=types.MappingProxyType(payload),
+        )
+
+    def _check_audience(self, aud: object) -> None:
+        audiences = self._audiences
+        if audiences is None:
+            if self._reject_unexpected_audience:
+                _refuse(
+                    "the JWT has an 'aud' claim but no audience is configured "
+                    "(reject_unexpected_audience)"
+                )
+            return
+        if type(aud) is str:
+            if aud in audiences:
+                return
+        elif type(aud) is list and all(type(item) is str for item in aud):
+            if not audiences.isdisjoint(aud):
+                return
+        else:
+            _refuse("the JWT 'aud' claim is not a string or an array of strings")
+        _refuse(f"the JWT audience {_show(aud)} holds none of the configured audiences")
+
+
+# --- Parts -----------------------------------------------------------------------
+
+
+def _json_part(part: bytes, which: str, token: str) -> dict[str, Any]:
+    """A JSON object part of the token (mapped to the standard alphabet), strictly decoded."""
+    try:
+        raw = decode_standard(part)
+    except ValueError as error:
+        _refuse(_shape_problem(token) or f"the JWT {which} {error}")
+    try:
+        value = loads_strict(raw)
+    except ValueError as error:
+        _refuse(f"the JWT {which} is not valid JSON: {error}")
+    if type(value) is not dict:
+        _refuse(f"the JWT {which} is JSON but not an object")
+    return value
+
+
+def _shape_problem(token: str) -> str | None:
+    """Why a token is not three non-empty base64url parts, if it is not (failure path only)."""
+    if not token:
+        return "the token is empty"
+    parts = token.split(".")
+    if len(parts) == 5:
+        return "the token has 5 parts: an encrypted JWT (JWE), which is not accepted"
+    if len(parts) != 3:
+        return (
+            f"the token has {len(parts)} dot-separated parts; a signed JWT (RFC 7515 "
+            "section 7.1) has 3"
+        )
+    offset = 0
+    for which, part in zip(("header", "payload", "signature"), parts, strict=True):
+        if not part:
+            hint = " (an unsecured JWT, alg 'none'?)" if which == "signature" else ""
+            return f"the JWT {which} is empty{hint}"
+        for index, char in enumerate(part):
+            if char not in _BASE64URL_CHARS:
+                what = "padding '='" if char == "=" else "a character outside base64url"
+                return f"the JWT {which} holds {what} at offset {offset + index}"
+        offset += len(part) + 1
+    return None
+
+
+def _numeric_date(payload: dict[str, Any], name: str) -> NoReturn:
+    """Refuse a NumericDate claim that is absent, not a number or out of range."""
+    if name not in payload:
+        _refuse(f"the JWT has no {name!r} claim, which is required")
+    value = payload[name]
+    if type(value) is int or type(value) is float:
+        _refuse(f"the JWT {name!r} claim is out of range (0 to {MAX_NUMERIC_DATE})")
+    _refuse(f"the JWT {name!r} claim is not a number (RFC 7519 NumericDate)")
+
+
+def _to_ms(seconds: int | float) -> int:
+    if type(seconds) is int:
+        return seconds * 1000
+    return math.floor(seconds * 1000)
+
+
+# --- Configuration ---------------------------------------------------------------
+
+
+def _check_algorithms(algorithms: Sequence[str], *, has_hmac_keys: bool) -> tuple[str, ...]:
+    if isinstance(algorithms, str) or not isinstance(algorithms, Iterable):
+        raise ArgumentTypeError(
+            "JwtValidator: algorithms must be a sequence of names, such as ('RS256',)"
+        )
+    result: list[str] = []
+    for alg in algorithms:
+        if not isinstance(alg, str):
+            raise ArgumentTypeError("JwtValidator: algorithms must hold strings")
+        if alg.lower() == "none":
+            raise ConfigurationError(
+                "JwtValidator: alg 'none' is never allowed (RFC 8725 section 3.2)"
+            )
+        if alg in HMAC_ALGORITHMS:
+            if not has_hmac_keys:
+                raise ConfigurationError(
+                    f"JwtValidator: {alg} is allowed only with hmac_keys (RFC 8725 section 3.1)"
+                )
+        elif alg not in ASYMMETRIC_ALGORITHMS:
+            raise ConfigurationError(f"JwtValidator: algorithm {alg!r} is not supported")
+        if alg not in result:
+            result.append(alg)
+    if not result:
+        raise ConfigurationError("JwtValidator: algorithms must name at least one algorithm")
+    return tuple(result)
+
+
+def _check_hmac_keys(
+    hmac_keys: bytes | Mapping[str, bytes] | None, algorithms: tuple[str, ...]
+) -> KeySource | None:
+    if hmac_keys is None:
+        return None
+    hs = [alg for alg in algorithms if alg in HMAC_ALGORITHMS]
+    if not hs:
+        raise ConfigurationError("JwtValidator: hmac_keys is given but no HS* algorithm is allowed")
+    least = max(HMAC_ALGORITHMS[alg] for alg in hs)
+    secrets: list[tuple[str | None, object]]
+    if isinstance(hmac_keys, bytes):
+        secrets = [(None, hmac_keys)]
+    elif isinstance(hmac_keys, Mapping):
+        secrets = list(hmac_keys.items())
+        if not secrets:
+            raise ConfigurationError("JwtValidator: hmac_keys is empty")
+    else:
+        raise ArgumentTypeError("JwtValidator: hmac_keys must be bytes or a mapping kid -> bytes")
+    for kid, secret in secrets:
+        if kid is not None and not isinstance(kid, str):
+            raise ArgumentTypeError("JwtValidator: hmac_keys kids must be strings")
+        if not isinstance(secret, bytes):
+            raise ArgumentTypeError("JwtValidator: an HMAC secret must be bytes")
+        if len(secret) < least:
+            raise ConfigurationError(
+                f"JwtValidator: an HMAC secret of {len(secret)} bytes is too short for "
+                f"{', '.join(hs)}: at least {least} bytes (RFC 7518 section 3.2)"
+            )
+    if isinstance(hmac_keys, bytes):
+        return _SingleSecret(hmac_keys)
+    return JsonWebKeySet(
+        tuple(JsonWebKey(kid=kid, kty="oct", key=secret) for kid, secret in secrets)
+    )
+
+
+def _check_names(value: str | Iterable[str] | None, option: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, Iterable):
+        raise ArgumentTypeError(f"JwtValidator: {option} must be a string or strings")
+    result = frozenset(names)
+    if not result or not all(isinstance(name, str) and name for name in result):
+        raise ConfigurationError(f"JwtValidator: {option} must be one or more non-empty strings")
+    return result
+
+
+def _check_claim_name(value: object, option: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"JwtValidator: {option} must be a non-blank string")
+    return value
+
+
+def _check_bool(value: object, option: str) -> bool:
+    if not isinstance(value, bool):
+        raise ArgumentTypeError(f"JwtValidator: {option} must be True or False")
+    return value
+
+
+# --- Signature verification ----------------------------------------------------------
+
+
+def _make_verifiers(algorithms: Collection[str]) -> dict[str, _Verifier]:
+    """One verifier per allowed algorithm, each bound to its padding and hash objects."""
+    # Lazy (DESIGN.md): importing oauthbearer.jwt must not load cryptography.
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import (  # noqa: PLC0415
+        ec,
+        ed448,
+        ed25519,
+        padding,
+        rsa,
+    )
+    from cryptography.hazmat.primitives.asymmetric.utils import (  # noqa: PLC0415
+        encode_dss_signature,
+    )
+
+    failures = (InvalidSignature, ValueError, TypeError)
+    hash_types: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+        "256": hashes.SHA256,
+        "384": hashes.SHA384,
+        "512": hashes.SHA512,
+    }
+
+    def rsa_verifier(pad: padding.AsymmetricPadding, hash_: hashes.HashAlgorithm) -> _Verifier:
+        def verify(key: Any, signature: bytes, data: bytes) -> bool:
+            if not isinstance(key, rsa.RSAPublicKey):
+                return False
+            try:
+                key.verify(signature, data, pad, hash_)
+            except failures:
+                return False
+            return True
+
+        return verify
+
+    def ec_verifier(curve: str, hash_: hashes.HashAlgorithm) -> _Verifier:
+        size = EC_COORDINATE_SIZE[curve]
+        curve_name = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}[curve]
+        algorithm = ec.ECDSA(hash_)
+
+        def verify(key: Any, signature: bytes, data: bytes) -> bool:
+            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve_name:
+                return False
+            # RFC 7518 section 3.4: R and S as big-endian octets of the curve size each.
+            if len(signature) != 2 * size:
+                return False
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            try:
+                key.verify(encode_dss_signature(r, s), data, algorithm)
+            except failures:
+                return False
+            return True
+
+        return verify
+
+    def eddsa_verify(key: Any, signature: bytes, data: bytes) -> bool:
+        if not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            return False
+        try:
+            key.verify(signature, data)
+        except failures:
+            return False
+        return True
+
+    def hmac_verifier(digest: Callable[[], Any]) -> _Verifier:
+        def verify(key: Any, signature: bytes, data: bytes) -> bool:
+            if not isinstance(key, bytes):
+                return False
+            return hmac.compare_digest(hmac.new(key, data, digest).digest(), signature)
+
+        return verify
+
+    verifiers: dict[str, _Verifier] = {}
+    for alg in algorithms:
+        bits = alg[2:]
+        if alg.startswith("RS"):
+            verifiers[alg] = rsa_verifier(padding.PKCS1v15(), hash_types[bits]())
+        elif alg.startswith("PS"):
+            hash_ = hash_types[bits]()
+            pss = padding.PSS(mgf=padding.MGF1(hash_), salt_length=hash_.digest_size)
+            verifiers[alg] = rsa_verifier(pss, hash_)
+        elif alg.startswith("ES"):
+            curve = {"256": "P-256", "384": "P-384", "512": "P-521"}[bits]
+            verifiers[alg] = ec_verifier(curve, hash_types[bits]())
+        elif alg == "EdDSA":
+            verifiers[alg] = eddsa_verify
+        else:
+            digest = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+            verifiers[alg] = hmac_verifier(digest[bits])
+    return verifiers
