@@ -422,6 +422,8 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
+#: The decoder's C scanner: typeshed does not declare it, the json module documents it.
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def loads_strict(data: bytes) -> Any:
@@ -440,6 +442,15 @@ def loads_strict(data: bytes) -> Any:
         raise ValueError(f"not UTF-8 (byte {error.start})") from None
     if text.startswith("\ufeff"):
         raise ValueError("starts with a byte order mark (RFC 8259 section 8.1)")
+    try:
+        # The C scanner alone, for a value that fills the text (every real JWT
+        # part); anything else (surrounding whitespace, an error) takes the
+        # decoder's full path, which also words the error.
+        value, end = _SCAN(text, 0)
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError, RecursionError):
+        pass
     try:
         return _DECODER.decode(text)
     except RecursionError:

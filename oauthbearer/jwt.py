@@ -77,7 +77,7 @@ from oauthbearer.jwks import (
     decode_standard,
     loads_strict,
 )
-from oauthbearer.token import OAuthBearerToken, parse_scope
+from oauthbearer.token import OAuthBearerToken, _unchecked_token
 
 __all__ = [
     "ACCEPTED_TYPES",
@@ -435,7 +435,9 @@ class JwtValidator:
                 if "" in scope:
                     scope = scope.difference(("",))
             elif type(value) is list and all(type(item) is str for item in value):
-                scope = parse_scope(value)
+                scope = frozenset(value)
+                if "" in scope:
+                    scope = scope.difference(("",))
             else:
                 _refuse(
                     f"the JWT {_show(self._scope_claim)} claim (the scope) is not a string "
@@ -447,13 +449,14 @@ class JwtValidator:
             if type(groups) is not list or not all(type(item) is str for item in groups):
                 _refuse(f"the JWT {_show(self._groups_claim)} claim is not an array of strings")
 
-        return OAuthBearerToken(
-            value=token,
-            principal=principal,
-            scope=scope,
-            lifetime_ms=_to_ms(exp),
-            start_time_ms=None if start is None else _to_ms(start),
-            claims=types.MappingProxyType(payload),
+        # Every field is checked above; skip the dataclass's own checks.
+        return _unchecked_token(
+            token,
+            principal,
+            scope,
+            _to_ms(exp),
+            None if start is None else _to_ms(start),
+            types.MappingProxyType(payload),
         )
 
     def _check_audience(self, aud: object) -> None:

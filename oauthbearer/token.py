@@ -65,6 +65,44 @@ class OAuthBearerToken:
             object.__setattr__(self, "claims", types.MappingProxyType(dict(self.claims)))
 
 
+def _unchecked_token(  # noqa: PLR0917 - the token's fields, in order
+    value: str,
+    principal: str,
+    scope: frozenset[str],
+    lifetime_ms: int,
+    start_time_ms: int | None,
+    claims: Mapping[str, Any],
+) -> OAuthBearerToken:
+    """A token whose fields a validator has already checked, built without
+    ``__post_init__`` (validators build one per token: this is their hot path).
+
+    ``claims`` must already be read-only. The token is built as a plain object
+    with the same slots and then given its class, the cheapest way to fill a
+    frozen slotted dataclass.
+    """
+    token = _TokenFields()
+    token.value = value
+    token.principal = principal
+    token.scope = scope
+    token.lifetime_ms = lifetime_ms
+    token.start_time_ms = start_time_ms
+    token.claims = claims
+    token.__class__ = OAuthBearerToken  # type: ignore[assignment]
+    return token  # type: ignore[return-value]
+
+
+class _TokenFields:
+    """OAuthBearerToken's slots without its checks; see :func:`_unchecked_token`."""
+
+    __slots__ = OAuthBearerToken.__slots__
+    value: str
+    principal: str
+    scope: frozenset[str]
+    lifetime_ms: int
+    start_time_ms: int | None
+    claims: Mapping[str, Any]
+
+
 @runtime_checkable
 class TokenValidator(Protocol):
     """Anything that turns a token string into an :class:`OAuthBearerToken`.
