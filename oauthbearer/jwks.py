@@ -38,8 +38,10 @@ a key set is built (lazily, as DESIGN.md asks: hence the ``PLC0415`` waivers).
 
 from __future__ import annotations
 
+import base64
 import binascii
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
@@ -175,6 +177,9 @@ class JsonWebKey:
     crv: str | None = None
     key_ops: tuple[str, ...] | None = None
     key: Any = dataclasses.field(repr=False, compare=False)
+    #: The RFC 7638 thumbprint: a digest of the key material, the same for the
+    #: same key in any JWKS. ``None`` for a key not loaded from a JWK.
+    thumbprint: str | None = dataclasses.field(default=None, repr=False)
 
     def fits(self, alg: str) -> bool:
         """Whether this key may check a signature made with ``alg``."""
@@ -330,10 +335,37 @@ def _load(jwk: Mapping[str, Any], *, allow_symmetric: bool) -> JsonWebKey:
             raise _Skip("'k' is empty")
     else:
         raise _Skip(f"'kty' {_show(kty)} is not RSA, EC, OKP or oct")
-    loaded = JsonWebKey(kid=kid, kty=kty, alg=alg, use=use, crv=crv, key_ops=key_ops, key=key)
+    loaded = JsonWebKey(
+        kid=kid,
+        kty=kty,
+        alg=alg,
+        use=use,
+        crv=crv,
+        key_ops=key_ops,
+        key=key,
+        thumbprint=jwk_thumbprint(jwk),
+    )
     if alg is not None and not loaded.fits(alg):
         raise _Skip(f"'alg' {alg} does not fit a {kty} key" + (f" on {crv}" if crv else ""))
     return loaded
+
+
+#: RFC 7638 section 3.2: the members a thumbprint covers, per key type.
+_THUMBPRINT_MEMBERS: Final = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+    "oct": ("k", "kty"),
+}
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a JWK whose members are already checked:
+    the required members in lexicographic order, as compact JSON, hashed."""
+    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _member_bytes(jwk: Mapping[str, Any], name: str) -> bytes:

@@ -78,6 +78,7 @@ from oauthbearer.jwks import (
     loads_strict,
 )
 from oauthbearer.token import OAuthBearerToken, _unchecked_token
+from oauthbearer.verified_cache import VerifiedTokenCache
 
 __all__ = [
     "ACCEPTED_TYPES",
@@ -165,6 +166,7 @@ class JwtValidator:
     __slots__ = (
         "_algorithms",
         "_audiences",
+        "_cache",
         "_groups_claim",
         "_headers",
         "_hmac",
@@ -194,6 +196,7 @@ class JwtValidator:
         groups_claim: str | None = None,
         hmac_keys: bytes | Mapping[str, bytes] | None = None,
         max_token_length: int = MAX_TOKEN_LENGTH,
+        cache_size: int = 0,
     ) -> None:
         self._algorithms = _check_algorithms(algorithms, has_hmac_keys=hmac_keys is not None)
         self._hmac = _check_hmac_keys(hmac_keys, self._algorithms)
@@ -236,6 +239,8 @@ class JwtValidator:
         self._max_token_length = max_token_length
         self._verifiers = _make_verifiers(self._algorithms)
         self._headers: dict[bytes, _HeaderVerdict] = {}
+        # Off by default: a cache trades memory for skipping repeat signature checks.
+        self._cache = None if cache_size == 0 else VerifiedTokenCache(cache_size)
 
     @property
     def algorithms(self) -> tuple[str, ...]:
@@ -265,6 +270,12 @@ class JwtValidator:
             data = token.encode("ascii")
         except UnicodeEncodeError:
             _refuse(_shape_problem(token) or _NOT_COMPACT)
+        cache = self._cache
+        if cache is not None:
+            digest = hashlib.sha256(data).digest()
+            hit = cache.get(digest, now=now, skew=self._skew, source_for=self._source_for)
+            if hit is not None:
+                return hit
         parts = data.translate(TO_STANDARD_ALPHABET).split(b".")
         if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
             _refuse(_shape_problem(token) or _NOT_COMPACT)
@@ -283,8 +294,7 @@ class JwtValidator:
             signature = decode_standard(parts[2])
         except ValueError as error:
             _refuse(_shape_problem(token) or f"the JWT signature {error}")
-        source = self._keys if self._hmac is None or alg not in HMAC_ALGORITHMS else self._hmac
-        assert source is not None  # __init__ requires keys for asymmetric algorithms
+        source = self._source_for(alg)
         keys = source.keys_for(kid, alg)
         if not keys:
             which = "no 'kid'" if kid is None else f"kid {_show(kid)}"
@@ -308,7 +318,16 @@ class JwtValidator:
             )
 
         # 4. The claims.
-        return self._claims(token, _json_part(parts[1], "payload", token), now)
+        result = self._claims(token, _json_part(parts[1], "payload", token), now)
+        if cache is not None:
+            cache.put(digest, result, kid=kid, alg=alg, key=key, source=source)
+        return result
+
+    def _source_for(self, alg: str) -> KeySource:
+        """Where the keys for ``alg`` come from: the HMAC secrets, or ``keys``."""
+        source = self._keys if self._hmac is None or alg not in HMAC_ALGORITHMS else self._hmac
+        assert source is not None  # __init__ requires keys for asymmetric algorithms
+        return source
 
     def _header_verdict(self, part: bytes, token: str) -> _HeaderVerdict:
         """Check a header; remember the verdict when the header is small enough."""

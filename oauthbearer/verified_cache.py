@@ -1,0 +1,149 @@
+"""A bounded cache of tokens whose signature and claims were already checked.
+
+Theory of operation
+-------------------
+A reconnect storm (a broker restart, a client fleet re-authenticating on
+KIP-368's schedule) presents the same tokens again and again; each full check
+costs a signature verification. :class:`VerifiedTokenCache` remembers the
+negotiated token for a token already accepted, keyed by the SHA-256 digest of
+the token, so a repeat costs a hash and a lookup. An entry stops answering when:
+
+* its token expires, by the same rule the validator applies (``now - skew``
+  reaching ``exp``); the full check then refuses the token with its own reason;
+* the key that verified it leaves the key set: after a JWKS refresh the entry
+  confirms once, by RFC 7638 thumbprint, that the key is still offered;
+* it is the oldest entry and room is needed (``max_entries``).
+
+Only accepted tokens are cached: a refusal is always checked in full. A cache
+belongs to one validator, whose configuration (audience, issuer, ...) its
+answers reflect; :class:`~oauthbearer.jwt.JwtValidator` creates its own when
+given ``cache_size``. Dictionary operations are atomic under the interpreter
+lock, and eviction tolerates a concurrent writer, so threads may share it
+without a lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Final
+
+from oauthbearer.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from oauthbearer.jwks import JsonWebKey, KeySource
+    from oauthbearer.token import OAuthBearerToken
+
+__all__ = ["VerifiedTokenCache"]
+
+#: An upper bound for ``max_entries``: a cached token is about 2 KiB with its
+#: claims, so this is about 2 GiB, more than any server should keep.
+MAX_CACHE_ENTRIES: Final = 1_000_000
+
+
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    token: OAuthBearerToken
+    expires_at: float  # epoch seconds: the token's exp, floored to the millisecond
+    kid: str | None
+    alg: str
+    key: JsonWebKey
+    key_set: object  # the key set the key was last seen in
+
+
+def current_key_set(source: KeySource) -> object:
+    """What identifies the keys a source offers now: a refreshing source exposes
+    its current immutable set as ``key_set``; a static one is its own set."""
+    return getattr(source, "key_set", source)
+
+
+class VerifiedTokenCache:
+    """Negotiated tokens by the digest of their value; see the module docstring."""
+
+    __slots__ = ("_entries", "_max_entries")
+
+    def __init__(self, max_entries: int) -> None:
+        if (
+            isinstance(max_entries, bool)
+            or not isinstance(max_entries, int)
+            or not 0 < max_entries <= MAX_CACHE_ENTRIES
+        ):
+            raise ConfigurationError(
+                f"cache size must be an int from 1 to {MAX_CACHE_ENTRIES}, not {max_entries!r}"
+            )
+        self._max_entries = max_entries
+        self._entries: dict[bytes, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<VerifiedTokenCache {len(self._entries)}/{self._max_entries}>"
+
+    def get(
+        self,
+        digest: bytes,
+        *,
+        now: float,
+        skew: float,
+        source_for: Callable[[str], KeySource],
+    ) -> OAuthBearerToken | None:
+        """The negotiated token for a token already accepted, if it still stands.
+
+        ``source_for(alg)`` gives the key source that tokens signed with ``alg``
+        are checked against, as the validator chooses it.
+        """
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if now - skew >= entry.expires_at:
+            self._entries.pop(digest, None)
+            return None
+        source = source_for(entry.alg)
+        current = current_key_set(source)
+        if current is not entry.key_set:
+            if not _still_offered(entry, source):
+                self._entries.pop(digest, None)
+                return None
+            entry.key_set = current
+        return entry.token
+
+    def put(
+        self,
+        digest: bytes,
+        token: OAuthBearerToken,
+        *,
+        kid: str | None,
+        alg: str,
+        key: JsonWebKey,
+        source: KeySource,
+    ) -> None:
+        """Remember an accepted token, evicting the oldest entry when full."""
+        entries = self._entries
+        while len(entries) >= self._max_entries:
+            try:
+                entries.pop(next(iter(entries)), None)
+            except (StopIteration, RuntimeError):  # emptied or changed by another thread
+                break
+        entries[digest] = _Entry(
+            token=token,
+            expires_at=token.lifetime_ms / 1000,
+            kid=kid,
+            alg=alg,
+            key=key,
+            key_set=current_key_set(source),
+        )
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+
+
+def _still_offered(entry: _Entry, source: KeySource) -> bool:
+    """Whether the key that verified the entry is among the keys offered now."""
+    key = entry.key
+    for offered in source.keys_for(entry.kid, entry.alg):
+        if offered is key or (key.thumbprint is not None and offered.thumbprint == key.thumbprint):
+            return True
+    return False
