@@ -214,6 +214,11 @@ class JsonWebKeySet:
     _by_kid: Mapping[str, tuple[JsonWebKey, ...]] = dataclasses.field(
         init=False, repr=False, compare=False
     )
+    # keys_for's answers for kids in the set (bounded: kids x algorithms); an
+    # unknown kid, which a client chooses, is never remembered.
+    _selected: dict[tuple[str | None, str], tuple[JsonWebKey, ...]] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.keys, tuple) or not all(
@@ -229,6 +234,7 @@ class JsonWebKeySet:
             if key.kid is not None:
                 by_kid[key.kid] = (*by_kid.get(key.kid, ()), key)
         object.__setattr__(self, "_by_kid", by_kid)
+        object.__setattr__(self, "_selected", {})
 
     @classmethod
     def from_json(cls, data: bytes | str, *, allow_symmetric: bool = False) -> JsonWebKeySet:
@@ -285,8 +291,16 @@ class JsonWebKeySet:
 
     def keys_for(self, kid: str | None, alg: str) -> tuple[JsonWebKey, ...]:
         """The keys that may check a token signed with ``alg``, carrying ``kid`` (or none)."""
-        candidates = self.keys if kid is None else self._by_kid.get(kid, ())
-        return tuple(key for key in candidates if key.fits(alg))
+        selected = self._selected.get((kid, alg))
+        if selected is not None:
+            return selected
+        candidates = self.keys if kid is None else self._by_kid.get(kid)
+        if candidates is None:
+            return ()
+        selected = tuple(key for key in candidates if key.fits(alg))
+        if alg in _ALG_KEYS:
+            self._selected[(kid, alg)] = selected
+        return selected
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -672,10 +672,15 @@ def _make_verifiers(algorithms: Collection[str]) -> dict[str, _Verifier]:
         "512": hashes.SHA512,
     }
 
+    # Concrete key classes that passed the (ABC, so slow) isinstance test once.
+    rsa_types: set[type] = set()
+
     def rsa_verifier(pad: padding.AsymmetricPadding, hash_: hashes.HashAlgorithm) -> _Verifier:
         def verify(key: Any, signature: bytes, data: bytes) -> bool:
-            if not isinstance(key, rsa.RSAPublicKey):
-                return False
+            if type(key) not in rsa_types:
+                if not isinstance(key, rsa.RSAPublicKey):
+                    return False
+                rsa_types.add(type(key))
             try:
                 key.verify(signature, data, pad, hash_)
             except failures:
