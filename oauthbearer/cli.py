@@ -1,8 +1,10 @@
-"""The ``oauthbearer`` command: decode, encode, demo.
+"""The ``oauthbearer`` command: decode, encode, token, validate, demo.
 
-A thin shell over the pure codec and sessions. Exit codes: 0 success, 1 the
-input was rejected (the reason is printed), 2 the command line was wrong.
-Tokens are never printed unless ``--show-token`` asks for them.
+A thin shell over the pure codec, sessions and validators. Exit codes: 0
+success, 1 the input was rejected (the reason is printed), 2 the command line
+was wrong, or the keys it names could not be read. A token given to a command
+is never printed unless ``--show-token`` asks for it (``token`` prints the one
+it mints); a private key never is.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from oauthbearer import __version__
 from oauthbearer.errors import (
@@ -22,8 +25,11 @@ from oauthbearer.errors import (
     ConfigurationError,
     InvalidToken,
     MalformedMessage,
+    OAuthBearerError,
 )
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
+from oauthbearer.jwks import MIN_RSA_KEY_BITS, JsonWebKeySet
+from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
 from oauthbearer.session import (
     Authenticated,
     ChallengeIssued,
@@ -41,9 +47,34 @@ from oauthbearer.unsecured import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from oauthbearer.token import OAuthBearerToken
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    from oauthbearer.jwks_fetch import JwksRefresher
+    from oauthbearer.token import OAuthBearerToken, TokenValidator
+
+    _SigningKey = (
+        rsa.RSAPrivateKey
+        | ec.EllipticCurvePrivateKey
+        | ed25519.Ed25519PrivateKey
+        | ed448.Ed448PrivateKey
+    )
 
 FORMATS = ("escaped", "hex", "base64", "raw")
+
+#: The signature algorithms the CLI mints and validates with: JwtValidator's
+#: asymmetric ones (HS* needs a shared secret, which has no place on a command line).
+ALGORITHMS: Final = tuple(sorted(ASYMMETRIC_ALGORITHMS))
+
+#: Claims that ``token --key`` sets from its own options, never from ``--claim``.
+_OPTION_CLAIMS: Final = {
+    "iss": "--issuer",
+    "sub": "--sub",
+    "aud": "--audience",
+    "exp": "--lifetime",
+    "iat": "--now",
+    "nbf": "--now",
+    "scope": "--scope",
+}
 
 
 class UsageError(Exception):
@@ -211,7 +242,32 @@ def token_json(token: OAuthBearerToken, *, show_value: bool) -> dict[str, Any]:
     }
 
 
+def _unused(args: argparse.Namespace, names: dict[str, str], *, needs: str) -> None:
+    """Refuse options that only make sense with another one (``needs``)."""
+    for dest, option in names.items():
+        value = getattr(args, dest)
+        if value is not None and value is not False:
+            raise UsageError(f"{option} applies to {needs} only")
+
+
+#: token --key's own options (dest -> option), refused with the unsecured sources.
+_SIGNED_TOKEN_OPTIONS: Final = {
+    "algorithm": "--algorithm",
+    "kid": "--kid",
+    "sub": "--sub",
+    "scope": "--scope",
+    "issuer": "--issuer",
+    "audience": "--audience",
+    "lifetime": "--lifetime",
+    "claim": "--claim",
+    "jwks_out": "--jwks-out",
+}
+
+
 def cmd_token(args: argparse.Namespace) -> int:
+    if args.key is not None:
+        return _signed_token(args)
+    _unused(args, _SIGNED_TOKEN_OPTIONS, needs="--key")
     now = _now(args)
     try:
         if args.librdkafka is not None:
@@ -230,12 +286,196 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+def _load_signing_key(path: str, alg: str) -> _SigningKey:
+    """The private key of a PEM file, checked to fit ``alg``.
+
+    Errors name the file and what was expected, never anything read from it.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import (  # noqa: PLC0415
+        ec,
+        ed448,
+        ed25519,
+        rsa,
+    )
+
     try:
-        validator = UnsecuredJwsValidator.from_options(_key_values(args.option, "--option"))
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise UsageError(f"--key {path}: {error.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # cryptography's message is not echoed: nothing read from a key file is shown.
+        raise UsageError(
+            f"--key {path} is not an unencrypted PEM private key (RSA, EC or Ed25519/Ed448)"
+        ) from None
+    curves = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+    if alg[:2] in ("RS", "PS"):
+        if isinstance(key, rsa.RSAPrivateKey):
+            if key.key_size < MIN_RSA_KEY_BITS:
+                raise UsageError(
+                    f"--key {path} is an RSA key of {key.key_size} bits; keys under "
+                    f"MIN_RSA_KEY_BITS ({MIN_RSA_KEY_BITS}) are refused when a JWKS is loaded"
+                )
+            return key
+        wanted = "an RSA key"
+    elif alg in curves:
+        if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == curves[alg]:
+            return key
+        wanted = f"an EC key on {curves[alg]}"
+    else:
+        if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+            return key
+        wanted = "an Ed25519 or Ed448 key"
+    raise UsageError(f"--algorithm {alg} needs {wanted}; --key {path} holds another kind")
+
+
+def _signed_token(args: argparse.Namespace) -> int:
+    """token --key: a signed JWT, checked by JwtValidator before it is printed."""
+    import jwt  # noqa: PLC0415 - pyjwt plays the identity provider, for this verb only
+
+    if args.sub is None:
+        raise UsageError("--sub is required with --key")
+    alg = args.algorithm or "RS256"
+    lifetime = 3600 if args.lifetime is None else args.lifetime
+    if lifetime <= 0:
+        raise UsageError("--lifetime must be a number of seconds > 0")
+    extra = _key_values(args.claim or [], "--claim")
+    for name in extra:
+        if name in _OPTION_CLAIMS:
+            raise UsageError(f"--claim cannot set {name!r}; use {_OPTION_CLAIMS[name]}")
+    key = _load_signing_key(args.key, alg)
+
+    # Whole seconds, as identity providers write NumericDates.
+    issued = math.floor(_now(args))
+    claims: dict[str, Any] = {"sub": args.sub, "iat": issued, "exp": issued + lifetime}
+    if args.issuer is not None:
+        claims["iss"] = args.issuer
+    audiences: list[str] = args.audience or []
+    if audiences:
+        claims["aud"] = audiences[0] if len(audiences) == 1 else audiences
+    if args.scope is not None:
+        claims["scope"] = args.scope
+    claims.update(extra)
+    headers = None if args.kid is None else {"kid": args.kid}
+    value = jwt.encode(claims, key, algorithm=alg, headers=headers)
+
+    jwk: dict[str, Any] = dict(
+        jwt.get_algorithm_by_name(alg).to_jwk(key.public_key(), as_dict=True)
+    )
+    if args.kid is not None:
+        jwk["kid"] = args.kid
+    jwk.update(use="sig", alg=alg)
+    jwks = {"keys": [jwk]}
+    # The token is checked as `validate --jwks` will check it, so that this verb
+    # never mints what the validator refuses (a weak key, a blank --sub...).
+    try:
+        validator = JwtValidator(
+            JsonWebKeySet.from_dict(jwks),
+            algorithms=(alg,),
+            audience=audiences or None,
+            issuer=args.issuer,
+            clock_skew_s=0,
+        )
+        token = validator.validate(value, now=issued)
+    except ConfigurationError as exc:
+        print(f"oauthbearer token: {exc}", file=sys.stderr)
+        return 1
+    except InvalidToken as refused:
+        print(f"oauthbearer token: the token would be refused: {refused.detail}", file=sys.stderr)
+        return 1
+    if args.jwks_out is not None:
+        try:
+            with open(args.jwks_out, "w", encoding="utf-8") as file:
+                json.dump(jwks, file, indent=2)
+                file.write("\n")
+        except OSError as error:
+            raise UsageError(f"--jwks-out {args.jwks_out}: {error.strerror}") from None
+    if args.json:
+        result = token_json(token, show_value=True)
+        result["header"] = jwt.get_unverified_header(value)
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(value)
+    return 0
+
+
+#: validate --jwks's own options (dest -> option), refused with --unsecured.
+_JWT_VALIDATE_OPTIONS: Final = {
+    "issuer": "--issuer",
+    "audience": "--audience",
+    "algorithm": "--algorithm",
+    "scope_claim": "--scope-claim",
+    "sub_claim": "--sub-claim",
+    "groups_claim": "--groups-claim",
+    "clock_skew": "--clock-skew",
+    "no_require_iat": "--no-require-iat",
+    "insecure_loopback": "--insecure-loopback",
+}
+
+
+def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
+    """A refresher for ``--jwks SOURCE``: an https URL, a loopback http URL, or a file."""
+    # The shell is imported here: most commands need no urllib, threads or asyncio.
+    from oauthbearer.jwks_fetch import JwksRefresher  # noqa: PLC0415
+
+    if "://" not in source:
+        if insecure_loopback:
+            raise UsageError("--insecure-loopback applies to an http://127.0.0.1 URL only")
+        return JwksRefresher.for_file(source)
+    if insecure_loopback and not source.startswith("http://"):
+        raise UsageError("--insecure-loopback applies to an http://127.0.0.1 URL only")
+    try:
+        return JwksRefresher.for_url(source, allow_insecure_loopback=insecure_loopback)
+    except ConfigurationError as exc:
+        hint = " (to reach 127.0.0.1 over http, add --insecure-loopback)"
+        raise UsageError(f"--jwks: {exc}{hint if source.startswith('http://') else ''}") from None
+
+
+def _jwt_validator(args: argparse.Namespace) -> TokenValidator | None:
+    """``validate --jwks``: fetch the keys once and build the validator; None if it failed."""
+    if args.option:
+        raise UsageError("-o/--option applies to --unsecured only")
+    refresher = _jwks_refresher(args.jwks, insecure_loopback=args.insecure_loopback)
+    try:
+        validator = JwtValidator(
+            refresher.cache,
+            algorithms=args.algorithm or ("RS256",),
+            audience=args.audience,
+            issuer=args.issuer,
+            scope_claim="scope" if args.scope_claim is None else args.scope_claim,
+            subject_claim="sub" if args.sub_claim is None else args.sub_claim,
+            groups_claim=args.groups_claim,
+            clock_skew_s=30.0 if args.clock_skew is None else args.clock_skew,
+            require_iat=not args.no_require_iat,
+        )
     except ConfigurationError as exc:
         print(f"oauthbearer validate: {exc}", file=sys.stderr)
+        return None
+    try:
+        refresher.refresh()  # once: no background thread for one token
+    except OAuthBearerError as exc:  # the library's messages carry redacted URLs
+        print(f"oauthbearer validate: {exc}", file=sys.stderr)
+        return None
+    return validator
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    validator: TokenValidator | None
+    if args.jwks is not None:
+        validator = _jwt_validator(args)
+    else:
+        _unused(args, _JWT_VALIDATE_OPTIONS, needs="--jwks")
+        try:
+            validator = UnsecuredJwsValidator.from_options(_key_values(args.option, "--option"))
+        except ConfigurationError as exc:
+            print(f"oauthbearer validate: {exc}", file=sys.stderr)
+            validator = None
+    if validator is None:
         return 2
     try:
         negotiated = validator.validate(token, now=_now(args))
@@ -400,7 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     encode.set_defaults(func=cmd_encode)
 
     token = commands.add_parser(
-        "token", help="mint an unsecured token from Kafka JAAS options or librdkafka's config"
+        "token",
+        help="mint a token: unsecured, from Kafka JAAS options or librdkafka's config; "
+        "or signed, with --key",
     )
     source = token.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -416,6 +658,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CONFIG",
         help="librdkafka's sasl.oauthbearer.config, e.g. 'principal=alice scope=read'",
     )
+    source.add_argument(
+        "--key",
+        metavar="PEM_FILE",
+        help="sign a test JWT with this unencrypted PEM private key (RSA, EC, Ed25519/Ed448)",
+    )
+    signed = token.add_argument_group("signed tokens (with --key)")
+    signed.add_argument(
+        "--algorithm", choices=ALGORITHMS, help="the signature algorithm (default RS256)"
+    )
+    signed.add_argument("--kid", help="the key id, in the JWT header and the JWKS")
+    signed.add_argument("--sub", help="the subject claim, the principal (required)")
+    signed.add_argument("--scope", help="the scope claim, a space-delimited string")
+    signed.add_argument("--issuer", help="the iss claim")
+    signed.add_argument(
+        "--audience",
+        action="append",
+        help="the aud claim; repeatable (one is a string, several an array)",
+    )
+    signed.add_argument(
+        "--lifetime", type=int, metavar="SECONDS", help="exp - iat, in seconds (default 3600)"
+    )
+    signed.add_argument(
+        "--claim",
+        action="append",
+        metavar="KEY=VALUE",
+        help="another string claim; repeatable",
+    )
+    signed.add_argument(
+        "--jwks-out", metavar="PATH", help="write the public key as a JWKS, for validate --jwks"
+    )
     token.add_argument("--now", type=float, help="epoch seconds to use as the time")
     token.add_argument(
         "--json", action="store_true", help="print the token with its claims and extensions as JSON"
@@ -426,11 +698,16 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="validate a token as Kafka's broker does; print it or the refusal"
     )
     validate.add_argument("token", help="the token; '-' reads one line from stdin")
-    validate.add_argument(
+    kind = validate.add_mutually_exclusive_group(required=True)
+    kind.add_argument(
         "--unsecured",
         action="store_true",
-        required=True,
-        help="validate as Kafka's unsecured validator (the only kind so far)",
+        help="validate as Kafka's unsecured validator",
+    )
+    kind.add_argument(
+        "--jwks",
+        metavar="SOURCE",
+        help="validate a signed JWT with the keys of a JWKS: an https URL or a file",
     )
     validate.add_argument(
         "-o",
@@ -438,7 +715,42 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a Kafka unsecuredValidator* option, e.g. unsecuredValidatorRequiredScope=read",
+        help="with --unsecured: a Kafka unsecuredValidator* option, "
+        "e.g. unsecuredValidatorRequiredScope=read",
+    )
+    jwt_options = validate.add_argument_group("signed JWTs (with --jwks)")
+    jwt_options.add_argument(
+        "--insecure-loopback",
+        action="store_true",
+        help="allow an http:// JWKS URL to a loopback address (for tests)",
+    )
+    jwt_options.add_argument("--issuer", action="append", help="the expected iss; repeatable")
+    jwt_options.add_argument(
+        "--audience", action="append", help="an accepted aud value; repeatable"
+    )
+    jwt_options.add_argument(
+        "--algorithm",
+        action="append",
+        choices=ALGORITHMS,
+        help="an accepted alg; repeatable (default RS256)",
+    )
+    jwt_options.add_argument(
+        "--scope-claim", metavar="CLAIM", help="the claim holding the scope (default scope)"
+    )
+    jwt_options.add_argument(
+        "--sub-claim", metavar="CLAIM", help="the claim holding the principal (default sub)"
+    )
+    jwt_options.add_argument(
+        "--groups-claim", metavar="CLAIM", help="a claim that must be an array of strings"
+    )
+    jwt_options.add_argument(
+        "--clock-skew",
+        type=float,
+        metavar="SECONDS",
+        help="allowed clock difference (default 30)",
+    )
+    jwt_options.add_argument(
+        "--no-require-iat", action="store_true", help="accept a JWT without an iat claim"
     )
     validate.add_argument("--now", type=float, help="epoch seconds to use as the time")
     validate.add_argument(

@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-__all__ = ["JwksFetchError", "JwksRefresher", "fetch_jwks_url", "file_jwks_source"]
+__all__ = [
+    "JwksFetchError",
+    "JwksRefresher",
+    "check_jwks_url",
+    "fetch_jwks_url",
+    "file_jwks_source",
+    "redact_url",
+]
 
 #: Connect and read timeout for a JWKS request, in seconds.
 DEFAULT_TIMEOUT_S: Final = 10.0
@@ -64,6 +71,30 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def redact_url(url: str) -> str:
+    """``url`` as messages show it: without the user info and the query, which
+    may hold a credential."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(
+        (parts.scheme, host, parts.path, "..." if parts.query else "", "")
+    )
+
+
+def check_jwks_url(url: str, *, allow_insecure_loopback: bool = False) -> None:
+    """Refuse a JWKS URL that is not https (plain http only to a loopback
+    address, when allowed): a mistake to report at once, never to retry."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (
+        parts.scheme == "http" and allow_insecure_loopback and _is_loopback(parts.hostname)
+    ):
+        return
+    raise ConfigurationError(
+        f"JWKS URL must use https (http only to a loopback address, when allowed): "
+        f"{redact_url(url)}"
+    )
+
+
 def fetch_jwks_url(
     url: str,
     *,
@@ -77,13 +108,8 @@ def fetch_jwks_url(
     ``allow_insecure_loopback`` is set (for tests and local identity providers).
     The body is read up to :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and allow_insecure_loopback and _is_loopback(parts.hostname)
-    ):
-        raise ConfigurationError(
-            f"JWKS URL must use https (http only to loopback, when allowed): {url}"
-        )
+    check_jwks_url(url, allow_insecure_loopback=allow_insecure_loopback)
+    shown = redact_url(url)
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
         url, headers={"Accept": "application/json", "User-Agent": "oauthbearer"}
     )
@@ -98,20 +124,20 @@ def fetch_jwks_url(
             error.code >= 500 and error.code not in _FINAL_5XX
         )
         raise JwksFetchError(
-            f"JWKS request to {url} failed with HTTP {error.code}", retryable=retryable
+            f"JWKS request to {shown} failed with HTTP {error.code}", retryable=retryable
         ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise JwksFetchError(f"JWKS request to {url} failed: {reason}", retryable=True) from None
+        raise JwksFetchError(f"JWKS request to {shown} failed: {reason}", retryable=True) from None
     if len(body) > MAX_JWKS_SIZE:
         raise JwksFetchError(
-            f"JWKS from {url} is larger than MAX_JWKS_SIZE ({MAX_JWKS_SIZE} bytes)",
+            f"JWKS from {shown} is larger than MAX_JWKS_SIZE ({MAX_JWKS_SIZE} bytes)",
             retryable=False,
         )
     try:
         return JsonWebKeySet.from_json(body)
     except ConfigurationError as error:
-        raise JwksFetchError(f"JWKS from {url}: {error}", retryable=False) from None
+        raise JwksFetchError(f"JWKS from {shown}: {error}", retryable=False) from None
 
 
 def file_jwks_source(path: str | os.PathLike[str]) -> Callable[[], JsonWebKeySet]:
@@ -192,7 +218,9 @@ class JwksRefresher:
         policy: JwksRefreshPolicy | None = None,
         retry: RetryPolicy | None = None,
     ) -> JwksRefresher:
-        """A refresher for an identity provider's ``jwks_uri``."""
+        """A refresher for an identity provider's ``jwks_uri``; a URL that is
+        not https (see :func:`check_jwks_url`) is refused here, at once."""
+        check_jwks_url(url, allow_insecure_loopback=allow_insecure_loopback)
 
         def fetch() -> JsonWebKeySet:
             return fetch_jwks_url(
@@ -232,13 +260,15 @@ class JwksRefresher:
 
     def _fetch_with_retry(self) -> JsonWebKeySet:
         started = self._clock.now()
-        first_error: Exception | None = None
+        first_error: JwksFetchError | OSError | None = None
         attempt = 0
         while True:
             attempt += 1
             try:
                 return self._fetch()
-            except Exception as error:  # noqa: BLE001 - any fetch failure is retried, then raised
+            except (JwksFetchError, OSError) as error:
+                # Transient trouble is retried; anything else (a configuration
+                # mistake, a bug in a custom fetch) is raised at once.
                 if first_error is None:
                     first_error = error
                 if isinstance(error, JwksFetchError) and not error.retryable:

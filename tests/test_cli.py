@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -225,3 +226,356 @@ def test_token_and_validate_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "must not be negative" in err
     with pytest.raises(SystemExit):
         main(["token", "-o", "novalue"])
+
+
+# --- signed tokens: token --key, validate --jwks ---------------------------------------------
+
+NOW = 1_800_000_000
+
+
+def run_exit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Like run, with a command-line mistake's SystemExit turned into its code."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        assert isinstance(exc.code, int)
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _write_pem(path: pathlib.Path, key: Any) -> pathlib.Path:
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def pems(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    """One PEM private key file per kind the CLI signs with."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    folder = tmp_path_factory.mktemp("keys")
+    return {
+        "rsa": _write_pem(
+            folder / "rsa.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ),
+        "p256": _write_pem(folder / "p256.pem", ec.generate_private_key(ec.SECP256R1())),
+        "ed25519": _write_pem(folder / "ed25519.pem", ed25519.Ed25519PrivateKey.generate()),
+    }
+
+
+def mint(
+    capsys: pytest.CaptureFixture[str],
+    pem: pathlib.Path,
+    jwks: pathlib.Path,
+    *options: str,
+) -> str:
+    code, out, err = run(
+        capsys,
+        "token",
+        "--key",
+        str(pem),
+        "--jwks-out",
+        str(jwks),
+        "--now",
+        str(NOW),
+        "--sub",
+        "alice",
+        *options,
+    )
+    assert (code, err) == (0, "")
+    return out.strip()
+
+
+@pytest.mark.parametrize(
+    ("alg", "kind"),
+    [("RS256", "rsa"), ("PS384", "rsa"), ("ES256", "p256"), ("EdDSA", "ed25519")],
+)
+def test_signed_token_round_trips_through_a_jwks_file(
+    capsys: pytest.CaptureFixture[str],
+    pems: dict[str, pathlib.Path],
+    tmp_path: pathlib.Path,
+    alg: str,
+    kind: str,
+) -> None:
+    jwks = tmp_path / "jwks.json"
+    token = mint(
+        capsys,
+        pems[kind],
+        jwks,
+        "--algorithm",
+        alg,
+        "--kid",
+        "k1",
+        "--scope",
+        "read write",
+        "--issuer",
+        "https://idp.example",
+        "--audience",
+        "kafka",
+        "--claim",
+        "azp=orders",
+    )
+    document = json.loads(jwks.read_text())
+    (jwk,) = document["keys"]
+    assert (jwk["kid"], jwk["use"], jwk["alg"]) == ("k1", "sig", alg)
+    assert "d" not in jwk  # the public key only
+    common = ("--jwks", str(jwks), "--algorithm", alg, "--issuer", "https://idp.example")
+    code, out, _ = run(
+        capsys, "validate", *common, "--audience", "kafka", "--now", str(NOW + 60), token
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["ok"] is True
+    assert (result["principal"], result["scope"]) == ("alice", ["read", "write"])
+    assert (result["start_time_ms"], result["lifetime_ms"]) == (NOW * 1000, (NOW + 3600) * 1000)
+    assert result["claims"]["azp"] == "orders"
+    assert result["token"]["length"] == len(token)
+    assert token not in out
+
+    code, out, _ = run(
+        capsys, "validate", *common, "--audience", "other", "--now", str(NOW + 60), token
+    )
+    assert code == 1
+    refused = json.loads(out)
+    assert (refused["ok"], refused["status"], refused["scope"]) == (False, "invalid_token", None)
+    assert "audience" in refused["detail"]
+
+    code, out, _ = run(
+        capsys, "validate", *common, "--audience", "kafka", "--now", str(NOW + 3600 + 30), token
+    )
+    assert code == 1
+    refused = json.loads(out)
+    assert refused["status"] == "invalid_token"
+    assert refused["detail"].startswith("the JWT expired")
+
+
+def test_signed_token_json_never_shows_the_private_key(
+    capsys: pytest.CaptureFixture[str], pems: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    code, out, err = run(
+        capsys,
+        "token",
+        "--key",
+        str(pems["rsa"]),
+        "--sub",
+        "alice",
+        "--audience",
+        "a",
+        "--audience",
+        "b",
+        "--lifetime",
+        "60",
+        "--now",
+        f"{NOW}.75",
+        "--json",
+        "--jwks-out",
+        str(tmp_path / "jwks.json"),
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["header"] == {"alg": "RS256", "typ": "JWT"}
+    # NumericDates in whole seconds; one audience is a string, several an array.
+    assert result["claims"] == {"sub": "alice", "iat": NOW, "exp": NOW + 60, "aud": ["a", "b"]}
+    assert result["token"].count(".") == 2
+    body = "".join(pems["rsa"].read_text().splitlines()[1:-1])
+    for text in (out, err, (tmp_path / "jwks.json").read_text()):
+        assert body[:40] not in text
+        assert body[-40:] not in text
+
+
+def test_validate_jwt_options(
+    capsys: pytest.CaptureFixture[str], pems: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    jwks = tmp_path / "jwks.json"
+    token = mint(
+        capsys, pems["rsa"], jwks, "--claim", "uid=u1", "--claim", "scp=a b", "--claim", "g=x"
+    )
+    base = ("validate", "--jwks", str(jwks), "--now", str(NOW))
+    code, out, _ = run(capsys, *base, "--sub-claim", "uid", "--scope-claim", "scp", token)
+    assert code == 0
+    assert (json.loads(out)["principal"], json.loads(out)["scope"]) == ("u1", ["a", "b"])
+    code, out, _ = run(capsys, *base, "--groups-claim", "g", token)
+    assert code == 1
+    assert json.loads(out)["detail"] == "the JWT 'g' claim is not an array of strings"
+    code, out, _ = run(capsys, *base, "--algorithm", "ES256", token)
+    assert code == 1
+    assert "alg" in json.loads(out)["detail"]
+    code, out, _ = run(capsys, *base, "--issuer", "https://idp.example", token)
+    assert code == 1
+    assert json.loads(out)["detail"] == "the JWT has no 'iss' claim; an issuer is configured"
+    # Expired 40 s ago: refused with the default skew (30 s), accepted with 60 s.
+    late = ("validate", "--jwks", str(jwks), "--now", str(NOW + 3640))
+    assert run(capsys, *late, token)[0] == 1
+    assert run(capsys, *late, "--clock-skew", "60", token)[0] == 0
+    assert run_exit(capsys, *late, "--clock-skew", "-1", token)[0] == 2
+
+
+def test_validate_no_require_iat(
+    capsys: pytest.CaptureFixture[str], pems: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives import serialization
+
+    jwks = tmp_path / "jwks.json"
+    mint(capsys, pems["rsa"], jwks)
+    key = serialization.load_pem_private_key(pems["rsa"].read_bytes(), password=None)
+    token = pyjwt.encode({"sub": "bob", "exp": NOW + 60}, key, algorithm="RS256")  # type: ignore[arg-type]
+    base = ("validate", "--jwks", str(jwks), "--now", str(NOW), token)
+    code, out, _ = run(capsys, *base)
+    assert code == 1
+    assert "'iat'" in json.loads(out)["detail"]
+    code, out, _ = run(capsys, *base, "--no-require-iat")
+    assert code == 0
+    assert json.loads(out)["start_time_ms"] is None
+
+
+class _JwksServer:
+    """A JWKS endpoint on 127.0.0.1, in a thread, for the duration of a ``with`` block."""
+
+    def __init__(self, document: bytes) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != "/jwks":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                del format, args
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def test_validate_jwks_over_loopback_http(
+    capsys: pytest.CaptureFixture[str], pems: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    jwks = tmp_path / "jwks.json"
+    token = mint(capsys, pems["p256"], jwks, "--algorithm", "ES256", "--kid", "ec-1")
+    with _JwksServer(jwks.read_bytes()) as url:
+        common = ("validate", "--algorithm", "ES256", "--now", str(NOW), "--insecure-loopback")
+        code, out, _ = run(capsys, *common, "--jwks", f"{url}/jwks", token)
+        assert code == 0
+        assert json.loads(out)["principal"] == "alice"
+        # A fetch failure: exit 2, the reason on stderr, the query (maybe a secret) hidden.
+        code, out, err = run(capsys, *common, "--jwks", f"{url}/gone?key=s3cret", token)
+        assert (code, out) == (2, "")
+        assert err == f"oauthbearer validate: JWKS request to {url}/gone?... failed with HTTP 404\n"
+        # Plain http needs --insecure-loopback.
+        code, _, err = run_exit(capsys, "validate", "--jwks", f"{url}/jwks", token)
+        assert code == 2
+        assert "--insecure-loopback" in err
+
+
+def test_validate_jwks_file_failures(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    code, out, err = run(capsys, "validate", "--jwks", str(tmp_path / "none.json"), "a.b.c")
+    assert (code, out) == (2, "")
+    assert err.startswith("oauthbearer validate: JWKS file ")
+    (tmp_path / "bad.json").write_text('{"keys": []}')
+    code, _, err = run(capsys, "validate", "--jwks", str(tmp_path / "bad.json"), "a.b.c")
+    assert code == 2
+    assert "bad.json" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["validate", "t"], "one of the arguments --unsecured --jwks is required"),
+        (["validate", "--unsecured", "--jwks", "j.json", "t"], "not allowed with argument"),
+        (["validate", "--unsecured", "--audience", "a", "t"], "--audience applies to --jwks"),
+        (["validate", "--unsecured", "--no-require-iat", "t"], "--no-require-iat applies"),
+        (["validate", "--jwks", "j.json", "-o", "a=b", "t"], "-o/--option applies to --unsecured"),
+        (["validate", "--jwks", "j.json", "--insecure-loopback", "t"], "--insecure-loopback"),
+        (["validate", "--jwks", "http://idp.example/k", "t"], "must use https"),
+        (
+            ["validate", "--jwks", "http://idp.example/k", "--insecure-loopback", "t"],
+            "loopback",
+        ),
+        (["validate", "--jwks", "ftp://idp.example/k", "t"], "must use https"),
+        (["validate", "--jwks", "j.json", "--algorithm", "HS256", "t"], "invalid choice"),
+        (["token", "--librdkafka", "principal=a", "--sub", "a"], "--sub applies to --key only"),
+        (["token", "-o", "a=b", "--jwks-out", "j"], "--jwks-out applies to --key only"),
+        (["token", "--key", "k.pem", "--librdkafka", "x"], "not allowed with argument"),
+        (["token", "--key", "k.pem"], "--sub is required with --key"),
+        (["token", "--key", "k.pem", "--sub", "a", "--lifetime", "0"], "--lifetime must be"),
+        (["token", "--key", "k.pem", "--sub", "a", "--claim", "exp=1"], "use --lifetime"),
+        (["token", "--key", "k.pem", "--sub", "a", "--claim", "x"], "takes KEY=VALUE"),
+        (["token", "--key", "/no/such/k.pem", "--sub", "a"], "--key /no/such/k.pem: No such"),
+    ],
+)
+def test_command_line_mistakes_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run_exit(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert message in err
+
+
+def test_token_key_must_fit_the_algorithm(
+    capsys: pytest.CaptureFixture[str], pems: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    def mistake(*argv: str) -> str:
+        code, out, err = run_exit(capsys, "token", "--sub", "a", *argv)
+        assert (code, out) == (2, "")
+        return err
+
+    assert "needs an RSA key" in mistake("--key", str(pems["p256"]))
+    assert "needs an EC key on secp384r1" in mistake(
+        "--key", str(pems["p256"]), "--algorithm", "ES384"
+    )
+    assert "needs an Ed25519 or Ed448 key" in mistake(
+        "--key", str(pems["rsa"]), "--algorithm", "EdDSA"
+    )
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - refused
+    small = _write_pem(tmp_path / "small.pem", weak)
+    assert "1024 bits" in mistake("--key", str(small))
+    p384 = _write_pem(tmp_path / "p384.pem", ec.generate_private_key(ec.SECP384R1()))
+    assert "needs an EC key on secp256r1" in mistake("--key", str(p384), "--algorithm", "ES256")
+    not_pem = tmp_path / "public.pem"
+    not_pem.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    assert "not an unencrypted PEM private key" in mistake("--key", str(not_pem))
+
+
+def test_token_refuses_what_validate_would_refuse(
+    capsys: pytest.CaptureFixture[str], pems: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    jwks = tmp_path / "jwks.json"
+    code, out, err = run(
+        capsys, "token", "--key", str(pems["rsa"]), "--sub", " alice", "--jwks-out", str(jwks)
+    )
+    assert (code, out) == (1, "")
+    assert err == (
+        "oauthbearer token: the token would be refused: the JWT 'sub' claim (the principal) "
+        "is blank, has surrounding whitespace or holds control characters\n"
+    )
+    assert not jwks.exists()

@@ -16,7 +16,7 @@ from jwt.algorithms import RSAAlgorithm
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.jwks import JsonWebKeySet
 from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
+from oauthbearer.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url, redact_url
 from oauthbearer.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -324,3 +324,32 @@ def test_file_source_reloads_when_the_file_changes(tmp_path: pathlib.Path) -> No
     refresher.refresh()  # keeps the last good keys
     assert refresher.cache.keys_for("b", "RS256")
     assert isinstance(refresher.cache.last_error, JwksFetchError)
+
+
+def test_messages_never_show_credentials_in_urls(idp: tuple[str, type[_Handler]]) -> None:
+    base, _ = idp
+    assert redact_url("https://u:p@idp.example:8443/k?t=1#f") == "https://idp.example:8443/k?..."
+    assert redact_url("https://idp.example/k") == "https://idp.example/k"
+    secret_url = base.replace("http://", "http://user:s3cret@") + "/gone?key=s3cret"
+    with pytest.raises(JwksFetchError) as info:
+        fetch_jwks_url(secret_url, allow_insecure_loopback=True)
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(ConfigurationError) as refused:
+        fetch_jwks_url("http://user:s3cret@idp.example/k?key=s3cret")
+    assert "s3cret" not in str(refused.value)
+
+
+def test_a_configuration_mistake_is_not_retried() -> None:
+    clock = FakeClock()
+    calls: list[int] = []
+
+    def fetch() -> JsonWebKeySet:
+        calls.append(1)
+        raise ConfigurationError("bad URL")
+
+    refresher = JwksRefresher(fetch, clock=clock, sleep=clock.sleep)
+    with pytest.raises(ConfigurationError):
+        refresher.refresh()
+    assert (calls, clock.slept) == ([1], [])
+    with pytest.raises(ConfigurationError, match="https"):
+        JwksRefresher.for_url("http://idp.example/jwks")  # refused before any fetch

@@ -141,7 +141,7 @@ def test_the_cache_is_bounded() -> None:
     tokens = [token(KEY_A, "a", sub=f"user{i}") for i in range(5)]
     for value in tokens:
         validator.validate(value, now=NOW)
-    cache = validator._cache  # noqa: SLF001 - the size is the point of the test
+    cache = validator._cache
     assert cache is not None
     assert len(cache) == 3
 
