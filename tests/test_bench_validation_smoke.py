@@ -6,17 +6,17 @@ assertions here, since test machines are shared and noisy.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import statistics
-import subprocess
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-ROOT = pathlib.Path(__file__).parents[1]
-SCRIPT = ROOT / "benchmarks" / "bench_validation.py"
+from tests import bench_runs
+
+if TYPE_CHECKING:
+    import subprocess
+
 
 OPERATIONS = {
     f"{alg}_{kind}"
@@ -31,17 +31,7 @@ TARGETS = {
 
 
 def run_quick(tmp_path: pathlib.Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Any]:
-    out = tmp_path / "bench.json"
-    done = subprocess.run(  # noqa: S603 - our own script, with our own arguments
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out), *extra],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    document = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
-    return done, document
+    return bench_runs.run_quick("bench_validation.py", tmp_path, *extra)
 
 
 def test_quick_run_reports_every_operation_and_ratio(tmp_path: pathlib.Path) -> None:

@@ -6,15 +6,17 @@ never timed assertions here, since test machines are shared and noisy.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import statistics
-import subprocess
-import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests import bench_runs
+
+if TYPE_CHECKING:
+    import subprocess
 
 with warnings.catch_warnings():
     # kafka-python 3.0 calls importlib.resources.read_text (deprecated) on import.
@@ -22,8 +24,6 @@ with warnings.catch_warnings():
     pytest.importorskip("kafka.net.sasl.oauth", reason="kafka-python is a benchmark baseline")
     pytest.importorskip("aiokafka.conn", reason="aiokafka is a benchmark baseline")
 
-ROOT = pathlib.Path(__file__).parents[1]
-SCRIPT = ROOT / "benchmarks" / "bench_codec.py"
 
 OPERATIONS = {
     "decode_rfc7628",
@@ -43,17 +43,7 @@ INFO = {("encode_validated", "aiokafka_step"), ("encode_validated", "aiokafka_he
 
 
 def run_quick(tmp_path: pathlib.Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Any]:
-    out = tmp_path / "bench.json"
-    done = subprocess.run(  # noqa: S603 - our own script, with our own arguments
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out), *extra],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    document = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
-    return done, document
+    return bench_runs.run_quick("bench_codec.py", tmp_path, *extra)
 
 
 def test_quick_run_reports_every_operation_and_ratio(tmp_path: pathlib.Path) -> None:
