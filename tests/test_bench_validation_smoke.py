@@ -6,7 +6,6 @@ assertions here, since test machines are shared and noisy.
 
 from __future__ import annotations
 
-import pathlib
 import statistics
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ import pytest
 from tests import bench_runs
 
 if TYPE_CHECKING:
+    import pathlib
     import subprocess
 
 

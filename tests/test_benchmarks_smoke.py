@@ -6,7 +6,6 @@ never timed assertions here, since test machines are shared and noisy.
 
 from __future__ import annotations
 
-import pathlib
 import statistics
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ import pytest
 from tests import bench_runs
 
 if TYPE_CHECKING:
+    import pathlib
     import subprocess
 
 with warnings.catch_warnings():
