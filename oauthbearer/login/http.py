@@ -1,0 +1,365 @@
+"""The shell that talks to a token endpoint: urllib, timeouts, Kafka's retries.
+
+:mod:`oauthbearer.login.requests` builds requests and reads answers; this
+module sends them. :func:`post` makes one attempt. :func:`fetch_token` makes
+attempts until one succeeds, retrying as Kafka's login module does
+(:class:`~oauthbearer.retry.RetryPolicy`: 100 ms doubling within a 10 s budget,
+``sasl.login.retry.backoff.ms`` / ``.max.ms``): an answer that is not worth
+retrying ends the loop at once, and when the loop ends in failure the *first*
+error is raised, as Kafka's ``Retry`` does. :func:`discover` reads an
+issuer's metadata. The ``*_async`` twins run each attempt in a worker thread
+(:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`.
+
+Only https is spoken, except plain http to a loopback address when
+``allow_insecure_loopback`` is set. Redirects are not followed: a token
+request must not be replayed to another place, nor turned into a GET. URLs in
+messages are redacted (:func:`~oauthbearer.jwks_fetch.redact_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from oauthbearer.jwks_fetch import redact_url
+from oauthbearer.login.requests import (
+    MAX_DISCOVERY_SIZE,
+    MAX_TOKEN_RESPONSE_SIZE,
+    Discovery,
+    DiscoveryError,
+    TokenEndpointError,
+    TokenRequest,
+    TokenResponse,
+    check_endpoint_url,
+    discovery_urls,
+    is_retryable_status,
+    parse_discovery,
+    parse_token_response,
+)
+from oauthbearer.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Awaitable, Callable
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "discover",
+    "discover_async",
+    "fetch_token",
+    "fetch_token_async",
+    "get_json",
+    "post",
+]
+
+#: Connect and read timeout of one attempt, in seconds. Kafka leaves
+#: ``sasl.login.connect.timeout.ms`` and ``.read.timeout.ms`` unset (the JDK then
+#: waits forever); a login that hangs forever helps nobody.
+DEFAULT_TIMEOUT_S: Final = 10.0
+
+_E = TypeVar("_E", TokenEndpointError, DiscoveryError)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Leave 3xx answers as they are: urllib would resend a POST as a GET."""
+
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+def _exchange(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    timeout_s: float,
+    ssl_context: ssl.SSLContext | None,
+    max_size: int,
+    error_type: type[_E],
+    what: str,
+) -> tuple[int, bytes]:
+    shown = redact_url(url)
+    opener = urllib.request.build_opener(
+        _NoRedirect(), urllib.request.HTTPSHandler(context=ssl_context)
+    )
+    request = urllib.request.Request(  # noqa: S310 - the scheme was checked by the caller
+        url, data=body, headers={**headers, "User-Agent": "oauthbearer"}, method=method
+    )
+    try:
+        try:
+            with opener.open(request, timeout=timeout_s) as response:
+                return response.status, response.read(max_size + 1)
+        except urllib.error.HTTPError as error:
+            with error:  # it holds the response, and so the connection
+                return error.code, error.read(max_size + 1)
+    except urllib.error.URLError as error:
+        reason = error.reason
+    except (OSError, http.client.HTTPException) as error:
+        reason = str(error) or type(error).__name__
+    raise error_type(f"{what} to {shown} failed: {reason}", retryable=True)
+
+
+def post(
+    request: TokenRequest,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_insecure_loopback: bool = False,
+) -> tuple[int, bytes]:
+    """POST ``request`` once and return the status and the body (at most
+    :data:`~oauthbearer.login.requests.MAX_TOKEN_RESPONSE_SIZE` + 1 bytes, so
+    the parser can tell an oversized body). A network failure or timeout raises
+    a retryable :class:`TokenEndpointError`; a URL that is not https a
+    :class:`~oauthbearer.errors.ConfigurationError`."""
+    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    return _exchange(
+        "POST",
+        request.url,
+        request.body,
+        dict(request.headers),
+        timeout_s=timeout_s,
+        ssl_context=ssl_context,
+        max_size=MAX_TOKEN_RESPONSE_SIZE,
+        error_type=TokenEndpointError,
+        what="token request",
+    )
+
+
+def get_json(
+    url: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_insecure_loopback: bool = False,
+    max_size: int = MAX_DISCOVERY_SIZE,
+) -> tuple[int, bytes]:
+    """GET ``url`` asking for JSON, once: the status and at most ``max_size``
+    + 1 bytes of body. A network failure raises a retryable
+    :class:`DiscoveryError`."""
+    check_endpoint_url(url, option="url", allow_insecure_loopback=allow_insecure_loopback)
+    return _exchange(
+        "GET",
+        url,
+        None,
+        {"Accept": "application/json"},
+        timeout_s=timeout_s,
+        ssl_context=ssl_context,
+        max_size=max_size,
+        error_type=DiscoveryError,
+        what="discovery request",
+    )
+
+
+class _Attempts:
+    """Kafka's ``Retry`` loop, without the calling and the sleeping."""
+
+    def __init__(self, retry: RetryPolicy | None, started: float) -> None:
+        self._retry = retry or RetryPolicy()
+        self._started = started
+        self._attempt = 0
+        self._first: TokenEndpointError | DiscoveryError | None = None
+
+    def failed(self, error: TokenEndpointError | DiscoveryError, *, now: float) -> float:
+        """Seconds to wait before the next attempt; raises the first error when
+        there is none (``error`` not retryable, or the budget spent)."""
+        self._attempt += 1
+        if self._first is None:
+            self._first = error
+        wait = (
+            self._retry.next_wait(attempt=self._attempt, started=self._started, now=now)
+            if error.retryable
+            else None
+        )
+        if wait is None:
+            raise self._first
+        return wait
+
+
+def _transport(
+    transport: Callable[[TokenRequest], tuple[int, bytes]] | None,
+    *,
+    timeout_s: float,
+    ssl_context: ssl.SSLContext | None,
+    allow_insecure_loopback: bool,
+) -> Callable[[TokenRequest], tuple[int, bytes]]:
+    if transport is not None:
+        return transport
+
+    def send(request: TokenRequest) -> tuple[int, bytes]:
+        return post(
+            request,
+            timeout_s=timeout_s,
+            ssl_context=ssl_context,
+            allow_insecure_loopback=allow_insecure_loopback,
+        )
+
+    return send
+
+
+def fetch_token(
+    request: TokenRequest,
+    *,
+    now: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_insecure_loopback: bool = False,
+    transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
+) -> TokenResponse:
+    """Send ``request`` until a token comes back, retrying as Kafka does.
+
+    ``now`` (epoch seconds) times the retry budget and dates the token's
+    ``expires_at_ms`` from when its request was sent. ``transport`` replaces
+    :func:`post` (tests, custom HTTP stacks). Raises the first
+    :class:`TokenEndpointError` when no attempt succeeds.
+    """
+    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    send = _transport(
+        transport,
+        timeout_s=timeout_s,
+        ssl_context=ssl_context,
+        allow_insecure_loopback=allow_insecure_loopback,
+    )
+    attempts = _Attempts(retry, now())
+    while True:
+        sent = now()
+        try:
+            status, body = send(request)
+            return parse_token_response(status, body, now=sent)
+        except TokenEndpointError as error:
+            sleep(attempts.failed(error, now=now()))
+
+
+async def fetch_token_async(
+    request: TokenRequest,
+    *,
+    now: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_insecure_loopback: bool = False,
+    transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
+) -> TokenResponse:
+    """:func:`fetch_token` for asyncio: each attempt runs in a worker thread."""
+    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    send = _transport(
+        transport,
+        timeout_s=timeout_s,
+        ssl_context=ssl_context,
+        allow_insecure_loopback=allow_insecure_loopback,
+    )
+    attempts = _Attempts(retry, now())
+    while True:
+        sent = now()
+        try:
+            status, body = await asyncio.to_thread(send, request)
+            return parse_token_response(status, body, now=sent)
+        except TokenEndpointError as error:
+            await sleep(attempts.failed(error, now=now()))
+
+
+def _discover_once(
+    issuer: str,
+    get: Callable[[str], tuple[int, bytes]],
+    *,
+    allow_insecure_loopback: bool,
+) -> Discovery:
+    """Try the OpenID Connect URL, then the RFC 8414 one. A retryable failure
+    is raised at once (the retry loop asks again); otherwise the next URL is
+    tried, and the first failure is raised when none works."""
+    first: DiscoveryError | None = None
+    for url in discovery_urls(issuer, allow_insecure_loopback=allow_insecure_loopback):
+        try:
+            return _read_discovery(url, *get(url), issuer, allow_insecure_loopback)
+        except DiscoveryError as error:
+            if error.retryable:
+                raise
+            first = first or error
+    assert first is not None
+    raise first
+
+
+def _read_discovery(
+    url: str, status: int, body: bytes, issuer: str, allow_insecure_loopback: bool
+) -> Discovery:
+    if status != 200:
+        raise DiscoveryError(
+            f"discovery request to {redact_url(url)} answered HTTP {status}",
+            status=status,
+            retryable=is_retryable_status(status),
+        )
+    return parse_discovery(body, issuer=issuer, allow_insecure_loopback=allow_insecure_loopback)
+
+
+def _getter(
+    *, timeout_s: float, ssl_context: ssl.SSLContext | None, allow_insecure_loopback: bool
+) -> Callable[[str], tuple[int, bytes]]:
+    def get(url: str) -> tuple[int, bytes]:
+        return get_json(
+            url,
+            timeout_s=timeout_s,
+            ssl_context=ssl_context,
+            allow_insecure_loopback=allow_insecure_loopback,
+        )
+
+    return get
+
+
+def discover(
+    issuer: str,
+    *,
+    now: Callable[[], float] = time.monotonic,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_insecure_loopback: bool = False,
+) -> Discovery:
+    """Read ``issuer``'s metadata (OpenID Connect Discovery, then RFC 8414),
+    with Kafka's retries; raises the first :class:`DiscoveryError`."""
+    get = _getter(
+        timeout_s=timeout_s,
+        ssl_context=ssl_context,
+        allow_insecure_loopback=allow_insecure_loopback,
+    )
+    discovery_urls(issuer, allow_insecure_loopback=allow_insecure_loopback)  # refuse bad ones now
+    attempts = _Attempts(retry, now())
+    while True:
+        try:
+            return _discover_once(issuer, get, allow_insecure_loopback=allow_insecure_loopback)
+        except DiscoveryError as error:
+            sleep(attempts.failed(error, now=now()))
+
+
+async def discover_async(
+    issuer: str,
+    *,
+    now: Callable[[], float] = time.monotonic,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_insecure_loopback: bool = False,
+) -> Discovery:
+    """:func:`discover` for asyncio: each attempt runs in a worker thread."""
+    get = _getter(
+        timeout_s=timeout_s,
+        ssl_context=ssl_context,
+        allow_insecure_loopback=allow_insecure_loopback,
+    )
+    discovery_urls(issuer, allow_insecure_loopback=allow_insecure_loopback)
+    attempts = _Attempts(retry, now())
+    while True:
+        try:
+            return await asyncio.to_thread(
+                _discover_once, issuer, get, allow_insecure_loopback=allow_insecure_loopback
+            )
+        except DiscoveryError as error:
+            await sleep(attempts.failed(error, now=now()))
