@@ -502,6 +502,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- idp --------------------------------------------------------------------------------------
+
+
+def cmd_idp(args: argparse.Namespace) -> int:
+    # The test identity provider is a shell: imported only for this command.
+    from oauthbearer.testing.idp import serve  # noqa: PLC0415
+
+    try:
+        serve(
+            args.host,
+            args.port,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            scopes=args.scope or ("demo",),
+            audience=args.audience,
+            lifetime_s=args.lifetime,
+        )
+    except ConfigurationError as exc:
+        print(f"oauthbearer idp: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 _DEMO_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the demo's fixed clock
@@ -759,6 +782,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the token itself (default: its length and digest)",
     )
     validate.set_defaults(func=cmd_validate)
+
+    idp = commands.add_parser(
+        "idp", help="run a local test identity provider (OAuth 2.0, JWKS, discovery) on loopback"
+    )
+    idp.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    idp.add_argument("--port", type=int, default=0, help="default: any free port")
+    idp.add_argument("--client-id", default="demo-client", help="the sample client's id")
+    idp.add_argument("--client-secret", help="the sample client's secret (default: generated)")
+    idp.add_argument("--scope", action="append", help="a scope the client may ask for")
+    idp.add_argument("--audience", help="the tokens' aud claim")
+    idp.add_argument("--lifetime", type=int, default=3600, help="token lifetime in seconds")
+    idp.set_defaults(func=cmd_idp)
     return parser
 
 

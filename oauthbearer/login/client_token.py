@@ -1,0 +1,117 @@
+"""The client's own look at the token its identity provider returned.
+
+Theory of operation
+-------------------
+A Kafka client does not verify its token's signature: it got the token over TLS
+from its identity provider, and the broker will verify it. It still reads the
+claims, as Kafka's ``ClientJwtValidator`` does, to learn when the token expires
+(which drives the refresh schedule), who it names and what scope it carries,
+and it refuses a token that lacks them:
+
+* the token is three non-empty dot-separated parts;
+* the payload decodes and parses as Kafka reads a JWS part (base64url, JSON,
+  Jackson's value conversions);
+* ``exp`` is a number, not negative (seconds, truncated as Java's
+  ``longValue()`` does, then times 1000);
+* the subject claim (``sub`` by default) is a string that is not blank; it is
+  trimmed;
+* ``iat``, if present, is a number, not negative;
+* the scope claim: a string is one scope (Kafka does not split it), a list
+  gives its elements, anything else none; each is trimmed, not blank, and
+  appears once.
+
+Kafka crashes with a ``ClassCastException`` where a claim has the wrong JSON
+type; we refuse with :class:`ClientTokenError`. This module is pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauthbearer.errors import OAuthBearerError
+from oauthbearer.token import OAuthBearerToken
+from oauthbearer.unsecured import _IllegalToken, _read_part
+
+__all__ = ["ClientTokenError", "client_token"]
+
+
+class ClientTokenError(OAuthBearerError):
+    """The identity provider's token fails the client-side check; the message
+    says which claim, never the token."""
+
+
+def _number(claims: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise ClientTokenError(f"{name} value must be non-null")
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ClientTokenError(f"{name} value must be a number")
+    seconds = int(value)  # Java's longValue(): truncation toward zero
+    if seconds < 0:
+        raise ClientTokenError(f"{name} value must be non-negative")
+    return seconds * 1000
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ClientTokenError(f"{name} value must be a string")
+    trimmed = value.strip()
+    if not trimmed:
+        raise ClientTokenError(f"{name} value must be non-null, non-empty, and non-whitespace")
+    return trimmed
+
+
+def client_token(
+    jwt: str, *, scope_claim: str = "scope", subject_claim: str = "sub"
+) -> OAuthBearerToken:
+    """Read the claims of ``jwt`` as Kafka's client does; see the module docstring."""
+    if not isinstance(jwt, str) or not jwt.strip():
+        raise ClientTokenError(
+            "Empty JWT provided; expected three sections (header, payload, and signature)"
+        )
+    parts = jwt.strip().split(".")
+    if len(parts) != 3:
+        raise ClientTokenError(
+            f"Malformed JWT provided; expected three sections (header, payload, and "
+            f"signature), but {len(parts)} sections provided"
+        )
+    for section, part in zip(("header", "payload", "signature"), parts, strict=True):
+        if not part.strip():
+            raise ClientTokenError(
+                "Malformed JWT provided; expected at least three sections (header, payload, "
+                f"and signature), but {section} section missing"
+            )
+    try:
+        claims = _read_part(parts[1].strip())
+    except _IllegalToken as exc:
+        raise ClientTokenError(f"Could not validate the access token: {exc.detail}") from None
+
+    raw_scope = claims.get(scope_claim)
+    items: list[object] = (
+        [raw_scope]
+        if isinstance(raw_scope, str)
+        else raw_scope
+        if isinstance(raw_scope, list)
+        else []
+    )
+    scope: set[str] = set()
+    for item in items:
+        element = _text(scope_claim, item)
+        if element in scope:
+            raise ClientTokenError(
+                f"{scope_claim} value must not contain duplicates - {element} already present"
+            )
+        scope.add(element)
+    expires_ms = _number(claims, "exp", required=True)
+    assert expires_ms is not None  # required=True
+    principal = _text(subject_claim, claims.get(subject_claim))
+    return OAuthBearerToken(
+        value=jwt,
+        principal=principal,
+        scope=frozenset(scope),
+        lifetime_ms=expires_ms,
+        start_time_ms=_number(claims, "iat", required=False),
+        claims=claims,
+    )

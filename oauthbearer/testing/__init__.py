@@ -1,0 +1,36 @@
+"""Tools for testing OAUTHBEARER code.
+
+:mod:`oauthbearer.testing.idp`: a local test identity provider (token endpoint, JWKS, discovery).
+"""
+
+from __future__ import annotations
+
+from oauthbearer.testing.idp import (
+    DropConnection,
+    EmptyBody,
+    Endpoint,
+    Fault,
+    HttpStatus,
+    IdentityProviderStateError,
+    MalformedJson,
+    OversizedBody,
+    RecordedRequest,
+    Slow,
+    TestIdentityProvider,
+    serve,
+)
+
+__all__ = [
+    "DropConnection",
+    "EmptyBody",
+    "Endpoint",
+    "Fault",
+    "HttpStatus",
+    "IdentityProviderStateError",
+    "MalformedJson",
+    "OversizedBody",
+    "RecordedRequest",
+    "Slow",
+    "TestIdentityProvider",
+    "serve",
+]
