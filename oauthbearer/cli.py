@@ -502,6 +502,39 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- check ------------------------------------------------------------------------------------
+
+
+def _properties(path: str | None, pairs: Sequence[str], option: str) -> dict[str, str]:
+    from oauthbearer.config import load_properties  # noqa: PLC0415 - shells
+
+    properties = {} if path is None else load_properties(path)
+    properties.update(_key_values(pairs, option))
+    return properties
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from oauthbearer.check import print_step, run_check  # noqa: PLC0415 - shells
+
+    try:
+        client = _properties(args.client, args.client_property, "--client-property")
+        broker = _properties(args.broker, args.broker_property, "--broker-property")
+    except OSError as exc:
+        raise UsageError(f"cannot read a properties file: {exc.strerror}") from None
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    steps = run_check(
+        client,
+        broker,
+        listener=args.listener,
+        allow_insecure_loopback=args.insecure_loopback,
+        out=print_step(sys.stdout),
+    )
+    passed = len(steps) == 5 and all(step.passed for step in steps)
+    print("PASS: the client's token is one the broker accepts" if passed else "FAIL")
+    return 0 if passed else 1
+
+
 # --- idp --------------------------------------------------------------------------------------
 
 
@@ -782,6 +815,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the token itself (default: its length and digest)",
     )
     validate.set_defaults(func=cmd_validate)
+
+    check = commands.add_parser(
+        "check", help="check a client and broker OAuth configuration end to end, step by step"
+    )
+    check.add_argument("--client", metavar="FILE", help="the client's .properties file")
+    check.add_argument("--broker", metavar="FILE", help="the broker's .properties file")
+    check.add_argument(
+        "-c",
+        "--client-property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a client property (after --client's file; repeatable)",
+    )
+    check.add_argument(
+        "-b",
+        "--broker-property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a broker property (after --broker's file; repeatable)",
+    )
+    check.add_argument("--listener", help="the broker listener to check (if several)")
+    check.add_argument(
+        "--insecure-loopback",
+        action="store_true",
+        help="allow http to 127.0.0.1 (the local test identity provider)",
+    )
+    check.set_defaults(func=cmd_check)
 
     idp = commands.add_parser(
         "idp", help="run a local test identity provider (OAuth 2.0, JWKS, discovery) on loopback"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from oauthbearer.login.client_token import client_token
+from oauthbearer.login.client_token import ClientTokenError, client_token
 from oauthbearer.login.http import DEFAULT_TIMEOUT_S, fetch_token
 from oauthbearer.login.provider import TokenProvider
 from oauthbearer.login.requests import client_credentials_request
@@ -20,10 +20,13 @@ from oauthbearer.login.requests import client_credentials_request
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from oauthbearer.config import ClientCredentialsConfig
+    from oauthbearer.config import ClientCredentialsConfig, TokenFileConfig
     from oauthbearer.token import OAuthBearerToken
 
-__all__ = ["client_credentials_fetch", "client_credentials_provider"]
+__all__ = ["client_credentials_fetch", "client_credentials_provider", "token_file_fetch"]
+
+#: Largest token file read: far above any real token.
+MAX_TOKEN_FILE_SIZE: Final = 65_536
 
 #: What Kafka's "0 ms" (no timeout) becomes here: a stuck identity provider
 #: must not stall a refresh forever; Kafka's refresher would wait as long.
@@ -90,3 +93,23 @@ def client_credentials_provider(
         ),
         refresh=config.refresh,
     )
+
+
+def token_file_fetch(
+    config: TokenFileConfig, *, scope_claim: str = "scope", subject_claim: str = "sub"
+) -> Callable[[], OAuthBearerToken]:
+    """A ``fetch`` that reads the token from a file on every call, as Kafka's file
+    retriever does (``sasl.oauthbearer.token.endpoint.url=file:...``), so that an
+    outside process can replace the file with a fresh token."""
+
+    def fetch() -> OAuthBearerToken:
+        try:
+            with open(config.path, encoding="utf-8") as file:
+                text = file.read(MAX_TOKEN_FILE_SIZE + 1)
+        except OSError as error:
+            raise ClientTokenError(f"token file {config.path}: {error.strerror}") from None
+        if len(text) > MAX_TOKEN_FILE_SIZE:
+            raise ClientTokenError(f"token file {config.path} is larger than MAX_TOKEN_FILE_SIZE")
+        return client_token(text.strip(), scope_claim=scope_claim, subject_claim=subject_claim)
+
+    return fetch

@@ -1,0 +1,122 @@
+"""oauthbearer check: each step's verdict, against the local test identity provider."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from oauthbearer.check import run_check
+from oauthbearer.cli import main
+from oauthbearer.testing import TestIdentityProvider
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import Iterator
+
+SECRET = "check-s3cret"
+LOGIN_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+STEPS = [
+    "client configuration",
+    "token retrieval",
+    "client-side token check",
+    "broker configuration",
+    "broker-side validation",
+]
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[TestIdentityProvider]:
+    with TestIdentityProvider() as provider:
+        provider.add_client("orders", SECRET, scopes=("kafka",), audience="kafka-cluster")
+        yield provider
+
+
+def client(idp: TestIdentityProvider, secret: str = SECRET) -> dict[str, str]:
+    return {
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.token.endpoint.url": idp.token_endpoint,
+        "sasl.login.callback.handler.class": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
+        ),
+        "sasl.jaas.config": (
+            f'{LOGIN_MODULE} required clientId="orders" clientSecret="{secret}" scope="kafka";'
+        ),
+    }
+
+
+def broker(idp: TestIdentityProvider, audience: str = "kafka-cluster") -> dict[str, str]:
+    prefix = "listener.name.sasl_ssl.oauthbearer."
+    return {
+        "listeners": "SASL_SSL://:9093",
+        f"{prefix}sasl.jaas.config": f"{LOGIN_MODULE} required ;",
+        f"{prefix}sasl.server.callback.handler.class": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+        ),
+        f"{prefix}sasl.oauthbearer.jwks.endpoint.url": idp.jwks_uri,
+        "sasl.oauthbearer.expected.audience": audience,
+        "sasl.oauthbearer.expected.issuer": idp.issuer,
+    }
+
+
+def test_every_step_passes_for_a_matching_configuration(idp: TestIdentityProvider) -> None:
+    steps = run_check(client(idp), broker(idp), allow_insecure_loopback=True)
+    assert [step.name for step in steps] == STEPS
+    assert all(step.passed for step in steps), steps
+    assert "principal 'orders'" in steps[-1].detail
+
+
+def test_a_wrong_audience_fails_at_the_broker(idp: TestIdentityProvider) -> None:
+    steps = run_check(client(idp), broker(idp, audience="other"), allow_insecure_loopback=True)
+    assert [step.passed for step in steps] == [True, True, True, True, False]
+    assert steps[-1].detail.startswith("invalid_token: ")
+    assert "audience" in steps[-1].detail
+
+
+def test_a_wrong_secret_fails_at_retrieval_without_showing_it(idp: TestIdentityProvider) -> None:
+    steps = run_check(client(idp, "wrong-pass"), broker(idp), allow_insecure_loopback=True)
+    assert [step.name for step in steps] == STEPS[:2]
+    assert not steps[1].passed
+    assert "invalid_client" in steps[1].detail
+    assert "wrong-pass" not in repr(steps)
+
+
+def test_a_typo_fails_at_configuration(idp: TestIdentityProvider) -> None:
+    typo = {**client(idp), "sasl.oauthbearer.token.endpoint.ur": "x"}
+    steps = run_check(typo, broker(idp), allow_insecure_loopback=True)
+    assert [(step.name, step.passed) for step in steps] == [("client configuration", False)]
+
+
+def test_unsecured_client_and_broker_need_no_network() -> None:
+    unsecured_client = {
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.jaas.config": f'{LOGIN_MODULE} required unsecuredLoginStringClaim_sub="alice";',
+    }
+    unsecured_broker = {
+        "listeners": "SASL_PLAINTEXT://:9092",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": (
+            f'{LOGIN_MODULE} required unsecuredValidatorRequiredScope="admin";'
+        ),
+    }
+    steps = run_check(unsecured_client, unsecured_broker)
+    assert [step.passed for step in steps] == [True, True, True, True, False]
+    assert steps[-1].detail.startswith("insufficient_scope, scope [admin]: ")
+
+
+def test_the_cli_prints_each_step_and_exits_by_the_verdict(
+    idp: TestIdentityProvider, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_file = tmp_path / "client.properties"
+    client_file.write_text(
+        "\n".join(f"{key}={value}" for key, value in client(idp).items()), encoding="latin-1"
+    )
+    args = ["check", "--client", str(client_file), "--insecure-loopback"]
+    for key, value in broker(idp).items():
+        args += ["-b", f"{key}={value}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS  ") == 5
+    assert SECRET not in out
+    assert main([*args, "-b", "sasl.oauthbearer.expected.audience=other"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  broker-side validation: invalid_token" in out
