@@ -5,8 +5,9 @@ properties a deployment already has, run what a Kafka client and broker would
 do, and say for each step whether it passed, and why not:
 
 1. client configuration: the client properties parse into a login;
-2. token retrieval: the client gets a token (from its identity provider, from a
-   file, or built as Kafka's unsecured login builds it);
+2. token retrieval: the client gets a token (from its identity provider, by
+   client credentials or by the jwt-bearer grant; from a file; or built as
+   Kafka's unsecured login builds it);
 3. client-side token check: the token is one Kafka's client would accept;
 4. broker configuration: the broker properties parse into a validator (its
    JWKS fetched once, when it has one);
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from oauthbearer.config import (
     ClientCredentialsConfig,
+    JwtBearerConfig,
     TokenFileConfig,
     broker_validator,
     client_login,
@@ -74,6 +76,7 @@ def run_check(
     from oauthbearer.login.client_token import client_token  # noqa: PLC0415 - shells
     from oauthbearer.login.sources import (  # noqa: PLC0415
         client_credentials_fetch,
+        jwt_bearer_fetch,
         token_file_fetch,
     )
 
@@ -98,6 +101,8 @@ def run_check(
     kind = (
         "client credentials"
         if isinstance(login, ClientCredentialsConfig)
+        else "jwt-bearer grant"
+        if isinstance(login, JwtBearerConfig)
         else "token file"
         if isinstance(login, TokenFileConfig)
         else "unsecured login"
@@ -110,6 +115,11 @@ def run_check(
                 login, allow_insecure_loopback=allow_insecure_loopback
             )()
             retrieved = f"from {login.token_endpoint_url}"
+        elif isinstance(login, JwtBearerConfig):
+            token = jwt_bearer_fetch(
+                login, now=now, allow_insecure_loopback=allow_insecure_loopback
+            )()
+            retrieved = f"from {login.token_endpoint_url}, by the jwt-bearer grant"
         elif isinstance(login, TokenFileConfig):
             token = token_file_fetch(login)()
             retrieved = f"from {login.path}"
@@ -124,7 +134,7 @@ def run_check(
     try:
         checked = (
             token
-            if not isinstance(login, ClientCredentialsConfig | TokenFileConfig)
+            if not isinstance(login, ClientCredentialsConfig | JwtBearerConfig | TokenFileConfig)
             else client_token(token.value)
         )
     except OAuthBearerError as error:

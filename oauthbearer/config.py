@@ -19,8 +19,9 @@ configuration can be moved over without being rewritten:
 * :func:`client_login` does the same for a client: no
   ``sasl.login.callback.handler.class`` means the unsecured login; Kafka's
   ``OAuthBearerLoginCallbackHandler`` means a token endpoint, described here by a
-  validated :class:`ClientCredentialsConfig` (or :class:`TokenFileConfig`) and
-  never contacted.
+  validated :class:`ClientCredentialsConfig` (or :class:`TokenFileConfig`, or,
+  with Kafka's ``JwtBearerJwtRetriever``, a :class:`JwtBearerConfig`) and never
+  contacted; no file it names is read.
 
 A broker reads each setting for listener ``L`` from, in order (Kafka's
 ``AbstractConfig.valuesWithPrefixOverride`` and OAuth ``ConfigurationUtils.get``):
@@ -49,7 +50,7 @@ import re
 import types
 import urllib.parse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.jwks_cache import JwksRefreshPolicy
@@ -77,6 +78,7 @@ __all__ = [
     "ClientCredentialsConfig",
     "JaasConfig",
     "JaasConfigError",
+    "JwtBearerConfig",
     "PropertiesError",
     "TokenFileConfig",
     "broker_validator",
@@ -1024,6 +1026,123 @@ class TokenFileConfig:
         object.__setattr__(self, "extensions", types.MappingProxyType(dict(self.extensions)))
 
 
+#: KIP-1139's assertion settings (``sasl.oauthbearer.assertion.*``), read only
+#: with Kafka's ``JwtBearerJwtRetriever``.
+_ASSERTION_OPTIONS: Final = tuple(
+    sorted(name for name in KNOWN_PROPERTIES if name.startswith("sasl.oauthbearer.assertion."))
+)
+_ASSERTION_FILE: Final = "sasl.oauthbearer.assertion.file"
+#: Kafka's ranges (``SaslConfigs``): ``exp`` 0 to 86400 s ahead, ``nbf`` 0 to
+#: 3600 s back. We start ``exp`` at 1: an assertion that expires the second it
+#: is made is refused by every identity provider (RFC 7519 section 4.1.4).
+ASSERTION_EXP_RANGE: Final = range(1, 86_400 + 1)
+ASSERTION_NBF_RANGE: Final = range(3_600 + 1)
+#: ``sasl.oauthbearer.assertion.algorithm``: Kafka's ``CaseInsensitiveValidString``.
+_ASSERTION_ALGORITHMS: Final = ("RS256", "ES256")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class JwtBearerConfig:
+    """A validated JWT bearer grant login (RFC 7523 section 2.1), as Kafka's
+    ``JwtBearerJwtRetriever`` (KIP-1139) would make it. Nothing here has
+    contacted the token endpoint or read a file.
+
+    The assertion comes from exactly one place: ``assertion_file``, a JWT made
+    elsewhere and read again on every login (``sasl.oauthbearer.assertion.file``),
+    or ``private_key_file`` (PEM; ``private_key_passphrase`` if encrypted, never
+    shown), with which a fresh assertion is signed for every login with
+    ``algorithm`` and the claims ``iss``/``sub``/``aud`` = ``issuer``/``subject``/
+    ``audience``, ``exp`` = now + ``exp_seconds``, ``nbf`` = now -
+    ``nbf_seconds``, a random ``jti`` when ``include_jti``, and the header and
+    claims of ``template_file`` layered as Kafka layers them (see
+    :func:`~oauthbearer.login.requests.make_assertion`). The other fields are
+    those of :class:`ClientCredentialsConfig`; there is no client secret, as
+    Kafka sends none with this grant.
+    """
+
+    token_endpoint_url: str
+    assertion_file: str | None = None
+    private_key_file: str | None = None
+    private_key_passphrase: str | None = dataclasses.field(default=None, repr=False)
+    algorithm: Literal["RS256", "ES256"] = "RS256"
+    issuer: str | None = None
+    subject: str | None = None
+    audience: str | None = None
+    exp_seconds: int = 300
+    nbf_seconds: int = 60
+    include_jti: bool = False
+    template_file: str | None = None
+    scope: str | None = None
+    extensions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    connect_timeout_ms: int | None = None
+    read_timeout_ms: int | None = None
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    refresh: RefreshConfig = dataclasses.field(default_factory=RefreshConfig)
+
+    def __post_init__(self) -> None:
+        name = "JwtBearerConfig."
+        if not isinstance(self.token_endpoint_url, str) or not _trim(self.token_endpoint_url):
+            raise ConfigurationError(f"{name}token_endpoint_url must not be blank")
+        for field in (
+            "assertion_file",
+            "private_key_file",
+            "private_key_passphrase",
+            "issuer",
+            "subject",
+            "audience",
+            "template_file",
+        ):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, str) or not _trim(value)):
+                raise ConfigurationError(f"{name}{field} must be None or a non-blank str")
+        if (self.assertion_file is None) == (self.private_key_file is None):
+            raise ConfigurationError(
+                "JwtBearerConfig: give exactly one of assertion_file and private_key_file"
+            )
+        if self.assertion_file is not None:
+            signing_only = [
+                field
+                for field in (
+                    "private_key_passphrase",
+                    "issuer",
+                    "subject",
+                    "audience",
+                    "template_file",
+                )
+                if getattr(self, field) is not None
+            ] + (["include_jti"] if self.include_jti else [])
+            if signing_only:
+                raise ConfigurationError(
+                    f"{name}{signing_only[0]} applies to signed assertions only, not to "
+                    "assertion_file"
+                )
+        if self.algorithm not in _ASSERTION_ALGORITHMS:
+            raise ConfigurationError(f"{name}algorithm must be RS256 or ES256")
+        for field, allowed in (
+            ("exp_seconds", ASSERTION_EXP_RANGE),
+            ("nbf_seconds", ASSERTION_NBF_RANGE),
+        ):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+                raise ConfigurationError(
+                    f"{name}{field} must be a whole number from {allowed.start} to "
+                    f"{allowed.stop - 1}"
+                )
+        if not isinstance(self.include_jti, bool):
+            raise ArgumentTypeError(f"{name}include_jti must be a bool")
+        if self.scope is not None and not isinstance(self.scope, str):
+            raise ArgumentTypeError(f"{name}scope must be a str or None")
+        for field in ("connect_timeout_ms", "read_timeout_ms"):
+            value = getattr(self, field)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise ConfigurationError(f"{name}{field} must be an int >= 0")
+        for key, value in dict(self.extensions).items():
+            _check_kafka_extension(key, value)
+        object.__setattr__(self, "extensions", types.MappingProxyType(dict(self.extensions)))
+
+
 _TOKEN_ENDPOINT_ONLY: Final = (
     "sasl.oauthbearer.token.endpoint.url",
     "sasl.oauthbearer.client.credentials.client.id",
@@ -1035,7 +1154,7 @@ _EXTENSION_PREFIX: Final = "extension_"
 
 def client_login(
     properties: Mapping[str, str], *, now: float, allow_insecure_loopback: bool = False
-) -> UnsecuredLogin | ClientCredentialsConfig | TokenFileConfig:
+) -> UnsecuredLogin | ClientCredentialsConfig | TokenFileConfig | JwtBearerConfig:
     """What a Kafka client logs in with, from its properties.
 
     No ``sasl.login.callback.handler.class`` (or Kafka's unsecured one): an
@@ -1047,7 +1166,11 @@ def client_login(
     ``sasl.oauthbearer.client.credentials.*`` / ``sasl.oauthbearer.scope``
     properties first and the deprecated ``clientId`` / ``clientSecret`` /
     ``scope`` JAAS options second, as in Kafka; SASL extensions from the
-    ``extension_<name>`` JAAS options.
+    ``extension_<name>`` JAAS options. With
+    ``sasl.oauthbearer.jwt.retriever.class`` set to Kafka's
+    ``JwtBearerJwtRetriever`` (KIP-1139): a :class:`JwtBearerConfig`, from the
+    ``sasl.oauthbearer.assertion.*`` properties and ``sasl.oauthbearer.scope``.
+    No file is read here.
     """
     if not isinstance(properties, Mapping):
         raise ArgumentTypeError("client_login: properties must be a mapping")
@@ -1059,7 +1182,7 @@ def client_login(
     if handler is None or handler.value in _UNSECURED_LOGINS:
         _refuse_if_set(
             view,
-            _TOKEN_ENDPOINT_ONLY,
+            (*_TOKEN_ENDPOINT_ONLY, "sasl.oauthbearer.jwt.retriever.class", *_ASSERTION_OPTIONS),
             f"{LOGIN_CALLBACK_HANDLER} is not Kafka's OAuthBearerLoginCallbackHandler, so "
             "Kafka would ignore it and use the unsecured login",
         )
@@ -1075,21 +1198,18 @@ def client_login(
                 "login, which ignores it"
             )
     retriever = view.text("sasl.oauthbearer.jwt.retriever.class")
-    if retriever is not None and retriever.value not in _JWT_RETRIEVERS:
+    jwt_bearer = retriever is not None and retriever.value == _JWT_BEARER_RETRIEVER
+    if retriever is not None and not jwt_bearer and retriever.value not in _JWT_RETRIEVERS:
         raise ConfigurationError(
-            f"{retriever.key}: "
-            + (
-                "the jwt-bearer grant (KIP-1139) is not supported yet"
-                if retriever.value == _JWT_BEARER_RETRIEVER
-                else "only Kafka's own retrievers can be reproduced here"
-            )
+            f"{retriever.key}: only Kafka's own retrievers can be reproduced here"
         )
-    for name in sorted(KNOWN_PROPERTIES):
-        if name.startswith("sasl.oauthbearer.assertion.") and view.get(name) is not None:
-            raise ConfigurationError(
-                f"{name} is set, but sasl.oauthbearer.jwt.retriever.class is not "
-                "JwtBearerJwtRetriever, so Kafka would ignore it"
-            )
+    if not jwt_bearer:
+        _refuse_if_set(
+            view,
+            _ASSERTION_OPTIONS,
+            "sasl.oauthbearer.jwt.retriever.class is not JwtBearerJwtRetriever, so Kafka "
+            "would ignore it",
+        )
     extensions = {
         key[len(_EXTENSION_PREFIX) :]: value
         for key, value in jaas.options.items()
@@ -1108,8 +1228,13 @@ def client_login(
             "OAuthBearerLoginCallbackHandler requires it"
         )
     scheme = _check_url(
-        url.key, url.value, allow_file=True, allow_insecure_loopback=allow_insecure_loopback
+        url.key,
+        url.value,
+        allow_file=not jwt_bearer,
+        allow_insecure_loopback=allow_insecure_loopback,
     )
+    if jwt_bearer:
+        return _jwt_bearer_config(view, jaas, url.value, extensions=extensions, refresh=refresh)
     if scheme == "file":
         return TokenFileConfig(
             path=_file_path(url.key, url.value), extensions=extensions, refresh=refresh
@@ -1132,13 +1257,137 @@ def client_login(
         urlencode=False if urlencode is None else _parse_bool(urlencode.key, urlencode.value),
         connect_timeout_ms=_optional_int(view, "sasl.login.connect.timeout.ms"),
         read_timeout_ms=_optional_int(view, "sasl.login.read.timeout.ms"),
-        retry=RetryPolicy(
-            backoff_s=_number(view, "sasl.login.retry.backoff.ms", 100, _LONG_RANGE, "long") / 1000,
-            budget_s=_number(view, "sasl.login.retry.backoff.max.ms", 10_000, _LONG_RANGE, "long")
-            / 1000,
-        ),
+        retry=_login_retry(view),
         refresh=refresh,
     )
+
+
+def _login_retry(view: _View) -> RetryPolicy:
+    """Kafka's login retry: ``sasl.login.retry.backoff.ms`` and ``.max.ms``."""
+    return RetryPolicy(
+        backoff_s=_number(view, "sasl.login.retry.backoff.ms", 100, _LONG_RANGE, "long") / 1000,
+        budget_s=_number(view, "sasl.login.retry.backoff.max.ms", 10_000, _LONG_RANGE, "long")
+        / 1000,
+    )
+
+
+#: What Kafka's ``JwtBearerJwtRetriever`` never reads: it sends no client
+#: credentials, and takes the scope from ``sasl.oauthbearer.scope`` only.
+_CLIENT_CREDENTIALS_ONLY: Final = (
+    "sasl.oauthbearer.client.credentials.client.id",
+    "sasl.oauthbearer.client.credentials.client.secret",
+    "sasl.oauthbearer.header.urlencode",
+)
+_CLIENT_CREDENTIALS_JAAS: Final = ("clientId", "clientSecret", "scope")
+
+
+def _jwt_bearer_config(
+    view: _View,
+    jaas: JaasConfig,
+    url: str,
+    *,
+    extensions: Mapping[str, str],
+    refresh: RefreshConfig,
+) -> JwtBearerConfig:
+    """Kafka's ``JwtBearerJwtRetriever.configure``, without touching a file:
+    ``sasl.oauthbearer.assertion.file`` if set, else the private key and the
+    claim settings (``AssertionUtils.layeredAssertionJwtTemplate``)."""
+    ignored = "JwtBearerJwtRetriever sends no client credentials, so Kafka would ignore it"
+    _refuse_if_set(view, _CLIENT_CREDENTIALS_ONLY, ignored)
+    for key in _CLIENT_CREDENTIALS_JAAS:
+        if key in jaas.options:
+            raise ConfigurationError(
+                f"JAAS option '{key}' is set, but "
+                + (
+                    "JwtBearerJwtRetriever reads the scope from sasl.oauthbearer.scope only"
+                    if key == "scope"
+                    else ignored
+                )
+            )
+    scope = _optional_text(view, "sasl.oauthbearer.scope")
+    connect_timeout_ms = _optional_int(view, "sasl.login.connect.timeout.ms")
+    read_timeout_ms = _optional_int(view, "sasl.login.read.timeout.ms")
+    retry = _login_retry(view)
+
+    def config(**assertion: Any) -> JwtBearerConfig:
+        return JwtBearerConfig(
+            token_endpoint_url=url,
+            scope=scope,
+            extensions=extensions,
+            connect_timeout_ms=connect_timeout_ms,
+            read_timeout_ms=read_timeout_ms,
+            retry=retry,
+            refresh=refresh,
+            **assertion,
+        )
+
+    assertion_file = _set_text(view, _ASSERTION_FILE, path=True)
+    if assertion_file is not None:
+        # SaslConfigs: with an assertion file "all other sasl.oauthbearer.assertion.*
+        # configurations are ignored".
+        _refuse_if_set(
+            view,
+            tuple(name for name in _ASSERTION_OPTIONS if name != _ASSERTION_FILE),
+            f"{_ASSERTION_FILE} is set too, and Kafka then ignores every other "
+            "sasl.oauthbearer.assertion.* setting",
+        )
+        return config(assertion_file=assertion_file)
+    key_name = "sasl.oauthbearer.assertion.private.key.file"
+    private_key_file = _set_text(view, key_name, path=True)
+    if private_key_file is None:
+        raise ConfigurationError(
+            f"neither {key_name} nor {_ASSERTION_FILE} is set: JwtBearerJwtRetriever "
+            "needs one of them"
+        )
+    algorithm = view.get("sasl.oauthbearer.assertion.algorithm")
+    chosen = "RS256" if algorithm is None else _trim(algorithm.value).upper()
+    if algorithm is not None and chosen not in _ASSERTION_ALGORITHMS:
+        raise _bad(algorithm.key, "RS256 or ES256 (in any case)")
+    jti = view.get("sasl.oauthbearer.assertion.claim.jti.include")
+    return config(
+        private_key_file=private_key_file,
+        private_key_passphrase=_set_text(view, "sasl.oauthbearer.assertion.private.key.passphrase"),
+        algorithm="RS256" if chosen == "RS256" else "ES256",
+        issuer=_set_text(view, "sasl.oauthbearer.assertion.claim.iss"),
+        subject=_set_text(view, "sasl.oauthbearer.assertion.claim.sub"),
+        audience=_set_text(view, "sasl.oauthbearer.assertion.claim.aud"),
+        exp_seconds=_ranged(
+            view, "sasl.oauthbearer.assertion.claim.exp.seconds", 300, ASSERTION_EXP_RANGE
+        ),
+        nbf_seconds=_ranged(
+            view, "sasl.oauthbearer.assertion.claim.nbf.seconds", 60, ASSERTION_NBF_RANGE
+        ),
+        include_jti=False if jti is None else _parse_bool(jti.key, jti.value),
+        template_file=_set_text(view, "sasl.oauthbearer.assertion.template.file", path=True),
+    )
+
+
+def _set_text(view: _View, name: str, *, path: bool = False) -> str | None:
+    """A STRING setting that, when present, must not be blank (Kafka's
+    ``validateString``), trimmed. A ``path`` is a file name, as Kafka's
+    ``validateFile`` reads it (``new File(value)``), so a URL is refused."""
+    setting = view.get(name)
+    if setting is None:
+        return None
+    value = _trim(setting.value)
+    if not value:
+        raise ConfigurationError(f"{setting.key} is set but blank")
+    if path and re.match(r"[A-Za-z][A-Za-z0-9+.\-]+:/", value):
+        raise ConfigurationError(
+            f"{setting.key}: the value must be a file path, not a URL (Kafka reads it as a path)"
+        )
+    return value
+
+
+def _ranged(view: _View, name: str, default: int, allowed: range) -> int:
+    """An INT setting within Kafka's ``Range.between``."""
+    setting = view.get(name)
+    if setting is None:
+        return default
+    value = _parse_int(setting.key, setting.value, _INT_RANGE, "int")
+    if value not in allowed:
+        raise _bad(setting.key, f"a whole number from {allowed.start} to {allowed.stop - 1}")
+    return value
 
 
 def _config_or_jaas(

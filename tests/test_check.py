@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from oauthbearer.check import run_check
 from oauthbearer.cli import main
@@ -25,10 +27,21 @@ STEPS = [
 ]
 
 
+JWT_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
 @pytest.fixture(scope="module")
 def idp() -> Iterator[TestIdentityProvider]:
     with TestIdentityProvider() as provider:
         provider.add_client("orders", SECRET, scopes=("kafka",), audience="kafka-cluster")
+        provider.add_client(
+            "jwt-app",
+            public_key_pem=JWT_KEY.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            scopes=("kafka",),
+            audience="kafka-cluster",
+        )
         yield provider
 
 
@@ -120,3 +133,61 @@ def test_the_cli_prints_each_step_and_exits_by_the_verdict(
     assert main([*args, "-b", "sasl.oauthbearer.expected.audience=other"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  broker-side validation: invalid_token" in out
+
+
+def jwt_bearer_client(
+    idp: TestIdentityProvider, tmp_path: pathlib.Path, key: ec.EllipticCurvePrivateKey
+) -> dict[str, str]:
+    key_file = tmp_path / "assertion.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return {
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.token.endpoint.url": idp.token_endpoint,
+        "sasl.login.callback.handler.class": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
+        ),
+        "sasl.oauthbearer.jwt.retriever.class": (
+            "org.apache.kafka.common.security.oauthbearer.JwtBearerJwtRetriever"
+        ),
+        "sasl.oauthbearer.assertion.algorithm": "ES256",
+        "sasl.oauthbearer.assertion.private.key.file": str(key_file),
+        "sasl.oauthbearer.assertion.claim.iss": "jwt-app",
+        "sasl.oauthbearer.assertion.claim.sub": "jwt-app",
+        "sasl.oauthbearer.assertion.claim.aud": idp.issuer,
+        "sasl.oauthbearer.assertion.claim.jti.include": "true",
+        "sasl.oauthbearer.scope": "kafka",
+        "sasl.jaas.config": f"{LOGIN_MODULE} required ;",
+    }
+
+
+def test_every_step_passes_for_a_jwt_bearer_client(
+    idp: TestIdentityProvider, tmp_path: pathlib.Path
+) -> None:
+    steps = run_check(
+        jwt_bearer_client(idp, tmp_path, JWT_KEY), broker(idp), allow_insecure_loopback=True
+    )
+    assert [step.name for step in steps] == STEPS
+    assert all(step.passed for step in steps), steps
+    assert steps[0].detail == "jwt-bearer grant"
+    assert "by the jwt-bearer grant" in steps[1].detail
+    assert "principal 'jwt-app'" in steps[-1].detail
+
+
+def test_a_wrong_assertion_key_fails_at_retrieval(
+    idp: TestIdentityProvider, tmp_path: pathlib.Path
+) -> None:
+    wrong = ec.generate_private_key(ec.SECP256R1())
+    steps = run_check(
+        jwt_bearer_client(idp, tmp_path, wrong), broker(idp), allow_insecure_loopback=True
+    )
+    assert [(step.name, step.passed) for step in steps] == [
+        ("client configuration", True),
+        ("token retrieval", False),
+    ]
+    assert "invalid_grant" in steps[1].detail

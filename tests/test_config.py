@@ -17,6 +17,7 @@ from oauthbearer.config import (
     ClientCredentialsConfig,
     JaasConfig,
     JaasConfigError,
+    JwtBearerConfig,
     PropertiesError,
     TokenFileConfig,
     broker_validator,
@@ -416,11 +417,10 @@ def test_client_token_file() -> None:
         (
             {
                 "sasl.oauthbearer.token.endpoint.url": "https://idp/t",
-                "sasl.oauthbearer.jwt.retriever.class": "org.apache.kafka.common.security."
-                "oauthbearer.JwtBearerJwtRetriever",
+                "sasl.oauthbearer.jwt.retriever.class": "com.example.MyRetriever",
             },
             'clientId="a" clientSecret="b"',
-            "jwt-bearer grant",
+            "only Kafka's own retrievers",
         ),
     ],
 )
@@ -456,6 +456,265 @@ def test_client_mechanism_and_module_are_checked() -> None:
         client_login(_client("org.example.Other required;"), now=NOW)
     with pytest.raises(ConfigurationError, match=re.escape("sasl.jaas.config is not set")):
         client_login({"sasl.mechanism": "OAUTHBEARER"}, now=NOW)
+
+
+JWT_BEARER = "org.apache.kafka.common.security.oauthbearer.JwtBearerJwtRetriever"
+
+
+def _jwt_bearer(jaas_options: str = "", **settings: str) -> dict[str, str]:
+    return _client(
+        f"{MODULE} required {jaas_options};",
+        **{
+            "sasl.login.callback.handler.class": SECURED_LOGIN,
+            "sasl.oauthbearer.jwt.retriever.class": JWT_BEARER,
+            "sasl.oauthbearer.token.endpoint.url": "https://idp.example/oauth2/token",
+            **settings,
+        },
+    )
+
+
+def test_jwt_bearer_with_every_option() -> None:
+    # The example of Kafka's JwtBearerJwtRetriever javadoc, plus extensions and login settings.
+    props = _jwt_bearer(
+        'extension_logicalCluster="lkc-1"',
+        **{
+            "sasl.oauthbearer.assertion.algorithm": "es256",
+            "sasl.oauthbearer.assertion.claim.aud": "my-application-audience",
+            "sasl.oauthbearer.assertion.claim.exp.seconds": "600",
+            "sasl.oauthbearer.assertion.claim.iss": "my-oauth-issuer",
+            "sasl.oauthbearer.assertion.claim.jti.include": "TRUE",
+            "sasl.oauthbearer.assertion.claim.nbf.seconds": " 120 ",
+            "sasl.oauthbearer.assertion.claim.sub": "kafka-app-1234",
+            "sasl.oauthbearer.assertion.private.key.file": "/path/to/private.key",
+            "sasl.oauthbearer.assertion.private.key.passphrase": "$3cr3+",
+            "sasl.oauthbearer.assertion.template.file": "/path/to/assertion-template.json",
+            "sasl.oauthbearer.scope": "my-application-scope",
+            "sasl.login.connect.timeout.ms": "5000",
+            "sasl.login.read.timeout.ms": "7000",
+            "sasl.login.retry.backoff.ms": "200",
+            "sasl.login.retry.backoff.max.ms": "20000",
+            "sasl.login.refresh.buffer.seconds": "120",
+        },
+    )
+    config = client_login(props, now=NOW)
+    assert config == JwtBearerConfig(
+        token_endpoint_url="https://idp.example/oauth2/token",
+        private_key_file="/path/to/private.key",
+        private_key_passphrase="$3cr3+",
+        algorithm="ES256",
+        issuer="my-oauth-issuer",
+        subject="kafka-app-1234",
+        audience="my-application-audience",
+        exp_seconds=600,
+        nbf_seconds=120,
+        include_jti=True,
+        template_file="/path/to/assertion-template.json",
+        scope="my-application-scope",
+        extensions={"logicalCluster": "lkc-1"},
+        connect_timeout_ms=5000,
+        read_timeout_ms=7000,
+        retry=RetryPolicy(backoff_s=0.2, budget_s=20.0),
+        refresh=RefreshConfig(buffer_s=120),
+    )
+    assert "$3cr3+" not in repr(config)
+
+
+def test_jwt_bearer_defaults() -> None:
+    config = client_login(
+        _jwt_bearer(**{"sasl.oauthbearer.assertion.private.key.file": "key.pem"}), now=NOW
+    )
+    assert config == JwtBearerConfig(
+        token_endpoint_url="https://idp.example/oauth2/token", private_key_file="key.pem"
+    )
+    assert isinstance(config, JwtBearerConfig)
+    assert (config.algorithm, config.exp_seconds, config.nbf_seconds, config.include_jti) == (
+        "RS256",
+        300,
+        60,
+        False,
+    )
+    assert (config.private_key_passphrase, config.template_file, config.scope) == (None,) * 3
+    assert (config.retry, config.refresh) == (RetryPolicy(), RefreshConfig())
+
+
+def test_jwt_bearer_from_an_assertion_file() -> None:
+    config = client_login(
+        _jwt_bearer(**{"sasl.oauthbearer.assertion.file": " /etc/kafka/assertion.jwt "}), now=NOW
+    )
+    assert config == JwtBearerConfig(
+        token_endpoint_url="https://idp.example/oauth2/token",
+        assertion_file="/etc/kafka/assertion.jwt",
+    )
+
+
+def test_jwt_bearer_over_http_only_to_loopback_when_asked() -> None:
+    props = _jwt_bearer(
+        **{
+            "sasl.oauthbearer.token.endpoint.url": "http://127.0.0.1:8080/token",
+            "sasl.oauthbearer.assertion.file": "a.jwt",
+        }
+    )
+    with pytest.raises(ConfigurationError, match="must use https"):
+        client_login(props, now=NOW)
+    config = client_login(props, now=NOW, allow_insecure_loopback=True)
+    assert isinstance(config, JwtBearerConfig)
+
+
+_KEY_FILE = {"sasl.oauthbearer.assertion.private.key.file": "/k.pem"}
+
+
+@pytest.mark.parametrize(
+    ("jaas_options", "settings", "match"),
+    [
+        ("", {}, "neither sasl.oauthbearer.assertion.private.key.file nor "),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.algorithm": "HS256"},
+            r"^sasl\.oauthbearer\.assertion\.algorithm: the value is not RS256 or ES256",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.claim.exp.seconds": "0"},
+            r"exp\.seconds: the value is not a whole number from 1 to 86400",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.claim.exp.seconds": "86401"},
+            r"exp\.seconds: the value is not a whole number from 1 to 86400",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.claim.exp.seconds": "5m"},
+            r"exp\.seconds: the value is not a whole number \(Java int\)",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.claim.nbf.seconds": "3601"},
+            r"nbf\.seconds: the value is not a whole number from 0 to 3600",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.claim.nbf.seconds": "-1"},
+            r"nbf\.seconds: the value is not a whole number from 0 to 3600",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.claim.jti.include": "yes"},
+            r"jti\.include: the value is not true or false",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.assertion.claim.iss": "  "},
+            r"^sasl\.oauthbearer\.assertion\.claim\.iss is set but blank",
+        ),
+        (
+            "",
+            {"sasl.oauthbearer.assertion.private.key.file": "file:///k.pem"},
+            r"private\.key\.file: the value must be a file path, not a URL",
+        ),
+        (
+            "",
+            {
+                "sasl.oauthbearer.assertion.file": "/a.jwt",
+                "sasl.oauthbearer.assertion.claim.sub": "x",
+            },
+            r"claim\.sub is set, but sasl\.oauthbearer\.assertion\.file is set too",
+        ),
+        (
+            "",
+            {
+                **_KEY_FILE,
+                "sasl.oauthbearer.token.endpoint.url": "file:///etc/kafka/token.jwt",
+            },
+            r"token\.endpoint\.url: the URL must use https",
+        ),
+        (
+            'clientId="app"',
+            _KEY_FILE,
+            "JAAS option 'clientId' is set, but JwtBearerJwtRetriever sends no client",
+        ),
+        (
+            'scope="kafka"',
+            _KEY_FILE,
+            "JAAS option 'scope' is set, but JwtBearerJwtRetriever reads the scope from",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.client.credentials.client.id": "app"},
+            r"^sasl\.oauthbearer\.client\.credentials\.client\.id is set, but",
+        ),
+        (
+            "",
+            {**_KEY_FILE, "sasl.oauthbearer.header.urlencode": "true"},
+            r"^sasl\.oauthbearer\.header\.urlencode is set, but",
+        ),
+    ],
+)
+def test_jwt_bearer_errors_name_the_option(
+    jaas_options: str, settings: dict[str, str], match: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        client_login(_jwt_bearer(jaas_options, **settings), now=NOW)
+
+
+def test_assertion_settings_need_the_jwt_bearer_retriever() -> None:
+    unsecured = _client(
+        f"{MODULE} required;", **{"sasl.oauthbearer.assertion.private.key.file": "/k.pem"}
+    )
+    with pytest.raises(ConfigurationError, match=r"private\.key\.file is set, but sasl\.login"):
+        client_login(unsecured, now=NOW)
+    retriever = _client(
+        f"{MODULE} required;", **{"sasl.oauthbearer.jwt.retriever.class": JWT_BEARER}
+    )
+    with pytest.raises(ConfigurationError, match=r"retriever\.class is set, but sasl\.login"):
+        client_login(retriever, now=NOW)
+
+
+@given(secret=_SECRETS)
+def test_no_passphrase_in_jwt_bearer_messages_or_reprs(secret: str) -> None:
+    passphrase = {"sasl.oauthbearer.assertion.private.key.passphrase": secret}
+    cases = [
+        _jwt_bearer(**_KEY_FILE, **passphrase),
+        _jwt_bearer(**passphrase),
+        _jwt_bearer(**{"sasl.oauthbearer.assertion.file": "/a.jwt"}, **passphrase),
+        _jwt_bearer(**_KEY_FILE, **passphrase, **{"sasl.oauthbearer.assertion.algorithm": "none"}),
+        _jwt_bearer(**_KEY_FILE, **{"sasl.oauthbearer.assertion.private.key.passphrse": secret}),
+        _jwt_bearer(**_KEY_FILE, **{"sasl.oauthbearer.assertion.private.key.file ": secret}),
+    ]
+    for props in cases:
+        try:
+            result = client_login(props, now=NOW)
+        except ConfigurationError as error:
+            assert secret not in str(error)
+        else:
+            assert secret not in repr(result)
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({}, "exactly one of assertion_file and private_key_file"),
+        (
+            {"assertion_file": "a.jwt", "private_key_file": "k.pem"},
+            "exactly one of assertion_file and private_key_file",
+        ),
+        (
+            {"assertion_file": "a.jwt", "private_key_passphrase": "pw"},
+            "private_key_passphrase applies to signed assertions only",
+        ),
+        ({"assertion_file": "a.jwt", "include_jti": True}, "include_jti applies to signed"),
+        ({"private_key_file": " "}, "private_key_file must be None or a non-blank str"),
+        ({"private_key_file": "k.pem", "algorithm": "PS256"}, "algorithm must be RS256 or"),
+        ({"private_key_file": "k.pem", "exp_seconds": 0}, "exp_seconds must be a whole number"),
+        ({"private_key_file": "k.pem", "nbf_seconds": True}, "nbf_seconds must be a whole"),
+        ({"private_key_file": "k.pem", "read_timeout_ms": -1}, "read_timeout_ms must be an int"),
+        ({"private_key_file": "k.pem", "extensions": {"auth": "x"}}, "Extension name auth"),
+    ],
+)
+def test_jwt_bearer_config_validates_itself(fields: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match) as info:
+        JwtBearerConfig(token_endpoint_url="https://idp.example/token", **fields)  # type: ignore[arg-type]
+    assert "pw" not in str(info.value)
 
 
 @pytest.mark.parametrize(
