@@ -273,7 +273,7 @@ class JwtValidator:
         cache = self._cache
         if cache is not None:
             digest = hashlib.sha256(data).digest()
-            hit = cache.get(digest, now=now, skew=self._skew, source_for=self._source_for)
+            hit = cache.get(digest, now, self._skew)
             if hit is not None:
                 return hit
         parts = data.translate(TO_STANDARD_ALPHABET).split(b".")

@@ -30,8 +30,6 @@ from typing import TYPE_CHECKING, Final
 from oauthbearer.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from oauthbearer.jwks import JsonWebKey, KeySource
     from oauthbearer.token import OAuthBearerToken
 
@@ -49,6 +47,7 @@ class _Entry:
     kid: str | None
     alg: str
     key: JsonWebKey
+    source: KeySource  # where the validator took the key from, for this alg
     key_set: object  # the key set the key was last seen in
 
 
@@ -81,18 +80,11 @@ class VerifiedTokenCache:
     def __repr__(self) -> str:
         return f"<VerifiedTokenCache {len(self._entries)}/{self._max_entries}>"
 
-    def get(
-        self,
-        digest: bytes,
-        *,
-        now: float,
-        skew: float,
-        source_for: Callable[[str], KeySource],
-    ) -> OAuthBearerToken | None:
+    def get(self, digest: bytes, now: float, skew: float) -> OAuthBearerToken | None:
         """The negotiated token for a token already accepted, if it still stands.
 
-        ``source_for(alg)`` gives the key source that tokens signed with ``alg``
-        are checked against, as the validator chooses it.
+        This is the hit path, so it is kept short: an expiry test and an
+        identity test of the key set in the common case.
         """
         entry = self._entries.get(digest)
         if entry is None:
@@ -100,8 +92,8 @@ class VerifiedTokenCache:
         if now - skew >= entry.expires_at:
             self._entries.pop(digest, None)
             return None
-        source = source_for(entry.alg)
-        current = current_key_set(source)
+        source = entry.source
+        current = getattr(source, "key_set", source)  # current_key_set(), inlined
         if current is not entry.key_set:
             if not _still_offered(entry, source):
                 self._entries.pop(digest, None)
@@ -132,6 +124,7 @@ class VerifiedTokenCache:
             kid=kid,
             alg=alg,
             key=key,
+            source=source,
             key_set=current_key_set(source),
         )
 
