@@ -908,6 +908,14 @@ def _optional_text(view: _View, name: str) -> str | None:
     return None if setting is None else setting.value
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _ClaimNames:
+    """The claims a client reads its token's scope and principal from."""
+
+    scope_claim: str
+    subject_claim: str
+
+
 def _claim_name(view: _View, name: str, default: str) -> str:
     return _optional_text(view, name) or default
 
@@ -990,6 +998,10 @@ class ClientCredentialsConfig:
     read_timeout_ms: int | None = None
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     refresh: RefreshConfig = dataclasses.field(default_factory=RefreshConfig)
+    #: ``sasl.oauthbearer.scope.claim.name`` / ``.sub.claim.name``: the claims the
+    #: client reads its token's scope and principal from (Kafka's ClientJwtValidator).
+    scope_claim: str = "scope"
+    subject_claim: str = "sub"
 
     def __post_init__(self) -> None:
         for name in ("token_endpoint_url", "client_id", "client_secret"):
@@ -1017,6 +1029,10 @@ class TokenFileConfig:
     path: str
     extensions: Mapping[str, str] = dataclasses.field(default_factory=dict)
     refresh: RefreshConfig = dataclasses.field(default_factory=RefreshConfig)
+    #: ``sasl.oauthbearer.scope.claim.name`` / ``.sub.claim.name``: the claims the
+    #: client reads its token's scope and principal from (Kafka's ClientJwtValidator).
+    scope_claim: str = "scope"
+    subject_claim: str = "sub"
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -1078,6 +1094,10 @@ class JwtBearerConfig:
     read_timeout_ms: int | None = None
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     refresh: RefreshConfig = dataclasses.field(default_factory=RefreshConfig)
+    #: ``sasl.oauthbearer.scope.claim.name`` / ``.sub.claim.name``: the claims the
+    #: client reads its token's scope and principal from (Kafka's ClientJwtValidator).
+    scope_claim: str = "scope"
+    subject_claim: str = "sub"
 
     def __post_init__(self) -> None:
         name = "JwtBearerConfig."
@@ -1221,6 +1241,10 @@ def client_login(
         except ConfigurationError as error:
             raise ConfigurationError(f"{jaas_key}: {error}") from None
     refresh = _refresh_config(view)
+    claims = _ClaimNames(
+        scope_claim=_claim_name(view, "sasl.oauthbearer.scope.claim.name", "scope"),
+        subject_claim=_claim_name(view, "sasl.oauthbearer.sub.claim.name", "sub"),
+    )
     url = view.text("sasl.oauthbearer.token.endpoint.url")
     if url is None:
         raise ConfigurationError(
@@ -1234,10 +1258,16 @@ def client_login(
         allow_insecure_loopback=allow_insecure_loopback,
     )
     if jwt_bearer:
-        return _jwt_bearer_config(view, jaas, url.value, extensions=extensions, refresh=refresh)
+        return _jwt_bearer_config(
+            view, jaas, url.value, extensions=extensions, refresh=refresh, claims=claims
+        )
     if scheme == "file":
         return TokenFileConfig(
-            path=_file_path(url.key, url.value), extensions=extensions, refresh=refresh
+            path=_file_path(url.key, url.value),
+            extensions=extensions,
+            refresh=refresh,
+            scope_claim=claims.scope_claim,
+            subject_claim=claims.subject_claim,
         )
     client_id = _config_or_jaas(
         view, jaas, "sasl.oauthbearer.client.credentials.client.id", "clientId"
@@ -1259,6 +1289,8 @@ def client_login(
         read_timeout_ms=_optional_int(view, "sasl.login.read.timeout.ms"),
         retry=_login_retry(view),
         refresh=refresh,
+        scope_claim=claims.scope_claim,
+        subject_claim=claims.subject_claim,
     )
 
 
@@ -1288,6 +1320,7 @@ def _jwt_bearer_config(
     *,
     extensions: Mapping[str, str],
     refresh: RefreshConfig,
+    claims: _ClaimNames,
 ) -> JwtBearerConfig:
     """Kafka's ``JwtBearerJwtRetriever.configure``, without touching a file:
     ``sasl.oauthbearer.assertion.file`` if set, else the private key and the
@@ -1318,6 +1351,8 @@ def _jwt_bearer_config(
             read_timeout_ms=read_timeout_ms,
             retry=retry,
             refresh=refresh,
+            scope_claim=claims.scope_claim,
+            subject_claim=claims.subject_claim,
             **assertion,
         )
 

@@ -358,3 +358,26 @@ def test_an_assertion_file_must_be_readable_when_the_source_is_made(tmp_path: Pa
     )
     with pytest.raises(ConfigurationError, match=r"latin1\.key is not UTF-8 text"):
         jwt_bearer_fetch(latin1)
+
+
+def test_the_client_reads_the_configured_scope_and_subject_claims(
+    idp: TestIdentityProvider,
+) -> None:
+    """sasl.oauthbearer.scope.claim.name / .sub.claim.name apply to the client's
+    token check too, as in Kafka's ClientJwtValidator (Okta: scp and cid)."""
+    idp.add_client("okta-style", "pw", scopes=("kafka",), extra_claims={"scp": ["a", "b"]})
+    props = properties(idp) | {
+        "sasl.jaas.config": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+            'clientId="okta-style" clientSecret="pw" scope="kafka";'
+        ),
+        "sasl.oauthbearer.scope.claim.name": "scp",
+        "sasl.oauthbearer.sub.claim.name": "client_id",
+    }
+    config = client_login(props, now=time.time(), allow_insecure_loopback=True)
+    assert isinstance(config, ClientCredentialsConfig)
+    assert (config.scope_claim, config.subject_claim) == ("scp", "client_id")
+    with client_credentials_provider(config, allow_insecure_loopback=True) as provider:
+        token = provider.token()
+    assert token.scope == frozenset({"a", "b"})
+    assert token.principal == "okta-style"

@@ -82,8 +82,8 @@ def _timeout_s(config: ClientCredentialsConfig | JwtBearerConfig) -> float:
 def client_credentials_fetch(
     config: ClientCredentialsConfig,
     *,
-    scope_claim: str = "scope",
-    subject_claim: str = "sub",
+    scope_claim: str | None = None,
+    subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
 ) -> Callable[[], OAuthBearerToken]:
     """A ``fetch`` for a :class:`TokenProvider`: one client-credentials request,
@@ -105,7 +105,9 @@ def client_credentials_fetch(
             allow_insecure_loopback=allow_insecure_loopback,
         )
         return client_token(
-            response.access_token, scope_claim=scope_claim, subject_claim=subject_claim
+            response.access_token,
+            scope_claim=scope_claim or config.scope_claim,
+            subject_claim=subject_claim or config.subject_claim,
         )
 
     return fetch
@@ -114,8 +116,8 @@ def client_credentials_fetch(
 def client_credentials_provider(
     config: ClientCredentialsConfig,
     *,
-    scope_claim: str = "scope",
-    subject_claim: str = "sub",
+    scope_claim: str | None = None,
+    subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
 ) -> TokenProvider:
     """An unstarted :class:`TokenProvider` for ``config``, on its refresh settings.
@@ -132,7 +134,7 @@ def client_credentials_provider(
 
 
 def token_file_fetch(
-    config: TokenFileConfig, *, scope_claim: str = "scope", subject_claim: str = "sub"
+    config: TokenFileConfig, *, scope_claim: str | None = None, subject_claim: str | None = None
 ) -> Callable[[], OAuthBearerToken]:
     """A ``fetch`` that reads the token from a file on every call, as Kafka's file
     retriever does (``sasl.oauthbearer.token.endpoint.url=file:...``), so that an
@@ -146,7 +148,11 @@ def token_file_fetch(
             raise ClientTokenError(f"token file {config.path}: {error.strerror}") from None
         if len(text) > MAX_TOKEN_FILE_SIZE:
             raise ClientTokenError(f"token file {config.path} is larger than MAX_TOKEN_FILE_SIZE")
-        return client_token(text.strip(), scope_claim=scope_claim, subject_claim=subject_claim)
+        return client_token(
+            text.strip(),
+            scope_claim=scope_claim or config.scope_claim,
+            subject_claim=subject_claim or config.subject_claim,
+        )
 
     return fetch
 
@@ -271,8 +277,8 @@ def jwt_bearer_fetch(
     *,
     now: Callable[[], float] = time.time,
     rng: random.Random | None = None,
-    scope_claim: str = "scope",
-    subject_claim: str = "sub",
+    scope_claim: str | None = None,
+    subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
 ) -> Callable[[], OAuthBearerToken]:
     """A ``fetch`` for a :class:`TokenProvider`: the JWT bearer grant (RFC 7523
@@ -305,7 +311,9 @@ def jwt_bearer_fetch(
             allow_insecure_loopback=allow_insecure_loopback,
         )
         return client_token(
-            response.access_token, scope_claim=scope_claim, subject_claim=subject_claim
+            response.access_token,
+            scope_claim=scope_claim or config.scope_claim,
+            subject_claim=subject_claim or config.subject_claim,
         )
 
     return fetch
@@ -314,8 +322,8 @@ def jwt_bearer_fetch(
 def jwt_bearer_provider(
     config: JwtBearerConfig,
     *,
-    scope_claim: str = "scope",
-    subject_claim: str = "sub",
+    scope_claim: str | None = None,
+    subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
 ) -> TokenProvider:
     """An unstarted :class:`TokenProvider` for ``config``, on its refresh
