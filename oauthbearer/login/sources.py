@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from oauthbearer.config import ClientCredentialsConfig, JwtBearerConfig, TokenFileConfig
+    from oauthbearer.login.requests import TokenRequest
     from oauthbearer.token import OAuthBearerToken
 
 __all__ = [
@@ -79,6 +80,34 @@ def _timeout_s(config: ClientCredentialsConfig | JwtBearerConfig) -> float:
     return max(values) / 1000
 
 
+def _http_fetch(
+    config: ClientCredentialsConfig | JwtBearerConfig,
+    make_request: Callable[[], TokenRequest],
+    *,
+    scope_claim: str | None,
+    subject_claim: str | None,
+    allow_insecure_loopback: bool,
+) -> Callable[[], OAuthBearerToken]:
+    """A fetch that sends ``make_request()`` with Kafka's retries and reads the
+    token as Kafka's client does; the claim names default to the config's."""
+    timeout_s = _timeout_s(config)
+    scope_name = scope_claim or config.scope_claim
+    subject_name = subject_claim or config.subject_claim
+
+    def fetch() -> OAuthBearerToken:
+        response = fetch_token(
+            make_request(),
+            retry=config.retry,
+            timeout_s=timeout_s,
+            allow_insecure_loopback=allow_insecure_loopback,
+        )
+        return client_token(
+            response.access_token, scope_claim=scope_name, subject_claim=subject_name
+        )
+
+    return fetch
+
+
 def client_credentials_fetch(
     config: ClientCredentialsConfig,
     *,
@@ -95,22 +124,13 @@ def client_credentials_fetch(
         scope=config.scope,
         urlencode_credentials=config.urlencode,
     )
-    timeout_s = _timeout_s(config)
-
-    def fetch() -> OAuthBearerToken:
-        response = fetch_token(
-            request,
-            retry=config.retry,
-            timeout_s=timeout_s,
-            allow_insecure_loopback=allow_insecure_loopback,
-        )
-        return client_token(
-            response.access_token,
-            scope_claim=scope_claim or config.scope_claim,
-            subject_claim=subject_claim or config.subject_claim,
-        )
-
-    return fetch
+    return _http_fetch(
+        config,
+        lambda: request,
+        scope_claim=scope_claim,
+        subject_claim=subject_claim,
+        allow_insecure_loopback=allow_insecure_loopback,
+    )
 
 
 def client_credentials_provider(
@@ -300,23 +320,13 @@ def jwt_bearer_fetch(
         allow_insecure_loopback=allow_insecure_loopback,
     )
     assertion = _assertion_source(config, now, rng)
-    timeout_s = _timeout_s(config)
-
-    def fetch() -> OAuthBearerToken:
-        request = jwt_bearer_request(config.token_endpoint_url, assertion(), scope=config.scope)
-        response = fetch_token(
-            request,
-            retry=config.retry,
-            timeout_s=timeout_s,
-            allow_insecure_loopback=allow_insecure_loopback,
-        )
-        return client_token(
-            response.access_token,
-            scope_claim=scope_claim or config.scope_claim,
-            subject_claim=subject_claim or config.subject_claim,
-        )
-
-    return fetch
+    return _http_fetch(
+        config,
+        lambda: jwt_bearer_request(config.token_endpoint_url, assertion(), scope=config.scope),
+        scope_claim=scope_claim,
+        subject_claim=subject_claim,
+        allow_insecure_loopback=allow_insecure_loopback,
+    )
 
 
 def jwt_bearer_provider(
