@@ -67,6 +67,7 @@ from oauthbearer.unsecured import (
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Collection
 
     from oauthbearer.token import TokenValidator
 
@@ -873,16 +874,9 @@ def broker_validator(
             jaas=jaas,
         )
     assert handler is not None
-    if handler_class not in _SECURED_VALIDATORS:
-        raise ConfigurationError(
-            f"{handler.key}: only Kafka's own callback handlers can be reproduced here"
-        )
-    for key in jaas.options:
-        if key.startswith("unsecuredValidator"):
-            raise ConfigurationError(
-                f"JAAS option {_show_key(key)} is set, but {handler.key} is the secured "
-                "validator, which ignores it"
-            )
+    _require_secured_handler(
+        handler.key, handler_class, _SECURED_VALIDATORS, jaas, "unsecuredValidator", "validator"
+    )
     validator_class = view.text("sasl.oauthbearer.jwt.validator.class")
     if validator_class is not None and validator_class.value != _DEFAULT_JWT_VALIDATOR:
         raise ConfigurationError(
@@ -914,6 +908,28 @@ class _ClaimNames:
 
     scope_claim: str
     subject_claim: str
+
+
+def _require_secured_handler(  # noqa: PLR0917 - the facts of one check, in order
+    option: str,
+    handler_class: str,
+    allowed: Collection[str],
+    jaas: JaasConfig,
+    unsecured_prefix: str,
+    role: str,
+) -> None:
+    """A secured callback handler must be one of Kafka's own, and the JAAS
+    options of the unsecured one (which it ignores) must not be set."""
+    if handler_class not in allowed:
+        raise ConfigurationError(
+            f"{option}: only Kafka's own callback handlers can be reproduced here"
+        )
+    for key in jaas.options:
+        if key.startswith(unsecured_prefix):
+            raise ConfigurationError(
+                f"JAAS option {_show_key(key)} is set, but {option} is the secured "
+                f"{role}, which ignores it"
+            )
 
 
 def _claim_name(view: _View, name: str, default: str) -> str:
@@ -1207,16 +1223,9 @@ def client_login(
             "Kafka would ignore it and use the unsecured login",
         )
         return kafka_unsecured_login(jaas.options, now=now)
-    if handler.value not in _SECURED_LOGINS:
-        raise ConfigurationError(
-            f"{handler.key}: only Kafka's own callback handlers can be reproduced here"
-        )
-    for key in jaas.options:
-        if key.startswith("unsecuredLogin"):
-            raise ConfigurationError(
-                f"JAAS option {_show_key(key)} is set, but {handler.key} is the secured "
-                "login, which ignores it"
-            )
+    _require_secured_handler(
+        handler.key, handler.value, _SECURED_LOGINS, jaas, "unsecuredLogin", "login"
+    )
     retriever = view.text("sasl.oauthbearer.jwt.retriever.class")
     jwt_bearer = retriever is not None and retriever.value == _JWT_BEARER_RETRIEVER
     if retriever is not None and not jwt_bearer and retriever.value not in _JWT_RETRIEVERS:
