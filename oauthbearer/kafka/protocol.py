@@ -1,0 +1,1553 @@
+"""Kafka's wire format for the authentication phase: primitives, headers, messages, frames.
+
+Theory of operation
+-------------------
+A Kafka connection carries size-delimited frames: a big-endian INT32 size, then
+that many bytes (the Kafka protocol guide, "Network"). A request frame holds a
+request header and a body; a response frame a response header and a body. Which
+header version a frame uses follows from its API key and version: *flexible*
+versions (KIP-482) use request header v2 and response header v1, which end in a
+tagged-field section; the others use request header v1 and response header v0.
+ApiVersions is the exception: its response header is always v0, because a
+client that does not yet know the broker's versions must be able to read it
+(``ApiVersionsResponse.json``).
+
+This module knows the four APIs a SASL client meets before it is authenticated,
+and the one it sends next:
+
+========================  ===  ========  ===============
+API                       key  versions  first flexible
+========================  ===  ========  ===============
+Metadata                    3  0-1       9 (not reached)
+SaslHandshake              17  0-1       never
+ApiVersions                18  0-4       3
+SaslAuthenticate           36  0-2       2
+========================  ===  ========  ===============
+
+The layers, bottom up:
+
+* :class:`Reader` and :class:`Writer`: Kafka's primitive types. Every read is
+  bounds-checked and raises :class:`MalformedFrame` with the byte offset and the
+  Kafka error code to answer with, never ``IndexError`` or ``struct.error``;
+* :class:`RequestHeader`, :class:`ResponseHeader` and one frozen dataclass per
+  message, each with ``encode(version)`` and ``decode(data, version)``;
+* :class:`KafkaFrameDecoder`: the stream codec, in h11's shape. Each size prefix
+  is checked the moment its four bytes arrive, before any byte of its body is
+  kept; :func:`decode_request` and :func:`encode_response` (and their mirror
+  images for clients) turn frames into messages and back.
+
+The decoder is as strict as Kafka's broker, and stricter where Kafka silently
+accepts garbage: it refuses invalid UTF-8 (Java substitutes U+FFFD), booleans
+other than 0 and 1, and unsigned varints whose value overflows 32 bits (Java
+drops the high bits). Like Kafka it accepts over-long (non-minimal) varints of at
+most five bytes. Encoders always write the minimal form.
+
+This module is pure: no I/O, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import types
+from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
+
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Self
+
+__all__ = [
+    "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
+    "CONNECTION_CLOSED",
+    "KAFKA_FRAME_REASONS",
+    "MAX_STRING_LENGTH",
+    "NEED_DATA",
+    "SASL_SERVER_MAX_RECEIVE_SIZE",
+    "SOCKET_REQUEST_MAX_BYTES",
+    "SUPPORTED_VERSIONS",
+    "ApiKey",
+    "ApiVersion",
+    "ApiVersionsRequest",
+    "ApiVersionsResponse",
+    "DecoderEvent",
+    "ErrorCode",
+    "Frame",
+    "KafkaFrameDecoder",
+    "MalformedFrame",
+    "MetadataBroker",
+    "MetadataPartition",
+    "MetadataRequest",
+    "MetadataResponse",
+    "MetadataTopic",
+    "Reader",
+    "RequestHeader",
+    "RequestMessage",
+    "ResponseHeader",
+    "ResponseMessage",
+    "SaslAuthenticateRequest",
+    "SaslAuthenticateResponse",
+    "SaslHandshakeRequest",
+    "SaslHandshakeResponse",
+    "TaggedField",
+    "Writer",
+    "api_versions_response_version",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "request_header_version",
+    "response_header_version",
+]
+
+# --- Limits ---------------------------------------------------------------------
+
+#: Largest frame read while a connection authenticates: the default of Kafka's
+#: broker setting ``sasl.server.max.receive.size`` (KIP-526), which bounds what
+#: an unauthenticated peer can make the broker buffer. The decoder's default.
+SASL_SERVER_MAX_RECEIVE_SIZE: Final = 524_288
+
+#: Largest frame a Kafka broker reads once a connection is authenticated: the
+#: default of ``socket.request.max.bytes`` (100 MiB). For a broker emulator that
+#: goes on to serve requests after authentication.
+SOCKET_REQUEST_MAX_BYTES: Final = 104_857_600
+
+#: Longest STRING or COMPACT_STRING, in UTF-8 bytes: Kafka's generated readers
+#: refuse a string length above 0x7fff (the classic STRING's INT16 length).
+MAX_STRING_LENGTH: Final = 0x7FFF
+
+#: Longest unsigned varint (a 32-bit value in 7-bit groups): Kafka's
+#: ``ByteUtils.readUnsignedVarint`` refuses a continuation bit in the fifth byte.
+_MAX_VARINT_BYTES: Final = 5
+#: Longest zig-zag varlong (a 64-bit value in 7-bit groups): ``readVarlong``.
+_MAX_VARLONG_BYTES: Final = 10
+
+_INT_BOUNDS: Final = {bits: (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) for bits in (8, 16, 32, 64)}
+_UINT32_MAX: Final = (1 << 32) - 1
+_UINT64_MAX: Final = (1 << 64) - 1
+
+
+class ApiKey(enum.IntEnum):
+    """The API keys this module speaks (the protocol guide, "Api Keys")."""
+
+    METADATA = 3
+    SASL_HANDSHAKE = 17
+    API_VERSIONS = 18
+    SASL_AUTHENTICATE = 36
+
+
+class ErrorCode(enum.IntEnum):
+    """Kafka error codes used in the authentication phase (``Errors.java``)."""
+
+    NONE = 0
+    #: The protocol guide: "...exceeds the valid size, or is otherwise corrupt".
+    CORRUPT_MESSAGE = 2
+    UNSUPPORTED_SASL_MECHANISM = 33
+    ILLEGAL_SASL_STATE = 34
+    UNSUPPORTED_VERSION = 35
+    #: What Kafka's broker reports for a request it cannot parse.
+    INVALID_REQUEST = 42
+    SASL_AUTHENTICATION_FAILED = 58
+
+
+#: The versions this module encodes and decodes, per API key, inclusive.
+#: ApiVersions v4 has v3's layout (it only lifts KAFKA-17011's restriction on
+#: SupportedFeatures, a tagged field this module preserves without reading).
+SUPPORTED_VERSIONS: Final = types.MappingProxyType(
+    {
+        ApiKey.METADATA: (0, 1),
+        ApiKey.SASL_HANDSHAKE: (0, 1),
+        ApiKey.API_VERSIONS: (0, 4),
+        ApiKey.SASL_AUTHENTICATE: (0, 2),
+    }
+)
+
+#: The first flexible version of each API (``flexibleVersions`` in its JSON
+#: schema); SaslHandshake has none.
+_FIRST_FLEXIBLE: Final = types.MappingProxyType(
+    {ApiKey.METADATA: 9, ApiKey.API_VERSIONS: 3, ApiKey.SASL_AUTHENTICATE: 2}
+)
+
+#: The version a broker answers an ApiVersions request it does not support
+#: with, along with UNSUPPORTED_VERSION, so that any client can read it
+#: (KIP-511; ``ApiVersionsResponse.json``).
+API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION: Final = 0
+
+
+# --- Errors ---------------------------------------------------------------------
+
+#: Every :attr:`MalformedFrame.reason`, with its meaning. ``too-large``,
+#: ``truncated``, ``trailing-data`` and ``invalid-utf8`` mean what they mean in
+#: :data:`oauthbearer.errors.MALFORMED_REASONS`.
+KAFKA_FRAME_REASONS: Final = types.MappingProxyType(
+    {
+        "too-large": "the size prefix exceeds the decoder's max_frame_size",
+        "invalid-size": "the size prefix is negative",
+        "truncated": "the frame, or the stream, ends inside a field",
+        "trailing-data": "bytes follow the last field of the message",
+        "invalid-varint": "a varint has more than its maximum of bytes, or overflows",
+        "invalid-length": "a length is negative or null where the field is not nullable, "
+        "exceeds the string limit, or claims more elements than bytes remain",
+        "invalid-utf8": "a string is not UTF-8",
+        "invalid-boolean": "a BOOLEAN byte is neither 0 nor 1",
+        "invalid-tagged-fields": "tags are not in strictly increasing order",
+        "unknown-api-key": "the request's API key is not one this codec speaks",
+        "unsupported-version": "the API version is outside the supported range",
+    }
+)
+
+
+class MalformedFrame(MalformedMessage):
+    """A Kafka frame does not follow the wire format.
+
+    ``reason`` is a code of :data:`KAFKA_FRAME_REASONS`, ``offset`` the index of
+    the offending byte in the frame (after its size prefix) or in the stream,
+    ``error_code`` the Kafka error code a broker reports for it (INVALID_REQUEST
+    for a request it cannot parse, UNSUPPORTED_VERSION for a version it does not
+    speak, CORRUPT_MESSAGE for a bad size prefix or a bad response).
+    """
+
+    def __init__(self, reason: str, detail: str, *, offset: int | None, error_code: int) -> None:
+        super().__init__(reason, detail, offset=offset, status=None)
+        self.error_code = error_code
+
+
+# --- Primitive types --------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TaggedField:
+    """One entry of a tagged-field section (KIP-482), kept as raw bytes."""
+
+    tag: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _check_int("TaggedField.tag", self.tag, 0, (1 << 31) - 1)
+        if not isinstance(self.data, bytes):
+            raise ArgumentTypeError("TaggedField.data must be bytes")
+
+
+T = TypeVar("T")
+
+
+class Reader:
+    """Reads Kafka primitive types from one frame, front to back.
+
+    Every method raises :class:`MalformedFrame` (with ``error_code``) when the
+    bytes end early or break the type's rules, and nothing else.
+    """
+
+    __slots__ = ("_data", "_error_code", "_pos")
+
+    def __init__(self, data: bytes, *, error_code: int = ErrorCode.INVALID_REQUEST) -> None:
+        self._data = bytes(data)
+        self._pos = 0
+        self._error_code = int(error_code)
+
+    @property
+    def offset(self) -> int:
+        """The index of the next byte to read."""
+        return self._pos
+
+    @property
+    def remaining(self) -> int:
+        """How many bytes are left."""
+        return len(self._data) - self._pos
+
+    def fail(self, reason: str, detail: str, *, offset: int | None = None) -> NoReturn:
+        """Raise :class:`MalformedFrame` at ``offset`` (default: the next byte)."""
+        where = self._pos if offset is None else offset
+        raise MalformedFrame(reason, detail, offset=where, error_code=self._error_code)
+
+    def _take(self, n: int, what: str) -> bytes:
+        end = self._pos + n
+        if end > len(self._data):
+            self.fail("truncated", f"{what} needs {n} bytes, {self.remaining} left")
+        chunk = self._data[self._pos : end]
+        self._pos = end
+        return chunk
+
+    def _int(self, size: int, what: str) -> int:
+        return int.from_bytes(self._take(size, what), "big", signed=True)
+
+    def int8(self, what: str = "INT8") -> int:
+        return self._int(1, what)
+
+    def int16(self, what: str = "INT16") -> int:
+        return self._int(2, what)
+
+    def int32(self, what: str = "INT32") -> int:
+        return self._int(4, what)
+
+    def int64(self, what: str = "INT64") -> int:
+        return self._int(8, what)
+
+    def boolean(self, what: str = "BOOLEAN") -> bool:
+        start = self._pos
+        value = self._take(1, what)[0]
+        if value > 1:
+            self.fail("invalid-boolean", f"{what} is {value}, not 0 or 1", offset=start)
+        return value == 1
+
+    def _varint(self, max_bytes: int, max_value: int, what: str) -> int:
+        start = self._pos
+        value = shift = 0
+        for _ in range(max_bytes):
+            byte = self._take(1, what)[0]
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                if value > max_value:
+                    self.fail("invalid-varint", f"{what} overflows", offset=start)
+                return value
+            shift += 7
+        raise MalformedFrame(
+            "invalid-varint",
+            f"{what} is longer than {max_bytes} bytes",
+            offset=start,
+            error_code=self._error_code,
+        )
+
+    def uvarint(self, what: str = "UNSIGNED_VARINT") -> int:
+        """An unsigned varint of at most five bytes and 32 bits."""
+        return self._varint(_MAX_VARINT_BYTES, _UINT32_MAX, what)
+
+    def varint(self, what: str = "VARINT") -> int:
+        """A zig-zag varint: a signed 32-bit value."""
+        raw = self._varint(_MAX_VARINT_BYTES, _UINT32_MAX, what)
+        return (raw >> 1) ^ -(raw & 1)
+
+    def varlong(self, what: str = "VARLONG") -> int:
+        """A zig-zag varlong: a signed 64-bit value."""
+        raw = self._varint(_MAX_VARLONG_BYTES, _UINT64_MAX, what)
+        return (raw >> 1) ^ -(raw & 1)
+
+    def _length(self, *, compact: bool, wide: bool, what: str) -> int:
+        """A length prefix: -1 means null. Compact lengths are stored plus one."""
+        if compact:
+            return self.uvarint(what) - 1
+        return self.int32(what) if wide else self.int16(what)
+
+    def _text(self, length: int, start: int, what: str) -> str:
+        if length > MAX_STRING_LENGTH:
+            self.fail("invalid-length", f"{what} length {length} exceeds 32767", offset=start)
+        raw = self._take(length, what)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            self.fail("invalid-utf8", f"{what} is not UTF-8", offset=self._pos - length + err.start)
+
+    def _maybe_string(self, *, compact: bool, nullable: bool, what: str) -> str | None:
+        start = self._pos
+        length = self._length(compact=compact, wide=False, what=what)
+        if length < 0:
+            if nullable and length == -1:
+                return None
+            self.fail("invalid-length", f"{what} has length {length}", offset=start)
+        return self._text(length, start, what)
+
+    def string(self, what: str = "STRING") -> str:
+        return self._maybe_string(compact=False, nullable=False, what=what) or ""
+
+    def nullable_string(self, what: str = "NULLABLE_STRING") -> str | None:
+        return self._maybe_string(compact=False, nullable=True, what=what)
+
+    def compact_string(self, what: str = "COMPACT_STRING") -> str:
+        return self._maybe_string(compact=True, nullable=False, what=what) or ""
+
+    def compact_nullable_string(self, what: str = "COMPACT_NULLABLE_STRING") -> str | None:
+        return self._maybe_string(compact=True, nullable=True, what=what)
+
+    def _maybe_bytes(self, *, compact: bool, nullable: bool, what: str) -> bytes | None:
+        start = self._pos
+        length = self._length(compact=compact, wide=True, what=what)
+        if length < 0:
+            if nullable and length == -1:
+                return None
+            self.fail("invalid-length", f"{what} has length {length}", offset=start)
+        return self._take(length, what)
+
+    def bytes_(self, what: str = "BYTES") -> bytes:
+        return self._maybe_bytes(compact=False, nullable=False, what=what) or b""
+
+    def nullable_bytes(self, what: str = "NULLABLE_BYTES") -> bytes | None:
+        return self._maybe_bytes(compact=False, nullable=True, what=what)
+
+    def compact_bytes(self, what: str = "COMPACT_BYTES") -> bytes:
+        return self._maybe_bytes(compact=True, nullable=False, what=what) or b""
+
+    def compact_nullable_bytes(self, what: str = "COMPACT_NULLABLE_BYTES") -> bytes | None:
+        return self._maybe_bytes(compact=True, nullable=True, what=what)
+
+    def array(
+        self,
+        element: Callable[[Reader], T],
+        *,
+        compact: bool,
+        nullable: bool = False,
+        min_size: int = 1,
+        what: str = "ARRAY",
+    ) -> tuple[T, ...] | None:
+        """An ARRAY (INT32 count) or COMPACT_ARRAY (count plus one, as a varint).
+
+        A count that could not fit in the bytes left (each element takes at least
+        ``min_size`` bytes) is refused before anything is allocated for it.
+        """
+        start = self._pos
+        count = self._length(compact=compact, wide=True, what=what)
+        if count < 0:
+            if nullable and count == -1:
+                return None
+            self.fail("invalid-length", f"{what} has length {count}", offset=start)
+        if count * min_size > self.remaining:
+            self.fail(
+                "invalid-length",
+                f"{what} claims {count} elements, {self.remaining} bytes left",
+                offset=start,
+            )
+        return tuple(element(self) for _ in range(count))
+
+    def tagged_fields(self, what: str = "TAG_BUFFER") -> tuple[TaggedField, ...]:
+        """A tagged-field section; tags must rise strictly, as ``TaggedFields.read`` has it."""
+        start = self._pos
+        count = self.uvarint(what)
+        if count * 2 > self.remaining:  # each field takes a tag and a size byte at least
+            self.fail("invalid-length", f"{what} claims {count} fields", offset=start)
+        fields = []
+        previous = -1
+        for _ in range(count):
+            tag_at = self._pos
+            tag = self.uvarint(f"{what} tag")
+            if tag <= previous or tag > (1 << 31) - 1:
+                self.fail(
+                    "invalid-tagged-fields", f"invalid or out-of-order tag {tag}", offset=tag_at
+                )
+            previous = tag
+            size = self.uvarint(f"{what} size")
+            fields.append(TaggedField(tag=tag, data=self._take(size, f"{what} field {tag}")))
+        return tuple(fields)
+
+    def finish(self) -> None:
+        """Refuse bytes after the last field."""
+        if self._pos != len(self._data):
+            self.fail("trailing-data", f"{self.remaining} bytes follow the message")
+
+
+class Writer:
+    """Writes Kafka primitive types; the mirror image of :class:`Reader`.
+
+    A value the type cannot carry raises :class:`ConfigurationError` (or
+    :class:`ArgumentTypeError` for a wrong type).
+    """
+
+    __slots__ = ("_out",)
+
+    def __init__(self) -> None:
+        self._out = bytearray()
+
+    def getvalue(self) -> bytes:
+        return bytes(self._out)
+
+    def raw(self, data: bytes) -> None:
+        self._out += data
+
+    def _int(self, value: int, bits: int, what: str) -> None:
+        low, high = _INT_BOUNDS[bits]
+        _check_int(what, value, low, high)
+        self._out += value.to_bytes(bits // 8, "big", signed=True)
+
+    def int8(self, value: int, what: str = "INT8") -> None:
+        self._int(value, 8, what)
+
+    def int16(self, value: int, what: str = "INT16") -> None:
+        self._int(value, 16, what)
+
+    def int32(self, value: int, what: str = "INT32") -> None:
+        self._int(value, 32, what)
+
+    def int64(self, value: int, what: str = "INT64") -> None:
+        self._int(value, 64, what)
+
+    def boolean(self, value: bool, what: str = "BOOLEAN") -> None:
+        if not isinstance(value, bool):
+            raise ArgumentTypeError(f"{what} must be a bool")
+        self._out.append(1 if value else 0)
+
+    def _varint(self, value: int) -> None:
+        while value > 0x7F:
+            self._out.append((value & 0x7F) | 0x80)
+            value >>= 7
+        self._out.append(value)
+
+    def uvarint(self, value: int, what: str = "UNSIGNED_VARINT") -> None:
+        _check_int(what, value, 0, _UINT32_MAX)
+        self._varint(value)
+
+    def varint(self, value: int, what: str = "VARINT") -> None:
+        _check_int(what, value, *_INT_BOUNDS[32])
+        self._varint(((value << 1) ^ (value >> 31)) & _UINT32_MAX)
+
+    def varlong(self, value: int, what: str = "VARLONG") -> None:
+        _check_int(what, value, *_INT_BOUNDS[64])
+        self._varint(((value << 1) ^ (value >> 63)) & _UINT64_MAX)
+
+    def _length(self, length: int, *, compact: bool, wide: bool, what: str) -> None:
+        if compact:
+            self.uvarint(length + 1, what)
+        elif wide:
+            self.int32(length, what)
+        else:
+            self.int16(length, what)
+
+    def _maybe_string(self, value: str | None, *, compact: bool, nullable: bool, what: str) -> None:
+        if value is None:
+            if not nullable:
+                raise ArgumentTypeError(f"{what} must be a string, not None")
+            self._length(-1, compact=compact, wide=False, what=what)
+            return
+        raw = _encode_text(what, value)
+        self._length(len(raw), compact=compact, wide=False, what=what)
+        self._out += raw
+
+    def string(self, value: str, what: str = "STRING") -> None:
+        self._maybe_string(value, compact=False, nullable=False, what=what)
+
+    def nullable_string(self, value: str | None, what: str = "NULLABLE_STRING") -> None:
+        self._maybe_string(value, compact=False, nullable=True, what=what)
+
+    def compact_string(self, value: str, what: str = "COMPACT_STRING") -> None:
+        self._maybe_string(value, compact=True, nullable=False, what=what)
+
+    def compact_nullable_string(
+        self, value: str | None, what: str = "COMPACT_NULLABLE_STRING"
+    ) -> None:
+        self._maybe_string(value, compact=True, nullable=True, what=what)
+
+    def _maybe_bytes(
+        self, value: bytes | None, *, compact: bool, nullable: bool, what: str
+    ) -> None:
+        if value is None:
+            if not nullable:
+                raise ArgumentTypeError(f"{what} must be bytes, not None")
+            self._length(-1, compact=compact, wide=True, what=what)
+            return
+        if not isinstance(value, bytes):
+            raise ArgumentTypeError(f"{what} must be bytes")
+        self._length(len(value), compact=compact, wide=True, what=what)
+        self._out += value
+
+    def bytes_(self, value: bytes, what: str = "BYTES") -> None:
+        self._maybe_bytes(value, compact=False, nullable=False, what=what)
+
+    def nullable_bytes(self, value: bytes | None, what: str = "NULLABLE_BYTES") -> None:
+        self._maybe_bytes(value, compact=False, nullable=True, what=what)
+
+    def compact_bytes(self, value: bytes, what: str = "COMPACT_BYTES") -> None:
+        self._maybe_bytes(value, compact=True, nullable=False, what=what)
+
+    def compact_nullable_bytes(
+        self, value: bytes | None, what: str = "COMPACT_NULLABLE_BYTES"
+    ) -> None:
+        self._maybe_bytes(value, compact=True, nullable=True, what=what)
+
+    def array(
+        self,
+        values: Sequence[T] | None,
+        element: Callable[[Writer, T], None],
+        *,
+        compact: bool,
+        nullable: bool = False,
+        what: str = "ARRAY",
+    ) -> None:
+        if values is None:
+            if not nullable:
+                raise ArgumentTypeError(f"{what} must be a sequence, not None")
+            self._length(-1, compact=compact, wide=True, what=what)
+            return
+        self._length(len(values), compact=compact, wide=True, what=what)
+        for value in values:
+            element(self, value)
+
+    def tagged_fields(self, fields: Sequence[TaggedField]) -> None:
+        _check_tags("tagged fields", fields)
+        self.uvarint(len(fields))
+        for field in fields:
+            self.uvarint(field.tag)
+            self.uvarint(len(field.data))
+            self._out += field.data
+
+
+# --- Field checks -----------------------------------------------------------------
+
+
+def _check_int(what: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ArgumentTypeError(f"{what} must be an int")
+    if not low <= value <= high:
+        raise ConfigurationError(f"{what} must be in [{low}, {high}], not {value}")
+
+
+def _check_int16(what: str, value: object) -> None:
+    _check_int(what, value, *_INT_BOUNDS[16])
+
+
+def _check_int32(what: str, value: object) -> None:
+    _check_int(what, value, *_INT_BOUNDS[32])
+
+
+def _encode_text(what: str, value: object) -> bytes:
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{what} must be a string")
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"{what} holds a lone surrogate") from None
+    if len(raw) > MAX_STRING_LENGTH:
+        raise ConfigurationError(f"{what} is longer than {MAX_STRING_LENGTH} UTF-8 bytes")
+    return raw
+
+
+def _check_text(what: str, value: object, *, nullable: bool = False) -> None:
+    if value is None and nullable:
+        return
+    _encode_text(what, value)
+
+
+def _check_bytes(what: str, value: object) -> None:
+    if not isinstance(value, bytes):
+        raise ArgumentTypeError(f"{what} must be bytes")
+
+
+def _check_tuple(what: str, value: object, kind: type | tuple[type, ...]) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(v, kind) for v in value):
+        raise ArgumentTypeError(f"{what} must be a tuple of {kind}")
+
+
+def _check_tags(what: str, fields: object) -> None:
+    _check_tuple(what, fields, TaggedField)
+    assert isinstance(fields, tuple)
+    tags = [field.tag for field in fields]
+    if any(b <= a for a, b in itertools.pairwise(tags)):
+        raise ConfigurationError(f"{what} must have strictly increasing tags")
+
+
+def _check_version(cls: type, api_key: ApiKey, version: object) -> int:
+    low, high = SUPPORTED_VERSIONS[api_key]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ArgumentTypeError(f"{cls.__name__} version must be an int")
+    if not low <= version <= high:
+        raise ConfigurationError(f"{cls.__name__} has versions {low}-{high}, not {version}")
+    return version
+
+
+def _no_tags_before_flexible(what: str, fields: tuple[TaggedField, ...], flexible: bool) -> None:
+    # Kafka's generated writers: "Tagged fields were set, but version N of this
+    # message does not support them."
+    if fields and not flexible:
+        raise ConfigurationError(f"{what}: tagged fields need a flexible version")
+
+
+def is_flexible(api_key: int, api_version: int) -> bool:
+    """Whether this version of the API uses compact types and tagged fields."""
+    first = _FIRST_FLEXIBLE.get(api_key)  # type: ignore[call-overload]
+    return first is not None and api_version >= first
+
+
+def request_header_version(api_key: int, api_version: int) -> int:
+    """Request header v2 for flexible versions, v1 otherwise (``RequestHeader.json``).
+
+    Header v0 is used only by ControlledShutdown v0, which this codec does not speak.
+    """
+    return 2 if is_flexible(api_key, api_version) else 1
+
+
+def response_header_version(api_key: int, api_version: int) -> int:
+    """Response header v1 for flexible versions, v0 otherwise; always v0 for ApiVersions."""
+    if api_key == ApiKey.API_VERSIONS:
+        return 0
+    return 1 if is_flexible(api_key, api_version) else 0
+
+
+def api_versions_response_version(request_version: int) -> int:
+    """The version to answer an ApiVersions request of ``request_version`` with.
+
+    The same version when it is supported; otherwise v0, with UNSUPPORTED_VERSION
+    (KIP-511), so that a client of any age can read the answer.
+    """
+    low, high = SUPPORTED_VERSIONS[ApiKey.API_VERSIONS]
+    if low <= request_version <= high:
+        return request_version
+    return API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION
+
+
+# --- Headers ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RequestHeader:
+    """A request header, versions 0-2 (``RequestHeader.json``).
+
+    ``client_id`` (v1+) stays a classic NULLABLE_STRING even in the flexible v2,
+    so that any broker can read the header of any ApiVersions request;
+    ``tagged_fields`` are v2 only.
+    """
+
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None = None
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int16("RequestHeader.api_key", self.api_key)
+        _check_int16("RequestHeader.api_version", self.api_version)
+        _check_int32("RequestHeader.correlation_id", self.correlation_id)
+        _check_text("RequestHeader.client_id", self.client_id, nullable=True)
+        _check_tags("RequestHeader.tagged_fields", self.tagged_fields)
+
+    def encode(self, header_version: int) -> bytes:
+        writer = Writer()
+        self.write(writer, header_version)
+        return writer.getvalue()
+
+    def write(self, writer: Writer, header_version: int) -> None:
+        _check_int("request header version", header_version, 0, 2)
+        if header_version == 0 and self.client_id is not None:
+            raise ConfigurationError("request header v0 has no client_id")
+        _no_tags_before_flexible("RequestHeader", self.tagged_fields, header_version >= 2)
+        writer.int16(self.api_key)
+        writer.int16(self.api_version)
+        writer.int32(self.correlation_id)
+        if header_version >= 1:
+            writer.nullable_string(self.client_id, "client_id")
+        if header_version >= 2:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def read(cls, reader: Reader, header_version: int) -> Self:
+        api_key = reader.int16("request_api_key")
+        api_version = reader.int16("request_api_version")
+        correlation_id = reader.int32("correlation_id")
+        client_id = reader.nullable_string("client_id") if header_version >= 1 else None
+        tags = reader.tagged_fields() if header_version >= 2 else ()
+        return cls(
+            api_key=api_key,
+            api_version=api_version,
+            correlation_id=correlation_id,
+            client_id=client_id,
+            tagged_fields=tags,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseHeader:
+    """A response header: v0 (``correlation_id``) or v1 (plus tagged fields)."""
+
+    correlation_id: int
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int32("ResponseHeader.correlation_id", self.correlation_id)
+        _check_tags("ResponseHeader.tagged_fields", self.tagged_fields)
+
+    @classmethod
+    def for_request(cls, header: RequestHeader) -> Self:
+        """The header that answers ``header``: the same correlation id."""
+        return cls(correlation_id=header.correlation_id)
+
+    def encode(self, header_version: int) -> bytes:
+        writer = Writer()
+        self.write(writer, header_version)
+        return writer.getvalue()
+
+    def write(self, writer: Writer, header_version: int) -> None:
+        _check_int("response header version", header_version, 0, 1)
+        _no_tags_before_flexible("ResponseHeader", self.tagged_fields, header_version >= 1)
+        writer.int32(self.correlation_id)
+        if header_version >= 1:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def read(cls, reader: Reader, header_version: int) -> Self:
+        correlation_id = reader.int32("correlation_id")
+        tags = reader.tagged_fields() if header_version >= 1 else ()
+        return cls(correlation_id=correlation_id, tagged_fields=tags)
+
+
+# --- Messages --------------------------------------------------------------------
+
+
+class _Message:
+    """Shared encode/decode plumbing; subclasses define ``_write`` and ``_read``."""
+
+    __slots__ = ()
+    API_KEY: ClassVar[ApiKey]
+
+    def _write(self, writer: Writer, version: int) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        raise NotImplementedError
+
+    def encode(self, version: int) -> bytes:
+        """The message body (no header, no size prefix) at ``version``."""
+        _check_version(type(self), self.API_KEY, version)
+        writer = Writer()
+        self._write(writer, version)
+        return writer.getvalue()
+
+    @classmethod
+    def decode(
+        cls, data: bytes, version: int, *, error_code: int = ErrorCode.INVALID_REQUEST
+    ) -> Self:
+        """Exactly one message body of ``version``; raises :class:`MalformedFrame`."""
+        _check_version(cls, cls.API_KEY, version)
+        reader = Reader(data, error_code=error_code)
+        message = cls._read(reader, version)
+        reader.finish()
+        return message
+
+
+def _flexible(cls: type[_Message], version: int) -> bool:
+    return is_flexible(cls.API_KEY, version)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ApiVersionsRequest(_Message):
+    """ApiVersions request (key 18), v0-v4. v0-v2 are empty; v3 adds the client's
+    software name and version and is the first flexible version; v4 is v3.
+
+    The software name and version are *ignorable*: written only from v3, as
+    Kafka's generated code does.
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.API_VERSIONS
+    client_software_name: str = ""
+    client_software_version: str = ""
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_text("ApiVersionsRequest.client_software_name", self.client_software_name)
+        _check_text("ApiVersionsRequest.client_software_version", self.client_software_version)
+        _check_tags("ApiVersionsRequest.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("ApiVersionsRequest", self.tagged_fields, flexible)
+        if flexible:
+            writer.compact_string(self.client_software_name)
+            writer.compact_string(self.client_software_version)
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        if not _flexible(cls, version):
+            return cls()
+        name = reader.compact_string("client_software_name")
+        software_version = reader.compact_string("client_software_version")
+        return cls(
+            client_software_name=name,
+            client_software_version=software_version,
+            tagged_fields=reader.tagged_fields(),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ApiVersion:
+    """One entry of ApiVersionsResponse.api_keys: an API and its version range."""
+
+    api_key: int
+    min_version: int
+    max_version: int
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int16("ApiVersion.api_key", self.api_key)
+        _check_int16("ApiVersion.min_version", self.min_version)
+        _check_int16("ApiVersion.max_version", self.max_version)
+        _check_tags("ApiVersion.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, flexible: bool) -> None:
+        _no_tags_before_flexible("ApiVersion", self.tagged_fields, flexible)
+        writer.int16(self.api_key)
+        writer.int16(self.min_version)
+        writer.int16(self.max_version)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, flexible: bool) -> Self:
+        return cls(
+            api_key=reader.int16("api_key"),
+            min_version=reader.int16("min_version"),
+            max_version=reader.int16("max_version"),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ApiVersionsResponse(_Message):
+    """ApiVersions response (key 18), v0-v4.
+
+    v1 adds ``throttle_time_ms`` (ignorable: dropped in v0); v3 is the first
+    flexible version, whose tagged fields (SupportedFeatures and friends) are
+    kept raw in ``tagged_fields``; v4 is v3. The response header is always v0.
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.API_VERSIONS
+    error_code: int = ErrorCode.NONE
+    api_keys: tuple[ApiVersion, ...] = ()
+    throttle_time_ms: int = 0
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int16("ApiVersionsResponse.error_code", self.error_code)
+        _check_tuple("ApiVersionsResponse.api_keys", self.api_keys, ApiVersion)
+        _check_int32("ApiVersionsResponse.throttle_time_ms", self.throttle_time_ms)
+        _check_tags("ApiVersionsResponse.tagged_fields", self.tagged_fields)
+
+    @classmethod
+    def supporting(cls, versions: Sequence[tuple[int, int, int]] | None = None) -> Self:
+        """A success answer advertising ``versions`` ((api_key, min, max) triples),
+        by default :data:`SUPPORTED_VERSIONS`."""
+        if versions is None:
+            versions = [(key, low, high) for key, (low, high) in SUPPORTED_VERSIONS.items()]
+        return cls(
+            api_keys=tuple(
+                ApiVersion(api_key=key, min_version=low, max_version=high)
+                for key, low, high in versions
+            )
+        )
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("ApiVersionsResponse", self.tagged_fields, flexible)
+        writer.int16(self.error_code)
+        writer.array(self.api_keys, lambda w, entry: entry._write(w, flexible), compact=flexible)
+        if version >= 1:
+            writer.int32(self.throttle_time_ms)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(cls, version)
+        error_code = reader.int16("error_code")
+        entries = reader.array(
+            lambda r: ApiVersion._read(r, flexible), compact=flexible, min_size=6, what="api_keys"
+        )
+        throttle = reader.int32("throttle_time_ms") if version >= 1 else 0
+        return cls(
+            error_code=error_code,
+            api_keys=entries or (),
+            throttle_time_ms=throttle,
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SaslHandshakeRequest(_Message):
+    """SaslHandshake request (key 17), v0-v1; never flexible. v1 means the SASL
+    tokens follow in SaslAuthenticate requests, v0 that they follow as bare
+    size-prefixed frames."""
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.SASL_HANDSHAKE
+    mechanism: str
+
+    def __post_init__(self) -> None:
+        _check_text("SaslHandshakeRequest.mechanism", self.mechanism)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        writer.string(self.mechanism)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        return cls(mechanism=reader.string("mechanism"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SaslHandshakeResponse(_Message):
+    """SaslHandshake response (key 17), v0-v1: an error code and the enabled mechanisms."""
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.SASL_HANDSHAKE
+    error_code: int = ErrorCode.NONE
+    mechanisms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int16("SaslHandshakeResponse.error_code", self.error_code)
+        _check_tuple("SaslHandshakeResponse.mechanisms", self.mechanisms, str)
+        for mechanism in self.mechanisms:
+            _check_text("SaslHandshakeResponse.mechanisms[]", mechanism)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        writer.int16(self.error_code)
+        writer.array(self.mechanisms, Writer.string, compact=False)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        error_code = reader.int16("error_code")
+        mechanisms = reader.array(
+            lambda r: r.string("mechanisms[]"), compact=False, min_size=2, what="mechanisms"
+        )
+        return cls(error_code=error_code, mechanisms=mechanisms or ())
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SaslAuthenticateRequest(_Message):
+    """SaslAuthenticate request (key 36), v0-v2: one SASL token. v1 is v0; v2 is
+    the first flexible version. ``auth_bytes`` holds a credential and is kept
+    out of ``repr``."""
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.SASL_AUTHENTICATE
+    auth_bytes: bytes = dataclasses.field(repr=False)
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_bytes("SaslAuthenticateRequest.auth_bytes", self.auth_bytes)
+        _check_tags("SaslAuthenticateRequest.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("SaslAuthenticateRequest", self.tagged_fields, flexible)
+        if flexible:
+            writer.compact_bytes(self.auth_bytes)
+            writer.tagged_fields(self.tagged_fields)
+        else:
+            writer.bytes_(self.auth_bytes)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        if _flexible(cls, version):
+            auth = reader.compact_bytes("auth_bytes")
+            return cls(auth_bytes=auth, tagged_fields=reader.tagged_fields())
+        return cls(auth_bytes=reader.bytes_("auth_bytes"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SaslAuthenticateResponse(_Message):
+    """SaslAuthenticate response (key 36), v0-v2.
+
+    v1 adds ``session_lifetime_ms`` (KIP-368). It is not ignorable: a non-zero
+    lifetime cannot be encoded at v0, as in Kafka's generated writer.
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.SASL_AUTHENTICATE
+    error_code: int = ErrorCode.NONE
+    error_message: str | None = None
+    auth_bytes: bytes = b""
+    session_lifetime_ms: int = 0
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int16("SaslAuthenticateResponse.error_code", self.error_code)
+        _check_text("SaslAuthenticateResponse.error_message", self.error_message, nullable=True)
+        _check_bytes("SaslAuthenticateResponse.auth_bytes", self.auth_bytes)
+        lifetime = self.session_lifetime_ms
+        _check_int("SaslAuthenticateResponse.session_lifetime_ms", lifetime, *_INT_BOUNDS[64])
+        _check_tags("SaslAuthenticateResponse.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("SaslAuthenticateResponse", self.tagged_fields, flexible)
+        if version == 0 and self.session_lifetime_ms != 0:
+            raise ConfigurationError("SaslAuthenticateResponse v0 has no session_lifetime_ms")
+        writer.int16(self.error_code)
+        if flexible:
+            writer.compact_nullable_string(self.error_message)
+            writer.compact_bytes(self.auth_bytes)
+        else:
+            writer.nullable_string(self.error_message)
+            writer.bytes_(self.auth_bytes)
+        if version >= 1:
+            writer.int64(self.session_lifetime_ms)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(cls, version)
+        error_code = reader.int16("error_code")
+        if flexible:
+            message = reader.compact_nullable_string("error_message")
+            auth = reader.compact_bytes("auth_bytes")
+        else:
+            message = reader.nullable_string("error_message")
+            auth = reader.bytes_("auth_bytes")
+        lifetime = reader.int64("session_lifetime_ms") if version >= 1 else 0
+        return cls(
+            error_code=error_code,
+            error_message=message,
+            auth_bytes=auth,
+            session_lifetime_ms=lifetime,
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataRequest(_Message):
+    """Metadata request (key 3), v0-v1: the topics asked about.
+
+    In v0 an empty array means every topic and null cannot be written; from v1
+    null means every topic and an empty array none (``MetadataRequest.json``).
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.METADATA
+    topics: tuple[str, ...] | None = ()
+
+    def __post_init__(self) -> None:
+        if self.topics is not None:
+            _check_tuple("MetadataRequest.topics", self.topics, str)
+            for topic in self.topics:
+                _check_text("MetadataRequest.topics[]", topic)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        if version == 0 and self.topics is None:
+            raise ConfigurationError("MetadataRequest v0 cannot carry a null topic list")
+        writer.array(self.topics, Writer.string, compact=False, nullable=True)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        topics = reader.array(
+            lambda r: r.string("topics[]"),
+            compact=False,
+            nullable=version >= 1,
+            min_size=2,
+            what="topics",
+        )
+        return cls(topics=topics)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataBroker:
+    """A broker of a Metadata response; ``rack`` is v1+ (ignorable)."""
+
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_int32("MetadataBroker.node_id", self.node_id)
+        _check_text("MetadataBroker.host", self.host)
+        _check_int32("MetadataBroker.port", self.port)
+        _check_text("MetadataBroker.rack", self.rack, nullable=True)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        writer.int32(self.node_id)
+        writer.string(self.host)
+        writer.int32(self.port)
+        if version >= 1:
+            writer.nullable_string(self.rack)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        return cls(
+            node_id=reader.int32("node_id"),
+            host=reader.string("host"),
+            port=reader.int32("port"),
+            rack=reader.nullable_string("rack") if version >= 1 else None,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataPartition:
+    """A partition of a Metadata response topic (fields of v0-v1)."""
+
+    error_code: int = ErrorCode.NONE
+    partition_index: int
+    leader_id: int
+    replica_nodes: tuple[int, ...] = ()
+    isr_nodes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int16("MetadataPartition.error_code", self.error_code)
+        _check_int32("MetadataPartition.partition_index", self.partition_index)
+        _check_int32("MetadataPartition.leader_id", self.leader_id)
+        for name in ("replica_nodes", "isr_nodes"):
+            nodes = getattr(self, name)
+            _check_tuple(f"MetadataPartition.{name}", nodes, int)
+            for node in nodes:
+                _check_int32(f"MetadataPartition.{name}[]", node)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        writer.int16(self.error_code)
+        writer.int32(self.partition_index)
+        writer.int32(self.leader_id)
+        writer.array(self.replica_nodes, Writer.int32, compact=False)
+        writer.array(self.isr_nodes, Writer.int32, compact=False)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        error_code = reader.int16("error_code")
+        index = reader.int32("partition_index")
+        leader = reader.int32("leader_id")
+        replicas = reader.array(Reader.int32, compact=False, min_size=4, what="replica_nodes")
+        isr = reader.array(Reader.int32, compact=False, min_size=4, what="isr_nodes")
+        return cls(
+            error_code=error_code,
+            partition_index=index,
+            leader_id=leader,
+            replica_nodes=replicas or (),
+            isr_nodes=isr or (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataTopic:
+    """A topic of a Metadata response; ``is_internal`` is v1+ (ignorable)."""
+
+    error_code: int = ErrorCode.NONE
+    name: str
+    is_internal: bool = False
+    partitions: tuple[MetadataPartition, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int16("MetadataTopic.error_code", self.error_code)
+        _check_text("MetadataTopic.name", self.name)
+        if not isinstance(self.is_internal, bool):
+            raise ArgumentTypeError("MetadataTopic.is_internal must be a bool")
+        _check_tuple("MetadataTopic.partitions", self.partitions, MetadataPartition)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        writer.int16(self.error_code)
+        writer.string(self.name)
+        if version >= 1:
+            writer.boolean(self.is_internal)
+        writer.array(self.partitions, lambda w, p: p._write(w, version), compact=False)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        error_code = reader.int16("error_code")
+        name = reader.string("name")
+        internal = reader.boolean("is_internal") if version >= 1 else False
+        partitions = reader.array(
+            lambda r: MetadataPartition._read(r, version),
+            compact=False,
+            min_size=18,
+            what="partitions",
+        )
+        return cls(
+            error_code=error_code, name=name, is_internal=internal, partitions=partitions or ()
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataResponse(_Message):
+    """Metadata response (key 3), v0-v1: the brokers and topics.
+
+    Enough for a client that has just authenticated (kafka-python, aiokafka and
+    librdkafka all send Metadata v1 next) to consider the connection usable.
+    v1 adds ``controller_id`` and the brokers' racks and topics' ``is_internal``,
+    all ignorable: dropped when writing v0.
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.METADATA
+    brokers: tuple[MetadataBroker, ...] = ()
+    controller_id: int = -1
+    topics: tuple[MetadataTopic, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_tuple("MetadataResponse.brokers", self.brokers, MetadataBroker)
+        _check_int32("MetadataResponse.controller_id", self.controller_id)
+        _check_tuple("MetadataResponse.topics", self.topics, MetadataTopic)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        writer.array(self.brokers, lambda w, b: b._write(w, version), compact=False)
+        if version >= 1:
+            writer.int32(self.controller_id)
+        writer.array(self.topics, lambda w, t: t._write(w, version), compact=False)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        brokers = reader.array(
+            lambda r: MetadataBroker._read(r, version), compact=False, min_size=10, what="brokers"
+        )
+        controller = reader.int32("controller_id") if version >= 1 else -1
+        topics = reader.array(
+            lambda r: MetadataTopic._read(r, version), compact=False, min_size=8, what="topics"
+        )
+        return cls(brokers=brokers or (), controller_id=controller, topics=topics or ())
+
+
+RequestMessage = Union[  # noqa: UP007 - a runtime alias, usable in isinstance()
+    ApiVersionsRequest, SaslHandshakeRequest, SaslAuthenticateRequest, MetadataRequest
+]
+ResponseMessage = Union[  # noqa: UP007
+    ApiVersionsResponse, SaslHandshakeResponse, SaslAuthenticateResponse, MetadataResponse
+]
+
+_REQUESTS: Final[dict[int, type[RequestMessage]]] = {
+    ApiKey.METADATA: MetadataRequest,
+    ApiKey.SASL_HANDSHAKE: SaslHandshakeRequest,
+    ApiKey.API_VERSIONS: ApiVersionsRequest,
+    ApiKey.SASL_AUTHENTICATE: SaslAuthenticateRequest,
+}
+_RESPONSES: Final[dict[int, type[ResponseMessage]]] = {
+    ApiKey.METADATA: MetadataResponse,
+    ApiKey.SASL_HANDSHAKE: SaslHandshakeResponse,
+    ApiKey.API_VERSIONS: ApiVersionsResponse,
+    ApiKey.SASL_AUTHENTICATE: SaslAuthenticateResponse,
+}
+
+
+# --- Frames ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Frame:
+    """One size-delimited frame's payload (without its size prefix).
+
+    The payload may hold a SASL token, so ``repr`` shows only its length.
+    """
+
+    data: bytes = dataclasses.field(repr=False)
+
+    def __post_init__(self) -> None:
+        _check_bytes("Frame.data", self.data)
+
+    def __repr__(self) -> str:
+        return f"Frame(<{len(self.data)} bytes>)"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class DecoderEvent(enum.Enum):
+    """What :meth:`KafkaFrameDecoder.next_event` returns when it has no frame."""
+
+    #: No complete frame is buffered; call ``receive_data`` with more bytes.
+    NEED_DATA = "NEED_DATA"
+    #: The peer closed the stream (``receive_data(b"")``) between frames.
+    CONNECTION_CLOSED = "CONNECTION_CLOSED"
+
+
+NEED_DATA: Final = DecoderEvent.NEED_DATA
+CONNECTION_CLOSED: Final = DecoderEvent.CONNECTION_CLOSED
+
+_SIZE_PREFIX: Final = 4
+
+
+class KafkaFrameDecoder:
+    """Splits a byte stream into size-delimited frames, in h11's shape.
+
+    ``receive_data(data)`` adds bytes (``b""`` means the peer closed the
+    stream); ``next_event()`` returns the next :class:`Frame`, or
+    :data:`NEED_DATA`, or :data:`CONNECTION_CLOSED` at a clean end of stream.
+
+    Each size prefix is checked the moment its four bytes arrive, inside
+    ``receive_data``: a negative size, or one above ``max_frame_size``, stops
+    the decoder there, and nothing after that prefix is kept. Frames that came
+    complete before it are still returned; then ``next_event`` raises the
+    :class:`MalformedFrame`, and so does every later call. Where the stream is cut
+    into chunks does not change what comes out.
+
+    The buffer is a ``bytearray`` read from an offset and compacted once the
+    consumed part is at least half of it, so a stream of n bytes costs O(n)
+    whatever its chunking.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_closed",
+        "_error",
+        "_max_frame_size",
+        "_scan",
+        "_start",
+        "_stream_offset",
+    )
+
+    def __init__(self, *, max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE) -> None:
+        _check_int("max_frame_size", max_frame_size, 0, (1 << 31) - 1)
+        self._max_frame_size = max_frame_size
+        self._buffer = bytearray()
+        self._start = 0  # where the next unreturned frame begins in _buffer
+        self._scan = 0  # where the next unchecked size prefix begins in _buffer
+        self._stream_offset = 0  # stream position of _buffer[0]
+        self._closed = False
+        self._error: MalformedFrame | None = None
+
+    @property
+    def max_frame_size(self) -> int:
+        return self._max_frame_size
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes have not been returned as frames."""
+        return len(self._buffer) - self._start
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes from the peer; ``b""`` marks the end of the stream."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ArgumentTypeError("receive_data() takes bytes")
+        if self._error is not None:
+            return  # the stream is already refused; nothing more is kept
+        if self._closed:
+            if data:
+                raise ConfigurationError("receive_data() after the end of the stream")
+            return
+        if not data:
+            self._closed = True
+            return
+        self._buffer += data
+        self._check_prefixes()
+
+    def _check_prefixes(self) -> None:
+        buffer = self._buffer
+        while self._scan + _SIZE_PREFIX <= len(buffer):
+            size = int.from_bytes(
+                buffer[self._scan : self._scan + _SIZE_PREFIX], "big", signed=True
+            )
+            if size < 0 or size > self._max_frame_size:
+                where = self._stream_offset + self._scan
+                if size < 0:
+                    reason, detail = "invalid-size", f"frame size {size} is negative"
+                else:
+                    reason = "too-large"
+                    detail = f"frame size {size} exceeds max_frame_size {self._max_frame_size}"
+                self._error = MalformedFrame(
+                    reason, detail, offset=where, error_code=ErrorCode.CORRUPT_MESSAGE
+                )
+                del buffer[self._scan + _SIZE_PREFIX :]  # keep nothing of the body
+                return
+            end = self._scan + _SIZE_PREFIX + size
+            if end > len(buffer):
+                return
+            self._scan = end
+
+    def next_event(self) -> Frame | DecoderEvent:
+        """The next complete frame, :data:`NEED_DATA` or :data:`CONNECTION_CLOSED`."""
+        if self._start < self._scan:
+            begin = self._start + _SIZE_PREFIX
+            size = int.from_bytes(self._buffer[self._start : begin], "big", signed=True)
+            frame = Frame(bytes(self._buffer[begin : begin + size]))
+            self._start = begin + size
+            self._compact()
+            return frame
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            if self._start < len(self._buffer):
+                where = self._stream_offset + len(self._buffer)
+                self._error = MalformedFrame(
+                    "truncated",
+                    f"the stream ends inside a frame ({self.buffered} bytes of it)",
+                    offset=where,
+                    error_code=ErrorCode.CORRUPT_MESSAGE,
+                )
+                raise self._error
+            return CONNECTION_CLOSED
+        return NEED_DATA
+
+    def _compact(self) -> None:
+        if self._start * 2 >= len(self._buffer):
+            del self._buffer[: self._start]
+            self._stream_offset += self._start
+            self._scan -= self._start
+            self._start = 0
+
+
+def _frame_bytes(frame: Frame | bytes) -> bytes:
+    if isinstance(frame, Frame):
+        return frame.data
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        return bytes(frame)
+    raise ArgumentTypeError("expected a Frame or bytes")
+
+
+def _sized(payload: bytes) -> bytes:
+    return len(payload).to_bytes(_SIZE_PREFIX, "big", signed=True) + payload
+
+
+def decode_request(frame: Frame | bytes) -> tuple[RequestHeader, RequestMessage]:
+    """Parse one request frame (without its size prefix) into header and message.
+
+    An unknown API key raises :class:`MalformedFrame` with INVALID_REQUEST, as
+    Kafka's ``RequestHeader.parse`` does; a version this codec does not speak
+    raises it with UNSUPPORTED_VERSION, *except* for ApiVersions: like Kafka's
+    broker, the codec reads the header of any ApiVersions version, does not read
+    the body of one it does not support, and returns an empty
+    :class:`ApiVersionsRequest` so that the caller can answer with
+    :func:`api_versions_response_version` (v0) and UNSUPPORTED_VERSION.
+    """
+    data = _frame_bytes(frame)
+    probe = Reader(data)
+    api_key = probe.int16("request_api_key")
+    api_version = probe.int16("request_api_version")
+    reader = Reader(data)
+    if api_key not in _REQUESTS:
+        raise MalformedFrame(
+            "unknown-api-key",
+            f"API key {api_key} is not ApiVersions, SaslHandshake, SaslAuthenticate or Metadata",
+            offset=0,
+            error_code=ErrorCode.INVALID_REQUEST,
+        )
+    header = RequestHeader.read(reader, request_header_version(api_key, api_version))
+    low, high = SUPPORTED_VERSIONS[ApiKey(api_key)]
+    if not low <= api_version <= high:
+        if api_key == ApiKey.API_VERSIONS:
+            return header, ApiVersionsRequest()
+        raise MalformedFrame(
+            "unsupported-version",
+            f"{ApiKey(api_key).name} v{api_version} is outside {low}-{high}",
+            offset=2,
+            error_code=ErrorCode.UNSUPPORTED_VERSION,
+        )
+    message = _REQUESTS[api_key]._read(reader, api_version)
+    reader.finish()
+    return header, message
+
+
+def encode_request(header: RequestHeader, message: RequestMessage) -> bytes:
+    """A request frame, size prefix included, for ``header`` and ``message``.
+
+    ``header.api_key`` must be the message's key; ``header.api_version`` picks
+    the body's version and the header's.
+    """
+    _check_pairing(header.api_key, message)
+    version = _check_version(type(message), message.API_KEY, header.api_version)
+    writer = Writer()
+    header.write(writer, request_header_version(header.api_key, version))
+    message._write(writer, version)
+    return _sized(writer.getvalue())
+
+
+def encode_response(header: ResponseHeader, message: ResponseMessage, version: int) -> bytes:
+    """A response frame, size prefix included: ``message`` at ``version``, after
+    ``header`` in the header version that version calls for."""
+    version = _check_version(type(message), message.API_KEY, version)
+    writer = Writer()
+    header.write(writer, response_header_version(message.API_KEY, version))
+    message._write(writer, version)
+    return _sized(writer.getvalue())
+
+
+def decode_response(
+    frame: Frame | bytes, *, api_key: int, api_version: int
+) -> tuple[ResponseHeader, ResponseMessage]:
+    """Parse one response frame to a request of ``api_key`` at ``api_version``.
+
+    A response does not name its API: the client knows it from the correlation
+    id. Malformed responses raise :class:`MalformedFrame` with CORRUPT_MESSAGE.
+    """
+    if api_key not in _RESPONSES:
+        raise ConfigurationError(f"API key {api_key} is not one this codec speaks")
+    cls = _RESPONSES[api_key]
+    _check_version(cls, cls.API_KEY, api_version)
+    reader = Reader(_frame_bytes(frame), error_code=ErrorCode.CORRUPT_MESSAGE)
+    header = ResponseHeader.read(reader, response_header_version(api_key, api_version))
+    message = cls._read(reader, api_version)
+    reader.finish()
+    return header, message
+
+
+def _check_pairing(api_key: int, message: object) -> None:
+    if not isinstance(message, _Message):
+        raise ArgumentTypeError("expected a Kafka message")
+    if api_key != message.API_KEY:
+        raise ConfigurationError(
+            f"header api_key {api_key} does not match {type(message).__name__}"
+        )
