@@ -1,10 +1,26 @@
-"""Kafka's wire protocol for the authentication phase (pure codecs).
+"""Kafka's wire protocol for the authentication phase (pure codecs), and a
+broker's side of a connection through OAUTHBEARER authentication.
 
-See :mod:`oauthbearer.kafka.protocol` and docs/kafka-wire.md.
+See :mod:`oauthbearer.kafka.protocol`, :mod:`oauthbearer.kafka.connection`,
+docs/kafka-wire.md and docs/kafka-embedding.md.
 """
 
 from __future__ import annotations
 
+from oauthbearer.kafka.connection import (
+    CONNECTION_FAILURE_REASONS,
+    MECHANISM,
+    MIN_REAUTH_INTERVAL_MS,
+    PAUSED,
+    ApplicationRequest,
+    Authenticated,
+    AuthenticationFailedEvent,
+    ConnectionClosed,
+    ConnectionEvent,
+    ConnectionPhase,
+    KafkaServerConnection,
+    ServerEvent,
+)
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
     CONNECTION_CLOSED,
@@ -51,9 +67,13 @@ from oauthbearer.kafka.protocol import (
 __all__ = [
     "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
     "CONNECTION_CLOSED",
+    "CONNECTION_FAILURE_REASONS",
     "KAFKA_FRAME_REASONS",
     "MAX_STRING_LENGTH",
+    "MECHANISM",
+    "MIN_REAUTH_INTERVAL_MS",
     "NEED_DATA",
+    "PAUSED",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",
@@ -61,10 +81,17 @@ __all__ = [
     "ApiVersion",
     "ApiVersionsRequest",
     "ApiVersionsResponse",
+    "ApplicationRequest",
+    "Authenticated",
+    "AuthenticationFailedEvent",
+    "ConnectionClosed",
+    "ConnectionEvent",
+    "ConnectionPhase",
     "DecoderEvent",
     "ErrorCode",
     "Frame",
     "KafkaFrameDecoder",
+    "KafkaServerConnection",
     "MalformedFrame",
     "MetadataBroker",
     "MetadataPartition",
@@ -80,6 +107,7 @@ __all__ = [
     "SaslAuthenticateResponse",
     "SaslHandshakeRequest",
     "SaslHandshakeResponse",
+    "ServerEvent",
     "TaggedField",
     "Writer",
     "api_versions_response_version",

@@ -1,0 +1,791 @@
+"""One Kafka connection through SASL OAUTHBEARER authentication: the broker's side.
+
+Theory of operation
+-------------------
+:class:`KafkaServerConnection` is a broker's side of one TCP connection, in
+h11's shape: ``receive_data(data, now=...)`` takes bytes, ``next_event()``
+returns what happened, ``data_to_send()`` gives the bytes to write. It answers
+the authentication phase itself (ApiVersions, SaslHandshake, SaslAuthenticate)
+around a :class:`~oauthbearer.session.ServerSession`, then hands every request
+to the application as an :class:`ApplicationRequest`.
+
+It follows Apache Kafka's broker (``SaslServerAuthenticator``, ``KafkaChannel``
+and ``KafkaApis``)::
+
+    AWAITING_HANDSHAKE --ApiVersions--> VERSIONS_ANSWERED
+    AWAITING_HANDSHAKE / VERSIONS_ANSWERED --SaslHandshake OAUTHBEARER--> AUTHENTICATING
+    AUTHENTICATING --token--> VALIDATING --accept--> AUTHENTICATED
+                                         --reject--> CHALLENGED --%x01--> FAILED
+    AUTHENTICATED --SaslHandshake (KIP-368)--> AUTHENTICATING
+
+* Before the handshake only ApiVersions (once) and SaslHandshake are read; any
+  other request fails the connection with no response ("Unexpected Kafka
+  request of type ... during SASL handshake"). A mechanism other than
+  OAUTHBEARER is answered UNSUPPORTED_SASL_MECHANISM (33) with the enabled list.
+* SaslHandshake v1 means the SASL tokens come in SaslAuthenticate requests;
+  any other request then is answered ILLEGAL_SASL_STATE (34), where a response
+  can be built, and fails the connection. SaslHandshake v0 means the tokens come
+  as bare size-prefixed frames, and so do the server's answers.
+* The RFC 7628 error path runs as Kafka runs it: the challenge goes out as a
+  SaslAuthenticate response with error code 0 and the JSON in ``auth_bytes``;
+  the client's ``%x01`` gets SASL_AUTHENTICATION_FAILED (58) with the JSON as
+  ``error_message``. A client that ignores the challenge and sends another
+  request (aiokafka sends Metadata) gets 34 and a failed connection: nothing is
+  granted on the challenge path.
+* Success reports ``session_lifetime_ms`` (SaslAuthenticate v1+): the token's
+  remaining lifetime, capped by ``max_reauth_ms`` (``connections.max.reauth.ms``).
+  Past that time, a request other than SaslHandshake closes the connection.
+* KIP-368: on an authenticated connection, SaslHandshake starts a
+  re-authentication, at most once a second; otherwise it is answered 34 and the
+  session stands. A re-authentication must keep the mechanism and the principal.
+
+Errors from the peer never raise: each becomes an
+:class:`AuthenticationFailedEvent` (with the Kafka response queued where Kafka
+sends one), after which the connection is ``FAILED``. A call the current phase
+does not allow raises :class:`~oauthbearer.errors.SessionStateError` and leaves
+the connection ``FAILED``: one phase enum, one transition table (``_TABLE``).
+
+This module is pure: no I/O, no clock (``now`` is an argument), no randomness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import types
+from typing import TYPE_CHECKING, Final
+
+from oauthbearer.errors import (
+    ArgumentTypeError,
+    AuthenticationFailed,
+    ConfigurationError,
+    MalformedMessage,
+)
+from oauthbearer.kafka.protocol import (
+    NEED_DATA,
+    SASL_SERVER_MAX_RECEIVE_SIZE,
+    SUPPORTED_VERSIONS,
+    ApiKey,
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+    DecoderEvent,
+    ErrorCode,
+    Frame,
+    KafkaFrameDecoder,
+    MalformedFrame,
+    MetadataRequest,
+    MetadataResponse,
+    MetadataTopic,
+    Reader,
+    RequestHeader,
+    RequestMessage,
+    ResponseHeader,
+    ResponseMessage,
+    SaslAuthenticateRequest,
+    SaslAuthenticateResponse,
+    SaslHandshakeRequest,
+    SaslHandshakeResponse,
+    api_versions_response_version,
+    decode_request,
+    encode_response,
+)
+from oauthbearer.session import (
+    Authenticated as SessionAuthenticated,
+)
+from oauthbearer.session import (
+    ChallengeIssued,
+    ServerSession,
+    TokenReceived,
+    _Machine,
+    _moves,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from oauthbearer.gs2 import ErrorResponse
+    from oauthbearer.token import OAuthBearerToken
+
+__all__ = [
+    "CONNECTION_FAILURE_REASONS",
+    "MECHANISM",
+    "MIN_REAUTH_INTERVAL_MS",
+    "PAUSED",
+    "ApplicationRequest",
+    "Authenticated",
+    "AuthenticationFailedEvent",
+    "ConnectionClosed",
+    "ConnectionEvent",
+    "ConnectionPhase",
+    "KafkaServerConnection",
+    "ServerEvent",
+]
+
+#: The one SASL mechanism this connection runs.
+MECHANISM: Final = "OAUTHBEARER"
+
+#: Kafka's ``KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS``, in ms: a
+#: connection starts at most one re-authentication a second; a handshake sooner
+#: is processed as an ordinary request and answered ILLEGAL_SASL_STATE.
+MIN_REAUTH_INTERVAL_MS: Final = 1_000
+
+#: ``ApiVersionsRequest.isValid()`` in Kafka: the client software name and
+#: version (v3+) must match this, else the answer is INVALID_REQUEST.
+_SOFTWARE_PATTERN: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
+
+#: Every :attr:`AuthenticationFailedEvent.reason`, with its meaning.
+CONNECTION_FAILURE_REASONS: Final = types.MappingProxyType(
+    {
+        "malformed-frame": "a frame or a request does not follow Kafka's wire format",
+        "unexpected-request": "a request the current phase does not accept",
+        "unsupported-mechanism": "SaslHandshake named a mechanism other than OAUTHBEARER",
+        "malformed-response": "the client's initial response does not follow the grammar",
+        "authentication-failed": "the token was refused (after the error challenge), "
+        "or the authzid or an extension was",
+        "challenge-ignored": "after an error challenge the client sent another request "
+        "instead of %x01",
+        "principal-changed": "a re-authentication named another principal",
+        "session-expired": "a request arrived after the session's lifetime (KIP-368)",
+    }
+)
+
+_SIZE_PREFIX: Final = 4
+
+
+# --- Events ---------------------------------------------------------------------------
+
+
+class ConnectionEvent(enum.Enum):
+    """What :meth:`KafkaServerConnection.next_event` returns when it has no event."""
+
+    #: A token awaits the application's verdict: call ``accept`` or ``reject``.
+    PAUSED = "PAUSED"
+
+
+PAUSED: Final = ConnectionEvent.PAUSED
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Authenticated:
+    """The client authenticated (or re-authenticated, KIP-368).
+
+    ``session_lifetime_ms`` is what was reported to the client (0 at
+    SaslAuthenticate v0 and with bare tokens, which cannot carry it);
+    ``session_expiry_ms`` the epoch ms after which the connection is closed on
+    its next request other than SaslHandshake.
+    """
+
+    principal: str
+    token: OAuthBearerToken
+    extensions: Mapping[str, str]
+    authzid: str | None
+    session_lifetime_ms: int
+    session_expiry_ms: int
+    reauthentication: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationFailedEvent:
+    """Authentication failed; the connection is over. Send what
+    :meth:`KafkaServerConnection.data_to_send` holds (Kafka's error response,
+    where Kafka sends one), then close.
+
+    ``reason`` is a code of :data:`CONNECTION_FAILURE_REASONS`; ``error_code``
+    the Kafka error code that describes the failure; ``message`` the text sent
+    to the client, or the reason for the log when nothing is sent.
+    """
+
+    message: str
+    error_code: int
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ApplicationRequest:
+    """A request on an authenticated connection, for the application to answer
+    with :meth:`KafkaServerConnection.send_response` or ``send_raw``.
+
+    ``message`` is the decoded message for the APIs and versions the codec
+    speaks; for any other, the whole request :class:`Frame` (header included),
+    and ``header`` holds the fields every header version shares (a v2 header's
+    tagged fields are left in the frame).
+    """
+
+    header: RequestHeader
+    message: RequestMessage | Frame
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The client closed the connection between frames."""
+
+
+ServerEvent = (
+    Authenticated
+    | AuthenticationFailedEvent
+    | ApplicationRequest
+    | ConnectionClosed
+    | TokenReceived
+)
+
+
+# --- The machine ----------------------------------------------------------------------
+
+
+class ConnectionPhase(enum.Enum):
+    """Phases of :class:`KafkaServerConnection`."""
+
+    #: Fresh: ApiVersions or SaslHandshake.
+    AWAITING_HANDSHAKE = "awaiting-handshake"
+    #: ApiVersions was answered: SaslHandshake only.
+    VERSIONS_ANSWERED = "versions-answered"
+    #: The mechanism is agreed: the client's initial response.
+    AUTHENTICATING = "authenticating"
+    #: A token awaits the application's ``accept`` or ``reject``.
+    VALIDATING = "validating"
+    #: The error challenge went out: only ``%x01`` is expected.
+    CHALLENGED = "challenged"
+    AUTHENTICATED = "authenticated"
+    #: The client closed the connection.
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+_P = ConnectionPhase
+P = _P
+_LIVE: Final = (
+    P.AWAITING_HANDSHAKE,
+    P.VERSIONS_ANSWERED,
+    P.AUTHENTICATING,
+    P.VALIDATING,
+    P.CHALLENGED,
+    P.AUTHENTICATED,
+)
+_READING: Final = tuple(p for p in _LIVE if p is not P.VALIDATING)
+
+# (phase, input) -> next phase. An input is a call ("accept") or a call with its
+# outcome ("frame:handshake", the frame next_event read, and what it was).
+_TABLE: Final[Mapping[tuple[ConnectionPhase, str], ConnectionPhase]] = types.MappingProxyType(
+    {
+        **{(p, "receive_data"): p for p in _LIVE},
+        **{(p, "data_to_send"): p for p in (*_LIVE, P.CLOSED, P.FAILED)},
+        **{(p, "next_event:frame"): p for p in _LIVE},
+        **{(p, "frame:failure"): P.FAILED for p in _LIVE},
+        **{(p, "frame:closed"): P.CLOSED for p in _READING},
+        (P.AWAITING_HANDSHAKE, "frame:api_versions"): P.VERSIONS_ANSWERED,
+        # An ApiVersions version the broker does not speak, or invalid software
+        # names: answered with the error, and the client may try again.
+        (P.AWAITING_HANDSHAKE, "frame:api_versions_error"): P.AWAITING_HANDSHAKE,
+        (P.AWAITING_HANDSHAKE, "frame:handshake"): P.AUTHENTICATING,
+        (P.VERSIONS_ANSWERED, "frame:handshake"): P.AUTHENTICATING,
+        (P.AUTHENTICATING, "frame:token"): P.VALIDATING,
+        (P.VALIDATING, "accept:success"): P.AUTHENTICATED,
+        (P.VALIDATING, "accept:failure"): P.FAILED,
+        (P.VALIDATING, "reject"): P.CHALLENGED,
+        # After the client's %x01 (or anything else) the exchange can only fail.
+        (P.CHALLENGED, "frame:token"): P.FAILED,
+        (P.AUTHENTICATED, "frame:api_versions"): P.AUTHENTICATED,
+        (P.AUTHENTICATED, "frame:api_versions_error"): P.AUTHENTICATED,
+        (P.AUTHENTICATED, "frame:handshake"): P.AUTHENTICATING,  # KIP-368
+        (P.AUTHENTICATED, "frame:refused"): P.AUTHENTICATED,  # KafkaApis: 34
+        (P.AUTHENTICATED, "frame:request"): P.AUTHENTICATED,
+        (P.AUTHENTICATED, "send_response"): P.AUTHENTICATED,
+    }
+)
+
+
+@dataclasses.dataclass(slots=True)
+class _Session:
+    """What one successful exchange leaves: for KIP-368 and expiry."""
+
+    principal: str
+    expiry_ms: int
+
+
+class KafkaServerConnection(_Machine[ConnectionPhase]):
+    """A broker's side of one Kafka connection authenticating with OAUTHBEARER.
+
+    ``session_factory`` makes the :class:`~oauthbearer.session.ServerSession`
+    for each exchange (use ``dialect="kafka"`` to read tokens as Kafka does).
+    With a validator, tokens are judged synchronously and the connection goes
+    on by itself; without one, ``next_event`` returns
+    :class:`~oauthbearer.session.TokenReceived`, then :data:`PAUSED` until the
+    application calls :meth:`accept` or :meth:`reject`.
+
+    ``mechanisms`` is the enabled list reported in SaslHandshake responses and
+    must contain ``OAUTHBEARER``, the only mechanism run. ``api_versions``
+    ((api_key, min, max) triples) is the ApiVersions answer, by default the
+    codec's own table. ``max_reauth_ms`` is Kafka's ``connections.max.reauth.ms``
+    (``None`` or 0: the token's lifetime alone bounds the session).
+    ``max_frame_size`` bounds every frame, checked as its size prefix arrives
+    (default: ``sasl.server.max.receive.size``).
+    """
+
+    __slots__ = (
+        "_api_versions",
+        "_decoder",
+        "_exchange",
+        "_last_reauth_ms",
+        "_max_reauth_ms",
+        "_mechanisms",
+        "_now",
+        "_outbox",
+        "_pending",
+        "_previous",
+        "_raw_tokens",
+        "_session_factory",
+    )
+    _TABLE = _TABLE
+    _FAILED = ConnectionPhase.FAILED
+
+    def __init__(
+        self,
+        session_factory: Callable[[], ServerSession],
+        *,
+        mechanisms: Sequence[str] = (MECHANISM,),
+        api_versions: Sequence[tuple[int, int, int]] | None = None,
+        max_reauth_ms: int | None = None,
+        max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
+    ) -> None:
+        super().__init__(ConnectionPhase.AWAITING_HANDSHAKE)
+        if not callable(session_factory):
+            raise ArgumentTypeError("session_factory must be a callable returning ServerSession")
+        if isinstance(mechanisms, str) or not all(isinstance(m, str) for m in mechanisms):
+            raise ArgumentTypeError("mechanisms must be a sequence of strings")
+        if MECHANISM not in mechanisms:
+            raise ConfigurationError("mechanisms must include OAUTHBEARER")
+        if max_reauth_ms is not None and (
+            not isinstance(max_reauth_ms, int) or isinstance(max_reauth_ms, bool)
+        ):
+            raise ArgumentTypeError("max_reauth_ms must be an int (ms) or None")
+        self._session_factory = session_factory
+        self._mechanisms = tuple(mechanisms)
+        self._api_versions = ApiVersionsResponse.supporting(api_versions)
+        self._max_reauth_ms = max_reauth_ms
+        self._decoder = KafkaFrameDecoder(max_frame_size=max_frame_size)
+        self._outbox = bytearray()
+        self._now = 0.0
+        self._exchange: ServerSession | None = None
+        self._pending: RequestHeader | None = None  # the SaslAuthenticate being answered
+        self._raw_tokens = False
+        self._previous: _Session | None = None
+        self._last_reauth_ms: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<KafkaServerConnection phase={self._state.name}>"
+
+    @property
+    def phase(self) -> ConnectionPhase:
+        return self._state
+
+    @property
+    def principal(self) -> str | None:
+        """The authenticated principal, while the connection is authenticated."""
+        previous = self._previous
+        if self._state is not ConnectionPhase.AUTHENTICATED or previous is None:
+            return None
+        return previous.principal
+
+    # -- the h11-shaped surface --
+
+    @_moves
+    def receive_data(self, data: bytes, *, now: float) -> None:
+        """Add bytes from the client (``b""``: it closed the connection).
+        ``now`` (epoch seconds) dates what these bytes cause."""
+        self._check("receive_data")
+        if not isinstance(now, int | float) or isinstance(now, bool):
+            raise ArgumentTypeError("now must be epoch seconds (a float)")
+        self._now = float(now)
+        self._decoder.receive_data(data)
+
+    @_moves
+    def next_event(self) -> ServerEvent | DecoderEvent | ConnectionEvent:
+        """The next event, :data:`~oauthbearer.kafka.NEED_DATA`, or :data:`PAUSED`
+        while a token awaits :meth:`accept` or :meth:`reject`.
+
+        After :class:`AuthenticationFailedEvent` or :class:`ConnectionClosed`
+        the connection is over; calling again raises.
+        """
+        if self._state is ConnectionPhase.VALIDATING:
+            return PAUSED
+        self._check("next_event")
+        while True:
+            try:
+                frame = self._decoder.next_event()
+            except MalformedFrame as err:
+                return self._fail(str(err), err.error_code, "malformed-frame")
+            if frame is NEED_DATA:
+                return NEED_DATA
+            if not isinstance(frame, Frame):
+                self._move("frame:closed")
+                return ConnectionClosed()
+            event = self._dispatch(frame)
+            if event is not None:
+                return event
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the client now (possibly empty)."""
+        self._check("data_to_send")
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return out
+
+    @_moves
+    def accept(self, token: OAuthBearerToken) -> Authenticated | AuthenticationFailedEvent:
+        """Grant the token of :class:`~oauthbearer.session.TokenReceived`.
+
+        Returns the outcome: :class:`Authenticated`, or
+        :class:`AuthenticationFailedEvent` when the authzid, an extension or a
+        re-authentication's principal is refused.
+        """
+        self._check("accept")
+        exchange = self._exchange
+        assert exchange is not None  # VALIDATING always has one
+        try:
+            outcome = exchange.accept(token)
+        except AuthenticationFailed as err:
+            return self._refuse(err.message, "authentication-failed", "accept:failure")
+        return self._succeed(outcome)
+
+    @_moves
+    def reject(self, error: ErrorResponse) -> None:
+        """Refuse the token with an RFC 7628 error challenge (sent with error code 0)."""
+        self._check("reject")
+        exchange = self._exchange
+        assert exchange is not None  # VALIDATING always has one
+        issued = exchange.reject(error)
+        self._move("reject")
+        self._challenge(issued)
+
+    @_moves
+    def send_response(self, header: RequestHeader, message: ResponseMessage) -> None:
+        """Answer an :class:`ApplicationRequest` at its version."""
+        self._check("send_response")
+        if not isinstance(header, RequestHeader):
+            raise ArgumentTypeError("send_response() takes the request's RequestHeader")
+        self._outbox += encode_response(
+            ResponseHeader.for_request(header), message, header.api_version
+        )
+
+    @_moves
+    def send_raw(self, data: bytes) -> None:
+        """Queue an already encoded response frame, size prefix included."""
+        self._check("send_response")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ArgumentTypeError("send_raw() takes bytes")
+        self._outbox += data
+
+    # -- dispatch by phase --
+
+    def _dispatch(self, frame: Frame) -> ServerEvent | None:
+        phase = self._state
+        if phase is ConnectionPhase.AUTHENTICATED:
+            return self._authenticated(frame)
+        if self._raw_tokens and phase in (ConnectionPhase.AUTHENTICATING, P.CHALLENGED):
+            return self._token(frame.data, None)
+        try:
+            api_key = Reader(frame.data).int16("request_api_key")
+        except MalformedFrame as err:
+            return self._fail(str(err), err.error_code, "malformed-frame")
+        if phase in (ConnectionPhase.AWAITING_HANDSHAKE, ConnectionPhase.VERSIONS_ANSWERED):
+            return self._handshaking(frame, api_key)
+        return self._authenticating(frame, api_key)
+
+    def _handshaking(self, frame: Frame, api_key: int) -> ServerEvent | None:
+        if api_key not in (ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE):
+            # Kafka checks the key before parsing, and answers nothing.
+            return self._fail(
+                f"Unexpected Kafka request of type {_api_name(api_key)} during SASL handshake.",
+                ErrorCode.INVALID_REQUEST,
+                "unexpected-request",
+            )
+        decoded = self._decode(frame)
+        if isinstance(decoded, AuthenticationFailedEvent):
+            return decoded
+        header, message = decoded
+        if isinstance(message, ApiVersionsRequest):
+            if self._state is not ConnectionPhase.AWAITING_HANDSHAKE:
+                return self._fail(
+                    "Unexpected ApiVersions request received during SASL authentication "
+                    "state HANDSHAKE_REQUEST",
+                    ErrorCode.ILLEGAL_SASL_STATE,
+                    "unexpected-request",
+                )
+            self._answer_api_versions(header, message)
+            return None
+        assert isinstance(message, SaslHandshakeRequest)
+        return self._handshake(header, message)
+
+    def _handshake(
+        self, header: RequestHeader, message: SaslHandshakeRequest
+    ) -> ServerEvent | None:
+        if message.mechanism != MECHANISM:
+            self._send(header, SaslHandshakeResponse(error_code=33, mechanisms=self._mechanisms))
+            return self._fail(
+                f"Unsupported SASL mechanism {message.mechanism}",
+                ErrorCode.UNSUPPORTED_SASL_MECHANISM,
+                "unsupported-mechanism",
+            )
+        self._send(header, SaslHandshakeResponse(mechanisms=self._mechanisms))
+        self._raw_tokens = header.api_version == 0
+        self._exchange = self._session_factory()
+        if not isinstance(self._exchange, ServerSession):
+            raise ArgumentTypeError("session_factory must return a ServerSession")
+        self._move("frame:handshake")
+        return None
+
+    def _authenticating(self, frame: Frame, api_key: int) -> ServerEvent | None:
+        if api_key != ApiKey.SASL_AUTHENTICATE:
+            return self._unexpected_during_authentication(frame, api_key)
+        decoded = self._decode(frame)
+        if isinstance(decoded, AuthenticationFailedEvent):
+            return decoded
+        header, message = decoded
+        assert isinstance(message, SaslAuthenticateRequest)
+        return self._token(message.auth_bytes, header)
+
+    def _unexpected_during_authentication(self, frame: Frame, api_key: int) -> ServerEvent:
+        text = f"Unexpected Kafka request of type {_api_name(api_key)} during SASL authentication."
+        # Kafka answers with the request's error response where it can build one.
+        try:
+            header, message = decode_request(frame)
+        except MalformedFrame:
+            pass
+        else:
+            reply = _error_response(message, ErrorCode.ILLEGAL_SASL_STATE)
+            if reply is not None:
+                self._send(header, reply)
+        challenged = self._state is ConnectionPhase.CHALLENGED
+        if challenged:
+            text += " The client ignored the error challenge; nothing is granted."
+        reason = "challenge-ignored" if challenged else "unexpected-request"
+        return self._fail(text, ErrorCode.ILLEGAL_SASL_STATE, reason)
+
+    def _token(self, data: bytes, header: RequestHeader | None) -> ServerEvent | None:
+        exchange = self._exchange
+        assert exchange is not None  # AUTHENTICATING and CHALLENGED always have one
+        self._pending = header
+        self._move("frame:token")
+        try:
+            outcome = exchange.receive(data, now=self._now)
+        except MalformedMessage:
+            # Kafka hides the parser's words from the client (SaslException).
+            text = (
+                f"Authentication failed during {self._which()} due to invalid credentials "
+                f"with SASL mechanism {MECHANISM}"
+            )
+            return self._refuse(text, "malformed-response", None)
+        except AuthenticationFailed as err:
+            return self._refuse(err.message, "authentication-failed", None)
+        if isinstance(outcome, TokenReceived):
+            return outcome
+        if isinstance(outcome, ChallengeIssued):
+            self._move("reject")
+            self._challenge(outcome)
+            return None
+        return self._succeed(outcome)
+
+    def _authenticated(self, frame: Frame) -> ServerEvent | None:
+        try:
+            header = RequestHeader.read(Reader(frame.data), 1)
+        except MalformedFrame as err:
+            return self._fail(str(err), err.error_code, "malformed-frame")
+        previous = self._previous
+        assert previous is not None  # AUTHENTICATED always has one
+        now_ms = self._now_ms()
+        if header.api_key == ApiKey.SASL_HANDSHAKE and self._may_reauthenticate(now_ms):
+            decoded = self._decode(frame)
+            if isinstance(decoded, AuthenticationFailedEvent):
+                return decoded
+            self._last_reauth_ms = now_ms
+            header, message = decoded
+            assert isinstance(message, SaslHandshakeRequest)
+            return self._handshake(header, message)
+        if now_ms > previous.expiry_ms:
+            # SocketServer: "Disconnecting expired channel"; nothing is answered.
+            return self._fail(
+                "the session expired (KIP-368); the connection is closed",
+                ErrorCode.SASL_AUTHENTICATION_FAILED,
+                "session-expired",
+            )
+        if header.api_key in (ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE):
+            decoded = self._decode(frame)
+            if isinstance(decoded, AuthenticationFailedEvent):
+                return decoded
+            header, message = decoded
+            if isinstance(message, ApiVersionsRequest):
+                self._answer_api_versions(header, message)
+                return None
+            # KafkaApis answers both on an authenticated connection, and keeps it.
+            self._move("frame:refused")
+            if isinstance(message, SaslHandshakeRequest):
+                self._send(header, SaslHandshakeResponse(error_code=ErrorCode.ILLEGAL_SASL_STATE))
+            else:
+                self._send(
+                    header,
+                    SaslAuthenticateResponse(
+                        error_code=ErrorCode.ILLEGAL_SASL_STATE,
+                        error_message="SaslAuthenticate request received after successful "
+                        "authentication",
+                    ),
+                )
+            return None
+        if _speaks(header):
+            decoded = self._decode(frame)
+            if isinstance(decoded, AuthenticationFailedEvent):
+                return decoded
+            header, message = decoded
+            self._move("frame:request")
+            return ApplicationRequest(header=header, message=message)
+        self._move("frame:request")
+        return ApplicationRequest(header=header, message=frame)
+
+    # -- outcomes --
+
+    def _succeed(self, outcome: SessionAuthenticated) -> Authenticated | AuthenticationFailedEvent:
+        token = outcome.token
+        previous = self._previous
+        reauthentication = previous is not None
+        if previous is not None and previous.principal != token.principal:
+            return self._refuse(
+                "Cannot change principals during re-authentication from "
+                f"User.{previous.principal}: User.{token.principal}",
+                "principal-changed",
+                "accept:failure",
+            )
+        self._move("accept:success")
+        now_ms = self._now_ms()
+        exchange = self._exchange
+        assert exchange is not None
+        lifetime = exchange.session_lifetime_ms(now_ms=now_ms, max_reauth_ms=self._max_reauth_ms)
+        assert lifetime is not None  # the exchange stands succeeded
+        self._previous = _Session(principal=token.principal, expiry_ms=now_ms + lifetime)
+        header = self._pending
+        if header is None:
+            self._outbox += _sized(b"")  # bare tokens: an empty server token
+            reported = 0
+        else:
+            reported = lifetime if header.api_version >= 1 else 0
+            self._send(header, SaslAuthenticateResponse(session_lifetime_ms=reported))
+        return Authenticated(
+            principal=token.principal,
+            token=token,
+            extensions=outcome.extensions,
+            authzid=outcome.authzid,
+            session_lifetime_ms=reported,
+            session_expiry_ms=now_ms + lifetime,
+            reauthentication=reauthentication,
+        )
+
+    def _challenge(self, issued: ChallengeIssued) -> None:
+        header = self._pending
+        if header is None:
+            self._outbox += _sized(issued.reply)
+        else:
+            self._send(header, SaslAuthenticateResponse(auth_bytes=issued.reply))
+
+    def _refuse(self, message: str, reason: str, move: str | None) -> AuthenticationFailedEvent:
+        """Fail the exchange as Kafka does: 58 and the message, except with bare
+        tokens, where Kafka closes without a word."""
+        header = self._pending
+        if header is not None:
+            self._send(
+                header,
+                SaslAuthenticateResponse(
+                    error_code=ErrorCode.SASL_AUTHENTICATION_FAILED, error_message=message
+                ),
+            )
+        if move is not None:
+            self._move(move)
+        return self._fail(message, ErrorCode.SASL_AUTHENTICATION_FAILED, reason)
+
+    def _fail(self, message: str, error_code: int, reason: str) -> AuthenticationFailedEvent:
+        if self._state is not ConnectionPhase.FAILED:
+            self._move("frame:failure")
+        self._exchange = None
+        return AuthenticationFailedEvent(message=message, error_code=error_code, reason=reason)
+
+    # -- helpers --
+
+    def _decode(
+        self, frame: Frame
+    ) -> tuple[RequestHeader, RequestMessage] | AuthenticationFailedEvent:
+        try:
+            return decode_request(frame)
+        except MalformedFrame as err:
+            return self._fail(str(err), err.error_code, "malformed-frame")
+
+    def _answer_api_versions(self, header: RequestHeader, message: ApiVersionsRequest) -> None:
+        version = api_versions_response_version(header.api_version)
+        if version != header.api_version:
+            # KIP-511: v0, UNSUPPORTED_VERSION, and the ApiVersions range.
+            keys = tuple(
+                key for key in self._api_versions.api_keys if key.api_key == ApiKey.API_VERSIONS
+            )
+            reply = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=keys)
+            outcome = "frame:api_versions_error"
+        elif version >= 3 and not (
+            _SOFTWARE_PATTERN.fullmatch(message.client_software_name)
+            and _SOFTWARE_PATTERN.fullmatch(message.client_software_version)
+        ):
+            reply = ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
+            outcome = "frame:api_versions_error"
+        else:
+            reply = self._api_versions
+            outcome = "frame:api_versions"
+        self._outbox += encode_response(ResponseHeader.for_request(header), reply, version)
+        self._move(outcome)
+
+    def _may_reauthenticate(self, now_ms: int) -> bool:
+        # KafkaChannel.maybeBeginServerReauthentication: the session has an
+        # expiry (an OAUTHBEARER token always has a lifetime) and the last
+        # re-authentication started a second or more ago.
+        last = self._last_reauth_ms
+        return last is None or now_ms - last >= MIN_REAUTH_INTERVAL_MS
+
+    def _send(self, header: RequestHeader, message: ResponseMessage) -> None:
+        version = header.api_version
+        if isinstance(message, ApiVersionsResponse):
+            version = api_versions_response_version(version)
+        self._outbox += encode_response(ResponseHeader.for_request(header), message, version)
+
+    def _now_ms(self) -> int:
+        return int(self._now * 1000)
+
+    def _which(self) -> str:
+        return "re-authentication" if self._previous is not None else "authentication"
+
+
+def _speaks(header: RequestHeader) -> bool:
+    """Whether the codec reads this API at this version."""
+    if header.api_key not in SUPPORTED_VERSIONS:
+        return False
+    low, high = SUPPORTED_VERSIONS[ApiKey(header.api_key)]
+    return low <= header.api_version <= high
+
+
+def _api_name(api_key: int) -> str:
+    try:
+        return ApiKey(api_key).name
+    except ValueError:
+        return f"API key {api_key}"
+
+
+def _sized(payload: bytes) -> bytes:
+    return len(payload).to_bytes(_SIZE_PREFIX, "big") + payload
+
+
+def _error_response(message: RequestMessage, error_code: int) -> ResponseMessage | None:
+    """The error response Kafka's ``getErrorResponse`` builds for ``message``."""
+    if isinstance(message, ApiVersionsRequest):
+        return ApiVersionsResponse(error_code=error_code)
+    if isinstance(message, SaslHandshakeRequest):
+        return SaslHandshakeResponse(error_code=error_code)
+    if isinstance(message, MetadataRequest):
+        # Metadata v0-v1 have no top-level error: each topic asked about carries it.
+        topics = tuple(
+            MetadataTopic(name=name, error_code=error_code) for name in message.topics or ()
+        )
+        return MetadataResponse(topics=topics)
+    return None

@@ -1,0 +1,664 @@
+"""KafkaServerConnection: a broker's side of OAUTHBEARER authentication, as Kafka runs it.
+
+The client side is hand-built frames (``encode_request``), shaped as the real
+clients send them: librdkafka (ApiVersions v3, SaslHandshake v1,
+SaslAuthenticate v1), kafka-python with SaslHandshake v0 and bare tokens, and
+aiokafka, which answers an error challenge with a Metadata request. The
+expected behaviour is read from Kafka's ``SaslServerAuthenticator``,
+``KafkaChannel``, ``SocketServer`` and ``KafkaApis``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oauthbearer import ClientInitialResponse, ErrorResponse, ServerSession, UnsecuredJwsValidator
+from oauthbearer.errors import OAuthBearerError, SessionStateError
+from oauthbearer.kafka import (
+    CONNECTION_FAILURE_REASONS,
+    NEED_DATA,
+    PAUSED,
+    SOCKET_REQUEST_MAX_BYTES,
+    ApiKey,
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+    ApplicationRequest,
+    Authenticated,
+    AuthenticationFailedEvent,
+    ConnectionClosed,
+    ConnectionPhase,
+    ErrorCode,
+    Frame,
+    KafkaFrameDecoder,
+    KafkaServerConnection,
+    MetadataRequest,
+    MetadataResponse,
+    RequestHeader,
+    SaslAuthenticateRequest,
+    SaslAuthenticateResponse,
+    SaslHandshakeRequest,
+    SaslHandshakeResponse,
+    decode_response,
+    encode_request,
+)
+from oauthbearer.kafka.connection import _TABLE
+from oauthbearer.session import TokenReceived
+from oauthbearer.unsecured import kafka_unsecured_login
+
+NOW = 1_700_000_000.0
+LIFETIME_MS = 3_600_000  # kafka_unsecured_login's default lifetime
+
+
+def login(principal: str = "alice", *, now: float = NOW) -> str:
+    options = {"unsecuredLoginStringClaim_sub": principal}
+    return kafka_unsecured_login(options, now=now).token.value
+
+
+def initial(principal: str = "alice", *, now: float = NOW) -> bytes:
+    return ClientInitialResponse(login(principal, now=now)).encode()
+
+
+def request(api_key: int, version: int, correlation: int, message: object) -> bytes:
+    header = RequestHeader(
+        api_key=api_key, api_version=version, correlation_id=correlation, client_id="test"
+    )
+    return encode_request(header, message)  # type: ignore[arg-type]
+
+
+def api_versions(correlation: int = 1, version: int = 3) -> bytes:
+    message = ApiVersionsRequest(client_software_name="librdkafka", client_software_version="2.6.0")
+    return request(18, version, correlation, message)
+
+
+def handshake(correlation: int = 2, mechanism: str = "OAUTHBEARER", version: int = 1) -> bytes:
+    return request(17, version, correlation, SaslHandshakeRequest(mechanism=mechanism))
+
+
+def authenticate(auth: bytes, correlation: int = 3, version: int = 1) -> bytes:
+    return request(36, version, correlation, SaslAuthenticateRequest(auth_bytes=auth))
+
+
+def metadata(correlation: int = 4, topics: tuple[str, ...] | None = None) -> bytes:
+    return request(3, 1, correlation, MetadataRequest(topics=topics))
+
+
+def phase_of(conn: KafkaServerConnection) -> ConnectionPhase:
+    """The phase, read through a call so that mypy does not narrow it across calls."""
+    return conn.phase
+
+
+def sized(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def server(
+    *, required_scope: tuple[str, ...] = (), max_reauth_ms: int | None = None
+) -> KafkaServerConnection:
+    validator = UnsecuredJwsValidator(required_scope=required_scope)
+    return KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka"), max_reauth_ms=max_reauth_ms
+    )
+
+
+def pump(conn: KafkaServerConnection, data: bytes, *, now: float = NOW) -> list[object]:
+    """Feed ``data`` and collect events up to NEED_DATA, PAUSED or the end."""
+    conn.receive_data(data, now=now)
+    events: list[object] = []
+    while True:
+        event = conn.next_event()
+        if event is NEED_DATA or event is PAUSED:
+            return events
+        events.append(event)
+        if isinstance(event, AuthenticationFailedEvent | ConnectionClosed):
+            return events
+
+
+def frames(data: bytes) -> list[bytes]:
+    decoder = KafkaFrameDecoder(max_frame_size=SOCKET_REQUEST_MAX_BYTES)
+    decoder.receive_data(data)
+    out = []
+    while isinstance(frame := decoder.next_event(), Frame):
+        out.append(frame.data)
+    return out
+
+
+def response(data: bytes, api_key: int, version: int) -> object:
+    (frame,) = frames(data)
+    _header, message = decode_response(frame, api_key=api_key, api_version=version)
+    return message
+
+
+def authenticated(conn: KafkaServerConnection, principal: str = "alice") -> Authenticated:
+    events = pump(conn, api_versions() + handshake() + authenticate(initial(principal)))
+    (event,) = events
+    assert isinstance(event, Authenticated)
+    conn.data_to_send()
+    return event
+
+
+# --- Success ----------------------------------------------------------------------------
+
+
+def test_success_with_an_unsecured_token_and_the_session_lifetime() -> None:
+    conn = server()
+    (event,) = pump(conn, api_versions() + handshake() + authenticate(initial()))
+    assert isinstance(event, Authenticated)
+    assert event.principal == "alice"
+    assert event.session_lifetime_ms == LIFETIME_MS
+    assert event.session_expiry_ms == int(NOW * 1000) + LIFETIME_MS
+    assert not event.reauthentication
+    out = frames(conn.data_to_send())
+    assert len(out) == 3
+    versions = decode_response(out[0], api_key=18, api_version=3)[1]
+    assert isinstance(versions, ApiVersionsResponse)
+    assert versions.error_code == 0
+    assert {k.api_key for k in versions.api_keys} == {3, 17, 18, 36}
+    shake = decode_response(out[1], api_key=17, api_version=1)[1]
+    assert shake == SaslHandshakeResponse(mechanisms=("OAUTHBEARER",))
+    header, done = decode_response(out[2], api_key=36, api_version=1)
+    assert header.correlation_id == 3
+    assert done == SaslAuthenticateResponse(session_lifetime_ms=LIFETIME_MS)
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert conn.principal == "alice"
+
+
+def test_max_reauth_ms_caps_the_session_lifetime() -> None:
+    conn = server(max_reauth_ms=60_000)
+    assert authenticated(conn).session_lifetime_ms == 60_000
+
+
+def test_saslauthenticate_v0_cannot_carry_the_lifetime() -> None:
+    conn = server()
+    (event,) = pump(conn, handshake() + authenticate(initial(), version=0))
+    assert isinstance(event, Authenticated)
+    assert event.session_lifetime_ms == 0
+    _, done = frames(conn.data_to_send())
+    assert decode_response(done, api_key=36, api_version=0)[1] == SaslAuthenticateResponse()
+
+
+def test_saslauthenticate_v2_flexible() -> None:
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    (event,) = pump(conn, authenticate(initial(), version=2))
+    assert isinstance(event, Authenticated)
+    assert response(conn.data_to_send(), 36, 2) == SaslAuthenticateResponse(
+        session_lifetime_ms=LIFETIME_MS
+    )
+
+
+def test_requests_after_authentication_go_to_the_application() -> None:
+    conn = server()
+    authenticated(conn)
+    (event,) = pump(conn, metadata(topics=("t",)))
+    assert isinstance(event, ApplicationRequest)
+    assert event.message == MetadataRequest(topics=("t",))
+    conn.send_response(event.header, MetadataResponse(controller_id=1))
+    assert response(conn.data_to_send(), 3, 1) == MetadataResponse(controller_id=1)
+    # An API the codec does not speak comes as the whole frame.
+    produce = (0).to_bytes(2, "big") + (9).to_bytes(2, "big") + (7).to_bytes(4, "big")
+    produce += (-1).to_bytes(2, "big", signed=True) + b"body"
+    (event,) = pump(conn, sized(produce))
+    assert isinstance(event, ApplicationRequest)
+    assert event.header.api_key == 0
+    assert event.header.correlation_id == 7
+    assert event.message == Frame(produce)
+    conn.send_raw(sized(b"\x00\x00\x00\x07"))
+    assert conn.data_to_send() == sized(b"\x00\x00\x00\x07")
+    # ApiVersions is answered by the connection in every phase.
+    assert pump(conn, api_versions(correlation=9)) == []
+    assert isinstance(response(conn.data_to_send(), 18, 3), ApiVersionsResponse)
+
+
+def test_saslauthenticate_or_a_refused_handshake_after_authentication_gets_34() -> None:
+    conn = server()
+    authenticated(conn)
+    assert pump(conn, authenticate(initial(), correlation=8)) == []
+    assert response(conn.data_to_send(), 36, 1) == SaslAuthenticateResponse(
+        error_code=34,
+        error_message="SaslAuthenticate request received after successful authentication",
+    )
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+
+
+# --- The RFC 7628 error path -------------------------------------------------------------
+
+
+def test_refusal_goes_through_the_challenge_and_x01_with_error_58() -> None:
+    conn = server(required_scope=("admin",))
+    assert pump(conn, handshake() + authenticate(initial())) == []
+    out = frames(conn.data_to_send())
+    _, challenge = decode_response(out[1], api_key=36, api_version=1)
+    assert isinstance(challenge, SaslAuthenticateResponse)
+    assert challenge.error_code == 0
+    assert challenge.session_lifetime_ms == 0
+    document = json.loads(challenge.auth_bytes)
+    assert document["status"] == "insufficient_scope"
+    assert phase_of(conn) is ConnectionPhase.CHALLENGED
+    (event,) = pump(conn, authenticate(b"\x01", correlation=4))
+    assert event == AuthenticationFailedEvent(
+        message=challenge.auth_bytes.decode(), error_code=58, reason="authentication-failed"
+    )
+    final = response(conn.data_to_send(), 36, 1)
+    assert final == SaslAuthenticateResponse(
+        error_code=58, error_message=challenge.auth_bytes.decode()
+    )
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_a_client_skipping_the_x01_is_granted_nothing() -> None:
+    # aiokafka takes the challenge for success and sends Metadata.
+    conn = server(required_scope=("admin",))
+    pump(conn, handshake() + authenticate(initial()))
+    conn.data_to_send()
+    events = pump(conn, metadata(topics=("secret",)))
+    assert events == [
+        AuthenticationFailedEvent(
+            message="Unexpected Kafka request of type METADATA during SASL authentication. "
+            "The client ignored the error challenge; nothing is granted.",
+            error_code=34,
+            reason="challenge-ignored",
+        )
+    ]
+    reply = response(conn.data_to_send(), 3, 1)
+    assert isinstance(reply, MetadataResponse)
+    assert reply.brokers == ()
+    assert [(t.name, t.error_code) for t in reply.topics] == [("secret", 34)]
+    assert phase_of(conn) is ConnectionPhase.FAILED
+    with pytest.raises(SessionStateError):
+        conn.next_event()
+
+
+def test_anything_but_x01_after_the_challenge_fails() -> None:
+    conn = server(required_scope=("admin",))
+    pump(conn, handshake() + authenticate(initial()))
+    conn.data_to_send()
+    (event,) = pump(conn, authenticate(initial(), correlation=4))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "malformed-response"
+    reply = response(conn.data_to_send(), 36, 1)
+    assert isinstance(reply, SaslAuthenticateResponse)
+    assert reply.error_code == 58
+
+
+# --- Handshake failures -------------------------------------------------------------------
+
+
+def test_unsupported_mechanism_gets_33_with_the_enabled_list() -> None:
+    conn = server()
+    (event,) = pump(conn, handshake(mechanism="PLAIN"))
+    assert event == AuthenticationFailedEvent(
+        message="Unsupported SASL mechanism PLAIN", error_code=33, reason="unsupported-mechanism"
+    )
+    assert response(conn.data_to_send(), 17, 1) == SaslHandshakeResponse(
+        error_code=33, mechanisms=("OAUTHBEARER",)
+    )
+
+
+@pytest.mark.parametrize(
+    ("frame", "name"),
+    [(metadata(), "METADATA"), (authenticate(b"x"), "SASL_AUTHENTICATE")],
+)
+def test_a_request_before_the_handshake_fails_without_an_answer(frame: bytes, name: str) -> None:
+    # SaslServerAuthenticator.handleKafkaRequest: InvalidRequestException, no response.
+    conn = server()
+    (event,) = pump(conn, frame)
+    assert event == AuthenticationFailedEvent(
+        message=f"Unexpected Kafka request of type {name} during SASL handshake.",
+        error_code=ErrorCode.INVALID_REQUEST,
+        reason="unexpected-request",
+    )
+    assert conn.data_to_send() == b""
+
+
+def test_a_request_other_than_saslauthenticate_after_the_handshake_gets_34() -> None:
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    (event,) = pump(conn, handshake(correlation=5))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.error_code, event.reason) == (34, "unexpected-request")
+    assert response(conn.data_to_send(), 17, 1) == SaslHandshakeResponse(error_code=34)
+
+
+def test_a_second_apiversions_before_the_handshake_fails() -> None:
+    conn = server()
+    (event,) = pump(conn, api_versions() + api_versions(correlation=2))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "unexpected-request"
+
+
+def test_an_unsupported_apiversions_version_is_answered_at_v0_and_may_be_retried() -> None:
+    conn = server()
+    raw = (
+        (18).to_bytes(2, "big") + (9).to_bytes(2, "big") + (1).to_bytes(4, "big") + b"\xff\xff\x00"
+    )
+    assert pump(conn, sized(raw)) == []
+    reply = response(conn.data_to_send(), 18, 0)
+    assert isinstance(reply, ApiVersionsResponse)
+    assert reply.error_code == ErrorCode.UNSUPPORTED_VERSION
+    assert [k.api_key for k in reply.api_keys] == [ApiKey.API_VERSIONS]
+    assert phase_of(conn) is ConnectionPhase.AWAITING_HANDSHAKE
+    assert pump(conn, api_versions(correlation=2)) == []
+    assert phase_of(conn) is ConnectionPhase.VERSIONS_ANSWERED
+
+
+def test_invalid_client_software_name_is_answered_invalid_request() -> None:
+    conn = server()
+    bad = request(18, 3, 1, ApiVersionsRequest(client_software_name="-bad"))
+    assert pump(conn, bad) == []
+    reply = response(conn.data_to_send(), 18, 3)
+    assert isinstance(reply, ApiVersionsResponse)
+    assert reply.error_code == ErrorCode.INVALID_REQUEST
+
+
+# --- SaslHandshake v0: bare tokens (kafka-python) ------------------------------------------
+
+
+def test_handshake_v0_then_bare_tokens() -> None:
+    conn = server()
+    (event,) = pump(conn, handshake(version=0) + sized(initial()))
+    assert isinstance(event, Authenticated)
+    assert event.session_lifetime_ms == 0
+    out = conn.data_to_send()
+    shake, token = frames(out)
+    assert decode_response(shake, api_key=17, api_version=0)[1] == SaslHandshakeResponse(
+        mechanisms=("OAUTHBEARER",)
+    )
+    assert token == b""  # the server's empty token, size-prefixed
+
+
+def test_handshake_v0_refusal_sends_the_bare_challenge_then_closes_silently() -> None:
+    conn = server(required_scope=("admin",))
+    assert pump(conn, handshake(version=0) + sized(initial())) == []
+    _, challenge = frames(conn.data_to_send())
+    assert json.loads(challenge)["status"] == "insufficient_scope"
+    (event,) = pump(conn, sized(b"\x01"))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.message == challenge.decode()
+    assert conn.data_to_send() == b""
+
+
+# --- KIP-368 re-authentication --------------------------------------------------------------
+
+
+def test_reauthentication_keeps_the_principal() -> None:
+    conn = server()
+    authenticated(conn)
+    later = NOW + 600
+    events = pump(conn, handshake(correlation=10) + authenticate(initial(now=later), 11), now=later)
+    (event,) = events
+    assert isinstance(event, Authenticated)
+    assert event.reauthentication
+    assert event.session_lifetime_ms == LIFETIME_MS
+    _shake, done = frames(conn.data_to_send())
+    assert decode_response(done, api_key=36, api_version=1)[1] == SaslAuthenticateResponse(
+        session_lifetime_ms=LIFETIME_MS
+    )
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+
+
+def test_reauthentication_with_another_principal_is_refused() -> None:
+    conn = server()
+    authenticated(conn)
+    (event,) = pump(conn, handshake(correlation=10) + authenticate(initial("bob"), 11), now=NOW + 5)
+    message = "Cannot change principals during re-authentication from User.alice: User.bob"
+    assert event == AuthenticationFailedEvent(
+        message=message, error_code=58, reason="principal-changed"
+    )
+    _, done = frames(conn.data_to_send())
+    assert decode_response(done, api_key=36, api_version=1)[1] == SaslAuthenticateResponse(
+        error_code=58, error_message=message
+    )
+
+
+def test_a_second_reauthentication_within_a_second_gets_34() -> None:
+    conn = server()
+    authenticated(conn)
+    pump(conn, handshake(correlation=10) + authenticate(initial(), 11), now=NOW + 5)
+    conn.data_to_send()
+    assert pump(conn, handshake(correlation=12), now=NOW + 5.5) == []
+    assert response(conn.data_to_send(), 17, 1) == SaslHandshakeResponse(error_code=34)
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+
+
+def test_a_request_after_the_session_expired_closes_the_connection() -> None:
+    conn = server(max_reauth_ms=60_000)
+    authenticated(conn)
+    assert len(pump(conn, metadata(), now=NOW + 60)) == 1  # at the edge: still valid
+    (event,) = pump(conn, metadata(correlation=5), now=NOW + 61)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "session-expired"
+    assert conn.data_to_send() == b""
+
+
+# --- The pure mode: the application validates ------------------------------------------------
+
+
+def test_pure_mode_stops_at_token_received() -> None:
+    conn = KafkaServerConnection(lambda: ServerSession(dialect="kafka"))
+    (event,) = pump(conn, handshake() + authenticate(initial()))
+    assert isinstance(event, TokenReceived)
+    assert conn.next_event() is PAUSED
+    token = UnsecuredJwsValidator().validate(event.response.token, now=NOW)
+    outcome = conn.accept(token)
+    assert isinstance(outcome, Authenticated)
+    assert outcome.session_lifetime_ms == LIFETIME_MS
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+
+
+def test_pure_mode_reject_sends_the_challenge() -> None:
+    conn = KafkaServerConnection(lambda: ServerSession(dialect="kafka"))
+    pump(conn, handshake() + authenticate(initial()))
+    conn.data_to_send()
+    conn.reject(ErrorResponse("invalid_token"))
+    reply = response(conn.data_to_send(), 36, 1)
+    assert isinstance(reply, SaslAuthenticateResponse)
+    assert json.loads(reply.auth_bytes) == {"status": "invalid_token"}
+    assert phase_of(conn) is ConnectionPhase.CHALLENGED
+
+
+# --- Malformed input -----------------------------------------------------------------------
+
+
+def test_malformed_initial_response_gets_kafkas_generic_58() -> None:
+    conn = server()
+    (event,) = pump(conn, handshake() + authenticate(b"n,,\x01auth=Basic x\x01\x01"))
+    text = (
+        "Authentication failed during authentication due to invalid credentials "
+        "with SASL mechanism OAUTHBEARER"
+    )
+    assert event == AuthenticationFailedEvent(
+        message=text, error_code=58, reason="malformed-response"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"\xff\xff\xff\xff", ErrorCode.CORRUPT_MESSAGE),  # negative size
+        ((10**7).to_bytes(4, "big"), ErrorCode.CORRUPT_MESSAGE),  # too large
+        (sized(b"\x00"), ErrorCode.INVALID_REQUEST),  # not even an API key
+        (sized(b"\x00\x11\x00\x01\x00\x00\x00\x02\x00\x00\x00\x05OAU"), ErrorCode.INVALID_REQUEST),
+        (sized(b"\x00\x11\x00\x07\x00\x00\x00\x02\xff\xff"), ErrorCode.UNSUPPORTED_VERSION),
+    ],
+)
+def test_malformed_frames_give_a_typed_failure(data: bytes, code: int) -> None:
+    conn = server()
+    (event,) = pump(conn, data)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("malformed-frame", code)
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_end_of_stream() -> None:
+    conn = server()
+    assert pump(conn, b"") == [ConnectionClosed()]
+    assert phase_of(conn) is ConnectionPhase.CLOSED
+
+
+def test_every_reason_is_documented() -> None:
+    assert set(CONNECTION_FAILURE_REASONS) == {
+        "malformed-frame",
+        "unexpected-request",
+        "unsupported-mechanism",
+        "malformed-response",
+        "authentication-failed",
+        "challenge-ignored",
+        "principal-changed",
+        "session-expired",
+    }
+
+
+# --- Local misuse --------------------------------------------------------------------------
+
+
+def test_illegal_calls_raise_and_fail_the_connection() -> None:
+    conn = server()
+    with pytest.raises(SessionStateError):
+        conn.send_response(
+            RequestHeader(api_key=3, api_version=1, correlation_id=1), MetadataResponse()
+        )
+    assert phase_of(conn) is ConnectionPhase.FAILED
+    conn = server()
+    with pytest.raises(SessionStateError):
+        conn.reject(ErrorResponse("invalid_token"))
+    assert phase_of(conn) is ConnectionPhase.FAILED
+    with pytest.raises(SessionStateError):
+        conn.receive_data(b"", now=NOW)
+
+
+# --- Properties ----------------------------------------------------------------------------
+
+
+def run_stream(chunks: list[bytes]) -> tuple[list[object], bytes]:
+    conn = server()
+    events: list[object] = []
+    out = b""
+    for chunk in chunks:
+        events += pump(conn, chunk)
+        out += conn.data_to_send()
+    return events, out
+
+
+STREAM = (
+    api_versions()
+    + handshake()
+    + authenticate(initial())
+    + metadata(topics=("a", "b"))
+    + handshake(correlation=5)
+)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=20))
+def test_chunking_does_not_change_the_outcome(cuts: list[int]) -> None:
+    points = sorted({0, len(STREAM), *cuts})
+    chunks = [STREAM[a:b] for a, b in itertools.pairwise(points)]
+    assert run_stream(chunks) == run_stream([STREAM])
+
+
+def test_byte_at_a_time_equals_whole_frames() -> None:
+    whole = run_stream([STREAM])
+    assert run_stream([STREAM[i : i + 1] for i in range(len(STREAM))]) == whole
+    assert len(whole[0]) == 2  # Authenticated, then the Metadata request
+
+
+FRAMES = st.sampled_from(
+    [
+        api_versions(),
+        handshake(),
+        handshake(version=0),
+        handshake(mechanism="PLAIN"),
+        authenticate(initial()),
+        authenticate(b"\x01"),
+        authenticate(initial("bob")),
+        sized(initial()),
+        sized(b"\x01"),
+        metadata(),
+        b"",
+    ]
+)
+CALLS = st.one_of(
+    st.tuples(st.just("receive"), st.one_of(FRAMES, st.binary(max_size=12))),
+    st.tuples(st.just("next"), st.none()),
+    st.tuples(st.just("send"), st.none()),
+    st.tuples(st.just("accept"), st.none()),
+    st.tuples(st.just("reject"), st.none()),
+    st.tuples(st.just("respond"), st.none()),
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.booleans(), st.booleans(), st.lists(CALLS, max_size=25), st.floats(0, 10, allow_nan=False)
+)
+def test_random_call_sequences_raise_only_our_errors(
+    pure: bool, refuse: bool, calls: list[tuple[str, bytes | None]], step: float
+) -> None:
+    validator = UnsecuredJwsValidator(required_scope=("admin",) if refuse else ())
+    conn = KafkaServerConnection(
+        (lambda: ServerSession(dialect="kafka"))
+        if pure
+        else (lambda: ServerSession(validator, dialect="kafka"))
+    )
+    token = UnsecuredJwsValidator().validate(login(), now=NOW)
+    now = NOW
+    for name, data in calls:
+        before = conn.phase
+        now += step
+        try:
+            if name == "receive":
+                assert data is not None
+                conn.receive_data(data, now=now)
+            elif name == "next":
+                conn.next_event()
+            elif name == "send":
+                conn.data_to_send()
+            elif name == "accept":
+                conn.accept(token)
+            elif name == "reject":
+                conn.reject(ErrorResponse("invalid_token"))
+            else:
+                conn.send_response(
+                    RequestHeader(api_key=3, api_version=1, correlation_id=1), MetadataResponse()
+                )
+        except SessionStateError:
+            assert phase_of(conn) is ConnectionPhase.FAILED
+            # The call was not allowed in the phase it was made in.
+            assert not any(
+                phase is before and event.split(":")[0] == _call(name) for phase, event in _TABLE
+            )
+            return
+        except OAuthBearerError:
+            assert phase_of(conn) is ConnectionPhase.FAILED
+            return
+        assert all(phase in ConnectionPhase for phase, _ in _TABLE)
+
+
+def _call(name: str) -> str:
+    return {
+        "receive": "receive_data",
+        "next": "next_event",
+        "send": "data_to_send",
+        "accept": "accept",
+        "reject": "reject",
+        "respond": "send_response",
+    }[name]
+
+
+def test_the_table_names_only_known_calls() -> None:
+    calls = {event.split(":")[0] for _, event in _TABLE}
+    assert calls == {
+        "receive_data",
+        "data_to_send",
+        "next_event",
+        "frame",
+        "accept",
+        "reject",
+        "send_response",
+    }
