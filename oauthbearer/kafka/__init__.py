@@ -1,12 +1,24 @@
 """Kafka's wire protocol for the authentication phase (pure codecs), and a
-broker's side of a connection through OAUTHBEARER authentication.
+broker's and a client's side of a connection through OAUTHBEARER authentication.
 
 See :mod:`oauthbearer.kafka.protocol`, :mod:`oauthbearer.kafka.connection`,
+:mod:`oauthbearer.kafka.client`,
 docs/kafka-wire.md and docs/kafka-embedding.md.
 """
 
 from __future__ import annotations
 
+from oauthbearer.kafka.client import (
+    API_VERSIONS_REQUEST_VERSION,
+    CLIENT_FAILURE_REASONS,
+    SASL_HANDSHAKE_REQUEST_VERSION,
+    ApplicationResponse,
+    ClientAuthenticated,
+    ClientAuthenticationFailed,
+    ClientEvent,
+    ClientPhase,
+    KafkaClientConnection,
+)
 from oauthbearer.kafka.connection import (
     CONNECTION_FAILURE_REASONS,
     MECHANISM,
@@ -65,7 +77,9 @@ from oauthbearer.kafka.protocol import (
 )
 
 __all__ = [
+    "API_VERSIONS_REQUEST_VERSION",
     "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
+    "CLIENT_FAILURE_REASONS",
     "CONNECTION_CLOSED",
     "CONNECTION_FAILURE_REASONS",
     "KAFKA_FRAME_REASONS",
@@ -74,6 +88,7 @@ __all__ = [
     "MIN_REAUTH_INTERVAL_MS",
     "NEED_DATA",
     "PAUSED",
+    "SASL_HANDSHAKE_REQUEST_VERSION",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",
@@ -82,14 +97,20 @@ __all__ = [
     "ApiVersionsRequest",
     "ApiVersionsResponse",
     "ApplicationRequest",
+    "ApplicationResponse",
     "Authenticated",
     "AuthenticationFailedEvent",
+    "ClientAuthenticated",
+    "ClientAuthenticationFailed",
+    "ClientEvent",
+    "ClientPhase",
     "ConnectionClosed",
     "ConnectionEvent",
     "ConnectionPhase",
     "DecoderEvent",
     "ErrorCode",
     "Frame",
+    "KafkaClientConnection",
     "KafkaFrameDecoder",
     "KafkaServerConnection",
     "MalformedFrame",
