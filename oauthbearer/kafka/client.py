@@ -69,10 +69,9 @@ from oauthbearer.errors import (
     MalformedMessage,
     ProtocolError,
 )
-from oauthbearer.kafka.connection import MECHANISM, ConnectionClosed
+from oauthbearer.kafka.connection import MECHANISM, ConnectionClosed, _FramedConnection
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
-    NEED_DATA,
     SOCKET_REQUEST_MAX_BYTES,
     SUPPORTED_VERSIONS,
     ApiKey,
@@ -81,7 +80,6 @@ from oauthbearer.kafka.protocol import (
     DecoderEvent,
     ErrorCode,
     Frame,
-    KafkaFrameDecoder,
     MalformedFrame,
     RequestHeader,
     RequestMessage,
@@ -99,7 +97,6 @@ from oauthbearer.session import (
     ClientSession,
     ClientState,
     DiscoveryResult,
-    _Machine,
     _moves,
 )
 
@@ -265,7 +262,7 @@ _TABLE: Final[Mapping[tuple[ClientPhase, str], ClientPhase]] = types.MappingProx
 )
 
 
-class KafkaClientConnection(_Machine[ClientPhase]):
+class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
     """A client's side of one Kafka connection authenticating with OAUTHBEARER.
 
     ``session`` is a fresh :class:`~oauthbearer.session.ClientSession`, or the
@@ -281,15 +278,14 @@ class KafkaClientConnection(_Machine[ClientPhase]):
         "_auth_version",
         "_client_id",
         "_correlation",
-        "_decoder",
         "_in_flight",
-        "_outbox",
         "_retried",
         "_session",
         "_software",
     )
     _TABLE = _TABLE
     _FAILED = ClientPhase.FAILED
+    _MALFORMED = "malformed-response"
 
     def __init__(
         self,
@@ -325,8 +321,7 @@ class KafkaClientConnection(_Machine[ClientPhase]):
         self._session = session
         self._client_id = client_id
         self._correlation = correlation_id
-        self._decoder = KafkaFrameDecoder(max_frame_size=max_frame_size)
-        self._outbox = bytearray()
+        self._start_framing(max_frame_size)
         self._in_flight: collections.deque[RequestHeader] = collections.deque()
         self._retried = False
         self._auth_version = 0
@@ -362,26 +357,7 @@ class KafkaClientConnection(_Machine[ClientPhase]):
         calling again raises.
         """
         self._check("next_event")
-        while True:
-            try:
-                frame = self._decoder.next_event()
-            except MalformedFrame as err:
-                return self._fail(str(err), err.error_code, "malformed-response")
-            if frame is NEED_DATA:
-                return NEED_DATA
-            if not isinstance(frame, Frame):
-                self._move("frame:closed")
-                return ConnectionClosed()
-            event = self._dispatch(frame)
-            if event is not None:
-                return event
-
-    def data_to_send(self) -> bytes:
-        """The bytes to write to the broker now (possibly empty)."""
-        self._check("data_to_send")
-        out = bytes(self._outbox)
-        self._outbox.clear()
-        return out
+        return self._pump()
 
     @_moves
     def send_request(self, api_key: int, version: int, message: RequestMessage) -> RequestHeader:

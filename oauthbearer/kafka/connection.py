@@ -54,7 +54,7 @@ import dataclasses
 import enum
 import re
 import types
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar
 
 from oauthbearer.errors import (
     ArgumentTypeError,
@@ -95,6 +95,7 @@ from oauthbearer.session import (
 )
 from oauthbearer.session import (
     ChallengeIssued,
+    S,
     ServerSession,
     TokenReceived,
     _Machine,
@@ -303,7 +304,55 @@ class _Session:
     expiry_ms: int
 
 
-class KafkaServerConnection(_Machine[ConnectionPhase]):
+E = TypeVar("E")
+
+
+class _FramedConnection(_Machine[S], Generic[S, E]):
+    """What both ends of a Kafka connection share: the frame decoder, the bytes
+    to send, and the loop that turns frames into events. Each side says how a
+    frame becomes an event (``_dispatch``) and how it fails (``_fail``)."""
+
+    __slots__ = ("_decoder", "_outbox")
+    _decoder: KafkaFrameDecoder
+    _outbox: bytearray
+    #: The reason code of a frame the decoder refuses.
+    _MALFORMED: ClassVar[str]
+
+    def _start_framing(self, max_frame_size: int) -> None:
+        self._decoder = KafkaFrameDecoder(max_frame_size=max_frame_size)
+        self._outbox = bytearray()
+
+    def _dispatch(self, frame: Frame) -> E | None:
+        raise NotImplementedError
+
+    def _fail(self, message: str, error_code: int, reason: str) -> E:
+        raise NotImplementedError
+
+    def _pump(self) -> E | DecoderEvent | ConnectionClosed:
+        """Frames to events until one is ready, or more bytes are needed."""
+        while True:
+            try:
+                frame = self._decoder.next_event()
+            except MalformedFrame as err:
+                return self._fail(str(err), err.error_code, self._MALFORMED)
+            if frame is NEED_DATA:
+                return NEED_DATA
+            if not isinstance(frame, Frame):
+                self._move("frame:closed")
+                return ConnectionClosed()
+            event = self._dispatch(frame)
+            if event is not None:
+                return event
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the peer now (possibly empty)."""
+        self._check("data_to_send")
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return out
+
+
+class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | ConnectionEvent"]):
     """A broker's side of one Kafka connection authenticating with OAUTHBEARER.
 
     ``session_factory`` makes the :class:`~oauthbearer.session.ServerSession`
@@ -324,13 +373,11 @@ class KafkaServerConnection(_Machine[ConnectionPhase]):
 
     __slots__ = (
         "_api_versions",
-        "_decoder",
         "_exchange",
         "_last_reauth_ms",
         "_max_reauth_ms",
         "_mechanisms",
         "_now",
-        "_outbox",
         "_pending",
         "_previous",
         "_raw_tokens",
@@ -338,6 +385,7 @@ class KafkaServerConnection(_Machine[ConnectionPhase]):
     )
     _TABLE = _TABLE
     _FAILED = ConnectionPhase.FAILED
+    _MALFORMED = "malformed-frame"
 
     def __init__(
         self,
@@ -363,8 +411,7 @@ class KafkaServerConnection(_Machine[ConnectionPhase]):
         self._mechanisms = tuple(mechanisms)
         self._api_versions = ApiVersionsResponse.supporting(api_versions)
         self._max_reauth_ms = max_reauth_ms
-        self._decoder = KafkaFrameDecoder(max_frame_size=max_frame_size)
-        self._outbox = bytearray()
+        self._start_framing(max_frame_size)
         self._now = 0.0
         self._exchange: ServerSession | None = None
         self._pending: RequestHeader | None = None  # the SaslAuthenticate being answered
@@ -410,26 +457,7 @@ class KafkaServerConnection(_Machine[ConnectionPhase]):
         if self._state is ConnectionPhase.VALIDATING:
             return PAUSED
         self._check("next_event")
-        while True:
-            try:
-                frame = self._decoder.next_event()
-            except MalformedFrame as err:
-                return self._fail(str(err), err.error_code, "malformed-frame")
-            if frame is NEED_DATA:
-                return NEED_DATA
-            if not isinstance(frame, Frame):
-                self._move("frame:closed")
-                return ConnectionClosed()
-            event = self._dispatch(frame)
-            if event is not None:
-                return event
-
-    def data_to_send(self) -> bytes:
-        """The bytes to write to the client now (possibly empty)."""
-        self._check("data_to_send")
-        out = bytes(self._outbox)
-        self._outbox.clear()
-        return out
+        return self._pump()
 
     @_moves
     def accept(self, token: OAuthBearerToken) -> Authenticated | AuthenticationFailedEvent:
