@@ -1,4 +1,4 @@
-"""The ``oauthbearer`` command: decode, encode, token, validate, demo.
+"""The ``oauthbearer`` command: decode, encode, token, validate, check, idp, broker, demo.
 
 A thin shell over the pure codec, sessions and validators. Exit codes: 0
 success, 1 the input was rejected (the reason is printed), 2 the command line
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     from oauthbearer.jwks_fetch import JwksRefresher
+    from oauthbearer.kafka.broker import BrokerEmulator
     from oauthbearer.token import OAuthBearerToken, TokenValidator
 
     _SigningKey = (
@@ -435,47 +436,39 @@ def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
         raise UsageError(f"--jwks: {exc}{hint if source.startswith('http://') else ''}") from None
 
 
-def _jwt_validator(args: argparse.Namespace) -> TokenValidator | None:
-    """``validate --jwks``: fetch the keys once and build the validator; None if it failed."""
+def _validator(args: argparse.Namespace) -> tuple[TokenValidator, JwksRefresher | None]:
+    """The validator that ``--unsecured``/``-o`` or ``--jwks`` and its options
+    describe, and the refresher whose keys it reads (not fetched yet).
+    Raises :class:`~oauthbearer.errors.ConfigurationError` for bad option values."""
+    if args.jwks is None:
+        _unused(args, _JWT_VALIDATE_OPTIONS, needs="--jwks")
+        options = _key_values(args.option, "--option")
+        return UnsecuredJwsValidator.from_options(options), None
     if args.option:
         raise UsageError("-o/--option applies to --unsecured only")
     refresher = _jwks_refresher(args.jwks, insecure_loopback=args.insecure_loopback)
-    try:
-        validator = JwtValidator(
-            refresher.cache,
-            algorithms=args.algorithm or ("RS256",),
-            audience=args.audience,
-            issuer=args.issuer,
-            scope_claim="scope" if args.scope_claim is None else args.scope_claim,
-            subject_claim="sub" if args.sub_claim is None else args.sub_claim,
-            groups_claim=args.groups_claim,
-            clock_skew_s=30.0 if args.clock_skew is None else args.clock_skew,
-            require_iat=not args.no_require_iat,
-        )
-    except ConfigurationError as exc:
-        print(f"oauthbearer validate: {exc}", file=sys.stderr)
-        return None
-    try:
-        refresher.refresh()  # once: no background thread for one token
-    except OAuthBearerError as exc:  # the library's messages carry redacted URLs
-        print(f"oauthbearer validate: {exc}", file=sys.stderr)
-        return None
-    return validator
+    validator = JwtValidator(
+        refresher.cache,
+        algorithms=args.algorithm or ("RS256",),
+        audience=args.audience,
+        issuer=args.issuer,
+        scope_claim="scope" if args.scope_claim is None else args.scope_claim,
+        subject_claim="sub" if args.sub_claim is None else args.sub_claim,
+        groups_claim=args.groups_claim,
+        clock_skew_s=30.0 if args.clock_skew is None else args.clock_skew,
+        require_iat=not args.no_require_iat,
+    )
+    return validator, refresher
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     token = sys.stdin.readline().strip() if args.token == "-" else args.token
-    validator: TokenValidator | None
-    if args.jwks is not None:
-        validator = _jwt_validator(args)
-    else:
-        _unused(args, _JWT_VALIDATE_OPTIONS, needs="--jwks")
-        try:
-            validator = UnsecuredJwsValidator.from_options(_key_values(args.option, "--option"))
-        except ConfigurationError as exc:
-            print(f"oauthbearer validate: {exc}", file=sys.stderr)
-            validator = None
-    if validator is None:
+    try:
+        validator, refresher = _validator(args)
+        if refresher is not None:
+            refresher.refresh()  # once: no background thread for one token
+    except OAuthBearerError as exc:  # the library's messages carry redacted URLs
+        print(f"oauthbearer validate: {exc}", file=sys.stderr)
         return 2
     try:
         negotiated = validator.validate(token, now=_now(args))
@@ -499,6 +492,78 @@ def cmd_validate(args: argparse.Namespace) -> int:
             ensure_ascii=False,
         )
     )
+    return 0
+
+
+# --- broker -------------------------------------------------------------------------------
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65_535:
+        raise UsageError(f"--listen takes HOST:PORT, not {text!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    # The emulator is an asyncio shell: imported only for this command.
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from oauthbearer.kafka.broker import BrokerEmulator  # noqa: PLC0415
+
+    host, port = _listen_address(args.listen)
+    try:
+        validator, refresher = _validator(args)
+        emulator = BrokerEmulator(
+            validator,
+            host=host,
+            port=port,
+            advertised_host=args.advertised_host,
+            topics=args.topic,
+            dialect=args.dialect,
+            max_reauth_ms=args.max_reauth_ms,
+        )
+    except ConfigurationError as exc:
+        print(f"oauthbearer broker: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if refresher is not None:
+        try:
+            refresher.start()  # the first fetch failing is fatal, as on Kafka's broker
+        except OAuthBearerError as exc:
+            print(f"oauthbearer broker: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return asyncio.run(_serve_broker(emulator))
+    finally:
+        if refresher is not None:
+            refresher.stop()
+
+
+async def _serve_broker(emulator: BrokerEmulator) -> int:
+    import asyncio  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    try:
+        await emulator.start()
+    except OSError as exc:
+        print(f"oauthbearer broker: cannot listen on {emulator.host}: {exc}", file=sys.stderr)
+        return 2
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, emulator.stop)
+    print(
+        f"oauthbearer broker: listening on {emulator.host}:{emulator.port}"
+        f" (bootstrap.servers={emulator.bootstrap}); Ctrl-C stops it",
+        flush=True,
+    )
+    await emulator.serve_forever()
+    print("oauthbearer broker: stopped", flush=True)
     return 0
 
 
@@ -647,6 +712,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- entry point ----------------------------------------------------------------------------
 
 
+def _add_validator_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """--unsecured or --jwks, and their options: how ``validate`` and ``broker``
+    judge tokens (see :func:`_validator`)."""
+    kind = parser.add_mutually_exclusive_group(required=required)
+    kind.add_argument(
+        "--unsecured",
+        action="store_true",
+        help="validate as Kafka's unsecured validator" + (" (the default)" if not required else ""),
+    )
+    kind.add_argument(
+        "--jwks",
+        metavar="SOURCE",
+        help="validate a signed JWT with the keys of a JWKS: an https URL or a file",
+    )
+    parser.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --unsecured: a Kafka unsecuredValidator* option, "
+        "e.g. unsecuredValidatorRequiredScope=read",
+    )
+    jwt_options = parser.add_argument_group("signed JWTs (with --jwks)")
+    jwt_options.add_argument(
+        "--insecure-loopback",
+        action="store_true",
+        help="allow an http:// JWKS URL to a loopback address (for tests)",
+    )
+    jwt_options.add_argument("--issuer", action="append", help="the expected iss; repeatable")
+    jwt_options.add_argument(
+        "--audience", action="append", help="an accepted aud value; repeatable"
+    )
+    jwt_options.add_argument(
+        "--algorithm",
+        action="append",
+        choices=ALGORITHMS,
+        help="an accepted alg; repeatable (default RS256)",
+    )
+    jwt_options.add_argument(
+        "--scope-claim", metavar="CLAIM", help="the claim holding the scope (default scope)"
+    )
+    jwt_options.add_argument(
+        "--sub-claim", metavar="CLAIM", help="the claim holding the principal (default sub)"
+    )
+    jwt_options.add_argument(
+        "--groups-claim", metavar="CLAIM", help="a claim that must be an array of strings"
+    )
+    jwt_options.add_argument(
+        "--clock-skew",
+        type=float,
+        metavar="SECONDS",
+        help="allowed clock difference (default 30)",
+    )
+    jwt_options.add_argument(
+        "--no-require-iat", action="store_true", help="accept a JWT without an iat claim"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oauthbearer", description="SASL OAUTHBEARER (RFC 7628) tools."
@@ -754,60 +878,7 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="validate a token as Kafka's broker does; print it or the refusal"
     )
     validate.add_argument("token", help="the token; '-' reads one line from stdin")
-    kind = validate.add_mutually_exclusive_group(required=True)
-    kind.add_argument(
-        "--unsecured",
-        action="store_true",
-        help="validate as Kafka's unsecured validator",
-    )
-    kind.add_argument(
-        "--jwks",
-        metavar="SOURCE",
-        help="validate a signed JWT with the keys of a JWKS: an https URL or a file",
-    )
-    validate.add_argument(
-        "-o",
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="with --unsecured: a Kafka unsecuredValidator* option, "
-        "e.g. unsecuredValidatorRequiredScope=read",
-    )
-    jwt_options = validate.add_argument_group("signed JWTs (with --jwks)")
-    jwt_options.add_argument(
-        "--insecure-loopback",
-        action="store_true",
-        help="allow an http:// JWKS URL to a loopback address (for tests)",
-    )
-    jwt_options.add_argument("--issuer", action="append", help="the expected iss; repeatable")
-    jwt_options.add_argument(
-        "--audience", action="append", help="an accepted aud value; repeatable"
-    )
-    jwt_options.add_argument(
-        "--algorithm",
-        action="append",
-        choices=ALGORITHMS,
-        help="an accepted alg; repeatable (default RS256)",
-    )
-    jwt_options.add_argument(
-        "--scope-claim", metavar="CLAIM", help="the claim holding the scope (default scope)"
-    )
-    jwt_options.add_argument(
-        "--sub-claim", metavar="CLAIM", help="the claim holding the principal (default sub)"
-    )
-    jwt_options.add_argument(
-        "--groups-claim", metavar="CLAIM", help="a claim that must be an array of strings"
-    )
-    jwt_options.add_argument(
-        "--clock-skew",
-        type=float,
-        metavar="SECONDS",
-        help="allowed clock difference (default 30)",
-    )
-    jwt_options.add_argument(
-        "--no-require-iat", action="store_true", help="accept a JWT without an iat claim"
-    )
+    _add_validator_options(validate, required=True)
     validate.add_argument("--now", type=float, help="epoch seconds to use as the time")
     validate.add_argument(
         "--show-token",
@@ -815,6 +886,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the token itself (default: its length and digest)",
     )
     validate.set_defaults(func=cmd_validate)
+
+    broker = commands.add_parser(
+        "broker",
+        help="run a Kafka broker emulator that authenticates clients with OAUTHBEARER",
+    )
+    broker.add_argument(
+        "--listen",
+        default="127.0.0.1:9093",
+        metavar="HOST:PORT",
+        help="the address to listen on (default 127.0.0.1:9093; port 0: any free port)",
+    )
+    broker.add_argument(
+        "--advertised-host", help="the host named in Metadata answers (default: the --listen host)"
+    )
+    broker.add_argument(
+        "--topic", action="append", default=[], help="a topic to report in Metadata; repeatable"
+    )
+    broker.add_argument(
+        "--dialect",
+        choices=[d.value for d in Dialect],
+        default=Dialect.KAFKA.value,
+        help="how initial responses are read (default kafka)",
+    )
+    broker.add_argument(
+        "--max-reauth-ms",
+        type=int,
+        metavar="MS",
+        help="Kafka's connections.max.reauth.ms: caps the session lifetime (KIP-368)",
+    )
+    _add_validator_options(broker, required=False)
+    broker.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default="info",
+        help="what to log on stderr (default info: every authentication)",
+    )
+    broker.set_defaults(func=cmd_broker)
 
     check = commands.add_parser(
         "check", help="check a client and broker OAuth configuration end to end, step by step"

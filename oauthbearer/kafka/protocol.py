@@ -144,6 +144,8 @@ class ErrorCode(enum.IntEnum):
     NONE = 0
     #: The protocol guide: "...exceeds the valid size, or is otherwise corrupt".
     CORRUPT_MESSAGE = 2
+    #: A Metadata answer about a topic the broker does not have.
+    UNKNOWN_TOPIC_OR_PARTITION = 3
     UNSUPPORTED_SASL_MECHANISM = 33
     ILLEGAL_SASL_STATE = 34
     UNSUPPORTED_VERSION = 35

@@ -1,0 +1,497 @@
+"""A Kafka broker emulator that authenticates clients with SASL OAUTHBEARER (asyncio shell).
+
+Theory of operation
+-------------------
+:class:`BrokerEmulator` listens on a TCP address and runs one
+:class:`~oauthbearer.kafka.KafkaServerConnection` per client. The connection
+object does all of the protocol; this shell only moves bytes, reads the clock,
+validates tokens and answers what a client sends once authenticated:
+
+* the exchange runs in the pure mode of :class:`~oauthbearer.session.ServerSession`:
+  on :class:`~oauthbearer.session.TokenReceived` the emulator calls its
+  validator itself, so that the validator's ``detail`` (why a token was refused)
+  reaches the log while the client gets only the RFC 7628 error challenge;
+* each authentication ends in one :class:`AuthenticationRecord`, logged on the
+  ``oauthbearer.kafka.broker`` logger and passed to ``on_authentication``: the
+  peer, the principal, the extensions and the outcome, never the token;
+* after authentication it answers Metadata (v0-v1) with itself as the only
+  broker and the configured topics (one partition each, led by itself): enough
+  for kafka-python, aiokafka, librdkafka and KafkaJS to consider the
+  connection usable. Any other request is logged and the connection closed,
+  as a broker does with a request it cannot handle;
+* a connection idle for ``idle_timeout_s`` (Kafka's ``connections.max.idle.ms``)
+  is closed;
+* :meth:`BrokerEmulator.aclose` stops listening and closes every connection.
+
+The Metadata answer is :func:`metadata_response`, a pure function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+import types
+from typing import TYPE_CHECKING, Final, Self
+
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
+from oauthbearer.gs2 import Dialect, ErrorResponse
+from oauthbearer.kafka.connection import (
+    ApplicationRequest,
+    Authenticated,
+    AuthenticationFailedEvent,
+    ConnectionClosed,
+    KafkaServerConnection,
+)
+from oauthbearer.kafka.protocol import (
+    NEED_DATA,
+    SASL_SERVER_MAX_RECEIVE_SIZE,
+    ApiKey,
+    ErrorCode,
+    MetadataBroker,
+    MetadataPartition,
+    MetadataRequest,
+    MetadataResponse,
+    MetadataTopic,
+)
+from oauthbearer.session import AuthzidPolicy, ServerSession, TokenReceived
+from oauthbearer.token import TokenValidator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from types import TracebackType
+
+    from oauthbearer.kafka.protocol import Frame, RequestHeader, RequestMessage
+    from oauthbearer.session import ExtensionValidator
+
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT_S",
+    "READ_SIZE",
+    "AuthenticationRecord",
+    "BrokerEmulator",
+    "metadata_response",
+]
+
+log = logging.getLogger("oauthbearer.kafka.broker")
+
+#: Bytes asked of the socket per read: a whole authentication exchange fits.
+READ_SIZE: Final = 65_536
+#: Kafka's ``connections.max.idle.ms`` default (10 minutes), in seconds.
+DEFAULT_IDLE_TIMEOUT_S: Final = 600.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationRecord:
+    """How one authentication on one connection ended: what the emulator logs.
+
+    ``outcome`` is ``"authenticated"``, ``"reauthenticated"`` (KIP-368) or
+    ``"failed"``; on failure, ``reason`` is a code of
+    :data:`~oauthbearer.kafka.CONNECTION_FAILURE_REASONS`, ``error_code`` the
+    Kafka error code, ``message`` what the client was told (or why the
+    connection was closed) and ``detail`` the validator's own explanation, which
+    the client never sees. No field holds the token.
+    """
+
+    peer: str
+    outcome: str
+    principal: str | None = None
+    extensions: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+    session_lifetime_ms: int | None = None
+    reason: str | None = None
+    error_code: int | None = None
+    message: str | None = None
+    detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+
+def metadata_response(
+    request: MetadataRequest,
+    version: int,
+    *,
+    broker: MetadataBroker,
+    topics: Sequence[str] = (),
+) -> MetadataResponse:
+    """A single-broker cluster's answer to ``request`` (read at ``version``).
+
+    Every topic in ``topics`` has one partition, led by ``broker``. A topic
+    asked about and not in ``topics`` is answered UNKNOWN_TOPIC_OR_PARTITION.
+    Which topics a request asks about follows ``MetadataRequest.json``: in v0
+    an empty list means every topic; from v1 null means every topic and an
+    empty list none.
+    """
+    asked = request.topics
+    if asked is None or (version == 0 and not asked):
+        asked = tuple(topics)
+    node = broker.node_id
+    known = frozenset(topics)
+    answer = tuple(
+        MetadataTopic(
+            name=name,
+            partitions=(
+                MetadataPartition(
+                    partition_index=0, leader_id=node, replica_nodes=(node,), isr_nodes=(node,)
+                ),
+            ),
+        )
+        if name in known
+        else MetadataTopic(name=name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        for name in asked
+    )
+    return MetadataResponse(brokers=(broker,), controller_id=node, topics=answer)
+
+
+class BrokerEmulator:
+    """A one-node Kafka cluster that authenticates clients with OAUTHBEARER.
+
+    ``validator`` judges each token (e.g.
+    :class:`~oauthbearer.UnsecuredJwsValidator` or
+    :class:`~oauthbearer.JwtValidator`); tokens are read in Kafka's dialect by
+    default. ``host`` and ``port`` (0: any free port) are where it listens;
+    ``advertised_host`` is the host named in Metadata answers (default:
+    ``host``). ``topics`` are the topics it reports. ``max_reauth_ms`` is
+    Kafka's ``connections.max.reauth.ms``. ``clock`` gives epoch seconds.
+    ``on_authentication`` is called with every :class:`AuthenticationRecord`.
+
+    Use it with ``async with``, or from synchronous code with
+    :meth:`running_in_thread`.
+    """
+
+    def __init__(
+        self,
+        validator: TokenValidator,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        advertised_host: str | None = None,
+        node_id: int = 0,
+        topics: Sequence[str] = (),
+        dialect: Dialect | str = Dialect.KAFKA,
+        authzid_policy: AuthzidPolicy | str = AuthzidPolicy.MATCH_PRINCIPAL,
+        extension_validator: ExtensionValidator | None = None,
+        max_reauth_ms: int | None = None,
+        max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+        on_authentication: Callable[[AuthenticationRecord], object] | None = None,
+    ) -> None:
+        if not isinstance(validator, TokenValidator):
+            raise ArgumentTypeError("validator must have a validate(token, *, now) method")
+        if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
+            raise ArgumentTypeError("topics must be a sequence of strings")
+        if not isinstance(port, int) or not 0 <= port <= 65_535:
+            raise ConfigurationError("port must be an int from 0 to 65535")
+        if not idle_timeout_s > 0:
+            raise ConfigurationError("idle_timeout_s must be positive")
+        self._validator = validator
+        self._host = host
+        self._port = port
+        self._advertised_host = advertised_host or host
+        self._node_id = node_id
+        self._topics = tuple(topics)
+        self._max_reauth_ms = max_reauth_ms
+        self._max_frame_size = max_frame_size
+        self._idle_timeout_s = idle_timeout_s
+        self._clock = clock
+        self._on_authentication = on_authentication
+        # Checks the session options once, here, rather than on a first client.
+        ServerSession(dialect=dialect, authzid_policy=authzid_policy)
+        dialect = Dialect(dialect)
+        authzid_policy = AuthzidPolicy(authzid_policy)
+
+        def new_session() -> ServerSession:
+            return ServerSession(
+                dialect=dialect,
+                authzid_policy=authzid_policy,
+                extension_validator=extension_validator,
+            )
+
+        self._new_session = new_session
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop: asyncio.Event | None = None
+        self._closing = False
+
+    def __repr__(self) -> str:
+        state = "listening" if self._server is not None else "stopped"
+        return f"<BrokerEmulator {self._host}:{self._port} {state}>"
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started, when asked for port 0)."""
+        return self._port
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port``, as a client's ``bootstrap.servers`` names it."""
+        return f"{self._advertised_host}:{self._port}"
+
+    # -- lifecycle --
+
+    async def start(self) -> Self:
+        """Start listening; raises :class:`OSError` if the address is taken."""
+        if self._server is not None:
+            raise ConfigurationError("BrokerEmulator.start() was already called")
+        self._stop = asyncio.Event()
+        self._closing = False
+        self._server = await asyncio.start_server(self._accept, self._host, self._port)
+        self._port = self._server.sockets[0].getsockname()[1]
+        log.info("listening on %s:%d", self._host, self._port)
+        return self
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`stop` is called (or the task is cancelled), then close."""
+        if self._server is None:
+            await self.start()
+        assert self._stop is not None
+        try:
+            await self._stop.wait()
+        finally:
+            await self.aclose()
+
+    def stop(self) -> None:
+        """Ask :meth:`serve_forever` to return (from the emulator's event loop)."""
+        if self._stop is not None:
+            self._stop.set()
+
+    async def aclose(self) -> None:
+        """Stop listening and close every connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._closing = True
+        server.close()
+        for task in tuple(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await server.wait_closed()
+        log.info("stopped")
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @contextlib.contextmanager
+    def running_in_thread(self, timeout_s: float = 10.0) -> Iterator[Self]:
+        """Serve from a background thread with its own event loop, for
+        synchronous code (tests driving a blocking Kafka client)."""
+        started = threading.Event()
+        loop_box: list[asyncio.AbstractEventLoop] = []
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                raise
+            finally:
+                loop_box.append(asyncio.get_running_loop())
+                started.set()
+            await self.serve_forever()
+
+        def run() -> None:
+            with contextlib.suppress(BaseException):
+                asyncio.run(main())
+
+        thread = threading.Thread(target=run, name="oauthbearer-broker", daemon=True)
+        thread.start()
+        if not started.wait(timeout_s):
+            raise TimeoutError("the broker emulator did not start")
+        if failure:
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            loop_box[0].call_soon_threadsafe(self.stop)
+            thread.join(timeout_s)
+
+    # -- one connection --
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = _peer_name(writer)
+        try:
+            await self._serve(reader, writer, peer)
+        except (ConnectionError, TimeoutError) as exc:
+            log.debug("connection from %s ended: %s", peer, type(exc).__name__)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # aclose() ends it: a normal end, not an error for the event loop to report.
+        except Exception:  # one connection's bug (a validator's) must not stop the rest
+            log.exception("connection from %s closed after an unexpected error", peer)
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        connection = KafkaServerConnection(
+            self._new_session,
+            max_reauth_ms=self._max_reauth_ms,
+            max_frame_size=self._max_frame_size,
+        )
+        refusal: InvalidToken | None = None  # the validator's verdict, for the log
+        while True:
+            event = connection.next_event()
+            if event is NEED_DATA:
+                await _flush(writer, connection)
+                data = await asyncio.wait_for(reader.read(READ_SIZE), self._idle_timeout_s)
+                connection.receive_data(data, now=self._clock())
+                continue
+            if isinstance(event, TokenReceived):
+                outcome = self._judge(connection, event)
+                if isinstance(outcome, InvalidToken):
+                    refusal = outcome  # the challenge is queued; the client answers it
+                    continue
+                event = outcome
+            if isinstance(event, Authenticated):
+                refusal = None
+                self._report(
+                    AuthenticationRecord(
+                        peer=peer,
+                        outcome="reauthenticated" if event.reauthentication else "authenticated",
+                        principal=event.principal,
+                        extensions=event.extensions,
+                        session_lifetime_ms=event.session_lifetime_ms,
+                    )
+                )
+            elif isinstance(event, AuthenticationFailedEvent):
+                self._report(
+                    AuthenticationRecord(
+                        peer=peer,
+                        outcome="failed",
+                        reason=event.reason,
+                        error_code=event.error_code,
+                        message=event.message,
+                        detail=None if refusal is None else refusal.detail,
+                    )
+                )
+                await _flush(writer, connection)
+                return
+            elif isinstance(event, ConnectionClosed):
+                if refusal is not None:
+                    self._report(
+                        AuthenticationRecord(
+                            peer=peer,
+                            outcome="failed",
+                            reason="authentication-failed",
+                            error_code=ErrorCode.SASL_AUTHENTICATION_FAILED,
+                            message="the client closed the connection after the error challenge",
+                            detail=refusal.detail,
+                        )
+                    )
+                return
+            else:
+                # Never PAUSED: each token is judged as it arrives.
+                assert isinstance(event, ApplicationRequest), event
+                if not self._answer(connection, event, peer):
+                    await _flush(writer, connection)
+                    return
+
+    def _judge(
+        self, connection: KafkaServerConnection, event: TokenReceived
+    ) -> Authenticated | AuthenticationFailedEvent | InvalidToken:
+        """Validate the token: grant it (the connection's outcome), or send the
+        error challenge and return the validator's refusal."""
+        try:
+            token = self._validator.validate(event.response.token, now=self._clock())
+        except InvalidToken as refused:
+            connection.reject(
+                ErrorResponse(
+                    refused.status,
+                    scope=refused.scope,
+                    openid_configuration=refused.openid_configuration,
+                )
+            )
+            return refused
+        return connection.accept(token)
+
+    def _answer(
+        self, connection: KafkaServerConnection, request: ApplicationRequest, peer: str
+    ) -> bool:
+        """Answer a request on an authenticated connection; False: close it."""
+        header: RequestHeader = request.header
+        message: RequestMessage | Frame = request.message
+        if isinstance(message, MetadataRequest):
+            broker = MetadataBroker(
+                node_id=self._node_id, host=self._advertised_host, port=self._port
+            )
+            connection.send_response(
+                header,
+                metadata_response(message, header.api_version, broker=broker, topics=self._topics),
+            )
+            return True
+        try:
+            name = ApiKey(header.api_key).name
+        except ValueError:
+            name = f"API key {header.api_key}"
+        log.info(
+            "closing the connection from %s (principal %s): the emulator does not serve %s v%d",
+            peer,
+            connection.principal,
+            name,
+            header.api_version,
+        )
+        return False
+
+    def _report(self, record: AuthenticationRecord) -> None:
+        if record.ok:
+            log.info(
+                "%s peer=%s principal=%r extensions=%r session_lifetime_ms=%s",
+                record.outcome,
+                record.peer,
+                record.principal,
+                dict(record.extensions),
+                record.session_lifetime_ms,
+            )
+        else:
+            log.warning(
+                "authentication failed peer=%s reason=%s error_code=%s message=%r detail=%r",
+                record.peer,
+                record.reason,
+                record.error_code,
+                record.message,
+                record.detail,
+            )
+        if self._on_authentication is not None:
+            self._on_authentication(record)
+
+
+async def _flush(writer: asyncio.StreamWriter, connection: KafkaServerConnection) -> None:
+    out = connection.data_to_send()
+    if out:
+        writer.write(out)
+        await writer.drain()
+
+
+def _peer_name(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)

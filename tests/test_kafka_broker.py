@@ -1,0 +1,375 @@
+"""The broker emulator over real loopback sockets, driven by our own client
+connection (tests/test_interop_kafka.py drives it with real Kafka clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oauthbearer import OAuthBearerToken, UnsecuredJwsValidator
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.kafka import (
+    ClientAuthenticated,
+    ClientAuthenticationFailed,
+    ErrorCode,
+    MetadataBroker,
+    MetadataRequest,
+    MetadataResponse,
+    decode_response,
+    encode_response,
+)
+from oauthbearer.kafka.aio import authenticate
+from oauthbearer.kafka.broker import AuthenticationRecord, BrokerEmulator, metadata_response
+from oauthbearer.kafka.protocol import Frame, ResponseHeader
+from oauthbearer.unsecured import kafka_unsecured_login
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SECRET_MARKER = "s3cr3t-marker"  # a claim value no log line may contain
+
+
+def unsecured(principal: str = "alice", *, lifetime_s: int = 3600, scope: str = "read") -> str:
+    login = kafka_unsecured_login(
+        {
+            "unsecuredLoginStringClaim_sub": principal,
+            "unsecuredLoginListClaim_scope": f",{scope}",
+            "unsecuredLoginStringClaim_marker": SECRET_MARKER,
+            "unsecuredLoginLifetimeSeconds": str(lifetime_s),
+        },
+        now=time.time(),
+    )
+    return login.token.value
+
+
+def expired() -> str:
+    login = kafka_unsecured_login(
+        {"unsecuredLoginStringClaim_sub": "alice", "unsecuredLoginLifetimeSeconds": "10"},
+        now=time.time() - 3600,
+    )
+    return login.token.value
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.records: list[AuthenticationRecord] = []
+
+    def __call__(self, record: AuthenticationRecord) -> None:
+        self.records.append(record)
+
+    def wait(self, count: int, timeout_s: float = 5.0) -> list[AuthenticationRecord]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.records) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.records
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def broker(recorder: Recorder) -> Iterator[BrokerEmulator]:
+    emulator = BrokerEmulator(
+        UnsecuredJwsValidator(required_scope=("read",)),
+        topics=("orders",),
+        on_authentication=recorder,
+    )
+    with emulator.running_in_thread():
+        yield emulator
+
+
+def run_auth(
+    broker: BrokerEmulator, token: str, **kwargs: object
+) -> ClientAuthenticated | ClientAuthenticationFailed:
+    return asyncio.run(authenticate(broker.host, broker.port, token, **kwargs))  # type: ignore[arg-type]
+
+
+# --- Metadata (pure) -----------------------------------------------------------------------
+
+NODE = MetadataBroker(node_id=7, host="127.0.0.1", port=9093)
+
+
+@pytest.mark.parametrize(
+    ("version", "asked", "names"),
+    [
+        (0, (), ["a", "b"]),  # v0: an empty list is every topic
+        (1, None, ["a", "b"]),  # v1: null is every topic
+        (1, (), []),  # v1: an empty list is none
+        (1, ("b", "zz"), ["b", "zz"]),
+    ],
+)
+def test_metadata_response_follows_the_request_schema(
+    version: int, asked: tuple[str, ...] | None, names: list[str]
+) -> None:
+    response = metadata_response(
+        MetadataRequest(topics=asked), version, broker=NODE, topics=("a", "b")
+    )
+    assert [t.name for t in response.topics] == names
+    assert response.brokers == (NODE,)
+    assert response.controller_id == 7
+    errors = {t.name: t.error_code for t in response.topics}
+    assert errors.get("zz", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) == 3
+    for topic in response.topics:
+        if topic.name != "zz":
+            (partition,) = topic.partitions
+            assert (partition.leader_id, partition.replica_nodes) == (7, (7,))
+    # It encodes and decodes at the version asked.
+    header = ResponseHeader(correlation_id=5)
+    frame = encode_response(header, response, version)
+    _, decoded = decode_response(Frame(frame[4:]), api_key=3, api_version=version)
+    assert isinstance(decoded, MetadataResponse)
+    assert [t.name for t in decoded.topics] == names
+
+
+# --- the emulator ---------------------------------------------------------------------------
+
+
+def test_accepts_and_reports_principal_and_extensions(
+    broker: BrokerEmulator, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="oauthbearer.kafka.broker")
+    token = unsecured()
+    outcome = run_auth(broker, token, extensions={"traceId": "t-1"}, metadata=True)
+    assert isinstance(outcome, ClientAuthenticated)
+    assert 3_500_000 < outcome.session_lifetime_ms <= 3_600_000
+    (record,) = recorder.wait(1)
+    assert record.ok
+    assert (record.outcome, record.principal) == ("authenticated", "alice")
+    assert dict(record.extensions) == {"traceId": "t-1"}
+    assert record.session_lifetime_ms == outcome.session_lifetime_ms
+    text = caplog.text
+    assert "principal='alice'" in text
+    assert "t-1" in text
+    assert token not in text
+    assert SECRET_MARKER not in text
+
+
+def test_refusal_runs_the_error_challenge_and_logs_the_detail(
+    broker: BrokerEmulator, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="oauthbearer.kafka.broker")
+    token = expired()
+    outcome = run_auth(broker, token)
+    assert isinstance(outcome, ClientAuthenticationFailed)
+    assert outcome.status == "invalid_token"
+    assert outcome.error_code == ErrorCode.SASL_AUTHENTICATION_FAILED
+    (record,) = recorder.wait(1)
+    assert not record.ok
+    assert record.reason == "authentication-failed"
+    assert record.message == '{"status":"invalid_token"}'
+    assert record.detail is not None
+    assert "Expiration Time" in record.detail
+    assert token not in caplog.text
+
+
+def test_missing_scope_is_insufficient_scope(broker: BrokerEmulator) -> None:
+    outcome = run_auth(broker, unsecured(scope="write"))
+    assert isinstance(outcome, ClientAuthenticationFailed)
+    # Kafka's unsecured validator writes the required scope as a Java list.
+    assert (outcome.status, outcome.scope) == ("insufficient_scope", "[read]")
+
+
+def test_many_concurrent_connections(broker: BrokerEmulator, recorder: Recorder) -> None:
+    token = unsecured()
+
+    async def many() -> list[ClientAuthenticated | ClientAuthenticationFailed]:
+        return await asyncio.gather(
+            *(authenticate(broker.host, broker.port, token, metadata=True) for _ in range(60))
+        )
+
+    outcomes = asyncio.run(many())
+    assert all(isinstance(o, ClientAuthenticated) for o in outcomes)
+    assert len(recorder.wait(60)) == 60
+
+
+def raw_exchange(broker: BrokerEmulator, data: bytes, timeout_s: float = 5.0) -> bytes:
+    """Send ``data``, half-close, and read until the broker closes."""
+
+    async def run() -> bytes:
+        reader, writer = await asyncio.open_connection(broker.host, broker.port)
+        writer.write(data)
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await reader.read()
+        finally:
+            writer.close()
+
+    return asyncio.run(run())
+
+
+def test_an_oversize_frame_closes_the_connection_at_once(
+    broker: BrokerEmulator, recorder: Recorder
+) -> None:
+    # The size prefix alone is refused: nothing of the body is awaited.
+    async def run() -> bytes:
+        reader, writer = await asyncio.open_connection(broker.host, broker.port)
+        writer.write((600_000).to_bytes(4, "big"))
+        await writer.drain()
+        async with asyncio.timeout(5):
+            answer = await reader.read()
+        writer.close()
+        return answer
+
+    assert asyncio.run(run()) == b""
+    (record,) = recorder.wait(1)
+    assert record.reason == "malformed-frame"
+
+
+def test_a_request_before_the_handshake_gets_no_answer(
+    broker: BrokerEmulator, recorder: Recorder
+) -> None:
+    # Metadata v1, correlation id 1, no client id: Kafka closes without a word.
+    body = b"\x00\x03\x00\x01\x00\x00\x00\x01\xff\xff\xff\xff\xff\xff"
+    assert raw_exchange(broker, len(body).to_bytes(4, "big") + body) == b""
+    (record,) = recorder.wait(1)
+    assert record.reason == "unexpected-request"
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.binary(max_size=200))
+def test_any_bytes_leave_the_emulator_serving(
+    broker: BrokerEmulator, caplog: pytest.LogCaptureFixture, data: bytes
+) -> None:
+    caplog.set_level(logging.ERROR)
+    raw_exchange(broker, data)
+    assert isinstance(run_auth(broker, unsecured()), ClientAuthenticated)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_validator_bug_closes_only_that_connection(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Flaky:
+        calls = 0
+
+        def validate(self, token: str, *, now: float) -> OAuthBearerToken:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("boom")
+            return UnsecuredJwsValidator().validate(token, now=now)
+
+    with BrokerEmulator(Flaky(), on_authentication=recorder).running_in_thread() as emulator:
+        with pytest.raises(ConnectionError):
+            run_auth(emulator, unsecured())
+        assert isinstance(run_auth(emulator, unsecured()), ClientAuthenticated)
+    assert "unexpected error" in caplog.text
+
+
+def test_idle_connections_are_closed() -> None:
+    emulator = BrokerEmulator(UnsecuredJwsValidator(), idle_timeout_s=0.2)
+
+    async def run() -> float:
+        async with emulator:
+            reader, writer = await asyncio.open_connection(emulator.host, emulator.port)
+            started = time.monotonic()
+            async with asyncio.timeout(5):
+                assert await reader.read() == b""
+            writer.close()
+            return time.monotonic() - started
+
+    assert asyncio.run(run()) < 4
+
+
+def test_aclose_closes_open_connections() -> None:
+    emulator = BrokerEmulator(UnsecuredJwsValidator())
+
+    async def run() -> bytes:
+        await emulator.start()
+        reader, writer = await asyncio.open_connection(emulator.host, emulator.port)
+        await asyncio.sleep(0.05)  # the emulator has accepted it
+        await emulator.aclose()
+        async with asyncio.timeout(5):
+            answer = await reader.read()
+        writer.close()
+        return answer
+
+    assert asyncio.run(run()) == b""
+
+
+def test_start_fails_loudly_when_the_port_is_taken(broker: BrokerEmulator) -> None:
+    other = BrokerEmulator(UnsecuredJwsValidator(), port=broker.port)
+    with pytest.raises(OSError, match="address already in use"), other.running_in_thread():
+        pass
+
+
+def test_arguments_are_checked() -> None:
+    with pytest.raises(ArgumentTypeError):
+        BrokerEmulator(object())  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError):
+        BrokerEmulator(UnsecuredJwsValidator(), topics="orders")
+    with pytest.raises(ConfigurationError):
+        BrokerEmulator(UnsecuredJwsValidator(), port=70_000)
+    with pytest.raises(ConfigurationError, match="Dialect"):
+        BrokerEmulator(UnsecuredJwsValidator(), dialect="nope")
+    assert "stopped" in repr(BrokerEmulator(UnsecuredJwsValidator()))
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_broker_serves_and_stops_on_a_signal(signum: signal.Signals) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "oauthbearer",
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "-o",
+            "unsecuredValidatorRequiredScope=read",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line
+        port = int(line.split("listening on 127.0.0.1:")[1].split()[0])
+        ok = asyncio.run(authenticate("127.0.0.1", port, unsecured(), metadata=True))
+        assert isinstance(ok, ClientAuthenticated)
+        refused = asyncio.run(authenticate("127.0.0.1", port, unsecured(scope="write")))
+        assert isinstance(refused, ClientAuthenticationFailed)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+    assert "authenticated peer=" in err
+    assert "authentication failed" in err
+    assert "insufficient_scope" in err
+
+
+def test_cli_broker_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from oauthbearer.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["broker", "--listen", "nowhere"])
+    assert exit_info.value.code == 2
+    assert main(["broker", "-o", "unsecuredValidatorAllowableClockSkewMs=-1"]) == 2
+    assert "must not be negative" in capsys.readouterr().err
