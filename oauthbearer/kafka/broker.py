@@ -20,7 +20,8 @@ validates tokens and answers what a client sends once authenticated:
   connection usable. Any other request is logged and the connection closed,
   as a broker does with a request it cannot handle;
 * a connection idle for ``idle_timeout_s`` (Kafka's ``connections.max.idle.ms``)
-  is closed;
+  is closed; a failed one, ``failed_authentication_delay_s`` after its error
+  response (``connection.failed.authentication.delay.ms``, KIP-306);
 * :meth:`BrokerEmulator.aclose` stops listening and closes every connection.
 
 The Metadata answer is :func:`metadata_response`, a pure function.
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from oauthbearer.session import ExtensionValidator
 
 __all__ = [
+    "DEFAULT_FAILED_AUTHENTICATION_DELAY_S",
     "DEFAULT_IDLE_TIMEOUT_S",
     "READ_SIZE",
     "AuthenticationRecord",
@@ -81,6 +83,10 @@ log = logging.getLogger("oauthbearer.kafka.broker")
 READ_SIZE: Final = 65_536
 #: Kafka's ``connections.max.idle.ms`` default (10 minutes), in seconds.
 DEFAULT_IDLE_TIMEOUT_S: Final = 600.0
+#: Kafka's ``connection.failed.authentication.delay.ms`` default (KIP-306), in
+#: seconds: how long a failed connection stays open after its error response,
+#: which also lets every client read that response before the close.
+DEFAULT_FAILED_AUTHENTICATION_DELAY_S: Final = 0.1
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,7 +163,9 @@ class BrokerEmulator:
     default. ``host`` and ``port`` (0: any free port) are where it listens;
     ``advertised_host`` is the host named in Metadata answers (default:
     ``host``). ``topics`` are the topics it reports. ``max_reauth_ms`` is
-    Kafka's ``connections.max.reauth.ms``. ``clock`` gives epoch seconds.
+    Kafka's ``connections.max.reauth.ms``; ``idle_timeout_s`` its
+    ``connections.max.idle.ms``; ``failed_authentication_delay_s`` its
+    ``connection.failed.authentication.delay.ms``. ``clock`` gives epoch seconds.
     ``on_authentication`` is called with every :class:`AuthenticationRecord`.
 
     Use it with ``async with``, or from synchronous code with
@@ -179,6 +187,7 @@ class BrokerEmulator:
         max_reauth_ms: int | None = None,
         max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        failed_authentication_delay_s: float = DEFAULT_FAILED_AUTHENTICATION_DELAY_S,
         clock: Callable[[], float] = time.time,
         on_authentication: Callable[[AuthenticationRecord], object] | None = None,
     ) -> None:
@@ -190,6 +199,10 @@ class BrokerEmulator:
             raise ConfigurationError("port must be an int from 0 to 65535")
         if not idle_timeout_s > 0:
             raise ConfigurationError("idle_timeout_s must be positive")
+        if not 0 <= failed_authentication_delay_s < idle_timeout_s:
+            raise ConfigurationError(
+                "failed_authentication_delay_s must be from 0 to less than idle_timeout_s"
+            )
         self._validator = validator
         self._host = host
         self._port = port
@@ -199,6 +212,7 @@ class BrokerEmulator:
         self._max_reauth_ms = max_reauth_ms
         self._max_frame_size = max_frame_size
         self._idle_timeout_s = idle_timeout_s
+        self._failed_authentication_delay_s = failed_authentication_delay_s
         self._clock = clock
         self._on_authentication = on_authentication
         # Checks the session options once, here, rather than on a first client.
@@ -393,6 +407,7 @@ class BrokerEmulator:
                     )
                 )
                 await _flush(writer, connection)
+                await asyncio.sleep(self._failed_authentication_delay_s)
                 return
             elif isinstance(event, ConnectionClosed):
                 if refusal is not None:
