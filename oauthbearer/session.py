@@ -189,6 +189,11 @@ def _moves(method: Callable[Concatenate[M, P], R]) -> Callable[Concatenate[M, P]
     return guarded
 
 
+#: The states in which each call is allowed, per transition table (by its id:
+#: the tables are module constants, each read once, on its machine's first call).
+_ALLOWED_CALLS: dict[int, dict[str, tuple[object, ...]]] = {}
+
+
 class _Machine(Generic[S]):
     """One state, one transition table, and the rule that errors leave it FAILED."""
 
@@ -206,9 +211,16 @@ class _Machine(Generic[S]):
 
     def _check(self, call: str) -> None:
         """Raise unless some input of ``call`` is allowed in the current state."""
-        state = self._state
-        if not any(s is state and i.split(":")[0] == call for s, i in self._TABLE):
-            raise SessionStateError(type(self).__name__, state.name, call)
+        table = self._TABLE
+        allowed = _ALLOWED_CALLS.get(id(table))
+        if allowed is None:
+            calls: dict[str, list[object]] = {}
+            for s, i in table:
+                calls.setdefault(i.split(":")[0], []).append(s)
+            allowed = _ALLOWED_CALLS[id(table)] = {c: tuple(ss) for c, ss in calls.items()}
+        # A tuple of enum members: tested by identity, with no enum hashing.
+        if self._state not in allowed.get(call, ()):
+            raise SessionStateError(type(self).__name__, self._state.name, call)
 
     def _move(self, event: str) -> None:
         """Take the transition for ``event`` (``call`` or ``call:outcome``)."""

@@ -9,7 +9,6 @@ protocol is all in the pure connection object; this only moves bytes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Final
 
 from oauthbearer.kafka.client import (
@@ -30,7 +29,6 @@ __all__ = ["DEFAULT_TIMEOUT_S", "authenticate"]
 
 #: The bound on one whole authentication, connection included.
 DEFAULT_TIMEOUT_S: Final = 10.0
-_READ_SIZE: Final = 65_536
 
 
 async def authenticate(
@@ -50,42 +48,83 @@ async def authenticate(
     it before answering (or before answering Metadata).
     """
     connection = KafkaClientConnection(session, extensions=extensions)
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[ClientAuthenticated | ClientAuthenticationFailed] = loop.create_future()
     async with asyncio.timeout(timeout_s):
-        reader, writer = await asyncio.open_connection(host, port)
+        transport, _ = await loop.create_connection(
+            lambda: _Authenticating(connection, outcome, metadata=metadata), host, port
+        )
         try:
-            return await _run(connection, reader, writer, metadata=metadata)
+            return await outcome
         finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            transport.close()
 
 
-async def _run(
-    connection: KafkaClientConnection,
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    *,
-    metadata: bool,
-) -> ClientAuthenticated | ClientAuthenticationFailed:
-    connection.initiate()
-    outcome: ClientAuthenticated | None = None
-    while True:
-        event = connection.next_event()
-        if event is NEED_DATA:
-            writer.write(connection.data_to_send())
-            await writer.drain()
-            connection.receive_data(await reader.read(_READ_SIZE))
-        elif isinstance(event, ClientAuthenticated):
-            if not metadata:
-                return event
-            outcome = event
-            connection.send_request(ApiKey.METADATA, 1, MetadataRequest(topics=None))
-        elif isinstance(event, ApplicationResponse):
-            assert outcome is not None  # only Metadata is ever sent, after success
-            return outcome
-        elif isinstance(event, ClientAuthenticationFailed):
-            return event
-        else:
-            assert isinstance(event, ConnectionClosed), event
-            when = "during authentication" if outcome is None else "before answering Metadata"
-            raise ConnectionError(f"the broker closed the connection {when}")
+class _Authenticating(asyncio.Protocol):
+    """The client's side of one connection, in asyncio's callbacks: no coroutine
+    per read, so that a load generator stays cheaper than the broker it loads."""
+
+    def __init__(
+        self,
+        connection: KafkaClientConnection,
+        outcome: asyncio.Future[ClientAuthenticated | ClientAuthenticationFailed],
+        *,
+        metadata: bool,
+    ) -> None:
+        self._connection = connection
+        self._outcome = outcome
+        self._metadata = metadata
+        self._granted: ClientAuthenticated | None = None
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._connection.initiate()
+        self._step()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._outcome.done():
+            self._connection.receive_data(data)
+            self._step()
+
+    def eof_received(self) -> bool:
+        if not self._outcome.done():
+            self._connection.receive_data(b"")
+            self._step()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._outcome.done():
+            when = "during authentication" if self._granted is None else "before answering Metadata"
+            self._outcome.set_exception(ConnectionError(f"the broker closed the connection {when}"))
+
+    def _step(self) -> None:
+        connection = self._connection
+        try:
+            while True:
+                event = connection.next_event()
+                if event is NEED_DATA:
+                    assert self._transport is not None
+                    self._transport.write(connection.data_to_send())
+                    return
+                if isinstance(event, ClientAuthenticated):
+                    if not self._metadata:
+                        self._outcome.set_result(event)
+                        return
+                    self._granted = event
+                    connection.send_request(ApiKey.METADATA, 1, MetadataRequest(topics=None))
+                elif isinstance(event, ApplicationResponse):
+                    assert self._granted is not None  # only Metadata is sent, after success
+                    self._outcome.set_result(self._granted)
+                    return
+                elif isinstance(event, ClientAuthenticationFailed):
+                    self._outcome.set_result(event)
+                    return
+                else:
+                    assert isinstance(event, ConnectionClosed), event
+                    self.connection_lost(None)
+                    return
+        except Exception as error:  # noqa: BLE001 - handed to the awaiting caller
+            if not self._outcome.done():
+                self._outcome.set_exception(error)

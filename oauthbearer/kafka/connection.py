@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 import types
 from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar
@@ -409,7 +410,9 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             raise ArgumentTypeError("max_reauth_ms must be an int (ms) or None")
         self._session_factory = session_factory
         self._mechanisms = tuple(mechanisms)
-        self._api_versions = ApiVersionsResponse.supporting(api_versions)
+        self._api_versions = _api_versions_answer(
+            None if api_versions is None else tuple(tuple(entry) for entry in api_versions)
+        )
         self._max_reauth_ms = max_reauth_ms
         self._start_framing(max_frame_size)
         self._now = 0.0
@@ -689,6 +692,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         lifetime = exchange.session_lifetime_ms(now_ms=now_ms, max_reauth_ms=self._max_reauth_ms)
         assert lifetime is not None  # the exchange stands succeeded
         self._previous = _Session(principal=token.principal, expiry_ms=now_ms + lifetime)
+        self._exchange = None  # done: what an authenticated connection keeps is _previous
         header = self._pending
         if header is None:
             self._outbox += _sized(b"")  # bare tokens: an empty server token
@@ -749,7 +753,9 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         if version != header.api_version:
             # KIP-511: v0, UNSUPPORTED_VERSION, and the ApiVersions range.
             keys = tuple(
-                key for key in self._api_versions.api_keys if key.api_key == ApiKey.API_VERSIONS
+                key
+                for key in self._api_versions.response.api_keys
+                if key.api_key == ApiKey.API_VERSIONS
             )
             reply = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=keys)
             outcome = "frame:api_versions_error"
@@ -760,8 +766,9 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             reply = ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
             outcome = "frame:api_versions_error"
         else:
-            reply = self._api_versions
-            outcome = "frame:api_versions"
+            self._outbox += self._api_versions.frame(header, version)
+            self._move("frame:api_versions")
+            return
         self._outbox += encode_response(ResponseHeader.for_request(header), reply, version)
         self._move(outcome)
 
@@ -783,6 +790,31 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
 
     def _which(self) -> str:
         return "re-authentication" if self._previous is not None else "authentication"
+
+
+class _ApiVersionsAnswer:
+    """A broker's ApiVersions answer, encoded once per version: every connection
+    sends the same bytes but for the correlation id (ApiVersions responses
+    always have header v0: the correlation id alone)."""
+
+    __slots__ = ("_bodies", "response")
+
+    def __init__(self, response: ApiVersionsResponse) -> None:
+        self.response = response
+        self._bodies: dict[int, bytes] = {}
+
+    def frame(self, header: RequestHeader, version: int) -> bytes:
+        body = self._bodies.get(version)
+        if body is None:
+            encoded = encode_response(ResponseHeader(correlation_id=0), self.response, version)
+            body = self._bodies[version] = encoded[_SIZE_PREFIX + 4 :]
+        return _sized(header.correlation_id.to_bytes(4, "big", signed=True) + body)
+
+
+@functools.lru_cache(maxsize=16)
+def _api_versions_answer(versions: tuple[tuple[int, ...], ...] | None) -> _ApiVersionsAnswer:
+    """The shared answer for ``versions`` ((api_key, min, max) triples; None: the codec's)."""
+    return _ApiVersionsAnswer(ApiVersionsResponse.supporting(versions))  # type: ignore[arg-type]
 
 
 def _speaks(header: RequestHeader) -> bool:

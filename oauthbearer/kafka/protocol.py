@@ -628,6 +628,8 @@ def _check_tuple(what: str, value: object, kind: type | tuple[type, ...]) -> Non
 
 
 def _check_tags(what: str, fields: object) -> None:
+    if fields == ():
+        return  # nearly every message: no tagged field
     _check_tuple(what, fields, TaggedField)
     assert isinstance(fields, tuple)
     tags = [field.tag for field in fields]

@@ -1,0 +1,377 @@
+"""Kafka SASL OAUTHBEARER authentications per second against the broker emulator,
+over loopback, and the server's memory per authenticated connection.
+
+The emulator runs in its own process (``oauthbearer broker``), so that it has a
+core to itself and its cost is not mixed with the load generator's. The load
+generator (this process) keeps ``--concurrency`` connections in flight, each a
+complete authentication: connect, ApiVersions, SaslHandshake, SaslAuthenticate,
+close. It runs with Kafka's unsecured tokens and with RS256 tokens against a JWKS
+file. The baseline, measured in the same run with the same concurrency, is a
+bare connection to an asyncio server that answers one 4-byte frame: a rate with
+no Kafka and no SASL in it, which shows what the authentication itself costs.
+
+Memory: ``--connections`` server connections are driven through authentication in
+memory (the pure ``KafkaServerConnection``, a client's recorded bytes) and kept;
+tracemalloc measures what they hold, per connection.
+
+Targets (docs/broker.md): at least 2,000 authentications per second with
+unsecured tokens, and at most 1 KiB of state per authenticated connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from harness import environment_line
+
+from oauthbearer import ServerSession, UnsecuredJwsValidator
+from oauthbearer.kafka import (
+    NEED_DATA,
+    Authenticated,
+    ClientAuthenticated,
+    KafkaClientConnection,
+    KafkaServerConnection,
+)
+from oauthbearer.kafka.aio import authenticate
+from oauthbearer.unsecured import kafka_unsecured_login
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+#: Target: complete authentications per second with unsecured tokens.
+MIN_AUTHENTICATIONS_PER_S: Final = 2_000.0
+#: Target: bytes of server state per authenticated connection.
+MAX_BYTES_PER_CONNECTION: Final = 1_024
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    seconds: float
+    warmup_s: float
+    concurrency: int
+    connections: int
+
+
+FULL: Final = Mode(seconds=5.0, warmup_s=1.0, concurrency=64, connections=2_000)
+QUICK: Final = Mode(seconds=0.5, warmup_s=0.2, concurrency=16, connections=200)
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+def unsecured_token() -> str:
+    options = {"unsecuredLoginStringClaim_sub": "bench", "unsecuredLoginLifetimeSeconds": "86400"}
+    return kafka_unsecured_login(options, now=time.time()).token.value
+
+
+def rs256_fixture(folder: Path) -> tuple[str, Path]:
+    """A 2048-bit RSA key's JWKS file, and an RS256 token it verifies."""
+    import jwt  # only this fixture needs pyjwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update({"kid": "bench", "alg": "RS256", "use": "sig"})
+    path = folder / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    now = int(time.time())
+    claims = {"sub": "bench", "iat": now, "exp": now + 86_400, "scope": "kafka"}
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
+    return token, path
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    port: int
+    pid: int
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds the process has used (Linux's /proc), or None where unknown."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def server(*args: str) -> Iterator[Server]:
+    """A server process printing ``... listening on 127.0.0.1:PORT ...``."""
+    proc = subprocess.Popen(  # noqa: S603 - this interpreter, with our own arguments
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "listening on 127.0.0.1:" not in line:
+            raise SystemExit(f"the server did not start: {line!r}")
+        yield Server(int(line.split("listening on 127.0.0.1:")[1].split()[0]), proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+#: The baseline server: answers one size-prefixed frame with a 4-byte frame.
+BARE_SERVER: Final = """
+import asyncio
+
+async def handle(reader, writer):
+    try:
+        size = int.from_bytes(await reader.readexactly(4), "big")
+        await reader.readexactly(size)
+        writer.write(b"\\x00\\x00\\x00\\x04ok!!")
+        await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print("listening on 127.0.0.1:%d" % server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+async def bare_connection(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"\x00\x00\x00\x04ping")
+        await writer.drain()
+        await reader.readexactly(8)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def kafka_authentication(port: int, token: str) -> None:
+    outcome = await authenticate("127.0.0.1", port, token)
+    if not isinstance(outcome, ClientAuthenticated):
+        raise SystemExit(f"the emulator refused the benchmark's token: {outcome}")
+
+
+# --- the load ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """Completed calls per second, and the share of a core the server used meanwhile."""
+
+    per_s: float
+    server_cpu: float | None
+
+    @property
+    def per_server_core_s(self) -> float | None:
+        """Calls per second of the server's CPU: what one core of its own would serve."""
+        return None if not self.server_cpu else self.per_s / self.server_cpu
+
+
+async def rate(once: Callable[[], Awaitable[None]], target: Server, mode: Mode) -> Rate:
+    """Completed calls per second with ``mode.concurrency`` in flight, after a warm-up."""
+    counted = 0
+    counting = False
+    stop = False
+
+    async def worker() -> None:
+        nonlocal counted
+        while not stop:
+            await once()
+            if counting:
+                counted += 1
+
+    workers = [asyncio.create_task(worker()) for _ in range(mode.concurrency)]
+    await asyncio.sleep(mode.warmup_s)
+    counting = True
+    cpu_before = target.cpu_s()
+    started = time.perf_counter()
+    await asyncio.sleep(mode.seconds)
+    counting = False
+    elapsed = time.perf_counter() - started
+    cpu_after = target.cpu_s()
+    stop = True
+    await asyncio.gather(*workers)
+    share = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / elapsed
+    return Rate(counted / elapsed, share)
+
+
+def measure_rates(mode: Mode) -> dict[str, Rate]:
+    rates: dict[str, Rate] = {}
+    with server("-c", BARE_SERVER) as bare:
+        rates["bare"] = asyncio.run(rate(lambda: bare_connection(bare.port), bare, mode))
+    broker = ["-m", "oauthbearer", "broker", "--listen", "127.0.0.1:0", "--log-level", "warning"]
+    token = unsecured_token()
+    with server(*broker) as emulator:
+        rates["unsecured"] = asyncio.run(
+            rate(lambda: kafka_authentication(emulator.port, token), emulator, mode)
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        signed, jwks = rs256_fixture(Path(folder))
+        with server(*broker, "--jwks", str(jwks)) as emulator:
+            rates["rs256"] = asyncio.run(
+                rate(lambda: kafka_authentication(emulator.port, signed), emulator, mode)
+            )
+    return rates
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+def client_bytes(token: str) -> bytes:
+    """What a client sends to authenticate, recorded once against a real server connection."""
+    validator = UnsecuredJwsValidator()
+    server_side = KafkaServerConnection(lambda: ServerSession(validator, dialect="kafka"))
+    client = KafkaClientConnection(token)
+    client.initiate()
+    sent = bytearray()
+    while True:
+        data = client.data_to_send()
+        sent += data
+        server_side.receive_data(data, now=time.time())
+        while server_side.next_event() is not NEED_DATA:
+            pass
+        client.receive_data(server_side.data_to_send())
+        event = client.next_event()
+        if isinstance(event, ClientAuthenticated):
+            return bytes(sent)
+        if event is not NEED_DATA:
+            raise SystemExit(f"recording the client's bytes failed: {event}")
+
+
+def bytes_per_connection(count: int) -> float:
+    """tracemalloc's count of what ``count`` authenticated connections hold, each."""
+    token = unsecured_token()
+    stream = client_bytes(token)
+    validator = UnsecuredJwsValidator()
+
+    def session() -> ServerSession:
+        return ServerSession(validator, dialect="kafka")
+
+    now = time.time()
+    kept: list[KafkaServerConnection] = []
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(count):
+        connection = KafkaServerConnection(session)
+        connection.receive_data(stream, now=now)
+        authenticated = False
+        while (event := connection.next_event()) is not NEED_DATA:
+            authenticated = authenticated or isinstance(event, Authenticated)
+        if not authenticated:
+            raise SystemExit("a connection did not authenticate")
+        connection.data_to_send()
+        kept.append(connection)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    # The list's own slots are the benchmark's, not the connections'.
+    held -= sys.getsizeof(kept)
+    return held / count
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _number(value: float | None, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:,.0f}{suffix}"
+
+
+def report(rates: dict[str, Rate], per_connection: float, mode: Mode) -> tuple[str, bool]:
+    unsecured = rates["unsecured"]
+    capacity = unsecured.per_server_core_s
+    met_rate = unsecured.per_s >= MIN_AUTHENTICATIONS_PER_S
+    met_memory = per_connection <= MAX_BYTES_PER_CONNECTION
+    labels = {
+        "bare": "bare TCP connection, one 4-byte frame each way (baseline)",
+        "unsecured": "complete authentication, unsecured token",
+        "rs256": "complete authentication, RS256 token (JWKS file)",
+    }
+    lines = [
+        "# oauthbearer broker emulator: authentications over loopback",
+        "",
+        environment_line(["cryptography"]),
+        (
+            f"{os.cpu_count()} CPUs; {mode.concurrency} connections in flight; "
+            f"{mode.seconds:g} s per measurement after {mode.warmup_s:g} s of warm-up. The load"
+        ),
+        "generator shares the machine: 'server core' is the share of one core the server",
+        "used, and 'per server core-second' what a core of its own would serve.",
+        "",
+        "| load | per second | ratio to a bare connection | server core | per server core-second |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, label in labels.items():
+        measured = rates[key]
+        lines.append(
+            f"| {label} | {measured.per_s:,.0f} | {measured.per_s / rates['bare'].per_s:.2f}x "
+            f"| {'n/a' if measured.server_cpu is None else f'{measured.server_cpu:.2f}'} "
+            f"| {_number(measured.per_server_core_s)} |"
+        )
+    lines += [
+        "",
+        "| target | result | status |",
+        "|---|---|---|",
+        (
+            f"| unsecured authentications per second >= {MIN_AUTHENTICATIONS_PER_S:,.0f} "
+            f"| {unsecured.per_s:,.0f} ({_number(capacity)} per server core-second) "
+            f"| {'met' if met_rate else 'MISSED'} |"
+        ),
+        (
+            f"| server state per authenticated connection <= {MAX_BYTES_PER_CONNECTION} B "
+            f"| {per_connection:,.0f} B | {'met' if met_memory else 'MISSED'} |"
+        ),
+    ]
+    return "\n".join(lines), met_rate and met_memory
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run, for the smoke test")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    rates = measure_rates(mode)
+    per_connection = bytes_per_connection(mode.connections)
+    text, met = report(rates, per_connection, mode)
+    print(text)
+    if args.json is not None:
+        document: dict[str, Any] = {
+            "mode": "quick" if args.quick else "full",
+            "concurrency": mode.concurrency,
+            "per_second": {key: measured.per_s for key, measured in rates.items()},
+            "server_cpu": {key: measured.server_cpu for key, measured in rates.items()},
+            "bytes_per_connection": per_connection,
+            "targets_met": met,
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return 1 if args.check and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
