@@ -9,7 +9,9 @@ does not import its client either: that waits until an adapter is made):
 * :mod:`oauthbearer.integrations.aiokafka`: aiokafka's
   ``sasl_oauth_token_provider``, which Faust takes as ``oauth_cb``;
 * :mod:`oauthbearer.integrations.confluent_kafka`: confluent-kafka's
-  (librdkafka's) ``oauth_cb``.
+  (librdkafka's) ``oauth_cb``;
+* :mod:`oauthbearer.integrations.mail`: the authobject for the standard
+  library's ``imaplib`` and ``smtplib``.
 
 Each takes a *token source*: a :class:`~oauthbearer.login.TokenProvider`, an
 :class:`~oauthbearer.login.AsyncTokenProvider`, anything else with a
