@@ -18,11 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer import ClientInitialResponse, ErrorResponse, ServerSession, UnsecuredJwsValidator
-from oauthbearer.errors import OAuthBearerError, SessionStateError
+from oauthbearer.errors import ConfigurationError, OAuthBearerError, SessionStateError
 from oauthbearer.kafka import (
     CONNECTION_FAILURE_REASONS,
     NEED_DATA,
     PAUSED,
+    SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     ApiKey,
     ApiVersionsRequest,
@@ -662,3 +663,52 @@ def test_the_table_names_only_known_calls() -> None:
         "reject",
         "send_response",
     }
+
+
+# --- Frame limits ----------------------------------------------------------------------
+
+
+def big_request(size: int, correlation: int = 9) -> bytes:
+    """A Produce v3 request header and ``size`` bytes in all: a frame the codec
+    does not decode, handed over whole."""
+    header = (0).to_bytes(2, "big") + (3).to_bytes(2, "big") + correlation.to_bytes(4, "big")
+    header += b"\xff\xff"  # null client id
+    return sized(header + bytes(size - len(header)))
+
+
+def test_the_frame_limit_is_sasls_until_authenticated_then_the_request_limit() -> None:
+    # Kafka: sasl.server.max.receive.size (512 KiB) while authenticating,
+    # socket.request.max.bytes once authenticated.
+    over_sasl = SASL_SERVER_MAX_RECEIVE_SIZE + 1
+    early = server()
+    (failure,) = pump(early, big_request(over_sasl))
+    assert isinstance(failure, AuthenticationFailedEvent)
+    assert failure.reason == "malformed-frame"
+    assert "exceeds max_frame_size 524288" in failure.message
+
+    conn = server()
+    authenticated(conn)
+    (event,) = pump(conn, big_request(over_sasl))
+    assert isinstance(event, ApplicationRequest)
+    assert isinstance(event.message, Frame)
+    assert len(event.message.data) == over_sasl
+
+    # A re-authentication reads its tokens under the SASL limit again.
+    later = NOW + 600
+    pump(conn, handshake(correlation=10), now=later)
+    (failure,) = pump(conn, big_request(over_sasl, correlation=11), now=later)
+    assert isinstance(failure, AuthenticationFailedEvent)
+    assert failure.reason == "malformed-frame"
+
+
+def test_the_request_limit_is_configurable_and_checked() -> None:
+    validator = UnsecuredJwsValidator()
+    conn = KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka"), max_request_size=1_000
+    )
+    authenticated(conn)
+    (failure,) = pump(conn, big_request(1_001))
+    assert isinstance(failure, AuthenticationFailedEvent)
+    assert "exceeds max_frame_size 1000" in failure.message
+    with pytest.raises(ConfigurationError):
+        KafkaServerConnection(lambda: ServerSession(validator), max_request_size=-1)

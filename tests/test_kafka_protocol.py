@@ -996,3 +996,17 @@ def test_exchange_as_real_clients_negotiate_it() -> None:
             decoded.append(decode_request(event))
     assert [(hd.api_version, m) for hd, m in decoded] == requests
     assert [hd.correlation_id for hd, _ in decoded] == list(range(len(requests)))
+
+
+def test_the_frame_limit_can_change_between_frames() -> None:
+    decoder = KafkaFrameDecoder(max_frame_size=10)
+    decoder.receive_data(b"\x00\x00\x00\x05hello")
+    decoder.max_frame_size = 100  # what a broker does once the client authenticated
+    decoder.receive_data(b"\x00\x00\x00\x32" + bytes(50))
+    assert [decoder.next_event(), decoder.next_event()] == [Frame(b"hello"), Frame(bytes(50))]
+    decoder.max_frame_size = 3
+    decoder.receive_data(b"\x00\x00\x00\x04")
+    with pytest.raises(MalformedFrame, match="exceeds max_frame_size 3"):
+        decoder.next_event()
+    with pytest.raises(ConfigurationError):
+        decoder.max_frame_size = -1

@@ -19,6 +19,7 @@ tests/test_docs.py loads this module to check the examples too.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -298,6 +299,31 @@ class ReasonTable(SphinxDirective):
         return [table]
 
 
+class CodeTable(SphinxDirective):
+    """``code-table``: a two-column table (code, meaning) of a reason mapping,
+    named by its dotted path, e.g. ``oauthbearer.kafka.KAFKA_FRAME_REASONS``."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        module_name, _, name = self.arguments[0].rpartition(".")
+        mapping = getattr(importlib.import_module(module_name), name)
+        table = nodes.table(classes=["code-table"])
+        group = nodes.tgroup(cols=2)
+        table += group
+        for width in (25, 75):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        head += nodes.row("", _cell(nodes.Text("code")), _cell(nodes.Text("meaning")))
+        group += head
+        body = nodes.tbody()
+        group += body
+        for code, meaning in mapping.items():
+            body += nodes.row("", _cell(nodes.literal(text=code)), _cell(nodes.Text(meaning)))
+        return [table]
+
+
 # --- autodoc ------------------------------------------------------------------------
 
 _UNDERLINE = re.compile(r"([=\-~^\"'`#*+])\1*")
@@ -352,6 +378,7 @@ def _changelog_source(app: Sphinx, docname: str, source: list[str]) -> None:
 def setup(app: Sphinx) -> ExtensionMetadata:
     """Register the directive and the event handlers."""
     app.add_directive("reason-table", ReasonTable)
+    app.add_directive("code-table", CodeTable)
     app.connect("autodoc-process-docstring", _titles_to_rubrics)
     app.connect("source-read", _changelog_source)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

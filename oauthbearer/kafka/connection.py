@@ -66,6 +66,7 @@ from oauthbearer.errors import (
 from oauthbearer.kafka.protocol import (
     NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
+    SOCKET_REQUEST_MAX_BYTES,
     SUPPORTED_VERSIONS,
     ApiKey,
     ApiVersionsRequest,
@@ -368,8 +369,10 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
     ((api_key, min, max) triples) is the ApiVersions answer, by default the
     codec's own table. ``max_reauth_ms`` is Kafka's ``connections.max.reauth.ms``
     (``None`` or 0: the token's lifetime alone bounds the session).
-    ``max_frame_size`` bounds every frame, checked as its size prefix arrives
-    (default: ``sasl.server.max.receive.size``).
+    Every frame is bounded as its size prefix arrives: by ``max_frame_size``
+    while authenticating (default: ``sasl.server.max.receive.size``, 512 KiB),
+    by ``max_request_size`` once authenticated (default:
+    ``socket.request.max.bytes``, 100 MiB), as Kafka's broker does.
     """
 
     __slots__ = (
@@ -377,6 +380,8 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         "_exchange",
         "_last_reauth_ms",
         "_max_reauth_ms",
+        "_max_request_size",
+        "_max_sasl_size",
         "_mechanisms",
         "_now",
         "_pending",
@@ -396,6 +401,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         api_versions: Sequence[tuple[int, int, int]] | None = None,
         max_reauth_ms: int | None = None,
         max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
+        max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
     ) -> None:
         super().__init__(ConnectionPhase.AWAITING_HANDSHAKE)
         if not callable(session_factory):
@@ -415,6 +421,14 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         )
         self._max_reauth_ms = max_reauth_ms
         self._start_framing(max_frame_size)
+        if (
+            not isinstance(max_request_size, int)
+            or isinstance(max_request_size, bool)
+            or not 0 <= max_request_size < 1 << 31
+        ):
+            raise ConfigurationError("max_request_size must be an int in [0, 2**31-1]")
+        self._max_sasl_size = max_frame_size
+        self._max_request_size = max_request_size
         self._now = 0.0
         self._exchange: ServerSession | None = None
         self._pending: RequestHeader | None = None  # the SaslAuthenticate being answered
@@ -559,6 +573,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
                 "unsupported-mechanism",
             )
         self._send(header, SaslHandshakeResponse(mechanisms=self._mechanisms))
+        self._decoder.max_frame_size = self._max_sasl_size  # a re-authentication's, too
         self._raw_tokens = header.api_version == 0
         self._exchange = self._session_factory()
         if not isinstance(self._exchange, ServerSession):
@@ -693,6 +708,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         assert lifetime is not None  # the exchange stands succeeded
         self._previous = _Session(principal=token.principal, expiry_ms=now_ms + lifetime)
         self._exchange = None  # done: what an authenticated connection keeps is _previous
+        self._decoder.max_frame_size = self._max_request_size
         header = self._pending
         if header is None:
             self._outbox += _sized(b"")  # bare tokens: an empty server token

@@ -1376,7 +1376,18 @@ class KafkaFrameDecoder:
 
     @property
     def max_frame_size(self) -> int:
+        """The limit on size prefixes; settable, as Kafka's broker raises it from
+        ``sasl.server.max.receive.size`` to ``socket.request.max.bytes`` once a
+        connection has authenticated. A new limit applies to the prefixes not yet
+        checked; frames already accepted stand."""
         return self._max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value: int) -> None:
+        _check_int("max_frame_size", value, 0, (1 << 31) - 1)
+        self._max_frame_size = value
+        if self._error is None:
+            self._check_prefixes()
 
     @property
     def buffered(self) -> int:
