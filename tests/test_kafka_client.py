@@ -581,3 +581,73 @@ def test_send_request_takes_only_request_messages() -> None:
     with pytest.raises(ArgumentTypeError):
         pair.client.send_request(18, 0, ApiVersionsResponse())  # type: ignore[arg-type]
     assert pair.client.phase is ClientPhase.FAILED
+
+
+# --- KIP-368 re-authentication -----------------------------------------------------------
+
+
+def test_reauthentication_runs_handshake_and_authenticate_again() -> None:
+    pair = started(client(), server())
+    pair.client.reauthenticate(login(), extensions={"traceId": "again"})
+    assert phase_of(pair.client) is ClientPhase.HANDSHAKE_SENT
+    pair.run()
+    assert pair.client_events[-1] == ClientAuthenticated(
+        session_lifetime_ms=LIFETIME_MS, reauthentication=True
+    )
+    granted = pair.server_events[-1]
+    assert isinstance(granted, Authenticated)
+    assert granted.reauthentication
+    assert dict(granted.extensions) == {"traceId": "again"}
+    # No ApiVersions the second time: SaslHandshake v1, then SaslAuthenticate.
+    handshake, authenticate = (decode_request(f) for f in pair.sent[-2:])
+    assert handshake[1] == SaslHandshakeRequest(mechanism="OAUTHBEARER")
+    assert isinstance(authenticate[1], SaslAuthenticateRequest)
+    assert phase_of(pair.client) is ClientPhase.AUTHENTICATED
+    # The connection carries application requests again.
+    pair.client.send_request(ApiKey.METADATA, 1, MetadataRequest(topics=None))
+    pair.run()
+    asked = pair.server_events[-1]
+    assert isinstance(asked, ApplicationRequest)
+    pair.server.send_response(asked.header, MetadataResponse())
+    pair.run()
+    last: object = pair.client_events[-1]
+    assert isinstance(last, ApplicationResponse)
+
+
+def test_reauthentication_as_another_principal_is_refused_by_the_broker() -> None:
+    pair = started(client(), server())
+    pair.client.reauthenticate(login("mallory"))
+    pair.run()
+    failure = pair.client_events[-1]
+    assert isinstance(failure, ClientAuthenticationFailed)
+    assert failure.reason == "authentication-failed"
+    assert failure.error_code == 58
+    assert "Cannot change principals" in failure.message
+    assert pair.client.phase is ClientPhase.FAILED
+
+
+def test_a_second_reauthentication_within_a_second_gets_34() -> None:
+    pair = started(client(), server())
+    pair.client.reauthenticate(login())
+    pair.run()
+    pair.client.reauthenticate(login())  # the broker's clock has not moved
+    pair.run()
+    failure = pair.client_events[-1]
+    assert isinstance(failure, ClientAuthenticationFailed)
+    assert failure.reason == "illegal-sasl-state"
+
+
+def test_reauthentication_needs_an_idle_authenticated_connection() -> None:
+    fresh = client()
+    with pytest.raises(SessionStateError):
+        fresh.reauthenticate(login())
+    pair = started(client(), server())
+    pair.client.send_request(ApiKey.METADATA, 1, MetadataRequest(topics=None))
+    with pytest.raises(ConfigurationError, match="in flight"):
+        pair.client.reauthenticate(login())
+    assert pair.client.phase is ClientPhase.FAILED
+    used = ClientSession(login())
+    used.initial_response()
+    again = started(client(), server())
+    with pytest.raises(ConfigurationError, match="fresh"):
+        again.client.reauthenticate(used)

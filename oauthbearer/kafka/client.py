@@ -20,6 +20,7 @@ It follows Apache Kafka's Java client (``SaslClientAuthenticator`` and
     VERSIONS_SENT --versions--> HANDSHAKE_SENT --OAUTHBEARER agreed--> AUTHENTICATING
     AUTHENTICATING --empty auth_bytes, error 0--> AUTHENTICATED
                    --challenge, error 0--> CHALLENGED --58--> FAILED
+    AUTHENTICATED --reauthenticate--> HANDSHAKE_SENT (KIP-368)
 
 * ApiVersions goes first, at v3 with the client's software name and version.
   A broker too old for it answers UNSUPPORTED_VERSION (35) at v0 (KIP-511),
@@ -38,7 +39,9 @@ It follows Apache Kafka's Java client (``SaslClientAuthenticator`` and
   scope. Success after a challenge is refused: nothing is granted on that path.
 * Success reports ``session_lifetime_ms`` (SaslAuthenticate v1+, else 0), the
   time after which the broker closes the connection unless the client
-  re-authenticates (KIP-368).
+  re-authenticates (KIP-368): ``reauthenticate(session)`` runs SaslHandshake
+  and SaslAuthenticate again on the authenticated connection, with no request
+  in flight.
 * Responses arrive in request order; each must carry the correlation id of
   the oldest request in flight (``NetworkClient.correlate``).
 
@@ -166,6 +169,8 @@ class ClientAuthenticated:
     """
 
     session_lifetime_ms: int
+    #: True after :meth:`KafkaClientConnection.reauthenticate` (KIP-368).
+    reauthentication: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,6 +263,8 @@ _TABLE: Final[Mapping[tuple[ClientPhase, str], ClientPhase]] = types.MappingProx
         (C.AUTHENTICATING, "frame:challenge"): C.CHALLENGED,
         (C.AUTHENTICATED, "send_request"): C.AUTHENTICATED,
         (C.AUTHENTICATED, "frame:response"): C.AUTHENTICATED,
+        # KIP-368: a new exchange on the same connection, from SaslHandshake.
+        (C.AUTHENTICATED, "reauthenticate"): C.HANDSHAKE_SENT,
     }
 )
 
@@ -279,6 +286,7 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
         "_client_id",
         "_correlation",
         "_in_flight",
+        "_reauthenticating",
         "_retried",
         "_session",
         "_software",
@@ -299,14 +307,7 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
         max_frame_size: int = SOCKET_REQUEST_MAX_BYTES,
     ) -> None:
         super().__init__(ClientPhase.IDLE)
-        if isinstance(session, str):
-            session = ClientSession(session, extensions=extensions)
-        elif not isinstance(session, ClientSession):
-            raise ArgumentTypeError("session must be a ClientSession or an access token")
-        elif extensions is not None:
-            raise ConfigurationError("give extensions to the ClientSession, not beside it")
-        if session.state is not ClientState.IDLE:
-            raise ConfigurationError("the ClientSession must be fresh (IDLE)")
+        session = _fresh_session(session, extensions)
         if (
             not isinstance(correlation_id, int)
             or isinstance(correlation_id, bool)
@@ -325,6 +326,7 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
         self._in_flight: collections.deque[RequestHeader] = collections.deque()
         self._retried = False
         self._auth_version = 0
+        self._reauthenticating = False
 
     def __repr__(self) -> str:
         return f"<KafkaClientConnection phase={self._state.name}>"
@@ -372,6 +374,35 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
         header = self._request(api_key, version, message)
         self._move("send_request")
         return header
+
+    @_moves
+    def reauthenticate(
+        self, session: ClientSession | str, *, extensions: Mapping[str, str] | None = None
+    ) -> None:
+        """Start a KIP-368 re-authentication on this authenticated connection,
+        with a fresh session (or token, and ``extensions``): SaslHandshake, then
+        SaslAuthenticate, as the first time.
+
+        Do it before the session lifetime runs out, with no request in flight
+        (Kafka's client waits for the connection to be idle), and hold new
+        requests until the outcome: :class:`ClientAuthenticated` with
+        ``reauthentication=True``, or :class:`ClientAuthenticationFailed`. A
+        broker refuses a second re-authentication within a second (34), and a
+        token naming another principal.
+        """
+        self._check("reauthenticate")
+        if self._in_flight:
+            raise ConfigurationError(
+                "reauthenticate() with requests in flight: wait for their responses"
+            )
+        self._session = _fresh_session(session, extensions)
+        self._reauthenticating = True
+        self._move("reauthenticate")
+        self._request(
+            ApiKey.SASL_HANDSHAKE,
+            SASL_HANDSHAKE_REQUEST_VERSION,
+            SaslHandshakeRequest(mechanism=MECHANISM),
+        )
 
     # -- dispatch by phase --
 
@@ -526,7 +557,10 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
             )
             return None
         self._move("frame:success")
-        return ClientAuthenticated(session_lifetime_ms=message.session_lifetime_ms)
+        return ClientAuthenticated(
+            session_lifetime_ms=message.session_lifetime_ms,
+            reauthentication=self._reauthenticating,
+        )
 
     # -- helpers --
 
@@ -563,6 +597,20 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
             openid_configuration=openid_configuration,
             reason=reason,
         )
+
+
+def _fresh_session(
+    session: ClientSession | str, extensions: Mapping[str, str] | None
+) -> ClientSession:
+    if isinstance(session, str):
+        return ClientSession(session, extensions=extensions)
+    if not isinstance(session, ClientSession):
+        raise ArgumentTypeError("session must be a ClientSession or an access token")
+    if extensions is not None:
+        raise ConfigurationError("give extensions to the ClientSession, not beside it")
+    if session.state is not ClientState.IDLE:
+        raise ConfigurationError("the ClientSession must be fresh (IDLE)")
+    return session
 
 
 def _decode(frame: Frame, request: RequestHeader) -> tuple[ResponseHeader, ResponseMessage]:
