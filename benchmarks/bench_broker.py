@@ -3,14 +3,17 @@ over loopback, and the server's memory per authenticated connection.
 
 The emulator runs in its own process (``oauthbearer broker``), so that it has a
 core to itself and its cost is not mixed with the load generator's. The load
-generator (this process) keeps ``--concurrency`` connections in flight, each a
-complete authentication: connect, ApiVersions, SaslHandshake, SaslAuthenticate,
-close. It runs with Kafka's unsecured tokens and with RS256 tokens against a JWKS
-file. The baseline, measured in the same run with the same concurrency, is a
-bare connection to an asyncio server that answers one 4-byte frame: a rate with
-no Kafka and no SASL in it, which shows what the authentication itself costs.
+generator (this process) keeps 64 connections in flight, each a complete
+authentication: connect, ApiVersions, SaslHandshake, SaslAuthenticate, close.
+It replays the requests of our ``KafkaClientConnection`` (recorded once, after a
+real authentication proves the broker grants the token) in lockstep, and checks
+each connection's final answer, so that it costs less than the broker it loads.
+It runs with Kafka's unsecured tokens and with RS256 tokens against a JWKS file.
+The baseline, measured in the same run with the same concurrency, is a bare
+connection to an asyncio server that answers one 4-byte frame: a rate with no
+Kafka and no SASL in it, which shows what the authentication itself costs.
 
-Memory: ``--connections`` server connections are driven through authentication in
+Memory: 2,000 server connections are driven through authentication in
 memory (the pure ``KafkaServerConnection``, a client's recorded bytes) and kept;
 tracemalloc measures what they hold, per connection.
 
@@ -37,15 +40,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 from harness import environment_line
 
-from oauthbearer import ServerSession, UnsecuredJwsValidator
+from oauthbearer import OAuthBearerToken, ServerSession, UnsecuredJwsValidator
 from oauthbearer.kafka import (
     NEED_DATA,
+    ApiKey,
     Authenticated,
     ClientAuthenticated,
+    Frame,
     KafkaClientConnection,
+    KafkaFrameDecoder,
     KafkaServerConnection,
+    SaslAuthenticateResponse,
+    decode_response,
 )
 from oauthbearer.kafka.aio import authenticate
+from oauthbearer.session import TokenReceived
 from oauthbearer.unsecured import kafka_unsecured_login
 
 if TYPE_CHECKING:
@@ -168,10 +177,71 @@ async def bare_connection(port: int) -> None:
             await writer.wait_closed()
 
 
-async def kafka_authentication(port: int, token: str) -> None:
+class _Replay(asyncio.Protocol):
+    """One authentication, replaying a recorded client's requests in lockstep:
+    each request goes out when the previous one's response has come in, as a real
+    client sends them. The broker does all of its work; the load generator only
+    counts frames and checks the last answer, so that it stays cheaper than the
+    broker it loads."""
+
+    def __init__(self, requests: list[bytes], done: asyncio.Future[None]) -> None:
+        self._requests = requests
+        self._next = 0
+        self._done = done
+        self._decoder = KafkaFrameDecoder()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._send_next()
+
+    def _send_next(self) -> None:
+        assert self._transport is not None
+        self._transport.write(self._requests[self._next])
+        self._next += 1
+
+    def data_received(self, data: bytes) -> None:
+        self._decoder.receive_data(data)
+        while isinstance(frame := self._decoder.next_event(), Frame):
+            if self._next < len(self._requests):
+                self._send_next()
+                continue
+            _, answer = decode_response(
+                frame, api_key=ApiKey.SASL_AUTHENTICATE, api_version=AUTHENTICATE_VERSION
+            )
+            assert isinstance(answer, SaslAuthenticateResponse)
+            if answer.error_code or answer.auth_bytes:
+                self._done.set_exception(SystemExit(f"the broker refused the token: {answer}"))
+            else:
+                self._done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._done.done():
+            self._done.set_exception(ConnectionError("the broker closed the connection"))
+
+
+#: The SaslAuthenticate version our client settles on with the emulator (v2).
+AUTHENTICATE_VERSION: Final = 2
+
+
+async def kafka_authentication(port: int, requests: list[bytes]) -> None:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    transport, _ = await loop.create_connection(lambda: _Replay(requests, done), "127.0.0.1", port)
+    try:
+        await done
+    finally:
+        transport.close()
+
+
+async def checked_requests(port: int, token: str) -> list[bytes]:
+    """The requests to replay: a real authentication first proves the broker
+    grants the token, then the client's frames are recorded."""
     outcome = await authenticate("127.0.0.1", port, token)
     if not isinstance(outcome, ClientAuthenticated):
         raise SystemExit(f"the emulator refused the benchmark's token: {outcome}")
+    return request_frames(token)
 
 
 # --- the load ---------------------------------------------------------------------------------
@@ -225,14 +295,16 @@ def measure_rates(mode: Mode) -> dict[str, Rate]:
     broker = ["-m", "oauthbearer", "broker", "--listen", "127.0.0.1:0", "--log-level", "warning"]
     token = unsecured_token()
     with server(*broker) as emulator:
+        frames = asyncio.run(checked_requests(emulator.port, token))
         rates["unsecured"] = asyncio.run(
-            rate(lambda: kafka_authentication(emulator.port, token), emulator, mode)
+            rate(lambda: kafka_authentication(emulator.port, frames), emulator, mode)
         )
     with tempfile.TemporaryDirectory() as folder:
         signed, jwks = rs256_fixture(Path(folder))
         with server(*broker, "--jwks", str(jwks)) as emulator:
+            frames = asyncio.run(checked_requests(emulator.port, signed))
             rates["rs256"] = asyncio.run(
-                rate(lambda: kafka_authentication(emulator.port, signed), emulator, mode)
+                rate(lambda: kafka_authentication(emulator.port, frames), emulator, mode)
             )
     return rates
 
@@ -241,24 +313,38 @@ def measure_rates(mode: Mode) -> dict[str, Rate]:
 
 
 def client_bytes(token: str) -> bytes:
-    """What a client sends to authenticate, recorded once against a real server connection."""
-    validator = UnsecuredJwsValidator()
-    server_side = KafkaServerConnection(lambda: ServerSession(validator, dialect="kafka"))
+    """What our client sends to authenticate with ``token``, recorded against a
+    server connection in pure mode that grants whatever token arrives (whether
+    the emulator grants it is checked over the network, by ``checked_requests``)."""
+    server_side = KafkaServerConnection(lambda: ServerSession(dialect="kafka"))
     client = KafkaClientConnection(token)
     client.initiate()
     sent = bytearray()
+    forever_ms = int(time.time() * 1000) + 86_400_000
     while True:
         data = client.data_to_send()
         sent += data
         server_side.receive_data(data, now=time.time())
-        while server_side.next_event() is not NEED_DATA:
-            pass
+        while (event := server_side.next_event()) is not NEED_DATA:
+            if isinstance(event, TokenReceived):
+                granted = OAuthBearerToken(value=token, principal="bench", lifetime_ms=forever_ms)
+                server_side.accept(granted)
         client.receive_data(server_side.data_to_send())
-        event = client.next_event()
-        if isinstance(event, ClientAuthenticated):
+        outcome = client.next_event()
+        if isinstance(outcome, ClientAuthenticated):
             return bytes(sent)
-        if event is not NEED_DATA:
-            raise SystemExit(f"recording the client's bytes failed: {event}")
+        if outcome is not NEED_DATA:
+            raise SystemExit(f"recording the client's bytes failed: {outcome}")
+
+
+def request_frames(token: str) -> list[bytes]:
+    """``client_bytes`` cut into its size-prefixed requests."""
+    decoder = KafkaFrameDecoder()
+    decoder.receive_data(client_bytes(token))
+    frames = []
+    while isinstance(frame := decoder.next_event(), Frame):
+        frames.append(len(frame.data).to_bytes(4, "big") + frame.data)
+    return frames
 
 
 def bytes_per_connection(count: int) -> float:

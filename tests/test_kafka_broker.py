@@ -35,6 +35,7 @@ from oauthbearer.unsecured import kafka_unsecured_login
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 SECRET_MARKER = "s3cr3t-marker"  # a claim value no log line may contain
 
@@ -373,3 +374,60 @@ def test_cli_broker_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> N
     assert exit_info.value.code == 2
     assert main(["broker", "-o", "unsecuredValidatorAllowableClockSkewMs=-1"]) == 2
     assert "must not be negative" in capsys.readouterr().err
+
+
+def test_cli_broker_validates_signed_jwts_against_a_jwks_file(tmp_path: Path) -> None:
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update({"kid": "k1", "alg": "RS256", "use": "sig"})
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    now = int(time.time())
+
+    def signed(audience: str) -> str:
+        claims = {"sub": "svc", "iss": "https://idp.test", "aud": audience, "iat": now}
+        claims["exp"] = now + 600
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+    proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments
+        [
+            sys.executable,
+            "-m",
+            "oauthbearer",
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "--jwks",
+            str(jwks),
+            "--issuer",
+            "https://idp.test",
+            "--audience",
+            "kafka",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = int(line.split("listening on 127.0.0.1:")[1].split()[0])
+        ok = asyncio.run(authenticate("127.0.0.1", port, signed("kafka")))
+        assert isinstance(ok, ClientAuthenticated)
+        refused = asyncio.run(authenticate("127.0.0.1", port, signed("elsewhere")))
+        assert isinstance(refused, ClientAuthenticationFailed)
+        assert refused.status == "invalid_token"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert "principal='svc'" in err
+    assert "aud" in err  # the validator's detail names the refused audience
