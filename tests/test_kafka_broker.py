@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -431,3 +432,44 @@ def test_cli_broker_validates_signed_jwts_against_a_jwks_file(tmp_path: Path) ->
     assert proc.returncode == 0, err
     assert "principal='svc'" in err
     assert "aud" in err  # the validator's detail names the refused audience
+
+
+def test_a_client_that_never_reads_is_not_buffered_without_bound(recorder: Recorder) -> None:
+    # Authenticate, then pipeline Metadata requests whose answers are large and
+    # never read them: the emulator stops answering at the transport's
+    # high-water mark (backpressure) instead of queueing every answer.
+    from oauthbearer.kafka import KafkaClientConnection, MetadataRequest
+    from oauthbearer.kafka.protocol import RequestHeader, encode_request
+
+    topics = tuple(f"topic-{i:04d}" for i in range(150))  # ~5 KB per answer
+    emulator = BrokerEmulator(UnsecuredJwsValidator(), topics=topics, on_authentication=recorder)
+    client = KafkaClientConnection(unsecured())
+    client.initiate()
+
+    async def run(broker: BrokerEmulator) -> int:
+        # Small socket buffers both ways, so that the kernel cannot absorb the answers.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((broker.host, broker.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        while True:  # the authentication, in lockstep
+            writer.write(client.data_to_send())
+            await writer.drain()
+            client.receive_data(await reader.read(65536))
+            if isinstance(client.next_event(), ClientAuthenticated):
+                break
+        (protocol,) = broker._protocols
+        assert protocol._transport is not None
+        server_socket = protocol._transport.get_extra_info("socket")
+        server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        header = RequestHeader(api_key=3, api_version=1, correlation_id=7, client_id="x")
+        writer.write(encode_request(header, MetadataRequest(topics=None)) * 400)  # ~2 MB due
+        await writer.drain()
+        await asyncio.sleep(1.5)
+        buffered = protocol._transport.get_write_buffer_size()
+        writer.transport.abort()
+        return buffered
+
+    with emulator.running_in_thread() as broker:
+        buffered = asyncio.run(run(broker))
+    assert buffered < 1024 * 1024, buffered

@@ -433,6 +433,7 @@ class _BrokerProtocol(asyncio.Protocol):
         self._done = False
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._writing_paused = False
 
     # -- asyncio's callbacks --
 
@@ -451,6 +452,21 @@ class _BrokerProtocol(asyncio.Protocol):
         self._last_activity = asyncio.get_running_loop().time()
         self._feed(data)
 
+    def pause_writing(self) -> None:
+        # A client that sends requests without reading the answers: neither read
+        # nor answer more of them until the answers already queued have drained.
+        # What was read stays in the connection's frame decoder, so the memory
+        # held is one read and one answer past the transport's high-water mark.
+        self._writing_paused = True
+        if self._transport is not None and not self._done:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._transport is not None and not self._done:
+            self._transport.resume_reading()
+            self._feed(b"", resume=True)
+
     def eof_received(self) -> bool:
         if not self._done:
             self._feed(b"")
@@ -466,9 +482,12 @@ class _BrokerProtocol(asyncio.Protocol):
 
     # -- the exchange --
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes, *, resume: bool = False) -> None:
+        """Hand ``data`` to the connection and act on its events (``resume``: no
+        new data, only the frames left when answering paused)."""
         try:
-            self._connection.receive_data(data, now=self._emulator._clock())
+            if not resume:
+                self._connection.receive_data(data, now=self._emulator._clock())
             self._pump()
         except Exception:  # one connection's bug (a validator's) must not stop the rest
             log.exception("connection from %s closed after an unexpected error", self._peer)
@@ -478,6 +497,9 @@ class _BrokerProtocol(asyncio.Protocol):
         emulator = self._emulator
         connection = self._connection
         while True:
+            if self._writing_paused:
+                self._flush()
+                return  # resume_writing() carries on
             event = connection.next_event()
             if event is NEED_DATA:
                 self._flush()
@@ -523,6 +545,7 @@ class _BrokerProtocol(asyncio.Protocol):
                 if not emulator._answer(connection, event, self._peer):
                     self._finish(delay_s=0.0)
                     return
+                self._flush()  # each answer on its own: the transport may ask for a pause
 
     def _report_abandoned_challenge(self) -> None:
         refusal, self._refusal = self._refusal, None
