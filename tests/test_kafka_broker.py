@@ -4,6 +4,7 @@ connection (tests/test_interop_kafka.py drives it with real Kafka clients)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -328,19 +329,11 @@ def test_arguments_are_checked() -> None:
 # --- the CLI --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_cli_broker_serves_and_stops_on_a_signal(signum: signal.Signals) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "oauthbearer",
-            "broker",
-            "--listen",
-            "127.0.0.1:0",
-            "-o",
-            "unsecuredValidatorRequiredScope=read",
-        ],
+@contextlib.contextmanager
+def cli_broker(*options: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``oauthbearer broker --listen 127.0.0.1:0 OPTIONS``, and the port it printed."""
+    proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments
+        [sys.executable, "-m", "oauthbearer", "broker", "--listen", "127.0.0.1:0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -350,16 +343,25 @@ def test_cli_broker_serves_and_stops_on_a_signal(signum: signal.Signals) -> None
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert "listening on 127.0.0.1:" in line, line
-        port = int(line.split("listening on 127.0.0.1:")[1].split()[0])
+        yield proc, int(line.split("listening on 127.0.0.1:")[1].split()[0])
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def stop(proc: subprocess.Popen[str], signum: signal.Signals) -> tuple[str, str]:
+    proc.send_signal(signum)
+    return proc.communicate(timeout=10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_broker_serves_and_stops_on_a_signal(signum: signal.Signals) -> None:
+    with cli_broker("-o", "unsecuredValidatorRequiredScope=read") as (proc, port):
         ok = asyncio.run(authenticate("127.0.0.1", port, unsecured(), metadata=True))
         assert isinstance(ok, ClientAuthenticated)
         refused = asyncio.run(authenticate("127.0.0.1", port, unsecured(scope="write")))
         assert isinstance(refused, ClientAuthenticationFailed)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
-        proc.wait()
+        out, err = stop(proc, signum)
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert "authenticated peer=" in err
@@ -395,40 +397,14 @@ def test_cli_broker_validates_signed_jwts_against_a_jwks_file(tmp_path: Path) ->
         claims["exp"] = now + 600
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
 
-    proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments
-        [
-            sys.executable,
-            "-m",
-            "oauthbearer",
-            "broker",
-            "--listen",
-            "127.0.0.1:0",
-            "--jwks",
-            str(jwks),
-            "--issuer",
-            "https://idp.test",
-            "--audience",
-            "kafka",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        port = int(line.split("listening on 127.0.0.1:")[1].split()[0])
+    jwt_options = ("--jwks", str(jwks), "--issuer", "https://idp.test", "--audience", "kafka")
+    with cli_broker(*jwt_options) as (proc, port):
         ok = asyncio.run(authenticate("127.0.0.1", port, signed("kafka")))
         assert isinstance(ok, ClientAuthenticated)
         refused = asyncio.run(authenticate("127.0.0.1", port, signed("elsewhere")))
         assert isinstance(refused, ClientAuthenticationFailed)
         assert refused.status == "invalid_token"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
-        proc.wait()
+        _, err = stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
     assert "principal='svc'" in err
     assert "aud" in err  # the validator's detail names the refused audience
