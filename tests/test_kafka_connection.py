@@ -701,6 +701,21 @@ def test_the_frame_limit_is_sasls_until_authenticated_then_the_request_limit() -
     assert failure.reason == "malformed-frame"
 
 
+def test_the_frame_limit_does_not_depend_on_where_the_stream_is_cut() -> None:
+    # Found by fuzz/kafka_wire.py: a request pipelined in one chunk with the
+    # authentication was refused under the SASL limit, and a token pipelined with
+    # a re-authentication's handshake was read under the request limit.
+    over_sasl = SASL_SERVER_MAX_RECEIVE_SIZE + 1
+    conn = server()
+    stream = api_versions() + handshake() + authenticate(initial()) + big_request(over_sasl)
+    authenticated_event, request = pump(conn, stream)
+    assert isinstance(authenticated_event, Authenticated)
+    assert isinstance(request, ApplicationRequest)
+    (failure,) = pump(conn, handshake(correlation=10) + big_request(over_sasl), now=NOW + 600)
+    assert isinstance(failure, AuthenticationFailedEvent)
+    assert "exceeds max_frame_size 524288" in failure.message
+
+
 def test_the_request_limit_is_configurable_and_checked() -> None:
     validator = UnsecuredJwsValidator()
     conn = KafkaServerConnection(

@@ -32,9 +32,9 @@ The layers, bottom up:
 * :class:`RequestHeader`, :class:`ResponseHeader` and one frozen dataclass per
   message, each with ``encode(version)`` and ``decode(data, version)``;
 * :class:`KafkaFrameDecoder`: the stream codec, in h11's shape. Each size prefix
-  is checked the moment its four bytes arrive, before any byte of its body is
-  kept; :func:`decode_request` and :func:`encode_response` (and their mirror
-  images for clients) turn frames into messages and back.
+  is checked as soon as its frame is the next to be returned, and a refused
+  frame's body is not kept; :func:`decode_request` and :func:`encode_response`
+  (and their mirror images for clients) turn frames into messages and back.
 
 The decoder is as strict as Kafka's broker, and stricter where Kafka silently
 accepts garbage: it refuses invalid UTF-8 (Java substitutes U+FFFD), booleans
@@ -1342,12 +1342,16 @@ class KafkaFrameDecoder:
     stream); ``next_event()`` returns the next :class:`Frame`, or
     :data:`NEED_DATA`, or :data:`CONNECTION_CLOSED` at a clean end of stream.
 
-    Each size prefix is checked the moment its four bytes arrive, inside
-    ``receive_data``: a negative size, or one above ``max_frame_size``, stops
-    the decoder there, and nothing after that prefix is kept. Frames that came
-    complete before it are still returned; then ``next_event`` raises the
-    :class:`MalformedFrame`, and so does every later call. Where the stream is cut
-    into chunks does not change what comes out.
+    Each size prefix is checked as soon as its frame is the next to be
+    returned: the moment its four bytes arrive (inside ``receive_data``) when
+    every frame before it was returned, else when the frame before it is. A
+    frame is so judged by the limit in force when it is reached, as Kafka's
+    broker, which reads one frame at a time, judges it; the caller may change
+    the limit on reading a frame. A negative size, or one above
+    ``max_frame_size``, stops the decoder there, and nothing after that prefix
+    is kept. Frames that came complete before it are still returned; then
+    ``next_event`` raises the :class:`MalformedFrame`, and so does every later
+    call. Where the stream is cut into chunks does not change what comes out.
 
     The buffer is a ``bytearray`` read from an offset and compacted once the
     consumed part is at least half of it, so a stream of n bytes costs O(n)
@@ -1378,8 +1382,8 @@ class KafkaFrameDecoder:
     def max_frame_size(self) -> int:
         """The limit on size prefixes; settable, as Kafka's broker raises it from
         ``sasl.server.max.receive.size`` to ``socket.request.max.bytes`` once a
-        connection has authenticated. A new limit applies to the prefixes not yet
-        checked; frames already accepted stand."""
+        connection has authenticated. A new limit applies to every frame not yet
+        returned; frames already returned stand."""
         return self._max_frame_size
 
     @max_frame_size.setter
@@ -1387,6 +1391,7 @@ class KafkaFrameDecoder:
         _check_int("max_frame_size", value, 0, (1 << 31) - 1)
         self._max_frame_size = value
         if self._error is None:
+            self._scan = self._start  # judge the buffered frames again, by the new limit
             self._check_prefixes()
 
     @property
@@ -1417,6 +1422,10 @@ class KafkaFrameDecoder:
                 buffer[self._scan : self._scan + _SIZE_PREFIX], "big", signed=True
             )
             if size < 0 or size > self._max_frame_size:
+                if size >= 0 and self._scan > self._start:
+                    # Frames before it are still to be returned, and reading them
+                    # may change the limit: judged when it is next (next_event).
+                    return
                 where = self._stream_offset + self._scan
                 if size < 0:
                     reason, detail = "invalid-size", f"frame size {size} is negative"
@@ -1435,6 +1444,8 @@ class KafkaFrameDecoder:
 
     def next_event(self) -> Frame | DecoderEvent:
         """The next complete frame, :data:`NEED_DATA` or :data:`CONNECTION_CLOSED`."""
+        if self._start == self._scan and self._error is None:
+            self._check_prefixes()  # a prefix that waited for the frames before it
         if self._start < self._scan:
             begin = self._start + _SIZE_PREFIX
             size = int.from_bytes(self._buffer[self._start : begin], "big", signed=True)
