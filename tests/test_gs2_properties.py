@@ -17,18 +17,19 @@ from oauthbearer import (
     MalformedMessage,
 )
 from oauthbearer.gs2 import _decode_fast, _interpret, _scan
+from oauthbearer.testing import strategies as obs
 from tests import strategies as obst
 
 if TYPE_CHECKING:
     import random
 
 
-@given(obst.initial_responses)
+@given(obs.initial_responses())
 def test_decode_inverts_encode(msg: ClientInitialResponse) -> None:
     assert ClientInitialResponse.decode(msg.encode()) == msg
 
 
-@given(obst.initial_responses, st.randoms())
+@given(obs.initial_responses(), st.randoms())
 def test_equal_messages_hash_equal(msg: ClientInitialResponse, rnd: random.Random) -> None:
     items = list(msg.extensions.items())
     rnd.shuffle(items)
@@ -43,7 +44,7 @@ def test_equal_messages_hash_equal(msg: ClientInitialResponse, rnd: random.Rando
     assert hash(shuffled) == hash(msg)
 
 
-@given(obst.kafka_initial_responses)
+@given(obs.initial_responses(Dialect.KAFKA))
 def test_kafka_dialect_decodes_what_we_encode(msg: ClientInitialResponse) -> None:
     decoded = ClientInitialResponse.decode(msg.encode(), dialect=Dialect.KAFKA)
     assert decoded == msg
@@ -70,7 +71,7 @@ def _fields(msg: ClientInitialResponse) -> tuple[object, ...]:
 @given(
     obst.parser_inputs
     | obst.encoded_initial_responses
-    | obst.kafka_initial_responses.map(ClientInitialResponse.encode),
+    | obs.initial_responses(Dialect.KAFKA).map(ClientInitialResponse.encode),
     st.sampled_from(list(Dialect)),
 )
 @example(b"n,,\x01auth=Bearer x\x01port=443\x01\x01", Dialect.RFC7628)
@@ -149,7 +150,10 @@ def kafka_model(data: bytes) -> tuple[str, ...] | tuple[str, str, str, dict[str,
 
 
 @settings(max_examples=500)
-@given(obst.parser_inputs | obst.mutated(obst.kafka_initial_responses.map(lambda m: m.encode())))
+@given(
+    obst.parser_inputs
+    | obs.mutated(obs.initial_responses(Dialect.KAFKA).map(ClientInitialResponse.encode))
+)
 @example(b"n,,\x01auth=Bearer x\x01k=1\x01k=2\x01auth=bearer y\x01\x01")
 @example(b"n,a=a=2Cb,\x01auth=Bearer x\x01\x01")
 @example(b"n,a=\x01,\x01auth=Bearer x\x01\x01")
@@ -166,7 +170,7 @@ def test_kafka_dialect_agrees_with_a_model_of_kafkas_broker(data: bytes) -> None
 # --- ErrorResponse ---------------------------------------------------------------------
 
 
-@given(obst.error_responses)
+@given(obs.error_responses())
 def test_error_response_round_trips(error: ErrorResponse) -> None:
     assert ErrorResponse.decode(error.encode()) == error
 
@@ -186,7 +190,7 @@ json_values = st.recursive(
 @given(
     json_values.map(lambda v: json.dumps(v).encode())
     | st.binary(max_size=100)
-    | obst.mutated(obst.error_responses.map(ErrorResponse.encode))
+    | obs.mutated(obs.error_responses().map(ErrorResponse.encode))
 )
 @example(b"[" * 5000 + b"]" * 5000)
 @example(b'{"status":"x","n":' + b"1" * 5000 + b"}")

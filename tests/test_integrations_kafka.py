@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from oauthbearer import ClientInitialResponse, Dialect
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
@@ -44,8 +43,8 @@ from oauthbearer.integrations.kafka_python import (
     kafka_python_token_provider,
 )
 from oauthbearer.login import AsyncTokenProvider, TokenProvider, TokenUnavailable
+from oauthbearer.testing import strategies as obs
 from oauthbearer.token import OAuthBearerToken
-from tests import strategies as obst
 from tests.peers import missing_peer
 
 CAPTURES = Path(__file__).parent / "fixtures" / "captures"
@@ -177,12 +176,10 @@ def test_kafka_python_answers_the_error_challenge_with_kvsep() -> None:
     assert not mechanism.is_authenticated()
 
 
-kafka_extension_maps = st.dictionaries(
-    obst.keys.filter(lambda key: key != "port"), obst.nonempty_values, max_size=8
-)
+kafka_extension_maps = obs.extensions(Dialect.KAFKA, max_size=8)
 
 
-@given(token=obst.tokens, extensions=kafka_extension_maps)
+@given(token=obs.tokens(), extensions=kafka_extension_maps)
 def test_kafka_python_message_carries_the_token_and_extensions_intact(
     token: str, extensions: dict[str, str]
 ) -> None:
@@ -249,7 +246,7 @@ def test_aiokafka_takes_the_error_challenge_for_success() -> None:
     assert asyncio.run(exchange()) is None  # aiokafka's "done"
 
 
-@given(token=obst.tokens, extensions=kafka_extension_maps)
+@given(token=obs.tokens(), extensions=kafka_extension_maps)
 def test_aiokafka_message_carries_the_token_and_extensions_intact(
     token: str, extensions: dict[str, str]
 ) -> None:

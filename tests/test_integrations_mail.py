@@ -44,7 +44,7 @@ from oauthbearer.integrations import mail
 from oauthbearer.integrations.mail import OAuthBearerAuth
 from oauthbearer.login import TokenUnavailable
 from oauthbearer.session import Authenticated, ChallengeIssued, TokenReceived
-from tests.strategies import error_responses, mutated
+from oauthbearer.testing import strategies as obs
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -517,8 +517,8 @@ def test_the_module_docstring_examples_run() -> None:
 # --- Properties ---------------------------------------------------------------------------
 
 challenges = (
-    error_responses.map(ErrorResponse.encode)
-    | mutated(error_responses.map(ErrorResponse.encode))
+    obs.error_responses().map(ErrorResponse.encode)
+    | obs.mutated(obs.error_responses().map(ErrorResponse.encode))
     | st.binary(max_size=300)
 )
 

@@ -1,6 +1,8 @@
 """Tools for testing OAUTHBEARER code.
 
 :mod:`oauthbearer.testing.idp`: a local test identity provider (token endpoint, JWKS, discovery).
+:mod:`oauthbearer.testing.strategies`: hypothesis strategies, valid and tagged invalid inputs
+(import it yourself: it needs hypothesis, which nothing else imports).
 """
 
 from __future__ import annotations
