@@ -1,4 +1,5 @@
-"""The ``oauthbearer`` command: decode, encode, token, validate, check, idp, broker, demo.
+"""The ``oauthbearer`` command: decode, encode, token, validate, check, conformance, idp,
+broker, demo.
 
 A thin shell over the pure codec, sessions and validators. Exit codes: 0
 success, 1 the input was rejected (the reason is printed), 2 the command line
@@ -15,6 +16,7 @@ import binascii
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -600,6 +602,60 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+# --- conformance ------------------------------------------------------------------------------
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    # The runner is a shell (package data, subprocesses): imported for this command only.
+    from oauthbearer.testing.conformance import (  # noqa: PLC0415
+        DEFAULT_TIMEOUT_S,
+        command_implementation,
+        format_report,
+        load_corpus,
+        run_conformance,
+        select_cases,
+    )
+
+    if args.command_line is None:
+        _unused(args, {"timeout": "--timeout", "jobs": "--jobs"}, needs="--command")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be 1 or more")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError("--timeout must be a number of seconds > 0")
+    try:
+        cases = load_corpus(args.corpus)
+    except OSError as exc:
+        raise UsageError(f"--corpus {args.corpus}: {exc.strerror}") from None
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    if args.case:
+        cases = select_cases(cases, args.case)
+        if not cases:
+            raise UsageError(f"--case {' '.join(args.case)} matches no case")
+    implementation, name = None, None
+    if args.command_line is not None:
+        try:
+            implementation = command_implementation(
+                args.command_line, timeout=args.timeout or DEFAULT_TIMEOUT_S
+            )
+        except (ConfigurationError, ValueError) as exc:  # shlex: unbalanced quotes
+            raise UsageError(f"--command: {exc}") from None
+        name = f"the command {args.command_line}"
+    jobs = 1 if implementation is None else args.jobs or os.cpu_count() or 1
+    report = run_conformance(
+        implementation,
+        name=name,
+        cases=cases,
+        dialects=None if args.dialect is None else [args.dialect],
+        jobs=jobs,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(format_report(report))
+    return 0 if report.ok else 1
+
+
 # --- idp --------------------------------------------------------------------------------------
 
 
@@ -952,6 +1008,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow http to 127.0.0.1 (the local test identity provider)",
     )
     check.set_defaults(func=cmd_check)
+
+    conformance = commands.add_parser(
+        "conformance",
+        help="run the conformance corpus against our codec or another implementation (--command)",
+    )
+    conformance.add_argument(
+        "-d",
+        "--dialect",
+        choices=[d.value for d in Dialect],
+        help="run the cases of one dialect only (default: both)",
+    )
+    conformance.add_argument(
+        "--command",
+        dest="command_line",
+        metavar="CMD",
+        help="the implementation to test: a command line that reads a message on stdin and "
+        "prints a JSON verdict (see docs/conformance.md); default: our codec",
+    )
+    conformance.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run the cases whose id matches this shell pattern, e.g. 'authzid-*'; repeatable",
+    )
+    conformance.add_argument(
+        "--corpus",
+        metavar="FILE",
+        help="a corpus file of the same format (default: the shipped one)",
+    )
+    conformance.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --command: the time the command has for one case (default 5)",
+    )
+    conformance.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="with --command: cases run at once (default: the number of CPUs)",
+    )
+    conformance.add_argument("--json", action="store_true", help="print the results as JSON")
+    conformance.set_defaults(func=cmd_conformance)
 
     idp = commands.add_parser(
         "idp", help="run a local test identity provider (OAuth 2.0, JWKS, discovery) on loopback"

@@ -3,6 +3,7 @@
 :mod:`oauthbearer.testing.idp`: a local test identity provider (token endpoint, JWKS, discovery).
 :mod:`oauthbearer.testing.strategies`: hypothesis strategies, valid and tagged invalid inputs
 (import it yourself: it needs hypothesis, which nothing else imports).
+:mod:`oauthbearer.testing.conformance`: the conformance corpus and its runner.
 """
 
 from __future__ import annotations
