@@ -1,5 +1,5 @@
 """The ``oauthbearer`` command: decode, encode, token, validate, check, conformance, idp,
-broker, demo.
+broker, probe, demo.
 
 A thin shell over the pure codec, sessions and validators. Exit codes: 0
 success, 1 the input was rejected (the reason is printed), 2 the command line
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import fnmatch
 import hashlib
 import json
 import math
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
     from oauthbearer.jwks_fetch import JwksRefresher
     from oauthbearer.kafka.broker import BrokerEmulator
+    from oauthbearer.kafka.probe import ProbeResult
     from oauthbearer.token import OAuthBearerToken, TokenValidator
 
     _SigningKey = (
@@ -500,10 +502,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # --- broker -------------------------------------------------------------------------------
 
 
-def _listen_address(text: str) -> tuple[str, int]:
+def _host_port(text: str, option: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65_535:
-        raise UsageError(f"--listen takes HOST:PORT, not {text!r}")
+        raise UsageError(f"{option} takes HOST:PORT, not {text!r}")
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
@@ -514,7 +516,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
     from oauthbearer.kafka.broker import BrokerEmulator  # noqa: PLC0415
 
-    host, port = _listen_address(args.listen)
+    host, port = _host_port(args.listen, "--listen")
     try:
         validator, refresher = _validator(args)
         emulator = BrokerEmulator(
@@ -567,6 +569,75 @@ async def _serve_broker(emulator: BrokerEmulator) -> int:
     await emulator.serve_forever()
     print("oauthbearer broker: stopped", flush=True)
     return 0
+
+
+# --- probe ---------------------------------------------------------------------------------
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    # The probe is an asyncio shell, and the corpus is package data: imported here only.
+    import asyncio  # noqa: PLC0415
+
+    from oauthbearer.kafka.probe import (  # noqa: PLC0415
+        builtin_cases,
+        corpus_cases,
+        probe,
+        summary,
+    )
+    from oauthbearer.testing.conformance import load_corpus, select_cases  # noqa: PLC0415
+
+    host, port = _host_port(args.bootstrap, "--bootstrap")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be a number of seconds > 0")
+    try:
+        corpus = load_corpus(args.corpus)
+    except OSError as exc:
+        raise UsageError(f"--corpus {args.corpus}: {exc.strerror}") from None
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    if args.case:
+        corpus = select_cases(corpus, args.case)
+    cases = corpus_cases(corpus) + [
+        case
+        for case in builtin_cases()
+        if not args.case or any(fnmatch.fnmatchcase(case.id, p) for p in args.case)
+    ]
+    if not cases:
+        raise UsageError(f"--case {' '.join(args.case)} matches no case")
+    try:
+        results = asyncio.run(probe(host, port, cases, timeout_s=args.timeout))
+    except (OSError, ConfigurationError) as exc:
+        print(f"oauthbearer probe: {args.bootstrap}: {exc}", file=sys.stderr)
+        return 2
+    agrees = [r.kafka_agrees if args.expect == "kafka" else r.rfc7628_agrees for r in results]
+    violations = [r for r in results if r.violation]
+    failed = sum(agree is False for agree in agrees) + len(violations)
+    if args.json:
+        print(json.dumps([_probe_json(r) for r in results], indent=2))
+    else:
+        print(summary(results))
+        print(
+            f"\n{len(results)} cases against {args.bootstrap}: "
+            f"{sum(agree is True for agree in agrees)} as {args.expect} expects, "
+            f"{sum(agree is False for agree in agrees)} not, {len(violations)} violations."
+        )
+    return 1 if failed else 0
+
+
+def _probe_json(result: ProbeResult) -> dict[str, Any]:
+    return {
+        "case": result.case.id,
+        "observed": str(result.observed),
+        "after_challenge": None if result.after_challenge is None else str(result.after_challenge),
+        "error_code": result.error_code,
+        "message": result.message,
+        "kafka_expects": str(result.case.kafka),
+        "kafka_agrees": result.kafka_agrees,
+        "rfc7628_expects": str(result.case.rfc7628),
+        "rfc7628_agrees": result.rfc7628_agrees,
+        "violation": result.violation,
+        "seconds": round(result.seconds, 3),
+    }
 
 
 # --- check ------------------------------------------------------------------------------------
@@ -1052,6 +1123,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conformance.add_argument("--json", action="store_true", help="print the results as JSON")
     conformance.set_defaults(func=cmd_conformance)
+
+    probe_parser = commands.add_parser(
+        "probe",
+        help="run the conformance corpus and the %%x01 flow against a live Kafka listener",
+    )
+    probe_parser.add_argument(
+        "--bootstrap", required=True, metavar="HOST:PORT", help="the listener to probe"
+    )
+    probe_parser.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="probe the cases whose id matches this shell pattern ('flow-*': the exchange "
+        "itself); repeatable",
+    )
+    probe_parser.add_argument(
+        "--corpus", metavar="FILE", help="a corpus file (default: the shipped one)"
+    )
+    probe_parser.add_argument(
+        "--expect",
+        choices=["kafka", "rfc7628"],
+        default="kafka",
+        help="whose expectations decide the exit code (default kafka)",
+    )
+    probe_parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="the bound on one case (default 5)",
+    )
+    probe_parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    probe_parser.set_defaults(func=cmd_probe)
 
     idp = commands.add_parser(
         "idp", help="run a local test identity provider (OAuth 2.0, JWKS, discovery) on loopback"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -205,3 +207,52 @@ def test_cases_check_their_fields() -> None:
     )
     assert case.step is Step.SLOW_SEND
     assert "data" not in repr(case)
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def test_cli_probe_against_the_emulator(capsys: pytest.CaptureFixture[str]) -> None:
+    from oauthbearer.cli import main
+
+    with BrokerEmulator(UnsecuredJwsValidator()).running_in_thread() as emulator:
+        assert main(["probe", "--bootstrap", emulator.bootstrap]) == 0
+        out = capsys.readouterr().out
+        assert "| flow-challenge-ack | challenged | refused | parsed | yes |" in out
+        assert " as kafka expects, 0 not, 0 violations." in out
+        # The emulator is Kafka, not RFC 7628 strict: the y flag and others differ.
+        assert main(["probe", "--bootstrap", emulator.bootstrap, "--expect", "rfc7628"]) == 1
+        capsys.readouterr()
+        code = main(
+            ["probe", "--bootstrap", emulator.bootstrap, "--case", "flow-challenge-*", "--json"]
+        )
+        results = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [r["case"] for r in results] == ["flow-challenge-ack", "flow-challenge-skip"]
+    assert results[0]["after_challenge"] == "refused"
+    assert results[0]["violation"] is None
+
+
+def test_cli_probe_reports_an_unreachable_listener(capsys: pytest.CaptureFixture[str]) -> None:
+    from oauthbearer.cli import main
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert main(["probe", "--bootstrap", f"127.0.0.1:{port}", "--case", "flow-*"]) == 2
+    assert "oauthbearer probe: 127.0.0.1:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["probe", "--bootstrap", "nowhere"])
+    with pytest.raises(SystemExit):
+        main(["probe", "--bootstrap", "127.0.0.1:1", "--case", "no-such-case"])
+
+
+def test_corpus_cases_expect_the_frame_limit_before_the_grammar() -> None:
+    from oauthbearer.kafka.probe import corpus_cases
+    from oauthbearer.testing.conformance import load_corpus
+
+    probes = {case.id: case for case in corpus_cases(load_corpus())}
+    big = [c for c in probes.values() if len(c.data) > 500_000]
+    assert big, "the corpus has its size cases"
+    assert all(c.kafka is Expected.CLOSED for c in big)
+    assert probes["rfc7628-4.1-imap"].kafka is Expected.PARSED

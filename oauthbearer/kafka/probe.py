@@ -66,6 +66,8 @@ from oauthbearer.kafka.protocol import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+    from oauthbearer.testing.conformance import ConformanceCase
+
 __all__ = [
     "DEFAULT_CASE_TIMEOUT_S",
     "PROBE_TOKEN",
@@ -76,6 +78,7 @@ __all__ = [
     "Step",
     "builtin_cases",
     "challenge_status",
+    "corpus_cases",
     "probe",
     "summary",
 ]
@@ -401,6 +404,47 @@ def builtin_cases(token: str = PROBE_TOKEN) -> list[ProbeCase]:
             rfc7628=Expected.UNSPECIFIED,
         ),
     ]
+
+
+def corpus_cases(cases: Iterable[ConformanceCase]) -> list[ProbeCase]:
+    """The conformance corpus as probe cases: each initial response sent as is.
+
+    The grammar's verdict becomes the broker's expected behaviour: ``accept`` is
+    ``parsed``, ``reject`` is ``refused``. One thing the grammar does not see
+    comes first on the wire: a SaslAuthenticate frame larger than
+    ``sasl.server.max.receive.size`` is refused unread, so Kafka's broker closes
+    the connection whatever the message says.
+    """
+    from oauthbearer.gs2 import Dialect  # noqa: PLC0415 - with the corpus types
+    from oauthbearer.testing.conformance import Outcome  # noqa: PLC0415
+
+    def expected(case: ConformanceCase, dialect: Dialect) -> Expected:
+        outcome = case.expect[dialect].verdict.outcome
+        return Expected.PARSED if outcome is Outcome.ACCEPT else Expected.REFUSED
+
+    probes = []
+    for case in cases:
+        kafka = expected(case, Dialect.KAFKA)
+        if _frame_size(case.data) > SASL_SERVER_MAX_RECEIVE_SIZE:
+            kafka = Expected.CLOSED
+        probes.append(
+            ProbeCase(
+                id=case.id,
+                description=case.description,
+                data=case.data,
+                kafka=kafka,
+                rfc7628=expected(case, Dialect.RFC7628),
+            )
+        )
+    return probes
+
+
+def _frame_size(data: bytes) -> int:
+    """The size prefix of the SaslAuthenticate v2 request that carries ``data``."""
+    header = RequestHeader(
+        api_key=ApiKey.SASL_AUTHENTICATE, api_version=2, correlation_id=0, client_id=_CLIENT_ID
+    )
+    return len(encode_request(header, SaslAuthenticateRequest(auth_bytes=data))) - 4
 
 
 def summary(results: Sequence[ProbeResult]) -> str:
