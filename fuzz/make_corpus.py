@@ -301,6 +301,9 @@ def kafka_seeds() -> dict[str, bytes]:
     first = handshake + authenticate(b"n,,\x01auth=Bearer x\x01\x01")
     big = (100).to_bytes(4, "big") + bytes(100)
     regression = b"\x20\x00" + sized(bytes([len(first) - 1, 255])) + first + handshake + big
+    # And when a negative prefix behind that frame had been refused ahead of time,
+    # which kept the lower limit from judging the frames before it.
+    negative = b"\x20\x00" + sized(b"\x00") + first + handshake + big + b"\xff" * 4
     configs = (
         (0x00, b"\x00", "pure-accept"),
         (0x04, b"", "pure-reject"),
@@ -313,6 +316,7 @@ def kafka_seeds() -> dict[str, bytes]:
         for config, sizes, label in configs
     }
     seeds[f"{REGRESSION_PREFIX}token-pipelined-with-reauthentication"] = regression
+    seeds[f"{REGRESSION_PREFIX}negative-prefix-behind-a-new-limit"] = negative
     seeds.update(response_seeds())
     return seeds
 

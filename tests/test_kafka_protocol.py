@@ -1028,3 +1028,14 @@ def test_a_new_limit_judges_every_frame_not_yet_returned() -> None:
     lowered.max_frame_size = 10
     with pytest.raises(MalformedFrame, match="exceeds max_frame_size 10"):
         lowered.next_event()
+
+
+def test_a_bad_prefix_further_on_does_not_keep_a_new_limit_from_judging() -> None:
+    # Found by fuzz/kafka_wire.py: a negative prefix refused ahead of time kept a
+    # new limit from judging the frames before it.
+    decoder = KafkaFrameDecoder(max_frame_size=100)
+    decoder.receive_data(sized(b"auth") + sized(bytes(50)) + b"\xff\xff\xff\xff")
+    assert decoder.next_event() == Frame(b"auth")
+    decoder.max_frame_size = 10
+    with pytest.raises(MalformedFrame, match="exceeds max_frame_size 10"):
+        decoder.next_event()

@@ -1422,9 +1422,10 @@ class KafkaFrameDecoder:
                 buffer[self._scan : self._scan + _SIZE_PREFIX], "big", signed=True
             )
             if size < 0 or size > self._max_frame_size:
-                if size >= 0 and self._scan > self._start:
+                if self._scan > self._start:
                     # Frames before it are still to be returned, and reading them
-                    # may change the limit: judged when it is next (next_event).
+                    # may change the limit, which must judge them (a refusal here
+                    # would stop that): judged when it is next (next_event).
                     return
                 where = self._stream_offset + self._scan
                 if size < 0:
