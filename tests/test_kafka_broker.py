@@ -321,6 +321,14 @@ def test_arguments_are_checked() -> None:
         BrokerEmulator(UnsecuredJwsValidator(), topics="orders")
     with pytest.raises(ConfigurationError):
         BrokerEmulator(UnsecuredJwsValidator(), port=70_000)
+    with pytest.raises(ConfigurationError):
+        BrokerEmulator(UnsecuredJwsValidator(), max_frame_size=-1)
+    with pytest.raises(ArgumentTypeError):
+        BrokerEmulator(UnsecuredJwsValidator(), max_reauth_ms="1s")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        BrokerEmulator(UnsecuredJwsValidator(), node_id=2**31)
+    with pytest.raises(ConfigurationError):
+        BrokerEmulator(UnsecuredJwsValidator(), port=True)
     with pytest.raises(ConfigurationError, match="Dialect"):
         BrokerEmulator(UnsecuredJwsValidator(), dialect="nope")
     assert "stopped" in repr(BrokerEmulator(UnsecuredJwsValidator()))

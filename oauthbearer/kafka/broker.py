@@ -192,7 +192,7 @@ class BrokerEmulator:
             raise ArgumentTypeError("validator must have a validate(token, *, now) method")
         if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
             raise ArgumentTypeError("topics must be a sequence of strings")
-        if not isinstance(port, int) or not 0 <= port <= 65_535:
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65_535:
             raise ConfigurationError("port must be an int from 0 to 65535")
         if not idle_timeout_s > 0:
             raise ConfigurationError("idle_timeout_s must be positive")
@@ -225,6 +225,11 @@ class BrokerEmulator:
             )
 
         self._new_session = new_session
+        # What every connection and every Metadata answer will be built from is
+        # checked now (frame limit, max_reauth_ms, node id, advertised host), so
+        # that a mistake fails here rather than on a client.
+        self._make_connection()
+        self._metadata_broker()
         self._server: asyncio.Server | None = None
         self._protocols: set[_BrokerProtocol] = set()
         self._stop: asyncio.Event | None = None
