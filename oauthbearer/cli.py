@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from oauthbearer.jwks_fetch import JwksRefresher
     from oauthbearer.kafka.broker import BrokerEmulator
     from oauthbearer.kafka.probe import ProbeResult
+    from oauthbearer.testing.conformance import ConformanceCase
     from oauthbearer.token import OAuthBearerToken, TokenValidator
 
     _SigningKey = (
@@ -584,17 +585,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
         probe,
         summary,
     )
-    from oauthbearer.testing.conformance import load_corpus, select_cases  # noqa: PLC0415
+    from oauthbearer.testing.conformance import select_cases  # noqa: PLC0415
 
     host, port = _host_port(args.bootstrap, "--bootstrap")
     if not args.timeout > 0:
         raise UsageError("--timeout must be a number of seconds > 0")
-    try:
-        corpus = load_corpus(args.corpus)
-    except OSError as exc:
-        raise UsageError(f"--corpus {args.corpus}: {exc.strerror}") from None
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
+    corpus = _corpus(args.corpus)
     if args.case:
         corpus = select_cases(corpus, args.case)
     cases = corpus_cases(corpus) + [
@@ -676,13 +672,24 @@ def cmd_check(args: argparse.Namespace) -> int:
 # --- conformance ------------------------------------------------------------------------------
 
 
+def _corpus(path: str | None) -> tuple[ConformanceCase, ...]:
+    """The conformance corpus: ``--corpus``'s file, or the shipped one."""
+    from oauthbearer.testing.conformance import load_corpus  # noqa: PLC0415 - package data
+
+    try:
+        return load_corpus(path)
+    except OSError as exc:
+        raise UsageError(f"--corpus {path}: {exc.strerror}") from None
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_conformance(args: argparse.Namespace) -> int:
     # The runner is a shell (package data, subprocesses): imported for this command only.
     from oauthbearer.testing.conformance import (  # noqa: PLC0415
         DEFAULT_TIMEOUT_S,
         command_implementation,
         format_report,
-        load_corpus,
         run_conformance,
         select_cases,
     )
@@ -693,12 +700,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 1 or more")
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError("--timeout must be a number of seconds > 0")
-    try:
-        cases = load_corpus(args.corpus)
-    except OSError as exc:
-        raise UsageError(f"--corpus {args.corpus}: {exc.strerror}") from None
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
+    cases = _corpus(args.corpus)
     if args.case:
         cases = select_cases(cases, args.case)
         if not cases:
