@@ -486,17 +486,17 @@ def loads_strict(data: bytes) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"not UTF-8 (byte {error.start})") from None
-    if text.startswith("\ufeff"):
-        raise ValueError("starts with a byte order mark (RFC 8259 section 8.1)")
     try:
         # The C scanner alone, for a value that fills the text (every real JWT
-        # part); anything else (surrounding whitespace, an error) takes the
-        # decoder's full path, which also words the error.
+        # part); anything else (surrounding whitespace, a byte order mark, an
+        # error) takes the decoder's full path, which also words the error.
         value, end = _SCAN(text, 0)
         if end == len(text):
             return value
     except (StopIteration, ValueError, RecursionError):
         pass
+    if text.startswith("\ufeff"):
+        raise ValueError("starts with a byte order mark (RFC 8259 section 8.1)")
     try:
         return _DECODER.decode(text)
     except RecursionError:

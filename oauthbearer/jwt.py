@@ -134,8 +134,12 @@ _BASE64URL_CHARS: Final = frozenset(
 _NOT_COMPACT: Final = "the token is not a JWS in compact serialization (RFC 7515 section 7.1)"
 
 _Verifier = Callable[[Any, bytes, bytes], bool]
-#: A checked header: (alg, kid, verifier), or the reason it is refused.
-_HeaderVerdict = tuple[str, str | None, _Verifier] | str
+#: A checked header: (alg, kid, verifier, where its keys come from), or the
+#: reason it is refused.
+_HeaderVerdict = tuple[str, str | None, _Verifier, KeySource] | str
+
+_INFINITY: Final = math.inf
+_STRING_TYPE: Final = frozenset({str})
 
 
 def _refuse(detail: str) -> NoReturn:
@@ -257,8 +261,9 @@ class JwtValidator:
         """Check ``token`` at time ``now`` (epoch seconds); raise InvalidToken to refuse."""
         if not isinstance(token, str):
             raise ArgumentTypeError("JwtValidator.validate: token must be a str")
-        if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
-            raise ArgumentTypeError("JwtValidator.validate: now must be a finite number")
+        # Exact float or int first (the hot path); subclasses take the full test.
+        if (type(now) is not float and type(now) is not int) or not -_INFINITY < now < _INFINITY:
+            _check_now(now)
         if len(token) > self._max_token_length:
             _refuse(
                 f"the JWT is {len(token)} characters long, more than max_token_length "
@@ -287,14 +292,13 @@ class JwtValidator:
             verdict = self._header_verdict(parts[0], token)
         if isinstance(verdict, str):
             _refuse(verdict)
-        alg, kid, verify = verdict
+        alg, kid, verify, source = verdict
 
         # 3. The signature.
         try:
             signature = decode_standard(parts[2])
         except ValueError as error:
             _refuse(_shape_problem(token) or f"the JWT signature {error}")
-        source = self._source_for(alg)
         keys = source.keys_for(kid, alg)
         if not keys:
             which = "no 'kid'" if kid is None else f"kid {_show(kid)}"
@@ -317,8 +321,14 @@ class JwtValidator:
                 or f"the JWT signature does not verify with {count} selected (alg {alg}{which})"
             )
 
-        # 4. The claims.
-        result = self._claims(token, _json_part(parts[1], "payload", token), now)
+        # 4. The claims (_json_part, inlined: this is the hot path).
+        try:
+            payload = loads_strict(decode_standard(parts[1]))
+        except ValueError:
+            payload = _json_part(parts[1], "payload", token)  # raises, saying why
+        if type(payload) is not dict:
+            _refuse("the JWT payload is JSON but not an object")
+        result = self._claims(token, payload, now)
         if cache is not None:
             cache.put(digest, result, kid=kid, alg=alg, key=key, source=source)
         return result
@@ -338,7 +348,7 @@ class JwtValidator:
                 _refuse(self._alg_problem(header))
             if len(header) > 1:
                 self._check_header(header)
-            verdict: _HeaderVerdict = (alg, header.get("kid"), verify)
+            verdict: _HeaderVerdict = (alg, header.get("kid"), verify, self._source_for(alg))
         except InvalidToken as error:
             if _shape_problem(token) is not None:
                 raise  # a malformed token: not a verdict on the header alone
@@ -428,7 +438,17 @@ class JwtValidator:
                 _refuse(f"the JWT issuer {_show(iss)} is not the configured issuer")
 
         if "aud" in payload:
-            self._check_audience(payload["aud"])
+            # The accepting cases inline; _check_audience decides (and words) the rest.
+            aud = payload["aud"]
+            audiences = self._audiences
+            if audiences is None or not (
+                aud in audiences
+                if type(aud) is str
+                else type(aud) is list
+                and {*map(type, aud)} <= _STRING_TYPE
+                and not audiences.isdisjoint(aud)
+            ):
+                self._check_audience(aud)
         elif self._audiences is not None:
             _refuse("the JWT has no 'aud' claim; an audience is configured")
 
@@ -473,8 +493,8 @@ class JwtValidator:
             token,
             principal,
             scope,
-            _to_ms(exp),
-            None if start is None else _to_ms(start),
+            exp * 1000 if type(exp) is int else _to_ms(exp),
+            None if start is None else start * 1000 if type(start) is int else _to_ms(start),
             types.MappingProxyType(payload),
         )
 
@@ -539,6 +559,12 @@ def _shape_problem(token: str) -> str | None:
                 return f"the JWT {which} holds {what} at offset {offset + index}"
         offset += len(part) + 1
     return None
+
+
+def _check_now(now: object) -> None:
+    """Refuse a ``now`` that is not a finite number (the slow path of validate's test)."""
+    if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
+        raise ArgumentTypeError("JwtValidator.validate: now must be a finite number")
 
 
 def _numeric_date(payload: dict[str, Any], name: str) -> NoReturn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
 import json
@@ -757,8 +758,21 @@ def test_keys_are_required_for_asymmetric_algorithms() -> None:
 def test_validate_argument_types(validator: JwtValidator) -> None:
     with pytest.raises(ArgumentTypeError):
         validator.validate(b"abc", now=NOW)  # type: ignore[arg-type]
-    with pytest.raises(ArgumentTypeError):
-        validator.validate("a.b.c", now=float("nan"))
+    for now in (float("nan"), float("inf"), -float("inf"), True, "1", None):
+        with pytest.raises(ArgumentTypeError):
+            validator.validate("a.b.c", now=now)  # type: ignore[arg-type]
+
+
+def test_validate_accepts_int_and_float_subclasses_as_now(validator: JwtValidator) -> None:
+    class Seconds(float):
+        pass
+
+    class At(enum.IntEnum):
+        NOW = int(NOW)
+
+    token = sign(claims())
+    for now in (NOW, int(NOW), Seconds(NOW), At.NOW):
+        assert validator.validate(token, now=now).principal == "alice"
 
 
 def test_repr_names_options_not_keys() -> None:
