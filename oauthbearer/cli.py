@@ -1,5 +1,5 @@
-"""The ``oauthbearer`` command: decode, encode, token, validate, check, conformance, idp,
-broker, probe, demo.
+"""The ``oauthbearer`` command: demo, decode, encode, token, validate, check, conformance,
+idp, broker, probe.
 
 A thin shell over the pure codec, sessions and validators. Exit codes: 0
 success, 1 the input was rejected (the reason is printed), 2 the command line
@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from oauthbearer import __version__
 from oauthbearer.errors import (
-    AuthenticationFailed,
     ConfigurationError,
     InvalidToken,
     MalformedMessage,
@@ -33,16 +32,8 @@ from oauthbearer.errors import (
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.jwks import MIN_RSA_KEY_BITS, JsonWebKeySet
 from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
-from oauthbearer.session import (
-    Authenticated,
-    ChallengeIssued,
-    ChallengeReceived,
-    ClientSession,
-    ServerSession,
-)
 from oauthbearer.unsecured import (
     UnsecuredJwsValidator,
-    UnsecuredLogin,
     kafka_unsecured_login,
     librdkafka_unsecured_login,
 )
@@ -754,88 +745,12 @@ def cmd_idp(args: argparse.Namespace) -> int:
 
 # --- demo -----------------------------------------------------------------------------------
 
-_DEMO_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the demo's fixed clock
-
-
-def _show(data: bytes, token: str) -> str:
-    """Wire bytes for display, with the token shortened."""
-    text = escape(data)
-    if token:
-        text = text.replace(token, f"{token[:12]}...({len(token)} chars)")
-    return f"{text}   [{len(data)} bytes]"
-
-
-def _demo_login(principal: str, scope: str) -> UnsecuredLogin:
-    """An unsecured token as Kafka's login module builds it from JAAS options."""
-    return kafka_unsecured_login(
-        {
-            "unsecuredLoginStringClaim_sub": principal,
-            "unsecuredLoginListClaim_scope": f",{scope}",
-            "unsecuredLoginExtension_traceId": f"demo-{principal}",
-        },
-        now=_DEMO_NOW,
-    )
-
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    del args
-    out: Callable[[str], None] = print
-    issuer = "https://idp.example/.well-known/openid-configuration"
-    # The broker side, as Kafka's unsecured validator with
-    # unsecuredValidatorRequiredScope="kafka-cluster".
-    validator = UnsecuredJwsValidator(required_scope=("kafka-cluster",))
-    out("oauthbearer demo: two RFC 7628 exchanges in memory, no network.")
-    out("The broker validates Kafka's unsecured tokens and requires scope 'kafka-cluster'.\n")
+    # The demo is a shell of its own (threads, sockets, the test provider).
+    from oauthbearer import demo  # noqa: PLC0415
 
-    out("1. alice, with scope kafka-cluster")
-    alice = _demo_login("alice", "kafka-cluster")
-    client = ClientSession(alice.token.value, extensions=alice.extensions)
-    server = ServerSession(validator, dialect=Dialect.KAFKA, openid_configuration=issuer)
-    first = client.initial_response()
-    out(f"   client -> server  {_show(first, alice.token.value)}")
-    result = server.receive(first, now=_DEMO_NOW)
-    if not isinstance(result, Authenticated):
-        out("   unexpected: the server refused a valid token")
-        return 1
-    out(
-        f"   server            accepted: principal {result.token.principal!r}, "
-        f"scope {sorted(result.token.scope)}, extensions {dict(result.extensions)}"
-    )
-    out("   server -> client  (success, no data)")
-    client.receive(b"")
-    out(f"   client            {client.state.name}; server {server.state.name}")
-    lifetime = server.session_lifetime_ms(now_ms=int(_DEMO_NOW * 1000), max_reauth_ms=600_000)
-    out(f"   server            KIP-368 session lifetime (max reauth 600000 ms): {lifetime} ms\n")
-
-    out("2. mallory, with scope read only: error challenge, %x01, failure")
-    mallory = _demo_login("mallory", "read")
-    client = ClientSession(mallory.token.value)
-    server = ServerSession(validator, dialect=Dialect.KAFKA, openid_configuration=issuer)
-    first = client.initial_response()
-    out(f"   client -> server  {_show(first, mallory.token.value)}")
-    issued = server.receive(first, now=_DEMO_NOW)
-    if not isinstance(issued, ChallengeIssued):
-        out("   unexpected: the server accepted a token without the required scope")
-        return 1
-    out(f"   server -> client  {_show(issued.reply, '')}")
-    challenge = client.receive(issued.reply)
-    if not isinstance(challenge, ChallengeReceived):
-        return 1
-    out(f"   client -> server  {_show(challenge.reply, '')}")
-    try:
-        server.receive(challenge.reply)
-    except AuthenticationFailed as exc:
-        out(f"   server            exchange failed; reports {exc.message}")
-        try:
-            client.receive_outcome(success=False, message=exc.message)
-        except AuthenticationFailed as failure:
-            out(
-                f"   client            AuthenticationFailed: status={failure.status!r}, "
-                f"scope={failure.scope!r}"
-            )
-    out(f"   client            {client.state.name}; server {server.state.name}\n")
-    out("Both exchanges ended as RFC 7628 says they must.")
-    return 0
+    return demo.run_in_memory() if args.in_memory else demo.run()
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -907,7 +822,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"oauthbearer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="run an in-memory exchange, printed step by step")
+    demo = commands.add_parser(
+        "demo",
+        help="OAUTHBEARER end to end on this machine: identity provider, token provider, "
+        "kafka-python, broker emulator, and a refused token; printed step by step",
+    )
+    demo.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="only two exchanges between the pure client and server sessions, no network",
+    )
     demo.set_defaults(func=cmd_demo)
 
     decode = commands.add_parser(

@@ -116,8 +116,8 @@ def test_encode_needs_a_token(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 2
 
 
-def test_demo_runs_both_exchanges(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "demo")
+def test_demo_in_memory_runs_both_exchanges(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--in-memory")
     assert code == 0
     assert "SUCCEEDED; server SUCCEEDED" in out
     assert "client -> server  \\x01" in out
