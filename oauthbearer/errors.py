@@ -19,6 +19,8 @@ Three families hang below it, by who has to act:
 
 No message built here ever contains a token, a client secret or a key: errors
 name the field and the byte offset, never the secret value.
+
+This module is pure: no I/O, no clock, no randomness.
 """
 
 from __future__ import annotations

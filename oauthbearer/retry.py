@@ -13,6 +13,8 @@ A wait never runs past the budget's end, a failure that is not worth retrying
 :class:`RetryPolicy` answers one question, "how long to wait before the next
 attempt, if at all?", from the attempt number and two times. The shells that
 call an identity provider supply the clock and the sleeping.
+
+This module is pure: no I/O, no clock, no randomness.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ the token however it likes (asynchronously, against a JWKS it fetches) and then
 call :meth:`ServerSession.accept` or :meth:`ServerSession.reject`. Given a
 synchronous :class:`~oauthbearer.token.TokenValidator`, :meth:`ServerSession.receive`
 does that itself, with the ``now`` the caller passes in.
+
+This module is pure: no I/O, no clock, no randomness; time arrives as ``now``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ answers reflect; :class:`~oauthbearer.jwt.JwtValidator` creates its own when
 given ``cache_size``. Dictionary operations are atomic under the interpreter
 lock, and eviction tolerates a concurrent writer, so threads may share it
 without a lock.
+
+This module is pure: the time is the ``now`` each call passes in.
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ Discovery 1.0 section 4, RFC 8414 section 3).
 
 No message, repr or error built here contains a client secret, an assertion, a
 token or a private key.
+
+This module is pure: it builds requests and reads responses; the shells send
+them, and the clock and randomness arrive as parameters.
 """
 
 from __future__ import annotations

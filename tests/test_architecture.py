@@ -1,0 +1,149 @@
+"""Module boundaries: the protocol core is pure, and the package's layers import
+in one direction only.
+
+The pure modules take time, randomness and bytes as parameters; only the
+shells (sockets, threads, event loops, HTTP, files, the clock) may import the
+modules that do I/O. This test reads the source (every ``import``, including
+the lazy ones inside functions), so a new import anywhere in a pure module is
+caught, whether or not a test happens to run it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
+
+#: The protocol core and the pure parts of every layer (DESIGN.md: no I/O, no
+#: clock, no randomness).
+PURE = (
+    "errors",
+    "gs2",
+    "session",
+    "token",
+    "unsecured",
+    "jwt",
+    "jwks",
+    "verified_cache",
+    "retry",
+    "login/refresh",
+    "login/requests",
+    "login/client_token",
+    "kafka/protocol",
+    "kafka/connection",
+    "kafka/client",
+    "integrations/mail",
+)
+
+#: What a pure module never imports: I/O, concurrency, the clock, randomness.
+FORBIDDEN = frozenset(
+    {
+        "asyncio",
+        "http",
+        "os",
+        "random",
+        "secrets",
+        "selectors",
+        "socket",
+        "socketserver",
+        "ssl",
+        "subprocess",
+        "threading",
+        "time",
+        "urllib.request",
+    }
+)
+
+#: Modules of the package that do I/O: a pure module must not import them either.
+SHELLS = frozenset(
+    {
+        "oauthbearer.cli",
+        "oauthbearer.check",
+        "oauthbearer.demo",
+        "oauthbearer.jwks_fetch",
+        "oauthbearer.login.http",
+        "oauthbearer.login.provider",
+        "oauthbearer.login.sources",
+        "oauthbearer.kafka.aio",
+        "oauthbearer.kafka.broker",
+        "oauthbearer.kafka.probe",
+        "oauthbearer.testing.idp",
+        "oauthbearer.testing.conformance",
+    }
+)
+
+
+class _Imports(ast.NodeVisitor):
+    """Collects imported module names, except under ``if TYPE_CHECKING:`` (types
+    only: a pure module may name ``random.Random`` in an annotation)."""
+
+    def __init__(self) -> None:
+        self.found: set[str] = set()
+
+    def visit_If(self, node: ast.If) -> None:
+        if isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.found.update(alias.name for alias in node.names)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module and node.level == 0:
+            self.found.add(node.module)
+            self.found.update(f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports at run time, anywhere in the file (the lazy
+    imports inside functions included), as dotted names."""
+    visitor = _Imports()
+    visitor.visit(ast.parse(path.read_text(encoding="utf-8")))
+    return visitor.found
+
+
+def _forbidden(name: str) -> bool:
+    parts = name.split(".")
+    return any(".".join(parts[:n]) in FORBIDDEN for n in range(1, len(parts) + 1))
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_do_no_io(module: str) -> None:
+    found = imports(PACKAGE / f"{module}.py")
+    assert sorted(name for name in found if _forbidden(name)) == []
+    assert sorted(found & SHELLS) == []
+
+
+def test_every_pure_module_says_so() -> None:
+    # The list above and the modules' own documentation agree.
+    silent = []
+    for module in PURE:
+        text = (PACKAGE / f"{module}.py").read_text(encoding="utf-8")
+        if "pure" not in (ast.get_docstring(ast.parse(text)) or "").lower():
+            silent.append(module)
+    assert silent == []
+
+
+def test_the_listed_modules_exist() -> None:
+    for name in SHELLS:
+        assert (PACKAGE.parent / (name.replace(".", "/") + ".py")).is_file(), name
+
+
+def test_the_checker_sees_lazy_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import json\nif TYPE_CHECKING:\n    import random\n"
+        "def f():\n    import socket\n    from time import monotonic\n"
+        "    from oauthbearer.kafka import broker\n",
+        encoding="utf-8",
+    )
+    found = imports(sample)
+    assert {"socket", "time", "time.monotonic", "oauthbearer.kafka.broker"} <= found
+    assert "random" not in found
+    assert _forbidden("urllib.request.urlopen")
+    assert not _forbidden("urllib.parse")
