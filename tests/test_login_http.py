@@ -116,7 +116,7 @@ def test_an_empty_success_is_retried_and_bad_json_is_not() -> None:
     assert fetch_token(REQUEST, now=clock.now, sleep=clock.sleep, transport=transport)
     assert len(sent) == 2
     transport, sent = scripted((200, b"<html/>"), OK)
-    with pytest.raises(TokenEndpointError, match="not JSON"):
+    with pytest.raises(TokenEndpointError, match="not strict JSON"):
         fetch_token(REQUEST, now=clock.now, sleep=clock.sleep, transport=transport)
     assert len(sent) == 1
 

@@ -301,7 +301,7 @@ def test_the_assertion_uses_the_injected_clock(idp: TestIdentityProvider, tmp_pa
         (
             {"client.key": "plain", "template.json": b'{"header": {}, "header": {}}'},
             None,
-            r"template\.file .*template\.json: a member appears twice",
+            r"template\.file .*template\.json: not strict JSON: member 'header' appears twice",
         ),
     ],
 )

@@ -58,10 +58,11 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
 from oauthbearer.gs2 import _is_b64token
+from oauthbearer.jwks import loads_strict
 
 if TYPE_CHECKING:
     import random as _random
@@ -306,32 +307,14 @@ def _shown_text(value: str) -> str:
     return cleaned
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("a member appears twice")
-    return result
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
-    """Strict JSON (UTF-8, no duplicate member, no NaN) holding an object;
-    ``ValueError`` says what is wrong."""
+    """Strict JSON (:func:`~oauthbearer.jwks.loads_strict`: UTF-8, no byte order
+    mark, no duplicate member, no NaN) holding an object; ``ValueError`` says
+    what is wrong."""
     try:
-        value = json.loads(
-            body.decode("utf-8"),
-            object_pairs_hook=_refuse_duplicates,
-            parse_constant=_refuse_constant,
-        )
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8") from None
-    except RecursionError:
-        raise ValueError("nested too deep") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON ({error.msg} at byte {error.pos})") from None
+        value = loads_strict(body)
+    except ValueError as error:
+        raise ValueError(f"not strict JSON: {error}") from None
     if not isinstance(value, dict):
         raise ValueError(f"JSON {type(value).__name__}, not an object")  # noqa: TRY004 - one signal
     return value
