@@ -1106,6 +1106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except UsageError as exc:
         parser.exit(2, f"oauthbearer {args.command}: {exc}\n")
+    except BrokenPipeError:
+        # The reader went away (``oauthbearer probe ... | head``): stop quietly,
+        # and point stdout at /dev/null so that the interpreter's final flush
+        # does not raise again. 141 is a shell's status for SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ from oauthbearer.retry import RetryPolicy
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
+    from http.client import HTTPMessage
     from types import TracebackType
+    from typing import IO
 
 __all__ = [
     "JwksFetchError",
@@ -95,6 +97,35 @@ def check_jwks_url(url: str, *, allow_insecure_loopback: bool = False) -> None:
     )
 
 
+class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a URL the configured one could have been: https
+    (or loopback http, when allowed), as Java's ``HttpURLConnection``, which
+    Kafka's broker fetches with, never follows one from https to http."""
+
+    def __init__(self, *, allow_insecure_loopback: bool) -> None:
+        self._allow_insecure_loopback = allow_insecure_loopback
+
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        try:
+            check_jwks_url(newurl, allow_insecure_loopback=self._allow_insecure_loopback)
+        except ConfigurationError:
+            fp.close()  # the redirect's own response, and so its connection
+            raise JwksFetchError(
+                f"JWKS request to {redact_url(req.full_url)} was redirected to "
+                f"{redact_url(newurl)}, which is not https",
+                retryable=False,
+            ) from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def fetch_jwks_url(
     url: str,
     *,
@@ -105,18 +136,22 @@ def fetch_jwks_url(
     """GET a JWKS over HTTPS and load its keys.
 
     Plain ``http`` is refused, except to a loopback address when
-    ``allow_insecure_loopback`` is set (for tests and local identity providers).
-    The body is read up to :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes.
+    ``allow_insecure_loopback`` is set (for tests and local identity providers),
+    and so is a redirect to such a URL (a redirect to another https URL is
+    followed, as Kafka's broker does). The body is read up to
+    :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes.
     """
     check_jwks_url(url, allow_insecure_loopback=allow_insecure_loopback)
     shown = redact_url(url)
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
         url, headers={"Accept": "application/json", "User-Agent": "oauthbearer"}
     )
+    opener = urllib.request.build_opener(
+        _CheckedRedirect(allow_insecure_loopback=allow_insecure_loopback),
+        urllib.request.HTTPSHandler(context=ssl_context),
+    )
     try:
-        with urllib.request.urlopen(  # noqa: S310 - the scheme is checked above
-            request, timeout=timeout_s, context=ssl_context
-        ) as response:
+        with opener.open(request, timeout=timeout_s) as response:
             body = response.read(MAX_JWKS_SIZE + 1)
     except urllib.error.HTTPError as error:
         error.close()  # it holds the response, and so the connection

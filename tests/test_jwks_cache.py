@@ -207,6 +207,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.hits.append(self.path)
         status, body = self.routes.get(self.path, (404, b""))
         self.send_response(status)
+        if 300 <= status < 400:  # a redirect: the body is where to
+            self.send_header("Location", body.decode())
+            body = b""
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -228,6 +231,27 @@ def idp() -> Iterator[tuple[str, type[_Handler]]]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_redirects_are_followed_only_to_where_the_url_could_point(
+    idp: tuple[str, type[_Handler]],
+) -> None:
+    base, handler = idp
+    handler.routes["/jwks"] = (200, json.dumps(jwks("a")).encode())
+    handler.routes["/moved"] = (301, f"{base}/jwks".encode())
+    handler.routes["/downgrade"] = (302, b"http://keys.example.com/jwks")
+    handler.routes["/secret"] = (302, b"http://user:pw@keys.example.com/jwks?sig=abc")
+    keys = fetch_jwks_url(f"{base}/moved", allow_insecure_loopback=True)
+    assert [key.kid for key in keys.keys] == ["a"]
+    with pytest.raises(JwksFetchError) as info:
+        fetch_jwks_url(f"{base}/downgrade", allow_insecure_loopback=True)
+    assert not info.value.retryable
+    assert "redirected to http://keys.example.com/jwks, which is not https" in str(info.value)
+    with pytest.raises(JwksFetchError) as info:
+        fetch_jwks_url(f"{base}/secret", allow_insecure_loopback=True)
+    assert "pw" not in str(info.value)
+    assert "abc" not in str(info.value)
+    assert handler.hits == ["/moved", "/jwks", "/downgrade", "/secret"]
 
 
 def test_fetch_over_http_loopback(idp: tuple[str, type[_Handler]]) -> None:

@@ -1,6 +1,6 @@
 """Local Sphinx extension for the oauthbearer documentation.
 
-It does four small things:
+It does these small things:
 
 * ``reason-table``: a directive that renders the table of every
   :attr:`~oauthbearer.errors.MalformedMessage.reason` code from
@@ -11,7 +11,12 @@ It does four small things:
 * module docstrings: their section titles ("Theory of operation") become
   rubrics, so that several modules can share one page without duplicate labels;
 * ``changelog``: the page includes ``../CHANGELOG.md``; while that file does not
-  exist, the page shows a stub entry instead of failing the build.
+  exist, the page shows a stub entry instead of failing the build;
+* ``{value}`` and ``{size}``: roles that show a constant's value (a size in
+  KiB or MiB), read from the code at build time, so that a page's numbers
+  cannot drift from the code (security.md quotes its limits this way);
+* ``docs-test`` comments (how tests/test_docs.py runs an example) are left out
+  of the built pages.
 
 tests/test_docs.py loads this module to check the examples too.
 """
@@ -43,8 +48,9 @@ from oauthbearer import (
 )
 
 if TYPE_CHECKING:
+    from docutils.parsers.rst.states import Inliner
     from sphinx.application import Sphinx
-    from sphinx.util.typing import ExtensionMetadata
+    from sphinx.util.typing import ExtensionMetadata, RoleFunction
 
 logger = logging.getLogger(__name__)
 
@@ -375,10 +381,79 @@ def _changelog_source(app: Sphinx, docname: str, source: list[str]) -> None:
         source[0] = "# Changelog\n\n" + source[0]
 
 
+# --- Constants ----------------------------------------------------------------------------
+
+
+def constant_value(path: str) -> object:
+    """The value of the constant named by its dotted ``path``
+    (``oauthbearer.jwt.MAX_TOKEN_LENGTH``); raises LookupError if there is none."""
+    module_name, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise LookupError(f"no constant {path!r}") from error
+
+
+def format_constant(value: object, *, size: bool = False) -> str:
+    """How a page shows a constant: a size in bytes in KiB or MiB when it is a
+    whole number of them, other numbers with thousands separators."""
+    if size:
+        if not isinstance(value, int):
+            raise TypeError(f"{value!r} is not a size in bytes")
+        for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if value >= scale and value % scale == 0:
+                return f"{value // scale} {unit}"
+        return f"{value:,} bytes"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _constant_role(*, size: bool) -> RoleFunction:
+    """``{value}`dotted.NAME``` (or ``{size}``): the constant's value, read from
+    the code when the page is built, with its name on hover."""
+
+    def role(  # noqa: PLR0917 (the signature is docutils')
+        name: str,
+        rawtext: str,
+        text: str,
+        lineno: int,
+        inliner: Inliner,
+        options: dict[str, object] | None = None,
+        content: list[str] | None = None,
+    ) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        del options, content
+        try:
+            shown = format_constant(constant_value(text), size=size)
+        except (LookupError, TypeError) as error:
+            message = inliner.reporter.error(f"{name}: {error}", line=lineno)
+            return [inliner.problematic(rawtext, rawtext, message)], [message]
+        return [nodes.abbreviation(shown, shown, explanation=text)], []
+
+    return role
+
+
+# --- docs-test comments -------------------------------------------------------------------
+
+
+def _drop_test_comments(app: Sphinx, doctree: nodes.document) -> None:
+    """Leave the ``<!-- docs-test ... -->`` comments (how tests/test_docs.py runs
+    an example) out of the built pages, even out of their HTML source."""
+    del app
+    for node in list(doctree.findall(nodes.raw)):
+        if node.astext().lstrip().startswith("<!-- docs-test"):
+            node.parent.remove(node)
+
+
 def setup(app: Sphinx) -> ExtensionMetadata:
     """Register the directive and the event handlers."""
     app.add_directive("reason-table", ReasonTable)
     app.add_directive("code-table", CodeTable)
+    app.add_role("value", _constant_role(size=False))
+    app.add_role("size", _constant_role(size=True))
     app.connect("autodoc-process-docstring", _titles_to_rubrics)
     app.connect("source-read", _changelog_source)
+    app.connect("doctree-read", _drop_test_comments)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
