@@ -395,6 +395,80 @@ def test_ecdsa_signature_must_be_raw_r_s_of_the_curve_size(validator: JwtValidat
     assert "does not verify" in refused(validator, f"{header}.{payload}.{b64url(padded)}")
 
 
+def _rsa_raw_sign(encoded: bytes) -> bytes:
+    """``encoded`` (an EMSA-PKCS1-v1_5 block) raised to the private exponent: a
+    signature over any block we choose, well formed or not."""
+    numbers = private_key("rsa").private_numbers()
+    n: int = numbers.public_numbers.n
+    value: int = pow(int.from_bytes(encoded, "big"), numbers.d, n)
+    return value.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def _emsa(digest_info: bytes, *, size: int = 256, garbage: bytes = b"") -> bytes:
+    """``00 01 FF..FF 00 || digest_info || garbage``, ``size`` bytes long."""
+    fill = size - 3 - len(digest_info) - len(garbage)
+    return b"\x00\x01" + b"\xff" * fill + b"\x00" + digest_info + garbage
+
+
+SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+SHA384_INFO = bytes.fromhex("3041300d060960864801650304020205000430")
+
+
+@pytest.mark.parametrize(
+    ("what", "block"),
+    [
+        # The DigestInfo without its NULL parameters: OpenSSL and pyjwt refuse it.
+        (
+            "absent parameters",
+            lambda h: _emsa(bytes.fromhex("302f300b0609608648016503040201") + b"\x04\x20" + h),
+        ),
+        # Bleichenbacher 2006: the hash, then garbage a lax parser would skip.
+        ("trailing garbage", lambda h: _emsa(SHA256_INFO + h[:-8], garbage=b"\x00" * 8)),
+        (
+            # A SHA-384 DigestInfo (48 bytes of value) where RS256 needs SHA-256.
+            "SHA-384 for RS256",
+            lambda h: _emsa(SHA384_INFO + h + h[:16]),
+        ),
+        (
+            "a byte of padding that is not FF",
+            lambda h: _emsa(SHA256_INFO + h)[:5] + b"\xfe" + _emsa(SHA256_INFO + h)[6:],
+        ),
+        ("block type 2", lambda h: b"\x00\x02" + _emsa(SHA256_INFO + h)[2:]),
+    ],
+)
+def test_rs256_decodes_pkcs1_v1_5_exactly(validator: JwtValidator, what: str, block: Any) -> None:
+    token = sign(claims())
+    header, payload, _ = token.split(".")
+    digest = hashlib.sha256(f"{header}.{payload}".encode()).digest()
+    # The well-formed block, signed by hand, verifies: the forgeries differ only as named.
+    good = _rsa_raw_sign(_emsa(SHA256_INFO + digest))
+    assert validator.validate(f"{header}.{payload}.{b64url(good)}", now=NOW)
+    forged = _rsa_raw_sign(block(digest))
+    assert "does not verify" in refused(validator, f"{header}.{payload}.{b64url(forged)}"), what
+    with pytest.raises(pyjwt.InvalidSignatureError):
+        pyjwt.decode(
+            f"{header}.{payload}.{b64url(forged)}",
+            private_key("rsa").public_key(),
+            algorithms=["RS256"],
+            options={"verify_exp": False, "verify_iat": False},
+        )
+
+
+def test_rs256_signature_must_be_as_long_as_the_modulus(validator: JwtValidator) -> None:
+    # A signature whose value fits in fewer bytes: its leading zero is part of
+    # the encoding (RFC 8017 section 8.2.2 step 1), stripped or doubled it fails.
+    for jti in range(5000):
+        header, payload, signature = sign(claims(jti=jti)).split(".")
+        raw = base64.urlsafe_b64decode(signature + "==")
+        if raw[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte in 5000 tries")
+    assert validator.validate(f"{header}.{payload}.{signature}", now=NOW)
+    for variant in (raw[1:], b"\x00" + raw):
+        assert "does not verify" in refused(validator, f"{header}.{payload}.{b64url(variant)}")
+
+
 def test_es256_token_never_verifies_with_another_curve(validator: JwtValidator) -> None:
     # An ES384 signature presented as ES256 with the P-384 key's kid: no key fits.
     token = pyjwt.encode(claims(), private_key("p384"), algorithm="ES384", headers={"kid": "p384"})
