@@ -32,9 +32,10 @@ token or a key:
    v1.5 (``RS*``; the signature, exactly as long as the modulus, is opened with
    the public key and what it holds compared byte for byte with the DigestInfo
    of the signing input, RFC 8017 section 8.2.2), PSS with MGF1 and a salt as
-   long as the digest (``PS*``, RFC 7518 section 3.5), ECDSA from the raw ``r || s`` of exactly twice the
-   curve size (``ES*``, RFC 7518 section 3.4), Ed25519/Ed448 (``EdDSA``, RFC
-   8037), HMAC compared in constant time (``HS*``).
+   long as the digest (``PS*``, RFC 7518 section 3.5), ECDSA from the raw
+   ``r || s`` of exactly twice the curve size (``ES*``, RFC 7518 section 3.4),
+   Ed25519/Ed448 (``EdDSA``, RFC 8037), HMAC compared in constant time
+   (``HS*``).
 4. *Claims*, only once the signature holds: the payload is strict JSON as
    above, an object. ``exp`` is required; ``iat`` too unless
    ``require_iat=False`` (Kafka's broker requires both); ``nbf`` is honoured.
