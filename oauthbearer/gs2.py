@@ -39,8 +39,9 @@ import json
 import re
 import types
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
+from oauthbearer._json import StrictJsonError, loads_strict
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
 
 __all__ = [
@@ -746,25 +747,6 @@ def _parse_kafka_auth(value: str, offset: int) -> tuple[str, str]:
 # --- ErrorResponse --------------------------------------------------------------------
 
 
-def _reject_pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateFieldError(key)
-        result[key] = value
-    return result
-
-
-class _DuplicateFieldError(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _bad_challenge(reason: str, detail: str, *, offset: int | None) -> MalformedMessage:
     # A bad challenge comes from the server: no RFC 7628 status describes it.
     return MalformedMessage(reason, detail, offset=offset, status=None)
@@ -854,33 +836,16 @@ class ErrorResponse:
                 f"error response of {len(data)} bytes exceeds the limit of {max_size}",
                 offset=max_size,
             )
-        raw = bytes(data)
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _bad_challenge(
-                "invalid-utf8", "error response is not valid UTF-8", offset=exc.start
-            ) from None
-        try:
-            obj = json.loads(
-                text, object_pairs_hook=_reject_pairs_hook, parse_constant=_reject_constant
-            )
-        except _DuplicateFieldError as exc:
-            raise _bad_challenge(
-                "duplicate-field", f"member {exc.name!r} appears twice", offset=None
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise _bad_challenge(
-                "invalid-json",
-                f"error response is not JSON: {exc.msg}",
-                offset=len(text[: exc.pos].encode()),
-            ) from None
-        except (ValueError, RecursionError):
-            # Non-finite constants, over-long integers, nesting deeper than the
-            # parser's recursion limit.
-            raise _bad_challenge(
-                "invalid-json", "error response is not acceptable JSON", offset=None
-            ) from None
+            obj = loads_strict(bytes(data))
+        except StrictJsonError as exc:
+            if exc.kind == "utf-8":
+                reason, detail = "invalid-utf8", "error response is not valid UTF-8"
+            elif exc.kind == "duplicate":
+                reason, detail = "duplicate-field", f"error response: {exc.reason}"
+            else:  # a syntax error, NaN, an over-long integer, nesting too deep
+                reason, detail = "invalid-json", f"error response is not JSON: {exc.reason}"
+            raise _bad_challenge(reason, detail, offset=exc.offset) from None
         if not isinstance(obj, dict):
             raise _bad_challenge("not-an-object", "error response is not a JSON object", offset=0)
         if "status" not in obj:

@@ -46,6 +46,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
+from oauthbearer._json import loads_strict
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -447,63 +448,6 @@ def _load_okp(jwk: Mapping[str, Any]) -> tuple[str, Any]:
         return crv, ed448.Ed448PublicKey.from_public_bytes(x)
     except Exception:  # noqa: BLE001 - UnsupportedAlgorithm when OpenSSL lacks Ed448
         raise _Skip(f"{crv} is not supported by this cryptography build") from None
-
-
-# --- Strict JSON -----------------------------------------------------------------
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise ValueError(f"member {_show(name)} appears twice")
-            seen.add(name)
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-_DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
-#: The decoder's C scanner: typeshed does not declare it, the json module documents it.
-_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
-
-
-def loads_strict(data: bytes) -> Any:
-    """Parse UTF-8 JSON (RFC 8259) strictly, or raise :class:`ValueError` saying why.
-
-    Refused: bytes that are not UTF-8 (``json.loads`` would guess UTF-16 or
-    UTF-32), a byte order mark, a member name that appears twice in one object
-    (RFC 7515 section 5.2 and RFC 7519 section 4 let a parser reject them, and
-    we do: two readers of one token must not see different claims), ``NaN``
-    and ``Infinity``, nesting deeper than the interpreter's recursion limit,
-    and integers longer than Python's digit limit.
-    """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"not UTF-8 (byte {error.start})") from None
-    try:
-        # The C scanner alone, for a value that fills the text (every real JWT
-        # part); anything else (surrounding whitespace, a byte order mark, an
-        # error) takes the decoder's full path, which also words the error.
-        value, end = _SCAN(text, 0)
-        if end == len(text):
-            return value
-    except (StopIteration, ValueError, RecursionError):
-        pass
-    if text.startswith("\ufeff"):
-        raise ValueError("starts with a byte order mark (RFC 8259 section 8.1)")
-    try:
-        return _DECODER.decode(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    except json.JSONDecodeError as error:
-        # The parser's own words and the offset; never the content.
-        raise ValueError(f"{error.msg} at offset {error.pos}") from None
 
 
 def _show(value: object) -> str:

@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
 #: The protocol core and the pure parts of every layer (DESIGN.md: no I/O, no
 #: clock, no randomness).
 PURE = (
+    "_json",
     "errors",
     "gs2",
     "session",

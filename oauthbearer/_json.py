@@ -1,0 +1,135 @@
+"""Strict JSON (RFC 8259): the one reader for every JSON document a peer sends.
+
+Theory of operation
+-------------------
+Error challenges (:class:`~oauthbearer.gs2.ErrorResponse`), JWT headers and
+claims, JWK sets, token endpoint answers and discovery documents are all read
+by :func:`loads_strict`. It refuses what ``json.loads`` lets through:
+
+* bytes that are not UTF-8 (``json.loads`` would guess UTF-16 or UTF-32), and
+  a byte order mark (RFC 8259 section 8.1);
+* a member name that appears twice in one object, at any depth: RFC 7515
+  section 5.2 and RFC 7519 section 4 let a parser refuse them, RFC 7628 keeps
+  quiet, and two readers of one document must not see different values;
+* ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON;
+* nesting deeper than the interpreter's recursion limit, and integers longer
+  than Python's digit limit.
+
+Every refusal is a :class:`StrictJsonError` (a ``ValueError``) whose message
+says why and where, never what: no part of the document is quoted but a
+member name, shortened. ``kind`` and ``offset`` let a codec map it to its own
+reason codes.
+
+Kafka's unsecured tokens are the one exception: Kafka reads them with Jackson,
+which keeps the last of duplicate members, and
+:mod:`oauthbearer.unsecured` does as Kafka does.
+
+This module is pure: no I/O, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["StrictJsonError", "loads_strict"]
+
+
+class StrictJsonError(ValueError):
+    """Why a document is not strict JSON.
+
+    ``kind`` is ``"utf-8"`` (the bytes are not UTF-8), ``"duplicate"`` (a member
+    name appears twice; ``duplicate`` is that name) or ``"json"`` (anything
+    else). ``offset`` is the byte where the problem was found, when the parser
+    knows it. ``reason`` is the message without the offset.
+    """
+
+    def __init__(
+        self,
+        kind: Literal["utf-8", "duplicate", "json"],
+        reason: str,
+        *,
+        offset: int | None = None,
+        duplicate: str | None = None,
+    ) -> None:
+        super().__init__(reason if offset is None else f"{reason} at offset {offset}")
+        self.kind = kind
+        self.reason = reason
+        self.offset = offset
+        self.duplicate = duplicate
+
+
+class _Duplicate(ValueError):
+    """Raised inside the parser; becomes a :class:`StrictJsonError`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Duplicate(name)
+            seen.add(name)
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
+#: The decoder's C scanner: typeshed does not declare it, the json module documents it.
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def _shown_name(name: str) -> str:
+    text = repr(name)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def loads_strict(data: bytes) -> Any:
+    """Parse UTF-8 JSON strictly (see the module documentation), or raise
+    :class:`StrictJsonError` saying why."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise StrictJsonError(
+            "utf-8", f"not UTF-8 (byte {error.start})", offset=error.start
+        ) from None
+    try:
+        # The C scanner alone, for a value that fills the text (every real JWT
+        # part); anything else (surrounding whitespace, a byte order mark, an
+        # error) takes the decoder's full path, which also words the error.
+        value, end = _SCAN(text, 0)
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError, RecursionError):
+        pass
+    if text.startswith("\ufeff"):
+        raise StrictJsonError(
+            "json", "starts with a byte order mark (RFC 8259 section 8.1)", offset=0
+        )
+    try:
+        return _DECODER.decode(text)
+    except _Duplicate as duplicate:
+        raise StrictJsonError(
+            "duplicate",
+            f"member {_shown_name(duplicate.name)} appears twice",
+            duplicate=duplicate.name,
+        ) from None
+    except RecursionError:
+        raise StrictJsonError("json", "nested too deeply") from None
+    except json.JSONDecodeError as error:
+        # The parser's own words and the byte offset; never the content.
+        offset = len(text[: error.pos].encode("utf-8"))
+        raise StrictJsonError("json", error.msg, offset=offset) from None
+    except ValueError as error:  # a constant, an integer over the digit limit
+        raise StrictJsonError("json", str(error)) from None
