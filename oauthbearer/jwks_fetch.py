@@ -356,14 +356,26 @@ class JwksRefresher:
 
     # -- asyncio --
 
-    async def run(self, *, poll_s: float = 1.0) -> None:
+    async def run(self, *, poll_s: float = 1.0, fetch_first: bool = True) -> None:
         """Refresh for as long as the task runs: the first fetch at once (raising
-        if it fails), then whenever due or expedited (noticed within ``poll_s``).
-        Fetching happens in a worker thread, so the event loop never blocks."""
-        await asyncio.to_thread(self.refresh)
+        if it fails; skipped with ``fetch_first=False``), then whenever due or
+        expedited (noticed within ``poll_s``). Fetching happens in a worker
+        thread, so the event loop never blocks. :meth:`astart` runs it as a task
+        once the first fetch has succeeded."""
+        if fetch_first:
+            await asyncio.to_thread(self.refresh)
         while True:
             await asyncio.sleep(min(self.cache.seconds_until_refresh(), poll_s))
             if self.cache.refresh_due():
                 self._wake.clear()
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.refresh)
+
+    async def astart(self, *, poll_s: float = 1.0) -> asyncio.Task[None]:
+        """Fetch once (raising if that fails, as :meth:`start` does), then keep
+        refreshing in a task of the running loop, which is returned: cancel it
+        to stop."""
+        await asyncio.to_thread(self.refresh)
+        return asyncio.create_task(
+            self.run(poll_s=poll_s, fetch_first=False), name="oauthbearer-jwks"
+        )

@@ -327,6 +327,43 @@ def test_asyncio_run(idp: tuple[str, type[_Handler]]) -> None:
     assert refresher.cache.keys_for("b", "RS256")
 
 
+def test_astart_fetches_first_then_refreshes_in_a_task(idp: tuple[str, type[_Handler]]) -> None:
+    base, handler = idp
+    handler.routes["/jwks"] = (200, json.dumps(jwks("a")).encode())
+    refresher = JwksRefresher.for_url(f"{base}/jwks", allow_insecure_loopback=True)
+
+    async def main() -> None:
+        task = await refresher.astart(poll_s=0.02)
+        # The keys are there as soon as astart returns, fetched once.
+        assert refresher.cache.keys_for("a", "RS256")
+        assert handler.hits == ["/jwks"]
+        handler.routes["/jwks"] = (200, json.dumps(jwks("a", "b")).encode())
+        refresher.cache.keys_for("b", "RS256")  # an unknown kid: expedite
+        for _ in range(250):
+            if refresher.cache.keys_for("b", "RS256"):
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert refresher.cache.keys_for("b", "RS256")
+
+
+def test_astart_raises_when_the_first_fetch_fails() -> None:
+    refresher = JwksRefresher.for_url(
+        "http://127.0.0.1:9/jwks", allow_insecure_loopback=True, retry=RetryPolicy(backoff_s=0.0)
+    )
+
+    async def main() -> None:
+        with pytest.raises(JwksFetchError):
+            await refresher.astart()
+        assert not [t for t in asyncio.all_tasks() if t.get_name() == "oauthbearer-jwks"]
+
+    asyncio.run(main())
+
+
 def test_first_fetch_failure_is_loud_in_start() -> None:
     refresher = JwksRefresher.for_url(
         "http://127.0.0.1:9/jwks", allow_insecure_loopback=True, retry=RetryPolicy(backoff_s=0.0)
