@@ -21,8 +21,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
+from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.jwks import MAX_JWKS_SIZE, JsonWebKeySet
 from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
@@ -177,30 +178,22 @@ def fetch_jwks_url(
 
 def file_jwks_source(path: str | os.PathLike[str]) -> Callable[[], JsonWebKeySet]:
     """A fetch function for a JWKS file that re-reads it only when it changed
-    (by modification time and size), and otherwise returns the keys it has."""
-    state: dict[str, Any] = {"stamp": None, "keys": None}
+    (see :class:`oauthbearer._files.CachedFile`), and otherwise returns the
+    keys it has."""
+    cached = CachedFile(path, JsonWebKeySet.from_json, max_size=MAX_JWKS_SIZE)
+    shown = os.fspath(path)
 
     def fetch() -> JsonWebKeySet:
         try:
-            stat = os.stat(path)
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp == state["stamp"] and state["keys"] is not None:
-                keys: JsonWebKeySet = state["keys"]
-                return keys
-            if stat.st_size > MAX_JWKS_SIZE:
-                raise JwksFetchError(
-                    f"JWKS file {os.fspath(path)} is larger than MAX_JWKS_SIZE", retryable=False
-                )
-            with open(path, "rb") as file:
-                keys = JsonWebKeySet.from_json(file.read(MAX_JWKS_SIZE + 1))
+            return cached.get()
         except OSError as error:
+            raise JwksFetchError(f"JWKS file {shown}: {error.strerror}", retryable=True) from None
+        except FileTooLarge:
             raise JwksFetchError(
-                f"JWKS file {os.fspath(path)}: {error.strerror}", retryable=True
+                f"JWKS file {shown} is larger than MAX_JWKS_SIZE", retryable=False
             ) from None
         except ConfigurationError as error:
-            raise JwksFetchError(f"JWKS file {os.fspath(path)}: {error}", retryable=False) from None
-        state["stamp"], state["keys"] = stamp, keys
-        return keys
+            raise JwksFetchError(f"JWKS file {shown}: {error}", retryable=False) from None
 
     return fetch
 

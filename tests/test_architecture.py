@@ -61,6 +61,7 @@ FORBIDDEN = frozenset(
 #: Modules of the package that do I/O: a pure module must not import them either.
 SHELLS = frozenset(
     {
+        "oauthbearer._files",
         "oauthbearer.cli",
         "oauthbearer.check",
         "oauthbearer.demo",

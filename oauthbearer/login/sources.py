@@ -20,11 +20,11 @@ on every login, so an outside process can replace it.
 
 from __future__ import annotations
 
-import os
 import random
 import time
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.login.client_token import ClientTokenError, client_token
 from oauthbearer.login.http import DEFAULT_TIMEOUT_S, fetch_token
@@ -182,6 +182,13 @@ def token_file_fetch(
 _T = TypeVar("_T")
 
 
+def _utf8(data: bytes, path: str, option: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{option} {path} is not UTF-8 text") from None
+
+
 def _read_text(path: str, option: str, limit: int) -> str:
     """A local file's UTF-8 text; errors name the option and the path, never the content."""
     try:
@@ -191,35 +198,25 @@ def _read_text(path: str, option: str, limit: int) -> str:
         raise ConfigurationError(f"{option} {path}: {error.strerror}") from None
     if len(data) > limit:
         raise ConfigurationError(f"{option} {path} is larger than {limit} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"{option} {path} is not UTF-8 text") from None
+    return _utf8(data, path, option)
 
 
-class _CachedFile(Generic[_T]):
-    """A file turned into a value, read again only when it changes: Kafka's
-    ``CachedFile`` with its last-modified policy. The modification time (in ns),
-    size and inode are compared, so a file replaced by a rename is seen too."""
+def _cached_text(path: str, option: str, transform: Callable[[str], _T]) -> Callable[[], _T]:
+    """``transform`` of a local file's text, read again only when the file
+    changes (:class:`oauthbearer._files.CachedFile`, Kafka's ``CachedFile``)."""
+    cached = CachedFile(
+        path, lambda data: transform(_utf8(data, path, option)), max_size=MAX_ASSERTION_INPUT_SIZE
+    )
 
-    def __init__(self, path: str, option: str, transform: Callable[[str], _T]) -> None:
-        self._path = path
-        self._option = option
-        self._transform = transform
-        self._seen: tuple[int, int, int] | None = None
-        self._value: _T | None = None
-
-    def get(self) -> _T:
+    def get() -> _T:
         try:
-            stat = os.stat(self._path)
+            return cached.get()
         except OSError as error:
-            raise ConfigurationError(f"{self._option} {self._path}: {error.strerror}") from None
-        seen = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        if self._value is None or seen != self._seen:
-            text = _read_text(self._path, self._option, MAX_ASSERTION_INPUT_SIZE)
-            self._value = self._transform(text)
-            self._seen = seen
-        return self._value
+            raise ConfigurationError(f"{option} {path}: {error.strerror}") from None
+        except FileTooLarge as error:
+            raise ConfigurationError(f"{option} {path} is {error}") from None
+
+    return get
 
 
 def _template_from(path: str) -> Callable[[str], dict[str, dict[str, Any]]]:
@@ -264,20 +261,22 @@ def _assertion_source(
                 "missing passphrase"
             ) from None
 
-    key = _CachedFile(key_path, _PRIVATE_KEY_FILE, load_key)
-    key.get()
+    key = _cached_text(key_path, _PRIVATE_KEY_FILE, load_key)
+    key()
     template = (
         None
         if config.template_file is None
-        else _CachedFile(config.template_file, _TEMPLATE_FILE, _template_from(config.template_file))
+        else _cached_text(
+            config.template_file, _TEMPLATE_FILE, _template_from(config.template_file)
+        )
     )
     if template is not None:
-        template.get()
+        template()
     jti_source = (rng or random.SystemRandom()) if config.include_jti else None
 
     def signed() -> str:
         return make_assertion(
-            key.get(),
+            key(),
             algorithm=config.algorithm,
             issuer=config.issuer,
             subject=config.subject,
@@ -286,7 +285,7 @@ def _assertion_source(
             lifetime_s=config.exp_seconds,
             not_before_s=config.nbf_seconds,
             random=jti_source,
-            template=None if template is None else template.get(),
+            template=None if template is None else template(),
         )
 
     return signed
