@@ -148,45 +148,41 @@ _ESCAPES: Final = (b"=2C", b"=3D")
 
 # --- What the invalid strategies generate ---------------------------------------------
 
+# Every initial-response code, in the order of MALFORMED_REASONS: the strict
+# dialect raises them all.
+_STRICT_INITIAL_RESPONSE_REASONS: Final = (
+    "too-large",
+    "truncated",
+    "invalid-gs2-header",
+    "channel-binding",
+    "invalid-authzid",
+    "missing-kvsep",
+    "invalid-key",
+    "invalid-value",
+    "missing-terminator",
+    "trailing-data",
+    "duplicate-key",
+    "too-many-extensions",
+    "invalid-port",
+    "missing-auth",
+    "invalid-auth",
+    "unsupported-scheme",
+    "invalid-token-syntax",
+)
+# What Kafka's dialect never raises: it keeps the last duplicate, has no
+# extension count limit, no ``port`` rule and no token syntax check.
+_NOT_IN_KAFKA: Final = frozenset(
+    {"duplicate-key", "too-many-extensions", "invalid-port", "invalid-token-syntax"}
+)
 #: The reason codes :func:`invalid_initial_responses` generates, per dialect
 #: (in the order of :data:`~oauthbearer.MALFORMED_REASONS`). The strict dialect
 #: raises every initial-response code; Kafka's has no ``duplicate-key``,
 #: ``too-many-extensions``, ``invalid-port`` or ``invalid-token-syntax``.
 INITIAL_RESPONSE_REASONS: Final = types.MappingProxyType(
     {
-        Dialect.RFC7628: (
-            "too-large",
-            "truncated",
-            "invalid-gs2-header",
-            "channel-binding",
-            "invalid-authzid",
-            "missing-kvsep",
-            "invalid-key",
-            "invalid-value",
-            "missing-terminator",
-            "trailing-data",
-            "duplicate-key",
-            "too-many-extensions",
-            "invalid-port",
-            "missing-auth",
-            "invalid-auth",
-            "unsupported-scheme",
-            "invalid-token-syntax",
-        ),
-        Dialect.KAFKA: (
-            "too-large",
-            "truncated",
-            "invalid-gs2-header",
-            "channel-binding",
-            "invalid-authzid",
-            "missing-kvsep",
-            "invalid-key",
-            "invalid-value",
-            "missing-terminator",
-            "trailing-data",
-            "missing-auth",
-            "invalid-auth",
-            "unsupported-scheme",
+        Dialect.RFC7628: _STRICT_INITIAL_RESPONSE_REASONS,
+        Dialect.KAFKA: tuple(
+            code for code in _STRICT_INITIAL_RESPONSE_REASONS if code not in _NOT_IN_KAFKA
         ),
     }
 )
