@@ -302,6 +302,14 @@ def test_background_thread_refreshes_on_an_unknown_kid(
     assert len(handler.hits) == 2
 
 
+async def _until_key(refresher: JwksRefresher, kid: str) -> None:
+    """Wait (up to 5 s) until the refresher's keys hold ``kid``."""
+    for _ in range(250):
+        if refresher.cache.keys_for(kid, "RS256"):
+            return
+        await asyncio.sleep(0.02)
+
+
 def test_asyncio_run(idp: tuple[str, type[_Handler]]) -> None:
     base, handler = idp
     handler.routes["/jwks"] = (200, json.dumps(jwks("a")).encode())
@@ -315,10 +323,7 @@ def test_asyncio_run(idp: tuple[str, type[_Handler]]) -> None:
             await asyncio.sleep(0.02)
         refresher.cache.keys_for("b", "RS256")  # expedite
         handler.routes["/jwks"] = (200, json.dumps(jwks("a", "b")).encode())
-        for _ in range(250):
-            if refresher.cache.keys_for("b", "RS256"):
-                break
-            await asyncio.sleep(0.02)
+        await _until_key(refresher, "b")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -339,10 +344,7 @@ def test_astart_fetches_first_then_refreshes_in_a_task(idp: tuple[str, type[_Han
         assert handler.hits == ["/jwks"]
         handler.routes["/jwks"] = (200, json.dumps(jwks("a", "b")).encode())
         refresher.cache.keys_for("b", "RS256")  # an unknown kid: expedite
-        for _ in range(250):
-            if refresher.cache.keys_for("b", "RS256"):
-                break
-            await asyncio.sleep(0.02)
+        await _until_key(refresher, "b")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
