@@ -1,0 +1,98 @@
+"""Session-wide fixtures: the real Kafka broker and the identity provider it trusts.
+
+They start only when a test asks for them (tests/real_kafka.py says how the
+broker runs), and are stopped when the session ends. A session with a failed
+test keeps the broker's log (its path is printed).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Final
+
+import pytest
+
+from oauthbearer.testing.idp import TestIdentityProvider
+from tests.real_kafka import KafkaBroker, jaas_module, selected_version
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: The JWT listener's expectations, as a broker's server.properties states them.
+KAFKA_AUDIENCE: Final = "kafka-cluster"
+KAFKA_SCOPE_CLAIM: Final = "scp"
+KAFKA_SUB_CLAIM: Final = "client_id"
+#: The REAUTH listener's connections.max.reauth.ms (KIP-368).
+KAFKA_MAX_REAUTH_MS: Final = 5_000
+#: The OPTIONS listener's unsecuredValidator* options.
+UNSECURED_OPTIONS: Final = {
+    "unsecuredValidatorPrincipalClaimName": "user",
+    "unsecuredValidatorScopeClaimName": "roles",
+    "unsecuredValidatorRequiredScope": "kafka",
+    "unsecuredValidatorAllowableClockSkewMs": "5000",
+}
+_VALIDATOR: Final = (
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+)
+
+
+@pytest.fixture(scope="session")
+def kafka_idp() -> Iterator[TestIdentityProvider]:
+    """The identity provider whose JWKS the real broker's JWT listener trusts."""
+    with TestIdentityProvider() as idp:
+        yield idp
+
+
+def kafka_broker_properties(idp: TestIdentityProvider) -> dict[str, str]:
+    """The SASL part of the real broker's server.properties, by listener:
+
+    * ``UNSECURED``: Kafka's default unsecured validator;
+    * ``OPTIONS``: the unsecured validator with every ``unsecuredValidator*`` option;
+    * ``JWT``: ``OAuthBearerValidatorCallbackHandler`` against the IdP's JWKS, with
+      expected audience and issuer, ``scp`` as the scope claim and a custom sub claim;
+    * ``REAUTH``: the default validator with a short ``connections.max.reauth.ms``.
+    """
+    login = {"unsecuredLoginStringClaim_sub": "broker"}
+    props = {
+        # A refused authentication is answered at once (Kafka's default waits
+        # 100 ms); the verdicts do not depend on it.
+        "connection.failed.authentication.delay.ms": "0",
+        "listener.name.unsecured.oauthbearer.sasl.jaas.config": jaas_module(**login),
+        "listener.name.options.oauthbearer.sasl.jaas.config": jaas_module(
+            **login, **UNSECURED_OPTIONS
+        ),
+        "listener.name.reauth.oauthbearer.sasl.jaas.config": jaas_module(**login),
+        "listener.name.reauth.oauthbearer.connections.max.reauth.ms": str(KAFKA_MAX_REAUTH_MS),
+        "listener.name.jwt.oauthbearer.sasl.jaas.config": jaas_module(),
+        "listener.name.jwt.oauthbearer.sasl.server.callback.handler.class": _VALIDATOR,
+        "listener.name.jwt.sasl.oauthbearer.jwks.endpoint.url": idp.jwks_uri,
+        "listener.name.jwt.sasl.oauthbearer.expected.audience": KAFKA_AUDIENCE,
+        "listener.name.jwt.sasl.oauthbearer.expected.issuer": idp.issuer,
+        "listener.name.jwt.sasl.oauthbearer.scope.claim.name": KAFKA_SCOPE_CLAIM,
+        "listener.name.jwt.sasl.oauthbearer.sub.claim.name": KAFKA_SUB_CLAIM,
+    }
+    for listener in ("unsecured", "options", "reauth", "jwt"):
+        props[f"listener.name.{listener}.sasl.enabled.mechanisms"] = "OAUTHBEARER"
+    return props
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(
+    request: pytest.FixtureRequest, kafka_idp: TestIdentityProvider
+) -> Iterator[KafkaBroker]:
+    """A real Kafka node of the selected version, its four OAUTHBEARER listeners up."""
+    broker = KafkaBroker(
+        version=selected_version(),
+        listeners=dict.fromkeys(("UNSECURED", "OPTIONS", "REAUTH", "JWT"), "SASL_PLAINTEXT"),
+        properties=kafka_broker_properties(kafka_idp),
+        # Kafka 4 fetches no OAuth URL that this system property does not allow.
+        jvm_properties={"org.apache.kafka.sasl.oauthbearer.allowed.urls": kafka_idp.jwks_uri},
+    )
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        kept = broker.cleanup(keep_log=request.session.testsfailed > 0)
+        if kept is not None:
+            print(f"\nKafka {broker.version}'s log: {kept}", file=sys.stderr)
