@@ -618,6 +618,8 @@ def _probe_json(result: ProbeResult) -> dict[str, Any]:
         "after_challenge": None if result.after_challenge is None else str(result.after_challenge),
         "error_code": result.error_code,
         "message": result.message,
+        "after_error_code": result.after_error_code,
+        "after_message": result.after_message,
         "kafka_expects": str(result.case.kafka),
         "kafka_agrees": result.kafka_agrees,
         "rfc7628_expects": str(result.case.rfc7628),

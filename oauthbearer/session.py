@@ -153,7 +153,9 @@ class ExtensionVerdict:
     """An extension validator's answer, as Kafka's extensions callback gives it.
 
     Names in ``valid`` are exposed after success; names in ``invalid`` (with a
-    reason each) fail the exchange; any other name is ignored and not exposed.
+    reason each) fail the exchange; a sent extension named in neither is
+    ignored and not exposed. As in Kafka, naming an extension the client did
+    not send is the validator's error: :class:`~oauthbearer.errors.ConfigurationError`.
     """
 
     valid: frozenset[str] = frozenset()
@@ -403,6 +405,9 @@ _SERVER_TABLE: Final[Mapping[tuple[ServerState, str], ServerState]] = types.Mapp
         (ServerState.TOKEN_RECEIVED, "accept"): ServerState.SUCCEEDED,
         (ServerState.TOKEN_RECEIVED, "reject"): ServerState.CHALLENGED,
         (ServerState.CHALLENGED, "receive:kvsep"): ServerState.FAILED,
+        # Kafka's dialect only: anything but %x01 after the challenge is a new
+        # initial response (Kafka's broker resets its error and parses it).
+        (ServerState.CHALLENGED, "receive:token"): ServerState.TOKEN_RECEIVED,
     }
 )
 
@@ -468,6 +473,11 @@ class ServerSession(_Machine[ServerState]):
     def __repr__(self) -> str:
         return f"<ServerSession state={self._state.name} dialect={self._dialect.value}>"
 
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect the session parses client messages in."""
+        return self._dialect
+
     # -- inputs --
 
     @_moves
@@ -478,14 +488,20 @@ class ServerSession(_Machine[ServerState]):
 
         In ``IDLE``: the initial response. Malformed bytes raise
         :class:`~oauthbearer.errors.MalformedMessage` and fail the exchange. In
-        ``CHALLENGED``: only ``%x01`` is accepted, and it ends the exchange by
-        raising :class:`~oauthbearer.errors.AuthenticationFailed`, whose message
-        is the challenge JSON (as Kafka relays it).
+        ``CHALLENGED``: ``%x01`` ends the exchange by raising
+        :class:`~oauthbearer.errors.AuthenticationFailed`, whose message is the
+        challenge JSON (as Kafka relays it). Anything else after the challenge
+        is refused in the strict dialect (RFC 7628 section 3.2.3 allows only
+        ``%x01``); in Kafka's, it is a new initial response, as Kafka's broker
+        takes it (measured against Kafka 4.0 and 4.4: tests/test_kafka_differential.py).
         """
         self._check("receive")
-        if self._state is ServerState.CHALLENGED:
-            return self._receive_challenge_reply(data)
         _require_bytes(data)
+        if self._state is ServerState.CHALLENGED and (
+            data == KVSEP or self._dialect is not Dialect.KAFKA
+        ):
+            return self._receive_challenge_reply(data)
+        self._challenge = None
         response = ClientInitialResponse.decode(
             data, dialect=self._dialect, max_size=self._max_size
         )
@@ -632,12 +648,20 @@ class ServerSession(_Machine[ServerState]):
     def _validated_extensions(
         self, token: OAuthBearerToken, extensions: Mapping[str, str]
     ) -> Mapping[str, str]:
-        if self._extension_validator is None or not extensions:
+        if self._extension_validator is None:
             # Kafka's own validator callback handlers mark every extension valid.
             return extensions
         verdict = self._extension_validator(token, extensions)
         if not isinstance(verdict, ExtensionVerdict):
             raise ArgumentTypeError("an extension validator must return ExtensionVerdict")
+        unsent = sorted((verdict.valid | verdict.invalid.keys()) - extensions.keys())
+        if unsent:
+            # Kafka's extensions callback refuses such a verdict (an unchecked
+            # IllegalArgumentException): it is the validator's bug, not the peer's.
+            raise ConfigurationError(
+                "the extension validator's verdict names extensions the client did not "
+                f"send: {', '.join(repr(name) for name in unsent)}"
+            )
         invalid = [(name, verdict.invalid[name]) for name in extensions if name in verdict.invalid]
         if invalid:
             listed = "; ".join(f"{name}: {why}" for name, why in invalid)

@@ -275,8 +275,35 @@ def test_a_client_skipping_the_x01_is_granted_nothing() -> None:
         conn.next_event()
 
 
-def test_anything_but_x01_after_the_challenge_fails() -> None:
+def test_a_new_initial_response_after_the_challenge_is_judged_afresh_in_kafkas_dialect() -> None:
+    # Kafka's broker resets its error and parses the message as a new initial
+    # response (tests/test_kafka_differential.py measures it).
     conn = server(required_scope=("admin",))
+    pump(conn, handshake() + authenticate(initial()))
+    conn.data_to_send()
+    assert pump(conn, authenticate(initial(), correlation=4)) == []
+    again = response(conn.data_to_send(), 36, 1)
+    assert again == SaslAuthenticateResponse(
+        auth_bytes=b'{"status":"insufficient_scope","scope":"[admin]"}'
+    )
+    assert phase_of(conn) is ConnectionPhase.CHALLENGED
+    (event,) = pump(conn, authenticate(b"\x01", correlation=5))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "authentication-failed"
+
+
+def test_a_new_initial_response_after_the_challenge_grants_a_good_token() -> None:
+    conn = KafkaServerConnection(lambda: ServerSession(UnsecuredJwsValidator(), dialect="kafka"))
+    pump(conn, handshake() + authenticate(b"n,,\x01auth=Bearer not-a-jwt\x01\x01"))
+    conn.data_to_send()
+    (event,) = pump(conn, authenticate(initial(), correlation=4))
+    assert isinstance(event, Authenticated)
+    assert event.principal == "alice"
+
+
+def test_anything_but_x01_after_the_challenge_fails_in_the_strict_dialect() -> None:
+    validator = UnsecuredJwsValidator(required_scope=("admin",))
+    conn = KafkaServerConnection(lambda: ServerSession(validator, dialect="rfc7628"))
     pump(conn, handshake() + authenticate(initial()))
     conn.data_to_send()
     (event,) = pump(conn, authenticate(initial(), correlation=4))
@@ -285,6 +312,17 @@ def test_anything_but_x01_after_the_challenge_fails() -> None:
     reply = response(conn.data_to_send(), 36, 1)
     assert isinstance(reply, SaslAuthenticateResponse)
     assert reply.error_code == 58
+
+
+def test_a_scheme_other_than_bearer_closes_unanswered_in_kafkas_dialect() -> None:
+    # Kafka's parser throws an unchecked exception; the broker closes the connection.
+    conn = server()
+    (event,) = pump(conn, handshake() + authenticate(b"n,,\x01auth=Basic YWxpY2U=\x01\x01"))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("malformed-response", 58)
+    handshake_reply = conn.data_to_send()
+    assert response(handshake_reply, 17, 1) == SaslHandshakeResponse(mechanisms=("OAUTHBEARER",))
+    assert len(handshake_reply) == 4 + int.from_bytes(handshake_reply[:4], "big")
 
 
 # --- Handshake failures -------------------------------------------------------------------
@@ -469,7 +507,7 @@ def test_pure_mode_reject_sends_the_challenge() -> None:
 
 def test_malformed_initial_response_gets_kafkas_generic_58() -> None:
     conn = server()
-    (event,) = pump(conn, handshake() + authenticate(b"n,,\x01auth=Basic x\x01\x01"))
+    (event,) = pump(conn, handshake() + authenticate(b"n,,\x01auth=Bearer\x01\x01"))
     text = (
         "Authentication failed during authentication due to invalid credentials "
         "with SASL mechanism OAUTHBEARER"

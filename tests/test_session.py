@@ -146,6 +146,41 @@ def test_server_accepts_only_kvsep_after_a_challenge(reply: bytes) -> None:
     assert server.token is None
 
 
+def test_kafka_dialect_takes_a_new_initial_response_after_a_challenge() -> None:
+    """Kafka's broker resets its error and parses anything but %x01 afresh
+    (measured: tests/test_kafka_differential.py)."""
+    server = ServerSession(dialect="kafka")
+    server.receive(ClientSession("bad").initial_response())
+    server.reject(ErrorResponse("invalid_token"))
+    again = server.receive(ClientSession("good").initial_response())
+    assert isinstance(again, TokenReceived)
+    assert again.response.token == "good"
+    assert server.state is ServerState.TOKEN_RECEIVED
+    assert server.accept(token_for("alice")).token.principal == "alice"
+    assert server.state is ServerState.SUCCEEDED
+
+
+@pytest.mark.parametrize("reply", [b"", b"\x01\x01", b"n,,\x01auth=Basic x\x01\x01"])
+def test_kafka_dialect_refuses_a_malformed_message_after_a_challenge(reply: bytes) -> None:
+    server = ServerSession(dialect="kafka")
+    server.receive(ClientSession("bad").initial_response())
+    server.reject(ErrorResponse("invalid_token"))
+    with pytest.raises(MalformedMessage) as info:
+        server.receive(reply)
+    assert info.value.reason != "invalid-challenge-reply"
+    assert server.state is ServerState.FAILED
+
+
+def test_kafka_dialect_still_fails_on_kvsep_after_a_challenge() -> None:
+    server = ServerSession(dialect="kafka")
+    server.receive(ClientSession("bad").initial_response())
+    server.reject(ErrorResponse("invalid_token"))
+    with pytest.raises(AuthenticationFailed) as info:
+        server.receive(b"\x01")
+    assert info.value.message == '{"status":"invalid_token"}'
+    assert server.state is ServerState.FAILED
+
+
 def test_client_refuses_success_after_a_challenge() -> None:
     """aiokafka, KafkaJS and Sarama treat a challenge as success; we must not."""
     client = ClientSession("t")
@@ -286,6 +321,27 @@ def verdict(
         return ExtensionVerdict(valid=frozenset(valid), invalid=invalid or {})
 
     return check
+
+
+@pytest.mark.parametrize(
+    ("valid", "invalid"), [({"traceId", "unsent"}, {}), ({"traceId"}, {"unsent": "no"})]
+)
+def test_a_verdict_naming_an_unsent_extension_is_the_validators_error(
+    valid: set[str], invalid: dict[str, str]
+) -> None:
+    # Kafka's extensions callback throws IllegalArgumentException for it.
+    server = ServerSession(extension_validator=verdict(valid, invalid))
+    server.receive(ClientSession("t", extensions={"traceId": "1"}).initial_response())
+    with pytest.raises(ConfigurationError, match="did not send: 'unsent'"):
+        server.accept(token_for("alice"))
+    assert server.state is ServerState.FAILED
+
+
+def test_the_extension_validator_runs_without_extensions_too() -> None:
+    server = ServerSession(extension_validator=verdict({"traceId"}))
+    server.receive(ClientSession("t").initial_response())
+    with pytest.raises(ConfigurationError, match="did not send: 'traceId'"):
+        server.accept(token_for("alice"))
 
 
 def test_only_validated_extensions_are_exposed() -> None:
@@ -463,9 +519,9 @@ SERVER_CALLS: dict[str, Callable[[ServerSession], object]] = {
 }
 
 
-@given(st.lists(st.sampled_from(sorted(SERVER_CALLS)), max_size=6))
-def test_server_any_call_sequence(calls: list[str]) -> None:
-    server = ServerSession()
+@given(st.lists(st.sampled_from(sorted(SERVER_CALLS)), max_size=6), st.sampled_from(Dialect))
+def test_server_any_call_sequence(calls: list[str], dialect: Dialect) -> None:
+    server = ServerSession(dialect=dialect)
     for call in calls:
         before = server.state
         try:

@@ -330,6 +330,24 @@ class CodeTable(SphinxDirective):
         return [table]
 
 
+class KafkaVersions(SphinxDirective):
+    """``kafka-versions``: the Apache Kafka versions the interop tests run
+    against, read from tests/interop/kafka/versions.txt (what .ci/run fetches),
+    so the page cannot drift from the test configuration."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.env.srcdir).parent / "tests" / "interop" / "kafka" / "versions.txt"
+        self.env.note_dependency(str(path))
+        lines = path.read_text(encoding="utf-8").splitlines()
+        versions = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        listing = nodes.bullet_list()
+        for version in versions:
+            listing += nodes.list_item("", nodes.paragraph("", "", nodes.literal(text=version)))
+        return [listing]
+
+
 # --- autodoc ------------------------------------------------------------------------
 
 _UNDERLINE = re.compile(r"([=\-~^\"'`#*+])\1*")
@@ -451,6 +469,7 @@ def setup(app: Sphinx) -> ExtensionMetadata:
     """Register the directive and the event handlers."""
     app.add_directive("reason-table", ReasonTable)
     app.add_directive("code-table", CodeTable)
+    app.add_directive("kafka-versions", KafkaVersions)
     app.add_role("value", _constant_role(size=False))
     app.add_role("size", _constant_role(size=True))
     app.connect("autodoc-process-docstring", _titles_to_rubrics)

@@ -16,6 +16,7 @@ and ``KafkaApis``)::
     AWAITING_HANDSHAKE / VERSIONS_ANSWERED --SaslHandshake OAUTHBEARER--> AUTHENTICATING
     AUTHENTICATING --token--> VALIDATING --accept--> AUTHENTICATED
                                          --reject--> CHALLENGED --%x01--> FAILED
+    CHALLENGED --another initial response (Kafka's dialect)--> VALIDATING
     AUTHENTICATED --SaslHandshake (KIP-368)--> AUTHENTICATING
 
 * Before the handshake only ApiVersions (once) and SaslHandshake are read; any
@@ -31,7 +32,12 @@ and ``KafkaApis``)::
   the client's ``%x01`` gets SASL_AUTHENTICATION_FAILED (58) with the JSON as
   ``error_message``. A client that ignores the challenge and sends another
   request (aiokafka sends Metadata) gets 34 and a failed connection: nothing is
-  granted on the challenge path.
+  granted on the challenge path. Another SaslAuthenticate instead of ``%x01``
+  is, in Kafka's dialect, a new initial response, judged afresh as Kafka's
+  broker judges it; in the strict dialect it fails the exchange.
+* A scheme other than ``Bearer`` makes Kafka's broker close the connection
+  without an answer (its parser fails with an unchecked exception); in
+  Kafka's dialect this connection does the same.
 * Success reports ``session_lifetime_ms`` (SaslAuthenticate v1+): the token's
   remaining lifetime, capped by ``max_reauth_ms`` (``connections.max.reauth.ms``).
   Past that time, a request other than SaslHandshake closes the connection.
@@ -63,6 +69,7 @@ from oauthbearer.errors import (
     ConfigurationError,
     MalformedMessage,
 )
+from oauthbearer.gs2 import Dialect
 from oauthbearer.kafka.protocol import (
     NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
@@ -286,8 +293,10 @@ _TABLE: Final[Mapping[tuple[ConnectionPhase, str], ConnectionPhase]] = types.Map
         (P.VALIDATING, "accept:success"): P.AUTHENTICATED,
         (P.VALIDATING, "accept:failure"): P.FAILED,
         (P.VALIDATING, "reject"): P.CHALLENGED,
-        # After the client's %x01 (or anything else) the exchange can only fail.
-        (P.CHALLENGED, "frame:token"): P.FAILED,
+        # After the client's %x01 the exchange can only fail; anything else is
+        # a new initial response in Kafka's dialect (the session decides).
+        (P.CHALLENGED, "frame:ack"): P.FAILED,
+        (P.CHALLENGED, "frame:token"): P.VALIDATING,
         (P.AUTHENTICATED, "frame:api_versions"): P.AUTHENTICATED,
         (P.AUTHENTICATED, "frame:api_versions_error"): P.AUTHENTICATED,
         (P.AUTHENTICATED, "frame:handshake"): P.AUTHENTICATING,  # KIP-368
@@ -612,10 +621,22 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         exchange = self._exchange
         assert exchange is not None  # AUTHENTICATING and CHALLENGED always have one
         self._pending = header
-        self._move("frame:token")
+        acknowledged = self._state is P.CHALLENGED and data == b"\x01"
+        self._move("frame:ack" if acknowledged else "frame:token")
         try:
             outcome = exchange.receive(data, now=self._now)
-        except MalformedMessage:
+        except MalformedMessage as err:
+            if err.reason == "unsupported-scheme" and exchange.dialect is Dialect.KAFKA:
+                # Kafka's broker fails on a scheme other than Bearer with an
+                # unchecked exception and closes the connection unanswered
+                # (measured: tests/test_kafka_differential.py).
+                self._pending = None
+                return self._fail(
+                    "the auth scheme is not Bearer; Kafka's broker closes the connection "
+                    "without an answer",
+                    ErrorCode.SASL_AUTHENTICATION_FAILED,
+                    "malformed-response",
+                )
             # Kafka hides the parser's words from the client (SaslException).
             text = (
                 f"Authentication failed during {self._which()} due to invalid credentials "

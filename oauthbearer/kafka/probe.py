@@ -76,6 +76,7 @@ __all__ = [
     "ProbeCase",
     "ProbeResult",
     "Step",
+    "authenticate_frame_size",
     "builtin_cases",
     "challenge_status",
     "corpus_cases",
@@ -131,6 +132,12 @@ class Step(enum.StrEnum):
     SLOW_SEND = "slow-send"
     #: After the challenge, another request instead of %x01: nothing may be granted.
     SKIP_ACK = "skip-ack"
+    #: After the challenge, :attr:`ProbeCase.follow_up` instead of %x01. Kafka's
+    #: broker takes it as a new initial response; RFC 7628 allows only %x01.
+    RESPOND_AGAIN = "respond-again"
+    #: Once granted, a KIP-368 re-authentication (SaslHandshake and
+    #: SaslAuthenticate again) with :attr:`ProbeCase.follow_up`.
+    REAUTHENTICATE = "reauthenticate"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,10 +150,18 @@ class ProbeCase:
     kafka: Expected
     rfc7628: Expected
     step: Step = Step.SEND
+    #: The second message of :attr:`Step.RESPOND_AGAIN` and :attr:`Step.REAUTHENTICATE`.
+    follow_up: bytes | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, bytes):
             raise ArgumentTypeError("ProbeCase.data must be bytes")
+        needs_follow_up = self.step in (Step.RESPOND_AGAIN, Step.REAUTHENTICATE)
+        if needs_follow_up != isinstance(self.follow_up, bytes):
+            raise ArgumentTypeError(
+                "ProbeCase.follow_up must be bytes for the respond-again and reauthenticate "
+                "steps, and None for the others"
+            )
         for name in ("kafka", "rfc7628"):
             object.__setattr__(self, name, Expected(getattr(self, name)))
         object.__setattr__(self, "step", Step(self.step))
@@ -158,11 +173,16 @@ class ProbeResult:
 
     case: ProbeCase
     observed: Observed
-    #: After a challenge: what the broker did with the %x01 (or the skipped ack).
+    #: The second step: after a challenge, what the broker did with the %x01
+    #: (the skipped ack, or the new initial response); after a grant, with the
+    #: re-authentication of :attr:`Step.REAUTHENTICATE`.
     after_challenge: Observed | None = None
     error_code: int | None = None
     #: The broker's error message or challenge, as text (never a token of ours).
     message: str | None = None
+    #: The second step's error code and message (or challenge), as for the first.
+    after_error_code: int | None = None
+    after_message: str | None = None
     seconds: float = 0.0
 
     @property
@@ -175,8 +195,16 @@ class ProbeResult:
 
     @property
     def violation(self) -> str | None:
-        """A finding whatever the case expects: something granted on the challenge path."""
-        if self.after_challenge is Observed.GRANTED:
+        """A finding whatever the case expects: something granted on the challenge path.
+
+        A new initial response after the challenge (:attr:`Step.RESPOND_AGAIN`)
+        starts a new exchange in Kafka's dialect, so a grant there is no finding.
+        """
+        if (
+            self.observed is Observed.CHALLENGED
+            and self.after_challenge is Observed.GRANTED
+            and self.case.step is not Step.RESPOND_AGAIN
+        ):
             return "granted after an error challenge"
         return None
 
@@ -285,7 +313,7 @@ async def _run_case(host: str, port: int, case: ProbeCase) -> ProbeResult:
     reader, writer = await asyncio.open_connection(host, port)
     wire = _Wire(reader, writer)
     observed: Observed = Observed.TIMEOUT
-    after: Observed | None = None
+    after: _Outcome | None = None
     code: int | None = None
     message: str | None = None
     try:
@@ -304,6 +332,8 @@ async def _run_case(host: str, port: int, case: ProbeCase) -> ProbeResult:
             observed, code, message = _outcome(answer)
             if observed is Observed.CHALLENGED:
                 after = await _after_challenge(wire, version, case)
+            elif observed is Observed.GRANTED and case.step is Step.REAUTHENTICATE:
+                after = await _reauthenticate(wire, version, case)
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -311,28 +341,52 @@ async def _run_case(host: str, port: int, case: ProbeCase) -> ProbeResult:
     return ProbeResult(
         case=case,
         observed=observed,
-        after_challenge=after,
+        after_challenge=None if after is None else after[0],
         error_code=code,
         message=message,
+        after_error_code=None if after is None else after[1],
+        after_message=None if after is None else after[2],
         seconds=time.monotonic() - started,
     )
 
 
-async def _after_challenge(wire: _Wire, version: int, case: ProbeCase) -> Observed:
+_Outcome = tuple[Observed, int | None, str | None]
+
+
+async def _after_challenge(wire: _Wire, version: int, case: ProbeCase) -> _Outcome:
     try:
         if case.step is Step.SKIP_ACK:
             # Metadata instead of %x01 (what aiokafka and KafkaJS do): a broker
             # that names its brokers in the answer has granted the connection.
             answer = await wire.call(ApiKey.METADATA, 1, MetadataRequest(topics=None))
             assert isinstance(answer, MetadataResponse)
-            return Observed.GRANTED if answer.brokers else Observed.REFUSED
+            return (Observed.GRANTED if answer.brokers else Observed.REFUSED), None, None
+        reply = case.follow_up if case.step is Step.RESPOND_AGAIN else b"\x01"
+        assert reply is not None
         answer = await wire.call(
-            ApiKey.SASL_AUTHENTICATE, version, SaslAuthenticateRequest(auth_bytes=b"\x01")
+            ApiKey.SASL_AUTHENTICATE, version, SaslAuthenticateRequest(auth_bytes=reply)
         )
     except _Closed:
-        return Observed.CLOSED
-    observed, _, _ = _outcome(answer)
-    return observed
+        return Observed.CLOSED, None, None
+    return _outcome(answer)
+
+
+async def _reauthenticate(wire: _Wire, version: int, case: ProbeCase) -> _Outcome:
+    """KIP-368: SaslHandshake and SaslAuthenticate again on the granted connection."""
+    assert case.follow_up is not None
+    try:
+        shaken = await wire.call(
+            ApiKey.SASL_HANDSHAKE, 1, SaslHandshakeRequest(mechanism="OAUTHBEARER")
+        )
+        assert isinstance(shaken, SaslHandshakeResponse)
+        if shaken.error_code != ErrorCode.NONE:
+            return Observed.REFUSED, shaken.error_code, None
+        answer = await wire.call(
+            ApiKey.SASL_AUTHENTICATE, version, SaslAuthenticateRequest(auth_bytes=case.follow_up)
+        )
+    except _Closed:
+        return Observed.CLOSED, None, None
+    return _outcome(answer)
 
 
 async def probe(
@@ -341,25 +395,37 @@ async def probe(
     cases: Iterable[ProbeCase],
     *,
     timeout_s: float = DEFAULT_CASE_TIMEOUT_S,
+    concurrency: int = 1,
 ) -> list[ProbeResult]:
     """Run every case against the listener at ``host:port``, one connection
-    each, each bounded by ``timeout_s``. Raises :class:`OSError` if the listener
-    cannot be reached at all, and :class:`ConfigurationError` if it does not
-    enable OAUTHBEARER."""
-    results = []
-    for case in cases:
-        try:
-            async with asyncio.timeout(timeout_s):
-                result = await _run_case(host, port, case)
-        except TimeoutError:
-            result = ProbeResult(case=case, observed=Observed.TIMEOUT, seconds=timeout_s)
-        except (MalformedFrame, MalformedMessage) as err:
-            # The broker's answer is not Kafka's wire format: a finding, not a crash.
-            result = ProbeResult(
-                case=case, observed=Observed.REFUSED, message=f"malformed answer: {err}"
-            )
-        results.append(result)
-    return results
+    each, each bounded by ``timeout_s``, at most ``concurrency`` at a time;
+    the results are in the order of ``cases``. Raises :class:`OSError` if the
+    listener cannot be reached at all, and :class:`ConfigurationError` if it
+    does not enable OAUTHBEARER."""
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ConfigurationError("probe: concurrency must be an int >= 1")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(case: ProbeCase) -> ProbeResult:
+        async with gate:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await _run_case(host, port, case)
+            except TimeoutError:
+                return ProbeResult(case=case, observed=Observed.TIMEOUT, seconds=timeout_s)
+            except (MalformedFrame, MalformedMessage) as err:
+                # The broker's answer is not Kafka's wire format: a finding, not a crash.
+                return ProbeResult(
+                    case=case, observed=Observed.REFUSED, message=f"malformed answer: {err}"
+                )
+
+    tasks = [asyncio.ensure_future(run(case)) for case in cases]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:  # one failed (the listener is gone): stop the rest
+            task.cancel()
+        raise
 
 
 #: The token the built-in cases send: made up, so a conforming broker challenges it.
@@ -425,7 +491,7 @@ def corpus_cases(cases: Iterable[ConformanceCase]) -> list[ProbeCase]:
     probes = []
     for case in cases:
         kafka = expected(case, Dialect.KAFKA)
-        if _frame_size(case.data) > SASL_SERVER_MAX_RECEIVE_SIZE:
+        if authenticate_frame_size(case.data) > SASL_SERVER_MAX_RECEIVE_SIZE:
             kafka = Expected.CLOSED
         probes.append(
             ProbeCase(
@@ -439,8 +505,9 @@ def corpus_cases(cases: Iterable[ConformanceCase]) -> list[ProbeCase]:
     return probes
 
 
-def _frame_size(data: bytes) -> int:
-    """The size prefix of the SaslAuthenticate v2 request that carries ``data``."""
+def authenticate_frame_size(data: bytes) -> int:
+    """The size prefix of the SaslAuthenticate v2 request that carries ``data``:
+    what ``sasl.server.max.receive.size`` judges before the message is read."""
     header = RequestHeader(
         api_key=ApiKey.SASL_AUTHENTICATE, api_version=2, correlation_id=0, client_id=_CLIENT_ID
     )
