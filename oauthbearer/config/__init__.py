@@ -55,7 +55,14 @@ from oauthbearer.config.client import (
     TokenFileConfig,
     client_login,
 )
-from oauthbearer.config.jaas import JAAS_GRAMMAR, JaasConfig, JaasConfigError, parse_jaas_config
+from oauthbearer.config.jaas import (
+    JAAS_GRAMMAR,
+    JaasConfig,
+    JaasConfigError,
+    jaas_file_entry,
+    parse_jaas_config,
+    parse_jaas_file,
+)
 from oauthbearer.config.names import KNOWN_PROPERTIES, OAUTHBEARER_LOGIN_MODULE, is_secret_key
 from oauthbearer.config.properties import PropertiesError, load_properties, parse_properties
 
@@ -73,7 +80,9 @@ __all__ = [
     "broker_validator",
     "client_login",
     "is_secret_key",
+    "jaas_file_entry",
     "load_properties",
     "parse_jaas_config",
+    "parse_jaas_file",
     "parse_properties",
 ]
