@@ -996,3 +996,40 @@ def test_url_credentials_are_redacted_in_messages() -> None:
         broker_validator(props)
     assert "hunter2" not in str(caught.value)
     assert "k=v" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"sasl.login.retry.backoff.ms": "100", "sasl.login.retry.backoff.max.ms": "10"},
+            (
+                "sasl.login.retry.backoff.max.ms (10) is less than sasl.login.retry.backoff.ms "
+                "(100); Kafka refuses it: retryBackoffMaxMs value (10) is less than "
+                "retryBackoffMs value (100)"
+            ),
+        ),
+        ({"sasl.login.retry.backoff.max.ms": "50"}, "retryBackoffMaxMs value (50) is less than"),
+        ({"sasl.login.retry.backoff.ms": "-1"}, "sasl.login.retry.backoff.ms: the value is not"),
+        ({"sasl.login.retry.backoff.max.ms": "-1"}, "sasl.login.retry.backoff.max.ms: the value"),
+    ],
+)
+def test_login_retry_refuses_what_kafkas_retry_refuses(
+    settings: dict[str, str], message: str
+) -> None:
+    # Kafka's oauthbearer Retry (4.0 and 4.4 alike): neither value negative, and
+    # the maximum not below the backoff; equal values are accepted.
+    props = {
+        "sasl.jaas.config": f'{MODULE} required clientId="c" clientSecret="s";',
+        "sasl.login.callback.handler.class": SECURED_LOGIN,
+        "sasl.oauthbearer.token.endpoint.url": "https://idp.example/token",
+        **settings,
+    }
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        client_login(props, now=NOW)
+    props.update({"sasl.login.retry.backoff.ms": "10", "sasl.login.retry.backoff.max.ms": "10"})
+    login = client_login(props, now=NOW)
+    assert isinstance(login, ClientCredentialsConfig)
+    assert login.retry == RetryPolicy(backoff_s=0.01, budget_s=0.01)
+    with pytest.raises(ConfigurationError, match="is less than backoff_s"):
+        RetryPolicy(backoff_s=0.1, budget_s=0.01)

@@ -8,7 +8,7 @@ import ipaddress
 import urllib.parse
 from typing import TYPE_CHECKING
 
-from oauthbearer.config._values import bad_value, parse_int, trim
+from oauthbearer.config._values import LONG_RANGE, bad_value, parse_int, trim
 from oauthbearer.config.jaas import JaasConfig, parse_jaas_config
 from oauthbearer.config.names import (
     CHECKED_PREFIXES,
@@ -20,6 +20,7 @@ from oauthbearer.config.names import (
 )
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.jwks_fetch import redact_url
+from oauthbearer.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -195,3 +196,17 @@ def number_setting(
     if value < low:
         raise bad_value(setting.key, f"a number >= {low}")
     return value
+
+
+def retry_policy(view: View, backoff_name: str, max_name: str) -> RetryPolicy:
+    """Kafka's ``Retry`` from a backoff and a maximum (LONG, ms; defaults 100 and
+    10000), with its rules: neither negative, the maximum not below the backoff."""
+    backoff_ms = number_setting(view, backoff_name, 100, LONG_RANGE, "long")
+    max_ms = number_setting(view, max_name, 10_000, LONG_RANGE, "long")
+    if max_ms < backoff_ms:
+        raise ConfigurationError(
+            f"{view.mechanism_key(max_name)} ({max_ms}) is less than "
+            f"{view.mechanism_key(backoff_name)} ({backoff_ms}); Kafka refuses it: "
+            f"retryBackoffMaxMs value ({max_ms}) is less than retryBackoffMs value ({backoff_ms})"
+        )
+    return RetryPolicy(backoff_s=backoff_ms / 1000, budget_s=max_ms / 1000)

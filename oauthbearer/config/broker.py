@@ -23,6 +23,7 @@ from oauthbearer.config._settings import (
     optional_text,
     refuse_if_set,
     require_secured_handler,
+    retry_policy,
 )
 from oauthbearer.config._values import INT_RANGE, LONG_RANGE, parse_list, trim
 from oauthbearer.config.names import (
@@ -36,7 +37,6 @@ from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.jwks_cache import JwksRefreshPolicy
 from oauthbearer.jwks_fetch import JwksRefresher
 from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
-from oauthbearer.retry import RetryPolicy
 from oauthbearer.unsecured import UnsecuredJwsValidator
 
 if TYPE_CHECKING:
@@ -185,11 +185,10 @@ def _jwks_refresher(view: View, *, allow_insecure_loopback: bool) -> JwksRefresh
     refresh_ms = number_setting(
         view, "sasl.oauthbearer.jwks.endpoint.refresh.ms", 3_600_000, LONG_RANGE, "long", low=1
     )
-    backoff_ms = number_setting(
-        view, "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", 100, LONG_RANGE, "long"
-    )
-    budget_ms = number_setting(
-        view, "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", 10_000, LONG_RANGE, "long"
+    retry = retry_policy(
+        view,
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
     )
     if scheme == "file":
         return JwksRefresher.for_file(file_path(setting.key, setting.value))
@@ -197,5 +196,5 @@ def _jwks_refresher(view: View, *, allow_insecure_loopback: bool) -> JwksRefresh
         setting.value,
         allow_insecure_loopback=allow_insecure_loopback,
         policy=JwksRefreshPolicy(refresh_interval_s=refresh_ms / 1000),
-        retry=RetryPolicy(backoff_s=backoff_ms / 1000, budget_s=budget_ms / 1000),
+        retry=retry,
     )

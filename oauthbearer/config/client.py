@@ -22,14 +22,13 @@ from oauthbearer.config._settings import (
     claim_name,
     file_path,
     jaas_entry,
-    number_setting,
     optional_text,
     refuse_if_set,
     require_secured_handler,
+    retry_policy,
 )
 from oauthbearer.config._values import (
     INT_RANGE,
-    LONG_RANGE,
     SHORT_RANGE,
     bad_value,
     parse_bool,
@@ -384,12 +383,7 @@ def client_login(
 
 def _login_retry(view: View) -> RetryPolicy:
     """Kafka's login retry: ``sasl.login.retry.backoff.ms`` and ``.max.ms``."""
-    return RetryPolicy(
-        backoff_s=number_setting(view, "sasl.login.retry.backoff.ms", 100, LONG_RANGE, "long")
-        / 1000,
-        budget_s=number_setting(view, "sasl.login.retry.backoff.max.ms", 10_000, LONG_RANGE, "long")
-        / 1000,
-    )
+    return retry_policy(view, "sasl.login.retry.backoff.ms", "sasl.login.retry.backoff.max.ms")
 
 
 #: What Kafka's ``JwtBearerJwtRetriever`` never reads: it sends no client
