@@ -10,10 +10,10 @@ Theory of operation
    ``analytics`` (tokens for ``schema-registry``, the wrong audience);
 2. the broker emulator (:class:`~oauthbearer.kafka.broker.BrokerEmulator`) starts,
    configured from the properties a Kafka broker would be given
-   (:func:`~oauthbearer.config.broker_validator`): it validates signed JWTs
+   (:func:`~oauthbearer.config.broker.broker_validator`): it validates signed JWTs
    against the provider's JWKS, for the audience ``kafka-cluster``;
 3. a token provider, built from the properties a Kafka client would be given
-   (:func:`~oauthbearer.config.client_login`), fetches a token by client
+   (:func:`~oauthbearer.config.client.client_login`), fetches a token by client
    credentials and refreshes it with Kafka's formula (the demo shortens the
    lifetime and the refresh settings so that a refresh happens within seconds);
 4. a real Kafka client, kafka-python, authenticates to the emulator with that

@@ -44,6 +44,12 @@ class RetryPolicy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigurationError(f"RetryPolicy.{name} must be a number >= 0")
+        if self.budget_s < self.backoff_s:
+            # Kafka's Retry: "retryBackoffMaxMs value (..) is less than retryBackoffMs value (..)".
+            raise ConfigurationError(
+                f"RetryPolicy.budget_s ({self.budget_s}) is less than backoff_s "
+                f"({self.backoff_s}), which Kafka's retry refuses"
+            )
 
     def next_wait(self, *, attempt: int, started: float, now: float) -> float | None:
         """Seconds to wait after failed attempt number ``attempt`` (1 for the first),

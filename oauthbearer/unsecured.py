@@ -456,7 +456,7 @@ def _kafka_list(value: str) -> list[str]:
     return items
 
 
-def _check_kafka_extension(name: str, value: str) -> None:
+def check_kafka_extension(name: str, value: str) -> None:
     if name == "auth" or not _KAFKA_EXTENSION_NAME.fullmatch(name):
         raise ConfigurationError(f"Extension name {name} is invalid")
     if not _KAFKA_EXTENSION_VALUE.fullmatch(value):
@@ -503,7 +503,7 @@ def kafka_unsecured_login(options: Mapping[str, str], *, now: float) -> Unsecure
                 continue
             name = key[len(prefix) :]
             if kind == "Extension_":
-                _check_kafka_extension(name, value)
+                check_kafka_extension(name, value)
                 extensions[name] = value
                 continue
             if name in _RESERVED_CLAIMS:

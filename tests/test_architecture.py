@@ -21,6 +21,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
 #: clock, no randomness).
 PURE = (
     "_json",
+    "config/names",
+    "config/jaas",
+    "config/_values",
     "errors",
     "gs2",
     "session",

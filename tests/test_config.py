@@ -56,7 +56,7 @@ def test_unsecured_example_with_line_continuations_as_in_a_properties_file() -> 
     text = (
         f"{MODULE} required \\\n"
         '    unsecuredLoginStringClaim_sub="alice" \\\n'
-        "    unsecuredLoginLifetimeSeconds=600 ;\n"
+        '    unsecuredLoginLifetimeSeconds="600" ;\n'  # unquoted, 600 is a number: refused
     )
     props = parse_properties("sasl.jaas.config=" + text)
     jaas = parse_jaas_config(props["sasl.jaas.config"])
@@ -73,8 +73,8 @@ def test_unsecured_example_with_line_continuations_as_in_a_properties_file() -> 
         (r'M required a="x\ty\101\"q\\";', {"a": 'x\tyA"q\\'}),
         (r'M required a="\377\477";', {"a": "\xff\x27" + "7"}),
         (r"M required a='single \'quoted\'';", {"a": "single 'quoted'"}),
-        # Backslashes are word characters outside quotes.
-        (r"M required a=b\c;", {"a": "b\\c"}),
+        # Words: letters, digits, ".", "-", "_", "$" (not first: a digit, "." or "-" then a digit).
+        ("M required a.b-c_d$=x-1.2_$;", {"a.b-c_d$": "x-1.2_$"}),
         # Unquoted words end at '=' ';' '/' and quotes; comments are skipped.
         ("M required /* c */ a=b // rest\n c=d;", {"a": "b", "c": "d"}),
         ("M required a=b/x c=d\n e=f;", {"a": "b", "e": "f"}),
@@ -104,7 +104,9 @@ def test_control_flags_are_case_insensitive_and_canonical() -> None:
         ("/* only a comment */", "Login module not specified in JAAS config", None),
         ("M", "Login module control flag not specified in JAAS config", 1),
         ("M;", "Login module control flag is not available in the JAAS config", 1),
-        ("M bogus;", "Invalid login module control flag in JAAS config", 2),
+        ("M bogus;", "Invalid login module control flag 'bogus' in JAAS config", 2),
+        ("M required id=0oa1b2c3;", "Value not specified for key 'id' in JAAS config", 14),
+        ("M required k=abc+def;", "Value not specified for key 'null' in JAAS config", 17),
         ("M required a=b", "JAAS config entry not terminated by semi-colon", 14),
         ("M required a b;", "Value not specified for key 'a' in JAAS config", 13),
         ("M required a=;", "Value not specified for key 'a' in JAAS config", 13),
@@ -114,12 +116,12 @@ def test_control_flags_are_case_insensitive_and_canonical() -> None:
             "JAAS config property contains 2 login modules, should be 1 module",
             None,
         ),
-        # An unquoted URL: "//" starts a comment that swallows the ';'.
-        ("M required url=https://idp/jwks;", "JAAS config entry not terminated by semi-colon", 32),
+        # An unquoted URL: ":" is not a word character, and "//" starts a comment.
+        ("M required u=https://idp/jwks;", "Value not specified for key 'null' in JAAS config", 30),
         ('"" required;', "Login module not specified in JAAS config", 0),
         (
             "M required =b;",
-            "Value not specified for key (a key that is not a plain name) in JAAS config",
+            "Value not specified for key 'null' in JAAS config",
             12,
         ),
     ],
@@ -793,7 +795,7 @@ def test_broker_default_is_the_unsecured_validator() -> None:
     props = _broker(
         **{
             PREFIX + "sasl.jaas.config": f"{MODULE} required "
-            'unsecuredValidatorRequiredScope="read" unsecuredValidatorAllowableClockSkewMs=500;'
+            'unsecuredValidatorRequiredScope="read" unsecuredValidatorAllowableClockSkewMs="500";'
         }
     )
     config = broker_validator(props)
@@ -994,3 +996,40 @@ def test_url_credentials_are_redacted_in_messages() -> None:
         broker_validator(props)
     assert "hunter2" not in str(caught.value)
     assert "k=v" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"sasl.login.retry.backoff.ms": "100", "sasl.login.retry.backoff.max.ms": "10"},
+            (
+                "sasl.login.retry.backoff.max.ms (10) is less than sasl.login.retry.backoff.ms "
+                "(100); Kafka refuses it: retryBackoffMaxMs value (10) is less than "
+                "retryBackoffMs value (100)"
+            ),
+        ),
+        ({"sasl.login.retry.backoff.max.ms": "50"}, "retryBackoffMaxMs value (50) is less than"),
+        ({"sasl.login.retry.backoff.ms": "-1"}, "sasl.login.retry.backoff.ms: the value is not"),
+        ({"sasl.login.retry.backoff.max.ms": "-1"}, "sasl.login.retry.backoff.max.ms: the value"),
+    ],
+)
+def test_login_retry_refuses_what_kafkas_retry_refuses(
+    settings: dict[str, str], message: str
+) -> None:
+    # Kafka's oauthbearer Retry (4.0 and 4.4 alike): neither value negative, and
+    # the maximum not below the backoff; equal values are accepted.
+    props = {
+        "sasl.jaas.config": f'{MODULE} required clientId="c" clientSecret="s";',
+        "sasl.login.callback.handler.class": SECURED_LOGIN,
+        "sasl.oauthbearer.token.endpoint.url": "https://idp.example/token",
+        **settings,
+    }
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        client_login(props, now=NOW)
+    props.update({"sasl.login.retry.backoff.ms": "10", "sasl.login.retry.backoff.max.ms": "10"})
+    login = client_login(props, now=NOW)
+    assert isinstance(login, ClientCredentialsConfig)
+    assert login.retry == RetryPolicy(backoff_s=0.01, budget_s=0.01)
+    with pytest.raises(ConfigurationError, match="is less than backoff_s"):
+        RetryPolicy(backoff_s=0.1, budget_s=0.01)

@@ -70,7 +70,8 @@ def test_retry_doubles_within_a_total_budget() -> None:
 
 def test_retry_without_backoff_or_budget_stops_at_once() -> None:
     assert RetryPolicy(backoff_s=0.0).next_wait(attempt=1, started=0.0, now=0.0) is None
-    assert RetryPolicy(budget_s=0.0).next_wait(attempt=1, started=0.0, now=0.0) is None
+    no_budget = RetryPolicy(backoff_s=0.0, budget_s=0.0)
+    assert no_budget.next_wait(attempt=1, started=0.0, now=0.0) is None
     with pytest.raises(ConfigurationError):
         RetryPolicy(backoff_s=-1)
 

@@ -140,7 +140,7 @@ def test_a_custom_policy_and_no_retries() -> None:
             now=clock.now,
             sleep=clock.sleep,
             transport=transport,
-            retry=RetryPolicy(budget_s=0),
+            retry=RetryPolicy(backoff_s=0, budget_s=0),
         )
     assert clock.waits == []
 
@@ -262,7 +262,10 @@ def test_a_slow_answer_times_out_and_is_retryable(idp: tuple[str, type[_Handler]
     started = time.monotonic()
     with pytest.raises(TokenEndpointError, match="failed") as info:
         fetch_token(
-            request, allow_insecure_loopback=True, timeout_s=0.2, retry=RetryPolicy(budget_s=0)
+            request,
+            allow_insecure_loopback=True,
+            timeout_s=0.2,
+            retry=RetryPolicy(backoff_s=0, budget_s=0),
         )
     assert time.monotonic() - started < 0.55
     assert (info.value.retryable, info.value.status) == (True, None)

@@ -1,8 +1,8 @@
 """Token sources ready to run: a Kafka client configuration in, a refreshing provider out.
 
 This is where the pieces meet: :mod:`oauthbearer.config` reads the client's
-properties into a :class:`~oauthbearer.config.ClientCredentialsConfig` (or a
-:class:`~oauthbearer.config.JwtBearerConfig`);
+properties into a :class:`~oauthbearer.config.client.ClientCredentialsConfig` (or a
+:class:`~oauthbearer.config.client.JwtBearerConfig`);
 :mod:`oauthbearer.login.requests` builds the request and
 :mod:`oauthbearer.login.http` sends it with Kafka's retries;
 :mod:`oauthbearer.login.client_token` reads the token as Kafka's client does;

@@ -1,0 +1,212 @@
+"""The settings as a broker listener (or a client) sees them, and the checks
+that the broker and the client readers share. No public API."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import urllib.parse
+from typing import TYPE_CHECKING
+
+from oauthbearer.config._values import LONG_RANGE, bad_value, parse_int, trim
+from oauthbearer.config.jaas import JaasConfig, parse_jaas_config
+from oauthbearer.config.names import (
+    CHECKED_PREFIXES,
+    JAAS_CONFIG,
+    KNOWN_PROPERTIES,
+    OAUTHBEARER_LOGIN_MODULE,
+    SHOWABLE_PROPERTY,
+    show_key,
+)
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.jwks_fetch import redact_url
+from oauthbearer.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Setting:
+    key: str  # the property that supplied it, as written
+    value: str
+
+
+class View:
+    """The settings as one broker listener (or a client) sees them."""
+
+    def __init__(self, properties: Mapping[str, str], listener: str | None) -> None:
+        self._properties = properties
+        self._listener_prefix = None if listener is None else f"listener.name.{listener.lower()}."
+        self._mechanism_prefix = (
+            None if self._listener_prefix is None else self._listener_prefix + "oauthbearer."
+        )
+
+    def mechanism_key(self, name: str) -> str:
+        return name if self._mechanism_prefix is None else self._mechanism_prefix + name
+
+    def get(self, name: str, *, mechanism_only: bool = False) -> Setting | None:
+        """The setting ``name`` by Kafka's lookup order; ``mechanism_only`` for
+        the two names a broker reads only with the listener and mechanism prefix."""
+        keys = [self.mechanism_key(name)]
+        if self._listener_prefix is not None and not mechanism_only:
+            keys += [self._listener_prefix + name, name]
+        for key in dict.fromkeys(keys):
+            value = self._properties.get(key)
+            if value is not None:
+                return Setting(key, value)
+        return None
+
+    def text(self, name: str) -> Setting | None:
+        """A STRING setting, trimmed; blank counts as unset (ConfigurationUtils)."""
+        setting = self.get(name)
+        if setting is None or not trim(setting.value):
+            return None
+        return Setting(setting.key, trim(setting.value))
+
+
+def check_names(properties: Mapping[str, str]) -> None:
+    """Refuse unknown ``sasl.oauthbearer.*`` / ``sasl.login.*`` names, with or
+    without a listener (and mechanism) prefix."""
+    for key in properties:
+        if not isinstance(key, str) or not isinstance(properties[key], str):
+            raise ArgumentTypeError("properties must map strings to strings")
+        name = key
+        if name.startswith("listener.name."):
+            rest = name[len("listener.name.") :].partition(".")[2]
+            name = rest if rest.startswith("sasl.") else rest.partition(".")[2]
+        if name.startswith(CHECKED_PREFIXES) and name not in KNOWN_PROPERTIES:
+            close = _closest(name)
+            hint = f"; did you mean {close}?" if close else ""
+            raise ConfigurationError(
+                f"{show_key(key, pattern=SHOWABLE_PROPERTY)} is not a Kafka configuration "
+                f"name{hint}"
+            )
+
+
+def _closest(name: str) -> str | None:
+    import difflib  # noqa: PLC0415 - only on the error path
+
+    matches = difflib.get_close_matches(name, KNOWN_PROPERTIES, n=1, cutoff=0.8)
+    return matches[0] if matches else None
+
+
+def jaas_entry(view: View, *, broker: bool) -> tuple[JaasConfig, str]:
+    setting = view.get(JAAS_CONFIG, mechanism_only=broker)
+    if setting is None:
+        key = view.mechanism_key(JAAS_CONFIG)
+        if broker and view.get(JAAS_CONFIG) is not None:
+            raise ConfigurationError(
+                f"{key} is not set: a broker reads sasl.jaas.config only with the listener "
+                "and mechanism prefix, and ignores the one that is set"
+            )
+        raise ConfigurationError(f"{key} is not set")
+    jaas = parse_jaas_config(setting.value, option=setting.key)
+    if jaas.login_module != OAUTHBEARER_LOGIN_MODULE:
+        raise ConfigurationError(
+            f"{setting.key}: the login module is not {OAUTHBEARER_LOGIN_MODULE}"
+        )
+    return jaas, setting.key
+
+
+def refuse_if_set(view: View, names: tuple[str, ...], reason: str) -> None:
+    for name in names:
+        setting = view.get(name)
+        if setting is not None:
+            raise ConfigurationError(f"{setting.key} is set, but {reason}")
+
+
+def check_url(key: str, url: str, *, allow_file: bool, allow_insecure_loopback: bool) -> str:
+    """Kafka's validateUrl (http, https or file), made strict: https, or http to
+    a loopback address when allowed, or (where the option accepts one) file."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        raise ConfigurationError(f"{key}: the value is not a URL") from None
+    scheme = parts.scheme.lower()
+    if scheme == "file" and allow_file:
+        return scheme
+    if scheme == "https" and parts.hostname:
+        return scheme
+    if scheme == "http" and allow_insecure_loopback and _is_loopback(parts.hostname):
+        return scheme
+    allowed = "https or file" if allow_file else "https"
+    raise ConfigurationError(
+        f"{key}: the URL must use {allowed} (http only to a loopback address, when "
+        f"allow_insecure_loopback is set): {redact_url(url)}"
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def file_path(key: str, url: str) -> str:
+    """The local path of a ``file:`` URL (``file:/p``, ``file:///p``, ``file://localhost/p``)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost") or not parts.path:
+        raise ConfigurationError(f"{key}: a file URL must name a local path: {redact_url(url)}")
+    return urllib.parse.unquote(parts.path)
+
+
+def optional_text(view: View, name: str) -> str | None:
+    setting = view.text(name)
+    return None if setting is None else setting.value
+
+
+def require_secured_handler(  # noqa: PLR0917 - the facts of one check, in order
+    option: str,
+    handler_class: str,
+    allowed: Collection[str],
+    jaas: JaasConfig,
+    unsecured_prefix: str,
+    role: str,
+) -> None:
+    """A secured callback handler must be one of Kafka's own, and the JAAS
+    options of the unsecured one (which it ignores) must not be set."""
+    if handler_class not in allowed:
+        raise ConfigurationError(
+            f"{option}: only Kafka's own callback handlers can be reproduced here"
+        )
+    for key in jaas.options:
+        if key.startswith(unsecured_prefix):
+            raise ConfigurationError(
+                f"JAAS option {show_key(key)} is set, but {option} is the secured "
+                f"{role}, which ignores it"
+            )
+
+
+def claim_name(view: View, name: str, default: str) -> str:
+    return optional_text(view, name) or default
+
+
+def number_setting(
+    view: View, name: str, default: int, java_range: range, type_name: str, *, low: int = 0
+) -> int:
+    """A whole-number setting, at least ``low`` (every one of these is a duration)."""
+    setting = view.get(name)
+    if setting is None:
+        return default
+    value = parse_int(setting.key, setting.value, java_range, type_name)
+    if value < low:
+        raise bad_value(setting.key, f"a number >= {low}")
+    return value
+
+
+def retry_policy(view: View, backoff_name: str, max_name: str) -> RetryPolicy:
+    """Kafka's ``Retry`` from a backoff and a maximum (LONG, ms; defaults 100 and
+    10000), with its rules: neither negative, the maximum not below the backoff."""
+    backoff_ms = number_setting(view, backoff_name, 100, LONG_RANGE, "long")
+    max_ms = number_setting(view, max_name, 10_000, LONG_RANGE, "long")
+    if max_ms < backoff_ms:
+        raise ConfigurationError(
+            f"{view.mechanism_key(max_name)} ({max_ms}) is less than "
+            f"{view.mechanism_key(backoff_name)} ({backoff_ms}); Kafka refuses it: "
+            f"retryBackoffMaxMs value ({max_ms}) is less than retryBackoffMs value ({backoff_ms})"
+        )
+    return RetryPolicy(backoff_s=backoff_ms / 1000, budget_s=max_ms / 1000)

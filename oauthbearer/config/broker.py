@@ -1,0 +1,200 @@
+"""Broker side: the token validator a Kafka broker listener would use.
+
+Kafka's rule decides: the listener's ``sasl.server.callback.handler.class``
+(with the listener and mechanism prefix); unset means Kafka's *unsecured*
+validator. Nothing is fetched or started here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final
+
+from oauthbearer.config._settings import (
+    View,
+    check_names,
+    check_url,
+    claim_name,
+    file_path,
+    jaas_entry,
+    number_setting,
+    optional_text,
+    refuse_if_set,
+    require_secured_handler,
+    retry_policy,
+)
+from oauthbearer.config._values import INT_RANGE, LONG_RANGE, parse_list, trim
+from oauthbearer.config.names import (
+    DEFAULT_JWT_VALIDATOR,
+    JAAS_CONFIG,
+    SECURED_VALIDATORS,
+    SERVER_CALLBACK_HANDLER,
+    UNSECURED_VALIDATORS,
+)
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.jwks_cache import JwksRefreshPolicy
+from oauthbearer.jwks_fetch import JwksRefresher
+from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
+from oauthbearer.unsecured import UnsecuredJwsValidator
+
+if TYPE_CHECKING:
+    from oauthbearer.config.jaas import JaasConfig
+    from oauthbearer.token import TokenValidator
+
+__all__ = ["BrokerValidatorConfig", "broker_validator"]
+
+_SECURED_ONLY: Final = (
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.expected.issuer",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerValidatorConfig:
+    """What a Kafka broker listener validates tokens with.
+
+    ``validator`` is an :class:`~oauthbearer.unsecured.UnsecuredJwsValidator`
+    or a :class:`~oauthbearer.jwt.JwtValidator`; for the latter, ``refresher``
+    keeps its keys fresh and has *not* been started: call ``refresher.start()``
+    (a thread) or ``await refresher.run()`` before validating. ``jaas`` is the
+    listener's JAAS entry.
+    """
+
+    listener: str
+    validator: TokenValidator
+    refresher: JwksRefresher | None
+    jaas: JaasConfig
+
+    @property
+    def unsecured(self) -> bool:
+        """Whether this listener accepts unsigned tokens (Kafka's default)."""
+        return isinstance(self.validator, UnsecuredJwsValidator)
+
+
+def _pick_listener(properties: Mapping[str, str]) -> str:
+    suffix = ".oauthbearer." + JAAS_CONFIG
+    found = sorted(
+        key[len("listener.name.") : -len(suffix)]
+        for key in properties
+        if key.startswith("listener.name.") and key.endswith(suffix)
+    )
+    found = [name for name in found if name and "." not in name]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ConfigurationError(
+            "no listener.name.<listener>.oauthbearer.sasl.jaas.config is set: "
+            "a broker needs one for each listener that enables OAUTHBEARER"
+        )
+    raise ConfigurationError(
+        "several listeners configure OAUTHBEARER (" + ", ".join(found) + "): pass listener="
+    )
+
+
+def broker_validator(
+    properties: Mapping[str, str],
+    *,
+    listener: str | None = None,
+    allow_insecure_loopback: bool = False,
+) -> BrokerValidatorConfig:
+    """The token validator a broker builds for ``listener`` from its properties.
+
+    Without ``listener``, the one listener with an OAUTHBEARER JAAS entry is
+    used. Kafka's rule decides the validator:
+    ``listener.name.<l>.oauthbearer.sasl.server.callback.handler.class`` unset
+    (or Kafka's unsecured handler) means Kafka's unsecured validator, from the
+    ``unsecuredValidator*`` JAAS options; Kafka's
+    ``OAuthBearerValidatorCallbackHandler`` means signed JWTs checked against
+    ``sasl.oauthbearer.jwks.endpoint.url`` (``https:``, or ``file:``), with the
+    expected audience and issuer, claim names, clock skew (default 30 s) and
+    the JWKS refresh and retry settings. Nothing is fetched or started here.
+    """
+    if not isinstance(properties, Mapping):
+        raise ArgumentTypeError("broker_validator: properties must be a mapping")
+    check_names(properties)
+    name = _pick_listener(properties) if listener is None else listener
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        raise ConfigurationError("broker_validator: listener must be a listener name")
+    view = View(properties, name)
+    jaas, _ = jaas_entry(view, broker=True)
+    handler = view.get(SERVER_CALLBACK_HANDLER, mechanism_only=True)
+    handler_class = None if handler is None else trim(handler.value)
+    if handler_class is None or handler_class in UNSECURED_VALIDATORS:
+        refuse_if_set(
+            view,
+            _SECURED_ONLY,
+            f"{view.mechanism_key(SERVER_CALLBACK_HANDLER)} is not Kafka's "
+            "OAuthBearerValidatorCallbackHandler, so Kafka would ignore it and accept "
+            "unsigned tokens",
+        )
+        return BrokerValidatorConfig(
+            listener=name.lower(),
+            validator=UnsecuredJwsValidator.from_options(jaas.options),
+            refresher=None,
+            jaas=jaas,
+        )
+    assert handler is not None
+    require_secured_handler(
+        handler.key, handler_class, SECURED_VALIDATORS, jaas, "unsecuredValidator", "validator"
+    )
+    validator_class = view.text("sasl.oauthbearer.jwt.validator.class")
+    if validator_class is not None and validator_class.value != DEFAULT_JWT_VALIDATOR:
+        raise ConfigurationError(
+            f"{validator_class.key}: only Kafka's DefaultJwtValidator can be reproduced here"
+        )
+    refresher = _jwks_refresher(view, allow_insecure_loopback=allow_insecure_loopback)
+    validator = JwtValidator(
+        refresher.cache,
+        algorithms=tuple(sorted(ASYMMETRIC_ALGORITHMS)),
+        audience=_audience(view),
+        issuer=optional_text(view, "sasl.oauthbearer.expected.issuer"),
+        clock_skew_s=number_setting(
+            view, "sasl.oauthbearer.clock.skew.seconds", 30, INT_RANGE, "int"
+        ),
+        scope_claim=claim_name(view, "sasl.oauthbearer.scope.claim.name", "scope"),
+        subject_claim=claim_name(view, "sasl.oauthbearer.sub.claim.name", "sub"),
+    )
+    return BrokerValidatorConfig(
+        listener=name.lower(), validator=validator, refresher=refresher, jaas=jaas
+    )
+
+
+def _audience(view: View) -> tuple[str, ...] | None:
+    setting = view.get("sasl.oauthbearer.expected.audience")
+    if setting is None:
+        return None
+    return parse_list(setting.key, setting.value) or None
+
+
+def _jwks_refresher(view: View, *, allow_insecure_loopback: bool) -> JwksRefresher:
+    setting = view.text("sasl.oauthbearer.jwks.endpoint.url")
+    if setting is None:
+        raise ConfigurationError(
+            f"{view.mechanism_key('sasl.oauthbearer.jwks.endpoint.url')} is not set: "
+            "Kafka's secured validator requires it"
+        )
+    scheme = check_url(
+        setting.key,
+        setting.value,
+        allow_file=True,
+        allow_insecure_loopback=allow_insecure_loopback,
+    )
+    refresh_ms = number_setting(
+        view, "sasl.oauthbearer.jwks.endpoint.refresh.ms", 3_600_000, LONG_RANGE, "long", low=1
+    )
+    retry = retry_policy(
+        view,
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+    )
+    if scheme == "file":
+        return JwksRefresher.for_file(file_path(setting.key, setting.value))
+    return JwksRefresher.for_url(
+        setting.value,
+        allow_insecure_loopback=allow_insecure_loopback,
+        policy=JwksRefreshPolicy(refresh_interval_s=refresh_ms / 1000),
+        retry=retry,
+    )
