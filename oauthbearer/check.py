@@ -36,6 +36,7 @@ from oauthbearer.errors import InvalidToken, OAuthBearerError
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from oauthbearer.config import JaasConfig
     from oauthbearer.token import OAuthBearerToken
 
 __all__ = ["Step", "run_check"]
@@ -70,9 +71,14 @@ def run_check(
     listener: str | None = None,
     now: Callable[[], float] = time.time,
     allow_insecure_loopback: bool = False,
+    jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
     out: Callable[[Step], None] | None = None,
 ) -> list[Step]:
-    """Run the five steps (stopping at the first failure) and return them."""
+    """Run the five steps (stopping at the first failure) and return them.
+
+    ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s result) stands
+    for ``java.security.auth.login.config``: each side reads its section where
+    its properties set no ``sasl.jaas.config``."""
     from oauthbearer.login.client_token import client_token  # noqa: PLC0415 - shells
     from oauthbearer.login.sources import (  # noqa: PLC0415
         client_credentials_fetch,
@@ -94,7 +100,9 @@ def run_check(
         record(Step(name, passed=False, detail=detail))
 
     try:
-        login = client_login(client, now=now(), allow_insecure_loopback=allow_insecure_loopback)
+        login = client_login(
+            client, now=now(), allow_insecure_loopback=allow_insecure_loopback, jaas_file=jaas_file
+        )
     except OAuthBearerError as error:
         failed("client configuration", str(error))
         return steps
@@ -144,7 +152,10 @@ def run_check(
 
     try:
         broker_config = broker_validator(
-            broker, listener=listener, allow_insecure_loopback=allow_insecure_loopback
+            broker,
+            listener=listener,
+            allow_insecure_loopback=allow_insecure_loopback,
+            jaas_file=jaas_file,
         )
         if broker_config.refresher is not None:
             broker_config.refresher.refresh()

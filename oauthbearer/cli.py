@@ -642,19 +642,34 @@ def _properties(path: str | None, pairs: Sequence[str], option: str) -> dict[str
 
 def cmd_check(args: argparse.Namespace) -> int:
     from oauthbearer.check import print_step, run_check  # noqa: PLC0415 - shells
+    from oauthbearer.config import parse_jaas_file  # noqa: PLC0415 - shells
 
     try:
         client = _properties(args.client, args.client_property, "--client-property")
         broker = _properties(args.broker, args.broker_property, "--broker-property")
     except OSError as exc:
-        raise UsageError(f"cannot read a properties file: {exc.strerror}") from None
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from None
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+    jaas_file = None
+    if args.jaas_file is not None:
+        try:
+            with open(args.jaas_file, encoding="utf-8") as stream:
+                text = stream.read()
+        except OSError as exc:
+            raise UsageError(f"--jaas-file {args.jaas_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--jaas-file {args.jaas_file}: not UTF-8 text") from None
+        try:
+            jaas_file = parse_jaas_file(text, source=f"--jaas-file {args.jaas_file}")
+        except ConfigurationError as exc:
+            raise UsageError(str(exc)) from None
     steps = run_check(
         client,
         broker,
         listener=args.listener,
         allow_insecure_loopback=args.insecure_loopback,
+        jaas_file=jaas_file,
         out=print_step(sys.stdout),
     )
     passed = len(steps) == 5 and all(step.passed for step in steps)
@@ -999,6 +1014,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="a broker property (after --broker's file; repeatable)",
+    )
+    check.add_argument(
+        "--jaas-file",
+        metavar="FILE",
+        help="a JAAS login configuration file (java.security.auth.login.config): its "
+        "KafkaClient and [<listener>.]KafkaServer sections stand in for an unset "
+        "sasl.jaas.config",
     )
     check.add_argument("--listener", help="the broker listener to check (if several)")
     check.add_argument(

@@ -191,3 +191,58 @@ def test_a_wrong_assertion_key_fails_at_retrieval(
         ("token retrieval", False),
     ]
     assert "invalid_grant" in steps[1].detail
+
+
+JAAS_FILE = f"""
+// java.security.auth.login.config, as Kafka's docs show it
+KafkaClient {{
+    {LOGIN_MODULE} Required
+        clientId="orders" clientSecret="{SECRET}" scope="kafka";
+}};
+sasl_ssl.KafkaServer {{ {LOGIN_MODULE} required; }};
+"""
+
+
+def without_jaas_config(properties: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in properties.items() if "jaas.config" not in key}
+
+
+def test_a_jaas_file_stands_in_for_unset_jaas_config(
+    idp: TestIdentityProvider, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "kafka_jaas.conf"
+    path.write_text(JAAS_FILE, encoding="utf-8")
+    client_file = tmp_path / "client.properties"
+    client_file.write_text(
+        "".join(f"{k}={v}\n" for k, v in without_jaas_config(client(idp)).items()),
+        encoding="utf-8",
+    )
+    broker_file = tmp_path / "broker.properties"
+    broker_file.write_text(
+        "".join(f"{k}={v}\n" for k, v in without_jaas_config(broker(idp)).items()),
+        encoding="utf-8",
+    )
+    argv = ["check", "--client", str(client_file), "--broker", str(broker_file)]
+    assert main([*argv, "--insecure-loopback"]) == 1  # no JAAS entry anywhere
+    assert "sasl.jaas.config is not set, and no JAAS file was given" in capsys.readouterr().out
+    assert main([*argv, "--insecure-loopback", "--jaas-file", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("PASS: the client's token is one the broker accepts")
+    assert SECRET not in out
+
+
+def test_a_broken_jaas_file_is_a_usage_error(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "kafka_jaas.conf"
+    path.write_text("KafkaClient { x required a=0oa1; };", encoding="utf-8")
+    for argv, said in (
+        (["check", "--jaas-file", str(path)], "expected [option value]"),
+        (["check", "--jaas-file", str(tmp_path / "missing.conf")], "No such file"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert "--jaas-file" in err
+        assert said in err

@@ -1033,3 +1033,43 @@ def test_login_retry_refuses_what_kafkas_retry_refuses(
     assert login.retry == RetryPolicy(backoff_s=0.01, budget_s=0.01)
     with pytest.raises(ConfigurationError, match="is less than backoff_s"):
         RetryPolicy(backoff_s=0.1, budget_s=0.01)
+
+
+# --- the static JAAS file (java.security.auth.login.config) -------------------------------
+
+JAAS_SECTIONS = f"""
+KafkaClient {{ {MODULE} required unsecuredLoginStringClaim_sub="from-file"; }};
+plain.KafkaServer {{ {MODULE} required unsecuredValidatorRequiredScope="plain"; }};
+KafkaServer {{ {MODULE} required unsecuredValidatorRequiredScope="any"; }};
+"""
+
+
+def test_client_login_reads_the_kafkaclient_section_without_jaas_config() -> None:
+    from oauthbearer.config import parse_jaas_file
+    from oauthbearer.unsecured import UnsecuredLogin
+
+    sections = parse_jaas_file(JAAS_SECTIONS)
+    login = client_login({"sasl.mechanism": "OAUTHBEARER"}, now=NOW, jaas_file=sections)
+    assert isinstance(login, UnsecuredLogin)
+    assert login.token.principal == "from-file"
+    # sasl.jaas.config wins over the file, as in Kafka.
+    props = {"sasl.jaas.config": f'{MODULE} required unsecuredLoginStringClaim_sub="prop";'}
+    login = client_login(props, now=NOW, jaas_file=sections)
+    assert isinstance(login, UnsecuredLogin)
+    assert login.token.principal == "prop"
+
+
+def test_broker_validator_reads_the_listener_section_then_kafkaserver() -> None:
+    from oauthbearer.config import parse_jaas_file
+
+    sections = parse_jaas_file(JAAS_SECTIONS)
+    assert broker_validator({}, listener="PLAIN", jaas_file=sections).jaas.options == {
+        "unsecuredValidatorRequiredScope": "plain"
+    }
+    assert broker_validator({}, listener="other", jaas_file=sections).jaas.options == {
+        "unsecuredValidatorRequiredScope": "any"
+    }
+    # Without listener=, the one <listener>.KafkaServer section names it.
+    assert broker_validator({}, jaas_file=sections).listener == "plain"
+    with pytest.raises(ConfigurationError, match="no JAAS file was given"):
+        broker_validator({}, listener="plain")

@@ -9,7 +9,7 @@ import urllib.parse
 from typing import TYPE_CHECKING
 
 from oauthbearer.config._values import LONG_RANGE, bad_value, parse_int, trim
-from oauthbearer.config.jaas import JaasConfig, parse_jaas_config
+from oauthbearer.config.jaas import JaasConfig, jaas_file_entry, parse_jaas_config
 from oauthbearer.config.names import (
     CHECKED_PREFIXES,
     JAAS_CONFIG,
@@ -35,8 +35,16 @@ class Setting:
 class View:
     """The settings as one broker listener (or a client) sees them."""
 
-    def __init__(self, properties: Mapping[str, str], listener: str | None) -> None:
+    def __init__(
+        self,
+        properties: Mapping[str, str],
+        listener: str | None,
+        jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
+    ) -> None:
         self._properties = properties
+        self.listener = None if listener is None else listener.lower()
+        #: The static JAAS file's sections (``java.security.auth.login.config``), if any.
+        self.jaas_file = jaas_file
         self._listener_prefix = None if listener is None else f"listener.name.{listener.lower()}."
         self._mechanism_prefix = (
             None if self._listener_prefix is None else self._listener_prefix + "oauthbearer."
@@ -92,21 +100,35 @@ def _closest(name: str) -> str | None:
 
 
 def jaas_entry(view: View, *, broker: bool) -> tuple[JaasConfig, str]:
+    """The OAUTHBEARER login module entry, and where it came from.
+
+    As Kafka's ``JaasContext``: the ``sasl.jaas.config`` property first (a
+    broker reads it only with the listener and mechanism prefix); without it,
+    the static JAAS file's section (``KafkaClient``; for a broker
+    ``<listener>.KafkaServer``, then ``KafkaServer``).
+    """
     setting = view.get(JAAS_CONFIG, mechanism_only=broker)
-    if setting is None:
+    if setting is not None:
+        jaas, source = parse_jaas_config(setting.value, option=setting.key), setting.key
+    elif view.jaas_file is not None:
+        names = (
+            (f"{view.listener}.KafkaServer", "KafkaServer")
+            if broker and view.listener is not None
+            else ("KafkaClient",)
+        )
+        name = next((n for n in names if view.jaas_file.get(n)), names[-1])
+        jaas, source = jaas_file_entry(view.jaas_file, name), f"the JAAS file's {name} section"
+    else:
         key = view.mechanism_key(JAAS_CONFIG)
         if broker and view.get(JAAS_CONFIG) is not None:
             raise ConfigurationError(
                 f"{key} is not set: a broker reads sasl.jaas.config only with the listener "
                 "and mechanism prefix, and ignores the one that is set"
             )
-        raise ConfigurationError(f"{key} is not set")
-    jaas = parse_jaas_config(setting.value, option=setting.key)
+        raise ConfigurationError(f"{key} is not set, and no JAAS file was given")
     if jaas.login_module != OAUTHBEARER_LOGIN_MODULE:
-        raise ConfigurationError(
-            f"{setting.key}: the login module is not {OAUTHBEARER_LOGIN_MODULE}"
-        )
-    return jaas, setting.key
+        raise ConfigurationError(f"{source}: the login module is not {OAUTHBEARER_LOGIN_MODULE}")
+    return jaas, source
 
 
 def refuse_if_set(view: View, names: tuple[str, ...], reason: str) -> None:

@@ -74,20 +74,27 @@ class BrokerValidatorConfig:
         return isinstance(self.validator, UnsecuredJwsValidator)
 
 
-def _pick_listener(properties: Mapping[str, str]) -> str:
+def _pick_listener(
+    properties: Mapping[str, str], jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None
+) -> str:
     suffix = ".oauthbearer." + JAAS_CONFIG
     found = sorted(
         key[len("listener.name.") : -len(suffix)]
         for key in properties
         if key.startswith("listener.name.") and key.endswith(suffix)
     )
+    if not found and jaas_file is not None:
+        found = sorted(
+            name[: -len(".KafkaServer")] for name in jaas_file if name.endswith(".KafkaServer")
+        )
     found = [name for name in found if name and "." not in name]
     if len(found) == 1:
         return found[0]
     if not found:
         raise ConfigurationError(
-            "no listener.name.<listener>.oauthbearer.sasl.jaas.config is set: "
-            "a broker needs one for each listener that enables OAUTHBEARER"
+            "no listener.name.<listener>.oauthbearer.sasl.jaas.config is set (nor a JAAS "
+            "file section <listener>.KafkaServer): a broker needs one for each listener "
+            "that enables OAUTHBEARER, or pass listener="
         )
     raise ConfigurationError(
         "several listeners configure OAUTHBEARER (" + ", ".join(found) + "): pass listener="
@@ -99,6 +106,7 @@ def broker_validator(
     *,
     listener: str | None = None,
     allow_insecure_loopback: bool = False,
+    jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
 ) -> BrokerValidatorConfig:
     """The token validator a broker builds for ``listener`` from its properties.
 
@@ -110,15 +118,19 @@ def broker_validator(
     ``OAuthBearerValidatorCallbackHandler`` means signed JWTs checked against
     ``sasl.oauthbearer.jwks.endpoint.url`` (``https:``, or ``file:``), with the
     expected audience and issuer, claim names, clock skew (default 30 s) and
-    the JWKS refresh and retry settings. Nothing is fetched or started here.
+    the JWKS refresh and retry settings. Without the listener's
+    ``sasl.jaas.config``, the ``<listener>.KafkaServer`` or ``KafkaServer``
+    section of ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s
+    result) is used, as Kafka reads ``java.security.auth.login.config``.
+    Nothing is fetched or started here.
     """
     if not isinstance(properties, Mapping):
         raise ArgumentTypeError("broker_validator: properties must be a mapping")
     check_names(properties)
-    name = _pick_listener(properties) if listener is None else listener
+    name = _pick_listener(properties, jaas_file) if listener is None else listener
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
         raise ConfigurationError("broker_validator: listener must be a listener name")
-    view = View(properties, name)
+    view = View(properties, name, jaas_file)
     jaas, _ = jaas_entry(view, broker=True)
     handler = view.get(SERVER_CALLBACK_HANDLER, mechanism_only=True)
     handler_class = None if handler is None else trim(handler.value)

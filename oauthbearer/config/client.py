@@ -267,7 +267,11 @@ _EXTENSION_PREFIX: Final = "extension_"
 
 
 def client_login(
-    properties: Mapping[str, str], *, now: float, allow_insecure_loopback: bool = False
+    properties: Mapping[str, str],
+    *,
+    now: float,
+    allow_insecure_loopback: bool = False,
+    jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
 ) -> UnsecuredLogin | ClientCredentialsConfig | TokenFileConfig | JwtBearerConfig:
     """What a Kafka client logs in with, from its properties.
 
@@ -284,13 +288,15 @@ def client_login(
     ``sasl.oauthbearer.jwt.retriever.class`` set to Kafka's
     ``JwtBearerJwtRetriever`` (KIP-1139): a :class:`JwtBearerConfig`, from the
     ``sasl.oauthbearer.assertion.*`` properties and ``sasl.oauthbearer.scope``.
-    No file is read here.
+    Without ``sasl.jaas.config``, the ``KafkaClient`` section of ``jaas_file``
+    (:func:`~oauthbearer.config.parse_jaas_file`'s result: what Kafka reads
+    from ``java.security.auth.login.config``) is used. No file is read here.
     """
     if not isinstance(properties, Mapping):
         raise ArgumentTypeError("client_login: properties must be a mapping")
     check_names(properties)
     _check_mechanism(properties)
-    view = View(properties, None)
+    view = View(properties, None, jaas_file)
     jaas, jaas_key = jaas_entry(view, broker=False)
     handler = view.text(LOGIN_CALLBACK_HANDLER)
     if handler is None or handler.value in UNSECURED_LOGINS:
