@@ -64,6 +64,7 @@ __all__ = [
     "CONNECTION_CLOSED",
     "KAFKA_FRAME_REASONS",
     "MAX_STRING_LENGTH",
+    "MAX_TAGGED_FIELDS",
     "NEED_DATA",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
@@ -117,6 +118,13 @@ SOCKET_REQUEST_MAX_BYTES: Final = 104_857_600
 #: Longest STRING or COMPACT_STRING, in UTF-8 bytes: Kafka's generated readers
 #: refuse a string length above 0x7fff (the classic STRING's INT16 length).
 MAX_STRING_LENGTH: Final = 0x7FFF
+
+#: Most fields in one tagged-field section (KIP-482). Kafka's schemas define a
+#: handful per structure (ApiVersionsResponse, the most, has four), and Kafka's
+#: reader has no limit: without one, a 512 KiB frame of empty tagged fields
+#: costs a parse per two bytes before anyone is authenticated. A count above
+#: this is refused as it is read, before any field.
+MAX_TAGGED_FIELDS: Final = 64
 
 #: Longest unsigned varint (a 32-bit value in 7-bit groups): Kafka's
 #: ``ByteUtils.readUnsignedVarint`` refuses a continuation bit in the fifth byte.
@@ -191,7 +199,8 @@ KAFKA_FRAME_REASONS: Final = types.MappingProxyType(
         "trailing-data": "bytes follow the last field of the message",
         "invalid-varint": "a varint has more than its maximum of bytes, or overflows",
         "invalid-length": "a length is negative or null where the field is not nullable, "
-        "exceeds the string limit, or claims more elements than bytes remain",
+        "exceeds the string limit, claims more elements than bytes remain, or more "
+        "elements (or tagged fields) than the reader's limit",
         "invalid-utf8": "a string is not UTF-8",
         "invalid-boolean": "a BOOLEAN byte is neither 0 nor 1",
         "invalid-tagged-fields": "tags are not in strictly increasing order",
@@ -240,14 +249,27 @@ class Reader:
 
     Every method raises :class:`MalformedFrame` (with ``error_code``) when the
     bytes end early or break the type's rules, and nothing else.
+
+    Counts are judged as they are read, before any element: an array may hold
+    at most ``max_elements`` (``None``: as many as the bytes left could hold), a
+    tagged-field section at most :data:`MAX_TAGGED_FIELDS` fields.
     """
 
-    __slots__ = ("_data", "_error_code", "_pos")
+    __slots__ = ("_data", "_error_code", "_max_elements", "_pos")
 
-    def __init__(self, data: bytes, *, error_code: int = ErrorCode.INVALID_REQUEST) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        error_code: int = ErrorCode.INVALID_REQUEST,
+        max_elements: int | None = None,
+    ) -> None:
+        if max_elements is not None:
+            _check_int("max_elements", max_elements, 0, (1 << 31) - 1)
         self._data = bytes(data)
         self._pos = 0
         self._error_code = int(error_code)
+        self._max_elements = max_elements
 
     @property
     def offset(self) -> int:
@@ -394,8 +416,9 @@ class Reader:
     ) -> tuple[T, ...] | None:
         """An ARRAY (INT32 count) or COMPACT_ARRAY (count plus one, as a varint).
 
-        A count that could not fit in the bytes left (each element takes at least
-        ``min_size`` bytes) is refused before anything is allocated for it.
+        A count above the reader's ``max_elements``, or one that could not fit in
+        the bytes left (each element takes at least ``min_size`` bytes), is
+        refused before anything is read or allocated for it.
         """
         start = self._pos
         count = self._length(compact=compact, wide=True, what=what)
@@ -403,6 +426,12 @@ class Reader:
             if nullable and count == -1:
                 return None
             self.fail("invalid-length", f"{what} has length {count}", offset=start)
+        if self._max_elements is not None and count > self._max_elements:
+            self.fail(
+                "invalid-length",
+                f"{what} claims {count} elements, more than the limit of {self._max_elements}",
+                offset=start,
+            )
         if count * min_size > self.remaining:
             self.fail(
                 "invalid-length",
@@ -415,6 +444,12 @@ class Reader:
         """A tagged-field section; tags must rise strictly, as ``TaggedFields.read`` has it."""
         start = self._pos
         count = self.uvarint(what)
+        if count > MAX_TAGGED_FIELDS:
+            self.fail(
+                "invalid-length",
+                f"{what} claims {count} fields, more than the limit of {MAX_TAGGED_FIELDS}",
+                offset=start,
+            )
         if count * 2 > self.remaining:  # each field takes a tag and a size byte at least
             self.fail("invalid-length", f"{what} claims {count} fields", offset=start)
         fields = []
@@ -1489,8 +1524,13 @@ def _sized(payload: bytes) -> bytes:
     return len(payload).to_bytes(_SIZE_PREFIX, "big", signed=True) + payload
 
 
-def decode_request(frame: Frame | bytes) -> tuple[RequestHeader, RequestMessage]:
+def decode_request(
+    frame: Frame | bytes, *, max_elements: int | None = None
+) -> tuple[RequestHeader, RequestMessage]:
     """Parse one request frame (without its size prefix) into header and message.
+
+    ``max_elements`` bounds every array of the request (see :class:`Reader`):
+    a broker passes a small one before the client is authenticated.
 
     An unknown API key raises :class:`MalformedFrame` with INVALID_REQUEST, as
     Kafka's ``RequestHeader.parse`` does; a version this codec does not speak
@@ -1504,7 +1544,7 @@ def decode_request(frame: Frame | bytes) -> tuple[RequestHeader, RequestMessage]
     probe = Reader(data)
     api_key = probe.int16("request_api_key")
     api_version = probe.int16("request_api_version")
-    reader = Reader(data)
+    reader = Reader(data, max_elements=max_elements)
     if api_key not in _REQUESTS:
         raise MalformedFrame(
             "unknown-api-key",
