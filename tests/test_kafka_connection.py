@@ -21,6 +21,11 @@ from oauthbearer import ClientInitialResponse, ErrorResponse, ServerSession, Uns
 from oauthbearer.errors import ConfigurationError, OAuthBearerError, SessionStateError
 from oauthbearer.kafka import (
     CONNECTION_FAILURE_REASONS,
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_ELEMENTS_BEFORE_AUTHENTICATION,
+    MAX_METADATA_TOPICS,
+    MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
+    MAX_TAGGED_FIELDS,
     NEED_DATA,
     PAUSED,
     SASL_SERVER_MAX_RECEIVE_SIZE,
@@ -44,6 +49,7 @@ from oauthbearer.kafka import (
     SaslAuthenticateResponse,
     SaslHandshakeRequest,
     SaslHandshakeResponse,
+    TaggedField,
     decode_response,
     encode_request,
 )
@@ -513,6 +519,8 @@ def test_every_reason_is_documented() -> None:
         "challenge-ignored",
         "principal-changed",
         "session-expired",
+        "too-many-refusals",
+        "authentication-timeout",
     }
 
 
@@ -662,6 +670,7 @@ def test_the_table_names_only_known_calls() -> None:
         "accept",
         "reject",
         "send_response",
+        "check_deadline",
     }
 
 
@@ -727,3 +736,200 @@ def test_the_request_limit_is_configurable_and_checked() -> None:
     assert "exceeds max_frame_size 1000" in failure.message
     with pytest.raises(ConfigurationError):
         KafkaServerConnection(lambda: ServerSession(validator), max_request_size=-1)
+
+
+# --- Work per frame before authentication (issue 14, finding 1) ---------------------------
+
+
+def empty_tags(count: int) -> tuple[TaggedField, ...]:
+    return tuple(TaggedField(tag=tag, data=b"") for tag in range(count))
+
+
+def tagged_request(api_key: int, version: int, message: object, count: int) -> bytes:
+    header = RequestHeader(
+        api_key=api_key, api_version=version, correlation_id=1, tagged_fields=empty_tags(count)
+    )
+    return encode_request(header, message)  # type: ignore[arg-type]
+
+
+def test_tagged_fields_up_to_the_limit_are_served() -> None:
+    conn = server()
+    software = {"client_software_name": "librdkafka", "client_software_version": "2.6.0"}
+    message = ApiVersionsRequest(**software, tagged_fields=empty_tags(MAX_TAGGED_FIELDS))
+    assert pump(conn, tagged_request(18, 3, message, MAX_TAGGED_FIELDS)) == []
+    assert phase_of(conn) is ConnectionPhase.VERSIONS_ANSWERED
+
+
+@pytest.mark.parametrize("where", ["header", "body"])
+def test_an_api_versions_frame_full_of_tagged_fields_fails_unread(where: str) -> None:
+    # 10,000 empty tagged fields cost a parse each before the fix, and the
+    # connection answered and stayed open to take the next such frame.
+    count = 10_000
+    body_tags = empty_tags(count) if where == "body" else ()
+    message = ApiVersionsRequest(
+        client_software_name="x", client_software_version="1", tagged_fields=body_tags
+    )
+    conn = server()
+    (event,) = pump(conn, tagged_request(18, 3, message, count if where == "header" else 0))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("malformed-frame", ErrorCode.INVALID_REQUEST)
+    assert f"more than the limit of {MAX_TAGGED_FIELDS}" in event.message
+    assert conn.data_to_send() == b""
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_a_sasl_authenticate_header_full_of_tagged_fields_fails_unread() -> None:
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    frame = tagged_request(36, 2, SaslAuthenticateRequest(auth_bytes=initial()), 10_000)
+    (event,) = pump(conn, frame)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "malformed-frame"
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_a_pre_authentication_metadata_naming_many_topics_is_closed_unanswered() -> None:
+    # Before the fix: 10,000 topics read and each answered ILLEGAL_SASL_STATE.
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    many = tuple("" for _ in range(10_000))
+    (event,) = pump(conn, metadata(topics=many))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("unexpected-request", 34)
+    assert conn.data_to_send() == b""
+
+
+def test_a_pre_authentication_metadata_up_to_the_limit_is_answered_per_topic() -> None:
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    topics = tuple(f"t{n}" for n in range(MAX_ELEMENTS_BEFORE_AUTHENTICATION))
+    (event,) = pump(conn, metadata(topics=topics))
+    assert isinstance(event, AuthenticationFailedEvent)
+    reply = response(conn.data_to_send(), 3, 1)
+    assert isinstance(reply, MetadataResponse)
+    assert [t.error_code for t in reply.topics] == [34] * len(topics)
+
+
+def invalid_api_versions(correlation: int) -> bytes:
+    message = ApiVersionsRequest(client_software_name="-bad-", client_software_version="1")
+    return request(18, 3, correlation, message)
+
+
+def test_refused_requests_before_authentication_close_the_connection() -> None:
+    conn = server()
+    limit = MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION
+    for correlation in range(1, limit):
+        assert pump(conn, invalid_api_versions(correlation)) == []
+        reply = response(conn.data_to_send(), 18, 3)
+        assert isinstance(reply, ApiVersionsResponse)
+        assert reply.error_code == ErrorCode.INVALID_REQUEST
+        assert phase_of(conn) is ConnectionPhase.AWAITING_HANDSHAKE
+    (event,) = pump(conn, invalid_api_versions(limit))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("too-many-refusals", ErrorCode.INVALID_REQUEST)
+    reply = response(conn.data_to_send(), 18, 3)  # the last one is answered too
+    assert isinstance(reply, ApiVersionsResponse)
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_one_unsupported_api_versions_then_a_retry_is_what_clients_do() -> None:
+    conn = server()
+    frame = api_versions()
+    newer = frame[:6] + (9).to_bytes(2, "big") + frame[8:]  # ApiVersions v9: not spoken
+    assert pump(conn, newer) == []
+    reply = response(conn.data_to_send(), 18, 0)
+    assert isinstance(reply, ApiVersionsResponse)
+    assert reply.error_code == ErrorCode.UNSUPPORTED_VERSION
+    authenticated(conn)
+
+
+# --- The authentication deadline (issue 14, finding 1) -------------------------------------
+
+
+def test_the_deadline_runs_from_the_connections_start() -> None:
+    timeout_s = DEFAULT_AUTHENTICATION_TIMEOUT_MS / 1000
+    conn = KafkaServerConnection(lambda: ServerSession(dialect="kafka"), now=NOW)
+    assert conn.authentication_deadline == NOW + timeout_s
+    assert pump(conn, handshake(), now=NOW + timeout_s - 1) == []
+    conn.data_to_send()
+    assert conn.check_deadline(now=NOW + timeout_s - 0.5) is None
+    event = conn.check_deadline(now=NOW + timeout_s)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "authentication-timeout"
+    assert conn.data_to_send() == b""  # nothing is said to a client that says nothing
+    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert conn.check_deadline(now=NOW + 2 * timeout_s) is None  # over: nothing more
+
+
+def test_a_frame_after_the_deadline_is_not_read() -> None:
+    conn = KafkaServerConnection(
+        lambda: ServerSession(dialect="kafka"), authentication_timeout_ms=1000
+    )
+    assert conn.authentication_deadline is None  # it starts with the first bytes
+    assert pump(conn, api_versions(), now=NOW) == []
+    conn.data_to_send()
+    assert conn.authentication_deadline == NOW + 1
+    (event,) = pump(conn, handshake(), now=NOW + 1)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "authentication-timeout"
+    assert conn.data_to_send() == b""
+
+
+def test_the_deadline_stands_while_the_application_validates() -> None:
+    conn = KafkaServerConnection(lambda: ServerSession(dialect="kafka"), now=NOW)
+    (received,) = pump(conn, handshake() + authenticate(initial()), now=NOW)
+    assert isinstance(received, TokenReceived)
+    event = conn.check_deadline(now=NOW + 3600)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "authentication-timeout"
+
+
+def test_an_authenticated_connection_has_no_deadline() -> None:
+    conn = server()
+    authenticated(conn)
+    assert conn.authentication_deadline is None
+    assert conn.check_deadline(now=NOW + 3000) is None
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+
+
+def test_no_timeout_means_no_deadline() -> None:
+    conn = KafkaServerConnection(
+        lambda: ServerSession(dialect="kafka"), authentication_timeout_ms=None, now=NOW
+    )
+    assert conn.authentication_deadline is None
+    assert conn.check_deadline(now=NOW + 10**6) is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_the_timeout_is_checked(bad: object) -> None:
+    with pytest.raises(ConfigurationError):
+        KafkaServerConnection(ServerSession, authentication_timeout_ms=bad)  # type: ignore[arg-type]
+
+
+# --- Work per request after authentication (issue 14, finding 2) ---------------------------
+
+
+def test_metadata_topics_are_bounded_after_authentication() -> None:
+    assert MAX_METADATA_TOPICS == 10_000
+    validator = UnsecuredJwsValidator()
+    conn = KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka"), max_metadata_topics=3
+    )
+    authenticated(conn)
+    (event,) = pump(conn, metadata(topics=("a", "b", "c")))
+    assert isinstance(event, ApplicationRequest)
+    (event,) = pump(conn, metadata(correlation=5, topics=("a", "b", "c", "d")))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("malformed-frame", ErrorCode.INVALID_REQUEST)
+    assert "more than the limit of 3" in event.message
+
+
+def test_the_default_topic_bound_refuses_a_larger_request_unread() -> None:
+    conn = server()
+    authenticated(conn)
+    (event,) = pump(conn, metadata(topics=("",) * (MAX_METADATA_TOPICS + 1)))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "malformed-frame"
