@@ -10,8 +10,10 @@ expected behaviour is read from Kafka's ``SaslServerAuthenticator``,
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
@@ -25,6 +27,7 @@ from oauthbearer.kafka import (
     MAX_ELEMENTS_BEFORE_AUTHENTICATION,
     MAX_METADATA_TOPICS,
     MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
+    MAX_STRING_LENGTH,
     MAX_TAGGED_FIELDS,
     NEED_DATA,
     PAUSED,
@@ -52,10 +55,14 @@ from oauthbearer.kafka import (
     TaggedField,
     decode_response,
     encode_request,
+    peer_text,
 )
 from oauthbearer.kafka.connection import _TABLE
-from oauthbearer.session import TokenReceived
+from oauthbearer.session import ExtensionVerdict, TokenReceived
 from oauthbearer.unsecured import kafka_unsecured_login
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 NOW = 1_700_000_000.0
 LIFETIME_MS = 3_600_000  # kafka_unsecured_login's default lifetime
@@ -938,3 +945,140 @@ def test_the_default_topic_bound_refuses_a_larger_request_unread() -> None:
     (event,) = pump(conn, metadata(topics=("",) * (MAX_METADATA_TOPICS + 1)))
     assert isinstance(event, AuthenticationFailedEvent)
     assert event.reason == "malformed-frame"
+
+
+# --- Peer text in error messages (issue 14, finding 3) -------------------------------------
+
+
+def hand_made_token(principal: str, *, now: float = NOW) -> str:
+    """An unsecured token for any principal: JSON escapes what UTF-8 cannot
+    carry (a lone surrogate), which the validator then decodes."""
+    claims = json.dumps({"sub": principal, "exp": now + 3600, "iat": now})
+    parts = (b'{"alg":"none"}', claims.encode())
+    return ".".join(base64.urlsafe_b64encode(p).rstrip(b"=").decode() for p in parts) + "."
+
+
+def refusal_of(conn: KafkaServerConnection, data: bytes, *, now: float = NOW) -> str:
+    """Feed ``data``; the connection must fail with 58, and the error message it
+    sends must be what the event says, within a Kafka STRING's limits."""
+    (event,) = pump(conn, data, now=now)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.error_code == 58
+    last = frames(conn.data_to_send())[-1]  # after the handshake's answer, if queued
+    _header, reply = decode_response(last, api_key=36, api_version=1)
+    assert isinstance(reply, SaslAuthenticateResponse)
+    assert reply.error_message == event.message
+    assert len(event.message.encode("utf-8")) <= MAX_STRING_LENGTH
+    return event.message
+
+
+def test_a_long_authzid_is_cut_to_fit_the_error_message() -> None:
+    authzid = "b" * 40_000
+    data = handshake() + authenticate(ClientInitialResponse(login(), authzid=authzid).encode())
+    message = refusal_of(server(), data)
+    assert message.startswith("Authentication failed: Client requested an authorization id (bbb")
+    assert message.endswith("...")
+
+
+def test_a_principal_with_a_lone_surrogate_is_escaped() -> None:
+    token = hand_made_token("\ud800alice\nforged")
+    data = handshake() + authenticate(ClientInitialResponse(token, authzid="alice").encode())
+    message = refusal_of(server(), data)
+    assert "(\\ud800alice\\x0aforged)" in message
+    assert "\n" not in message
+
+
+def test_a_long_principal_on_a_changed_reauthentication_is_cut() -> None:
+    conn = server()
+    authenticated(conn)
+    later = NOW + 2
+    pump(conn, handshake(correlation=10), now=later)
+    conn.data_to_send()
+    message = refusal_of(conn, authenticate(initial("p" * 40_000, now=later)), now=later)
+    assert message.startswith("Cannot change principals during re-authentication")
+    assert message.endswith("...")
+
+
+def test_many_refused_extensions_are_cut_to_fit() -> None:
+    def refuse_all(token: object, extensions: Mapping[str, str]) -> ExtensionVerdict:
+        return ExtensionVerdict(invalid=dict.fromkeys(extensions, "not allowed here"))
+
+    names = ["".join(letters) for letters in itertools.product("abcdefghijklm", repeat=3)]
+    validator = UnsecuredJwsValidator()
+    conn = KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka", extension_validator=refuse_all)
+    )
+    # By hand: the encoder sends at most 64 extensions, Kafka's dialect reads any number.
+    pairs = b"".join(f"{name}=v\x01".encode() for name in names[:2028])
+    data = b"n,,\x01auth=Bearer " + login().encode() + b"\x01" + pairs + b"\x01"
+    message = refusal_of(conn, handshake() + authenticate(data))
+    assert message.startswith("Authentication failed: 2028 extensions are invalid!")
+
+
+def test_peer_text_escapes_and_cuts() -> None:
+    assert peer_text("plain Zoë") == "plain Zoë"
+    assert peer_text("a\r\nb\x1b[2J\x85\u2028\ud800") == "a\\x0d\\x0ab\\x1b[2J\\x85\\u2028\\ud800"
+    assert peer_text("abcdef", max_bytes=5) == "ab..."
+    cut = peer_text("é" * 20, max_bytes=10)  # never half a character
+    assert (cut, len(cut.encode())) == ("ééé...", 9)
+    assert len(peer_text("x" * 10**6).encode()) == MAX_STRING_LENGTH
+
+
+# --- Any peer input: events, never exceptions ------------------------------------------------
+
+#: Peer-chosen text: every code point, lone surrogates and line breaks included.
+PEER_TEXT = st.text(st.characters(codec=None), max_size=40) | st.sampled_from(
+    ["x" * 40_000, "\ud800alice", "a\nb"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    principal=PEER_TEXT.filter(lambda p: p.strip() != ""),
+    authzid=st.none() | PEER_TEXT,
+    extensions=st.dictionaries(
+        st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=4).filter(lambda k: k != "auth"),
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=8),
+        max_size=5,
+    ),
+    reject_extensions=st.booleans(),
+    reauthenticate=st.booleans(),
+    tail=st.binary(max_size=40),
+)
+def test_no_peer_input_makes_the_server_connection_raise(
+    *,
+    principal: str,
+    authzid: str | None,
+    extensions: dict[str, str],
+    reject_extensions: bool,
+    reauthenticate: bool,
+    tail: bytes,
+) -> None:
+    def verdict(token: object, names: Mapping[str, str]) -> ExtensionVerdict:
+        if reject_extensions:
+            return ExtensionVerdict(invalid={name: f"no {name}\n{principal}" for name in names})
+        return ExtensionVerdict(valid=frozenset(names))
+
+    validator = UnsecuredJwsValidator()
+    conn = KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka", extension_validator=verdict)
+    )
+    token = hand_made_token(principal)
+    try:
+        response_bytes = ClientInitialResponse(
+            token, authzid=authzid, extensions=extensions
+        ).encode()
+    except OAuthBearerError:
+        response_bytes = sized(b"n,a=" + (authzid or "").encode("utf-8", "surrogatepass"))
+    stream = handshake() + authenticate(response_bytes)
+    if reauthenticate:
+        stream = api_versions() + handshake() + authenticate(initial()) + stream
+    for data, now in ((stream, NOW), (tail, NOW + 2), (b"", NOW + 3)):
+        if conn.phase in (ConnectionPhase.FAILED, ConnectionPhase.CLOSED):
+            break
+        for event in pump(conn, data, now=now):
+            if isinstance(event, AuthenticationFailedEvent):
+                assert len(event.message.encode("utf-8")) <= MAX_STRING_LENGTH or (
+                    event.reason != "authentication-failed"
+                )
+        conn.data_to_send()

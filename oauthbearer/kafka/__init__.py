@@ -77,6 +77,7 @@ from oauthbearer.kafka.protocol import (
     decode_response,
     encode_request,
     encode_response,
+    peer_text,
     request_header_version,
     response_header_version,
 )
@@ -146,6 +147,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "peer_text",
     "request_header_version",
     "response_header_version",
 ]

@@ -91,6 +91,7 @@ from oauthbearer.kafka.protocol import (
     api_versions_response_version,
     decode_request,
     encode_response,
+    peer_text,
 )
 from oauthbearer.session import (
     Authenticated as SessionAuthenticated,
@@ -834,7 +835,11 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
 
     def _refuse(self, message: str, reason: str, move: str | None) -> AuthenticationFailedEvent:
         """Fail the exchange as Kafka does: 58 and the message, except with bare
-        tokens, where Kafka closes without a word."""
+        tokens, where Kafka closes without a word.
+
+        Kafka's messages quote the peer (an authzid, a principal, extension
+        names): the text is escaped and cut to fit ``error_message``."""
+        message = peer_text(message)
         header = self._pending
         if header is not None:
             self._send(

@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
+import re
 import types
 from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
 
@@ -99,6 +100,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "peer_text",
     "request_header_version",
     "response_header_version",
 ]
@@ -614,6 +616,37 @@ class Writer:
             self.uvarint(field.tag)
             self.uvarint(len(field.data))
             self._out += field.data
+
+
+# --- Text from the peer ---------------------------------------------------------
+
+#: What :func:`peer_text` escapes: C0 and C1 controls and DEL (a newline forges a
+#: log line, an escape sequence drives a terminal), the Unicode line and
+#: paragraph separators, and lone surrogates, which UTF-8 cannot carry.
+_UNSAFE_TEXT: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CUT_MARK: Final = "..."
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def peer_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
+    """``value``, which holds text a peer chose, made safe to send or to log: the
+    characters that could forge a line or cannot be encoded are escaped
+    (``\\x0a``, ``\\ud800``), and the result is cut to at most ``max_bytes``
+    UTF-8 bytes, ``...`` marking the cut. The default fits a Kafka STRING, such
+    as SaslAuthenticate's ``error_message``. The one place peer text is made
+    fit for the wire or a log line."""
+    if len(value) > max_bytes:
+        value = value[: max_bytes + 1]  # a character is a byte at least: enough to judge
+    text = _UNSAFE_TEXT.sub(_escape_char, value)
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    keep = raw[: max(max_bytes - len(_CUT_MARK), 0)].decode("utf-8", "ignore")
+    return (keep + _CUT_MARK)[:max_bytes]
 
 
 # --- Field checks -----------------------------------------------------------------
