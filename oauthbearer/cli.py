@@ -519,6 +519,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
             topics=args.topic,
             dialect=args.dialect,
             max_reauth_ms=args.max_reauth_ms,
+            **({} if args.backlog is None else {"backlog": args.backlog}),
         )
     except ConfigurationError as exc:
         print(f"oauthbearer broker: {exc}", file=sys.stderr)
@@ -984,6 +985,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="MS",
         help="Kafka's connections.max.reauth.ms: caps the session lifetime (KIP-368)",
+    )
+    broker.add_argument(
+        "--backlog",
+        type=int,
+        metavar="N",
+        help="connections the kernel queues before they are accepted "
+        "(default: DEFAULT_BACKLOG, 1024; capped by the operating system)",
     )
     _add_validator_options(broker, required=False)
     broker.add_argument(

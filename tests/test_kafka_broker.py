@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +31,15 @@ from oauthbearer.kafka import (
     encode_response,
 )
 from oauthbearer.kafka.aio import authenticate
-from oauthbearer.kafka.broker import AuthenticationRecord, BrokerEmulator, metadata_response
+from oauthbearer.kafka.broker import (
+    DEFAULT_BACKLOG,
+    EMULATOR_MAX_REQUEST_SIZE,
+    LOG_LINES_PER_WINDOW,
+    LOG_WINDOW_S,
+    AuthenticationRecord,
+    BrokerEmulator,
+    metadata_response,
+)
 from oauthbearer.kafka.protocol import Frame, ResponseHeader
 from oauthbearer.unsecured import kafka_unsecured_login
 
@@ -457,3 +465,157 @@ def test_a_client_that_never_reads_is_not_buffered_without_bound(recorder: Recor
     with emulator.running_in_thread() as broker:
         buffered = asyncio.run(run(broker))
     assert buffered < 1024 * 1024, buffered
+
+
+# --- Hardening (issue 14) ----------------------------------------------------------------
+
+
+def test_a_client_that_never_authenticates_is_closed_at_the_deadline(recorder: Recorder) -> None:
+    emulator = BrokerEmulator(
+        UnsecuredJwsValidator(), authentication_timeout_s=0.2, on_authentication=recorder
+    )
+
+    async def silent(broker: BrokerEmulator) -> bytes:
+        reader, writer = await asyncio.open_connection(broker.host, broker.port)
+        try:
+            async with asyncio.timeout(10):
+                return await reader.read()  # b"": the emulator closed it
+        finally:
+            writer.close()
+
+    with emulator.running_in_thread() as broker:
+        assert asyncio.run(silent(broker)) == b""
+        (record,) = recorder.wait(1)
+    assert (record.outcome, record.reason) == ("failed", "authentication-timeout")
+
+
+def test_the_listen_backlog_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[object] = []
+
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        create_server = loop.create_server
+
+        async def recording(*args: Any, **kwargs: Any) -> asyncio.Server:
+            asked.append(kwargs.get("backlog"))
+            return await create_server(*args, **kwargs)
+
+        monkeypatch.setattr(loop, "create_server", recording)
+        async with BrokerEmulator(UnsecuredJwsValidator(), backlog=4096 * 1024) as broker:
+            return broker.backlog
+
+    backlog = asyncio.run(run())
+    assert DEFAULT_BACKLOG == 1024
+    assert backlog == min(4096 * 1024, socket.SOMAXCONN)  # capped by the OS's maximum
+    assert asked == [backlog]
+    assert BrokerEmulator(UnsecuredJwsValidator()).backlog == min(1024, socket.SOMAXCONN)
+
+
+async def authenticated_stream(
+    broker: BrokerEmulator, token: str, **extra: object
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection authenticated by our client connection, in lockstep."""
+    from oauthbearer.kafka import KafkaClientConnection
+
+    client = KafkaClientConnection(token, **extra)  # type: ignore[arg-type]
+    client.initiate()
+    reader, writer = await asyncio.open_connection(broker.host, broker.port)
+    while True:
+        writer.write(client.data_to_send())
+        await writer.drain()
+        client.receive_data(await reader.read(65536))
+        event = client.next_event()
+        if isinstance(event, ClientAuthenticated):
+            return reader, writer
+        assert not isinstance(event, ClientAuthenticationFailed), event
+
+
+def test_a_large_request_after_authentication_is_refused_by_its_size(
+    broker: BrokerEmulator, recorder: Recorder
+) -> None:
+    # Kafka's 100 MiB would let one Metadata request hold the loop for seconds.
+    assert EMULATOR_MAX_REQUEST_SIZE == 1_048_576
+
+    async def run() -> bytes:
+        reader, writer = await authenticated_stream(broker, unsecured())
+        writer.write((EMULATOR_MAX_REQUEST_SIZE + 1).to_bytes(4, "big"))
+        await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read()
+        writer.close()
+        return answer
+
+    assert asyncio.run(run()) == b""
+    granted, refused = recorder.wait(2)
+    assert granted.ok
+    assert (refused.outcome, refused.reason) == ("failed", "malformed-frame")
+    assert "exceeds max_frame_size 1048576" in (refused.message or "")
+
+
+def test_no_peer_value_can_forge_a_log_line(
+    broker: BrokerEmulator, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The principal comes from the token's sub claim; a newline in it used to
+    # reach the log as is in the line about an unserved request.
+    caplog.set_level(logging.INFO, logger="oauthbearer.kafka.broker")
+    forged = "alice\n2024-01-01 INFO authenticated principal='admin'"
+
+    async def run() -> bytes:
+        reader, writer = await authenticated_stream(broker, unsecured(forged))
+        produce = b"\x00\x00\x00\x03\x00\x00\x00\x09\xff\xff"  # Produce v3, not served
+        writer.write(len(produce).to_bytes(4, "big") + produce)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read()
+        writer.close()
+        return answer
+
+    assert asyncio.run(run()) == b""
+    recorder.wait(1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "oauthbearer.kafka.broker"]
+    unserved = [line for line in lines if "does not serve" in line]
+    assert unserved, lines
+    for line in lines:
+        assert "\n" not in line, line
+    assert "alice\\x0a2024-01-01" in unserved[0]
+
+
+def test_extensions_are_logged_as_a_bounded_summary(
+    broker: BrokerEmulator, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="oauthbearer.kafka.broker")
+    extensions = {f"ext{chr(97 + n // 26)}{chr(97 + n % 26)}": "v" * 2000 for n in range(60)}
+    outcome = run_auth(broker, unsecured(), extensions=extensions)
+    assert isinstance(outcome, ClientAuthenticated)
+    (record,) = recorder.wait(1)
+    assert len(record.extensions) == 60  # the record keeps them all
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("authenticated")]
+    assert "extensions=60 {extaa='" in line
+    assert len(line) < 1500, len(line)
+
+
+def test_repeated_log_lines_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="oauthbearer.kafka.broker")
+    now = [1_700_000_000.0]
+    records = Recorder()
+    emulator = BrokerEmulator(
+        UnsecuredJwsValidator(),
+        clock=lambda: now[0],
+        failed_authentication_delay_s=0.0,
+        on_authentication=records,
+    )
+    # Metadata before the handshake: refused at once, one warning each.
+    body = b"\x00\x03\x00\x01\x00\x00\x00\x01\xff\xff\xff\xff\xff\xff"
+    frame = len(body).to_bytes(4, "big") + body
+    extra = 5
+    with emulator.running_in_thread() as broker:
+        for _ in range(LOG_LINES_PER_WINDOW + extra):
+            raw_exchange(broker, frame)
+        records.wait(LOG_LINES_PER_WINDOW + extra)
+        now[0] += LOG_WINDOW_S
+        raw_exchange(broker, frame)
+        records.wait(LOG_LINES_PER_WINDOW + extra + 1)
+    assert len(records.records) == LOG_LINES_PER_WINDOW + extra + 1  # every record, still
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == LOG_LINES_PER_WINDOW + 1
+    assert warnings[-1].endswith(f"({extra} similar lines left out)")

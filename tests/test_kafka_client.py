@@ -8,6 +8,7 @@ few play an older or stricter broker with hand-built response frames
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING
 
@@ -651,3 +652,48 @@ def test_reauthentication_needs_an_idle_authenticated_connection() -> None:
     again = started(client(), server())
     with pytest.raises(ConfigurationError, match="fresh"):
         again.client.reauthenticate(used)
+
+
+#: What a hostile broker may put in a SaslAuthenticate response.
+HOSTILE_AUTHENTICATE = st.builds(
+    SaslAuthenticateResponse,
+    error_code=st.integers(-(2**15), 2**15 - 1),
+    error_message=st.none()
+    | st.text(st.characters(codec="utf-8"), max_size=30)
+    | st.just("x" * 32_767),
+    auth_bytes=st.binary(max_size=40)
+    | st.builds(
+        lambda status, scope: json.dumps({"status": status, "scope": scope}).encode(),
+        st.text(max_size=12),
+        st.text(max_size=12),
+    ),
+    session_lifetime_ms=st.integers(-(2**63), 2**63 - 1),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(HOSTILE_AUTHENTICATE, st.integers(0, 2), st.binary(max_size=24), st.booleans())
+def test_no_broker_answer_makes_the_client_connection_raise(
+    answer: SaslAuthenticateResponse, version: int, tail: bytes, closes: bool
+) -> None:
+    # KafkaClientConnection fed a well-framed but hostile SaslAuthenticate
+    # answer (then anything): events, never an exception.
+    conn = client()
+    conn.initiate()
+    versions = ApiVersionsResponse.supporting([(18, 0, 4), (17, 0, 1), (36, 0, version)])
+    stream = (
+        reply(0, versions, 3)
+        + reply(1, SaslHandshakeResponse(mechanisms=("OAUTHBEARER",)), 1)
+        + reply(
+            2, answer if version else dataclasses.replace(answer, session_lifetime_ms=0), version
+        )
+        + tail
+    )
+    events = client_events(conn, stream)
+    if closes and phase_of(conn) not in (ClientPhase.FAILED, ClientPhase.CLOSED):
+        conn.receive_data(b"")
+        events += drain_client(conn)
+    for event in events:
+        assert isinstance(
+            event, ClientAuthenticated | ClientAuthenticationFailed | ConnectionClosed
+        )

@@ -10,8 +10,10 @@ expected behaviour is read from Kafka's ``SaslServerAuthenticator``,
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +23,12 @@ from oauthbearer import ClientInitialResponse, ErrorResponse, ServerSession, Uns
 from oauthbearer.errors import ConfigurationError, OAuthBearerError, SessionStateError
 from oauthbearer.kafka import (
     CONNECTION_FAILURE_REASONS,
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_ELEMENTS_BEFORE_AUTHENTICATION,
+    MAX_METADATA_TOPICS,
+    MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
+    MAX_STRING_LENGTH,
+    MAX_TAGGED_FIELDS,
     NEED_DATA,
     PAUSED,
     SASL_SERVER_MAX_RECEIVE_SIZE,
@@ -44,12 +52,17 @@ from oauthbearer.kafka import (
     SaslAuthenticateResponse,
     SaslHandshakeRequest,
     SaslHandshakeResponse,
+    TaggedField,
     decode_response,
     encode_request,
+    peer_text,
 )
 from oauthbearer.kafka.connection import _TABLE
-from oauthbearer.session import TokenReceived
+from oauthbearer.session import ExtensionVerdict, TokenReceived
 from oauthbearer.unsecured import kafka_unsecured_login
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 NOW = 1_700_000_000.0
 LIFETIME_MS = 3_600_000  # kafka_unsecured_login's default lifetime
@@ -551,6 +564,8 @@ def test_every_reason_is_documented() -> None:
         "challenge-ignored",
         "principal-changed",
         "session-expired",
+        "too-many-refusals",
+        "authentication-timeout",
     }
 
 
@@ -700,6 +715,7 @@ def test_the_table_names_only_known_calls() -> None:
         "accept",
         "reject",
         "send_response",
+        "check_deadline",
     }
 
 
@@ -765,3 +781,342 @@ def test_the_request_limit_is_configurable_and_checked() -> None:
     assert "exceeds max_frame_size 1000" in failure.message
     with pytest.raises(ConfigurationError):
         KafkaServerConnection(lambda: ServerSession(validator), max_request_size=-1)
+
+
+# --- Work per frame before authentication (issue 14, finding 1) ---------------------------
+
+
+def empty_tags(count: int) -> tuple[TaggedField, ...]:
+    return tuple(TaggedField(tag=tag, data=b"") for tag in range(count))
+
+
+def tagged_request(api_key: int, version: int, message: object, count: int) -> bytes:
+    header = RequestHeader(
+        api_key=api_key, api_version=version, correlation_id=1, tagged_fields=empty_tags(count)
+    )
+    return encode_request(header, message)  # type: ignore[arg-type]
+
+
+def test_tagged_fields_up_to_the_limit_are_served() -> None:
+    conn = server()
+    software = {"client_software_name": "librdkafka", "client_software_version": "2.6.0"}
+    message = ApiVersionsRequest(**software, tagged_fields=empty_tags(MAX_TAGGED_FIELDS))
+    assert pump(conn, tagged_request(18, 3, message, MAX_TAGGED_FIELDS)) == []
+    assert phase_of(conn) is ConnectionPhase.VERSIONS_ANSWERED
+
+
+@pytest.mark.parametrize("where", ["header", "body"])
+def test_an_api_versions_frame_full_of_tagged_fields_fails_unread(where: str) -> None:
+    # 10,000 empty tagged fields cost a parse each before the fix, and the
+    # connection answered and stayed open to take the next such frame.
+    count = 10_000
+    body_tags = empty_tags(count) if where == "body" else ()
+    message = ApiVersionsRequest(
+        client_software_name="x", client_software_version="1", tagged_fields=body_tags
+    )
+    conn = server()
+    (event,) = pump(conn, tagged_request(18, 3, message, count if where == "header" else 0))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("malformed-frame", ErrorCode.INVALID_REQUEST)
+    assert f"more than the limit of {MAX_TAGGED_FIELDS}" in event.message
+    assert conn.data_to_send() == b""
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_a_sasl_authenticate_header_full_of_tagged_fields_fails_unread() -> None:
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    frame = tagged_request(36, 2, SaslAuthenticateRequest(auth_bytes=initial()), 10_000)
+    (event,) = pump(conn, frame)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "malformed-frame"
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_a_pre_authentication_metadata_naming_many_topics_is_closed_unanswered() -> None:
+    # Before the fix: 10,000 topics read and each answered ILLEGAL_SASL_STATE.
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    many = tuple("" for _ in range(10_000))
+    (event,) = pump(conn, metadata(topics=many))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("unexpected-request", 34)
+    assert conn.data_to_send() == b""
+
+
+def test_a_pre_authentication_metadata_up_to_the_limit_is_answered_per_topic() -> None:
+    conn = server()
+    pump(conn, handshake())
+    conn.data_to_send()
+    topics = tuple(f"t{n}" for n in range(MAX_ELEMENTS_BEFORE_AUTHENTICATION))
+    (event,) = pump(conn, metadata(topics=topics))
+    assert isinstance(event, AuthenticationFailedEvent)
+    reply = response(conn.data_to_send(), 3, 1)
+    assert isinstance(reply, MetadataResponse)
+    assert [t.error_code for t in reply.topics] == [34] * len(topics)
+
+
+def invalid_api_versions(correlation: int) -> bytes:
+    message = ApiVersionsRequest(client_software_name="-bad-", client_software_version="1")
+    return request(18, 3, correlation, message)
+
+
+def test_refused_requests_before_authentication_close_the_connection() -> None:
+    conn = server()
+    limit = MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION
+    for correlation in range(1, limit):
+        assert pump(conn, invalid_api_versions(correlation)) == []
+        reply = response(conn.data_to_send(), 18, 3)
+        assert isinstance(reply, ApiVersionsResponse)
+        assert reply.error_code == ErrorCode.INVALID_REQUEST
+        assert phase_of(conn) is ConnectionPhase.AWAITING_HANDSHAKE
+    (event,) = pump(conn, invalid_api_versions(limit))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("too-many-refusals", ErrorCode.INVALID_REQUEST)
+    reply = response(conn.data_to_send(), 18, 3)  # the last one is answered too
+    assert isinstance(reply, ApiVersionsResponse)
+    assert phase_of(conn) is ConnectionPhase.FAILED
+
+
+def test_one_unsupported_api_versions_then_a_retry_is_what_clients_do() -> None:
+    conn = server()
+    frame = api_versions()
+    newer = frame[:6] + (9).to_bytes(2, "big") + frame[8:]  # ApiVersions v9: not spoken
+    assert pump(conn, newer) == []
+    reply = response(conn.data_to_send(), 18, 0)
+    assert isinstance(reply, ApiVersionsResponse)
+    assert reply.error_code == ErrorCode.UNSUPPORTED_VERSION
+    authenticated(conn)
+
+
+# --- The authentication deadline (issue 14, finding 1) -------------------------------------
+
+
+def test_the_deadline_runs_from_the_connections_start() -> None:
+    timeout_s = DEFAULT_AUTHENTICATION_TIMEOUT_MS / 1000
+    conn = KafkaServerConnection(lambda: ServerSession(dialect="kafka"), now=NOW)
+    assert conn.authentication_deadline == NOW + timeout_s
+    assert pump(conn, handshake(), now=NOW + timeout_s - 1) == []
+    conn.data_to_send()
+    assert conn.check_deadline(now=NOW + timeout_s - 0.5) is None
+    event = conn.check_deadline(now=NOW + timeout_s)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "authentication-timeout"
+    assert conn.data_to_send() == b""  # nothing is said to a client that says nothing
+    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert conn.check_deadline(now=NOW + 2 * timeout_s) is None  # over: nothing more
+
+
+def deadline_of(conn: KafkaServerConnection) -> float | None:
+    """The deadline, read through a call so that mypy does not narrow it across calls."""
+    return conn.authentication_deadline
+
+
+def test_a_frame_after_the_deadline_is_not_read() -> None:
+    conn = KafkaServerConnection(
+        lambda: ServerSession(dialect="kafka"), authentication_timeout_ms=1000
+    )
+    assert deadline_of(conn) is None  # it starts with the first bytes
+    assert pump(conn, api_versions(), now=NOW) == []
+    conn.data_to_send()
+    assert deadline_of(conn) == NOW + 1
+    (event,) = pump(conn, handshake(), now=NOW + 1)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "authentication-timeout"
+    assert conn.data_to_send() == b""
+
+
+def test_the_deadline_stands_while_the_application_validates() -> None:
+    conn = KafkaServerConnection(lambda: ServerSession(dialect="kafka"), now=NOW)
+    (received,) = pump(conn, handshake() + authenticate(initial()), now=NOW)
+    assert isinstance(received, TokenReceived)
+    event = conn.check_deadline(now=NOW + 3600)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "authentication-timeout"
+
+
+def test_an_authenticated_connection_has_no_deadline() -> None:
+    conn = server()
+    authenticated(conn)
+    assert conn.authentication_deadline is None
+    assert conn.check_deadline(now=NOW + 3000) is None
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+
+
+def test_no_timeout_means_no_deadline() -> None:
+    conn = KafkaServerConnection(
+        lambda: ServerSession(dialect="kafka"), authentication_timeout_ms=None, now=NOW
+    )
+    assert conn.authentication_deadline is None
+    assert conn.check_deadline(now=NOW + 10**6) is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_the_timeout_is_checked(bad: object) -> None:
+    with pytest.raises(ConfigurationError):
+        KafkaServerConnection(ServerSession, authentication_timeout_ms=bad)  # type: ignore[arg-type]
+
+
+# --- Work per request after authentication (issue 14, finding 2) ---------------------------
+
+
+def test_metadata_topics_are_bounded_after_authentication() -> None:
+    assert MAX_METADATA_TOPICS == 10_000
+    validator = UnsecuredJwsValidator()
+    conn = KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka"), max_metadata_topics=3
+    )
+    authenticated(conn)
+    (event,) = pump(conn, metadata(topics=("a", "b", "c")))
+    assert isinstance(event, ApplicationRequest)
+    (event,) = pump(conn, metadata(correlation=5, topics=("a", "b", "c", "d")))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert (event.reason, event.error_code) == ("malformed-frame", ErrorCode.INVALID_REQUEST)
+    assert "more than the limit of 3" in event.message
+
+
+def test_the_default_topic_bound_refuses_a_larger_request_unread() -> None:
+    conn = server()
+    authenticated(conn)
+    (event,) = pump(conn, metadata(topics=("",) * (MAX_METADATA_TOPICS + 1)))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "malformed-frame"
+
+
+# --- Peer text in error messages (issue 14, finding 3) -------------------------------------
+
+
+def hand_made_token(principal: str, *, now: float = NOW) -> str:
+    """An unsecured token for any principal: JSON escapes what UTF-8 cannot
+    carry (a lone surrogate), which the validator then decodes."""
+    claims = json.dumps({"sub": principal, "exp": now + 3600, "iat": now})
+    parts = (b'{"alg":"none"}', claims.encode())
+    return ".".join(base64.urlsafe_b64encode(p).rstrip(b"=").decode() for p in parts) + "."
+
+
+def refusal_of(conn: KafkaServerConnection, data: bytes, *, now: float = NOW) -> str:
+    """Feed ``data``; the connection must fail with 58, and the error message it
+    sends must be what the event says, within a Kafka STRING's limits."""
+    (event,) = pump(conn, data, now=now)
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.error_code == 58
+    last = frames(conn.data_to_send())[-1]  # after the handshake's answer, if queued
+    _header, reply = decode_response(last, api_key=36, api_version=1)
+    assert isinstance(reply, SaslAuthenticateResponse)
+    assert reply.error_message == event.message
+    assert len(event.message.encode("utf-8")) <= MAX_STRING_LENGTH
+    return event.message
+
+
+def test_a_long_authzid_is_cut_to_fit_the_error_message() -> None:
+    authzid = "b" * 40_000
+    data = handshake() + authenticate(ClientInitialResponse(login(), authzid=authzid).encode())
+    message = refusal_of(server(), data)
+    assert message.startswith("Authentication failed: Client requested an authorization id (bbb")
+    assert message.endswith("...")
+
+
+def test_a_principal_with_a_lone_surrogate_is_escaped() -> None:
+    token = hand_made_token("\ud800alice\nforged")
+    data = handshake() + authenticate(ClientInitialResponse(token, authzid="alice").encode())
+    message = refusal_of(server(), data)
+    assert "(\\ud800alice\\x0aforged)" in message
+    assert "\n" not in message
+
+
+def test_a_long_principal_on_a_changed_reauthentication_is_cut() -> None:
+    conn = server()
+    authenticated(conn)
+    later = NOW + 2
+    pump(conn, handshake(correlation=10), now=later)
+    conn.data_to_send()
+    message = refusal_of(conn, authenticate(initial("p" * 40_000, now=later)), now=later)
+    assert message.startswith("Cannot change principals during re-authentication")
+    assert message.endswith("...")
+
+
+def test_many_refused_extensions_are_cut_to_fit() -> None:
+    def refuse_all(token: object, extensions: Mapping[str, str]) -> ExtensionVerdict:
+        return ExtensionVerdict(invalid=dict.fromkeys(extensions, "not allowed here"))
+
+    names = ["".join(letters) for letters in itertools.product("abcdefghijklm", repeat=3)]
+    validator = UnsecuredJwsValidator()
+    conn = KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka", extension_validator=refuse_all)
+    )
+    # By hand: the encoder sends at most 64 extensions, Kafka's dialect reads any number.
+    pairs = b"".join(f"{name}=v\x01".encode() for name in names[:2028])
+    data = b"n,,\x01auth=Bearer " + login().encode() + b"\x01" + pairs + b"\x01"
+    message = refusal_of(conn, handshake() + authenticate(data))
+    assert message.startswith("Authentication failed: 2028 extensions are invalid!")
+
+
+def test_peer_text_escapes_and_cuts() -> None:
+    assert peer_text("plain Zoë") == "plain Zoë"
+    assert peer_text("a\r\nb\x1b[2J\x85\u2028\ud800") == "a\\x0d\\x0ab\\x1b[2J\\x85\\u2028\\ud800"
+    assert peer_text("abcdef", max_bytes=5) == "ab..."
+    cut = peer_text("é" * 20, max_bytes=10)  # never half a character
+    assert (cut, len(cut.encode())) == ("ééé...", 9)
+    assert len(peer_text("x" * 10**6).encode()) == MAX_STRING_LENGTH
+
+
+# --- Any peer input: events, never exceptions ------------------------------------------------
+
+#: Peer-chosen text: every code point, lone surrogates and line breaks included.
+PEER_TEXT = st.text(st.characters(codec=None), max_size=40) | st.sampled_from(
+    ["x" * 40_000, "\ud800alice", "a\nb"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    principal=PEER_TEXT.filter(lambda p: p.strip() != ""),
+    authzid=st.none() | PEER_TEXT,
+    extensions=st.dictionaries(
+        st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=4).filter(lambda k: k != "auth"),
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=8),
+        max_size=5,
+    ),
+    reject_extensions=st.booleans(),
+    reauthenticate=st.booleans(),
+    tail=st.binary(max_size=40),
+)
+def test_no_peer_input_makes_the_server_connection_raise(
+    *,
+    principal: str,
+    authzid: str | None,
+    extensions: dict[str, str],
+    reject_extensions: bool,
+    reauthenticate: bool,
+    tail: bytes,
+) -> None:
+    def verdict(token: object, names: Mapping[str, str]) -> ExtensionVerdict:
+        if reject_extensions:
+            return ExtensionVerdict(invalid={name: f"no {name}\n{principal}" for name in names})
+        return ExtensionVerdict(valid=frozenset(names))
+
+    validator = UnsecuredJwsValidator()
+    conn = KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka", extension_validator=verdict)
+    )
+    token = hand_made_token(principal)
+    try:
+        response_bytes = ClientInitialResponse(
+            token, authzid=authzid, extensions=extensions
+        ).encode()
+    except OAuthBearerError:
+        response_bytes = sized(b"n,a=" + (authzid or "").encode("utf-8", "surrogatepass"))
+    stream = handshake() + authenticate(response_bytes)
+    if reauthenticate:
+        stream = api_versions() + handshake() + authenticate(initial()) + stream
+    for data, now in ((stream, NOW), (tail, NOW + 2), (b"", NOW + 3)):
+        if conn.phase in (ConnectionPhase.FAILED, ConnectionPhase.CLOSED):
+            break
+        for event in pump(conn, data, now=now):
+            if isinstance(event, AuthenticationFailedEvent):
+                assert len(event.message.encode("utf-8")) <= MAX_STRING_LENGTH or (
+                    event.reason != "authentication-failed"
+                )
+        conn.data_to_send()

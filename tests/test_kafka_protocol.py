@@ -18,6 +18,7 @@ from oauthbearer.errors import ConfigurationError, MalformedMessage
 from oauthbearer.kafka import (
     CONNECTION_CLOSED,
     KAFKA_FRAME_REASONS,
+    MAX_TAGGED_FIELDS,
     NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
@@ -332,6 +333,54 @@ def test_bad_tagged_fields(wire: str, reason: str, offset: int) -> None:
     with pytest.raises(MalformedFrame) as info:
         Reader(h(wire)).tagged_fields()
     assert (info.value.reason, info.value.offset) == (reason, offset)
+
+
+def empty_tagged_fields(count: int) -> bytes:
+    """A tagged-field section of ``count`` empty fields with rising tags."""
+    writer = Writer()
+    writer.uvarint(count)
+    for tag in range(count):
+        writer.uvarint(tag)
+        writer.uvarint(0)
+    return writer.getvalue()
+
+
+def test_tagged_fields_up_to_the_limit_are_read() -> None:
+    fields = Reader(empty_tagged_fields(MAX_TAGGED_FIELDS)).tagged_fields()
+    assert len(fields) == MAX_TAGGED_FIELDS
+
+
+def test_a_tagged_field_count_over_the_limit_is_refused_before_any_field() -> None:
+    # 10,000 well-formed empty fields: refused by the count alone (offset 0).
+    with pytest.raises(MalformedFrame) as info:
+        Reader(empty_tagged_fields(10_000)).tagged_fields()
+    assert (info.value.reason, info.value.offset) == ("invalid-length", 0)
+    assert "limit" in info.value.detail
+
+
+def test_an_array_count_over_max_elements_is_refused_before_any_element() -> None:
+    read = []
+
+    def element(reader: Reader) -> int:
+        read.append(reader.offset)
+        return reader.int16()
+
+    wire = h("0000000a") + b"\x00\x01" * 10
+    assert Reader(wire, max_elements=10).array(element, compact=False, min_size=2) == (1,) * 10
+    read.clear()
+    with pytest.raises(MalformedFrame) as info:
+        Reader(wire, max_elements=9).array(element, compact=False, min_size=2)
+    assert (info.value.reason, info.value.offset, read) == ("invalid-length", 0, [])
+
+
+def test_decode_request_bounds_every_array() -> None:
+    header = RequestHeader(api_key=3, api_version=1, correlation_id=1)
+    frame = encode_request(header, MetadataRequest(topics=("a", "b", "c")))[4:]
+    assert decode_request(frame, max_elements=3)[1] == MetadataRequest(topics=("a", "b", "c"))
+    with pytest.raises(MalformedFrame) as info:
+        decode_request(frame, max_elements=2)
+    assert info.value.reason == "invalid-length"
+    assert info.value.error_code == ErrorCode.INVALID_REQUEST
 
 
 def test_tagged_fields_must_rise_when_built() -> None:

@@ -21,6 +21,10 @@ from oauthbearer.kafka.client import (
 )
 from oauthbearer.kafka.connection import (
     CONNECTION_FAILURE_REASONS,
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_ELEMENTS_BEFORE_AUTHENTICATION,
+    MAX_METADATA_TOPICS,
+    MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
     MECHANISM,
     MIN_REAUTH_INTERVAL_MS,
     PAUSED,
@@ -38,6 +42,7 @@ from oauthbearer.kafka.protocol import (
     CONNECTION_CLOSED,
     KAFKA_FRAME_REASONS,
     MAX_STRING_LENGTH,
+    MAX_TAGGED_FIELDS,
     NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
@@ -72,6 +77,7 @@ from oauthbearer.kafka.protocol import (
     decode_response,
     encode_request,
     encode_response,
+    peer_text,
     request_header_version,
     response_header_version,
 )
@@ -82,8 +88,13 @@ __all__ = [
     "CLIENT_FAILURE_REASONS",
     "CONNECTION_CLOSED",
     "CONNECTION_FAILURE_REASONS",
+    "DEFAULT_AUTHENTICATION_TIMEOUT_MS",
     "KAFKA_FRAME_REASONS",
+    "MAX_ELEMENTS_BEFORE_AUTHENTICATION",
+    "MAX_METADATA_TOPICS",
+    "MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION",
     "MAX_STRING_LENGTH",
+    "MAX_TAGGED_FIELDS",
     "MECHANISM",
     "MIN_REAUTH_INTERVAL_MS",
     "NEED_DATA",
@@ -136,6 +147,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "peer_text",
     "request_header_version",
     "response_header_version",
 ]

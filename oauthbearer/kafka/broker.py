@@ -20,8 +20,17 @@ validates tokens and answers what a client sends once authenticated:
   connection usable. Any other request is logged and the connection closed,
   as a broker does with a request it cannot handle;
 * a connection idle for ``idle_timeout_s`` (Kafka's ``connections.max.idle.ms``)
-  is closed; a failed one, ``failed_authentication_delay_s`` after its error
-  response (``connection.failed.authentication.delay.ms``, KIP-306);
+  is closed; one that has not authenticated ``authentication_timeout_s`` after
+  it opened, too (a timer asks the connection object, which owns the rule); a
+  failed one, ``failed_authentication_delay_s`` after its error response
+  (``connection.failed.authentication.delay.ms``, KIP-306);
+* the work one client can cause is bounded: frames after authentication are
+  limited to ``max_request_size`` (1 MiB: the emulator serves no Produce),
+  Metadata requests to ``max_metadata_topics`` topics, and the connection
+  object bounds the rest (see :class:`~oauthbearer.kafka.KafkaServerConnection`);
+* log lines escape every value a peer chose and cut it short
+  (:func:`~oauthbearer.kafka.peer_text`), summarize extensions, and come at most
+  :data:`LOG_LINES_PER_WINDOW` of a kind per :data:`LOG_WINDOW_S` seconds;
 * :meth:`BrokerEmulator.aclose` stops listening and closes every connection.
 
 The Metadata answer is :func:`metadata_response`, a pure function.
@@ -32,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
+import socket
 import threading
 import time
 import types
@@ -41,6 +52,8 @@ from typing import TYPE_CHECKING, Final, Self
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
 from oauthbearer.gs2 import Dialect, ErrorResponse
 from oauthbearer.kafka.connection import (
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_METADATA_TOPICS,
     ApplicationRequest,
     Authenticated,
     AuthenticationFailedEvent,
@@ -57,6 +70,7 @@ from oauthbearer.kafka.protocol import (
     MetadataRequest,
     MetadataResponse,
     MetadataTopic,
+    peer_text,
 )
 from oauthbearer.session import AuthzidPolicy, ServerSession, TokenReceived
 from oauthbearer.token import TokenValidator
@@ -69,8 +83,16 @@ if TYPE_CHECKING:
     from oauthbearer.session import ExtensionValidator
 
 __all__ = [
+    "DEFAULT_AUTHENTICATION_TIMEOUT_S",
+    "DEFAULT_BACKLOG",
     "DEFAULT_FAILED_AUTHENTICATION_DELAY_S",
     "DEFAULT_IDLE_TIMEOUT_S",
+    "EMULATOR_MAX_REQUEST_SIZE",
+    "LOG_LINES_PER_WINDOW",
+    "LOG_WINDOW_S",
+    "MAX_LOGGED_EXTENSIONS",
+    "MAX_LOGGED_TEXT",
+    "MAX_LOGGED_VALUE",
     "AuthenticationRecord",
     "BrokerEmulator",
     "metadata_response",
@@ -84,6 +106,32 @@ DEFAULT_IDLE_TIMEOUT_S: Final = 600.0
 #: seconds: how long a failed connection stays open after its error response,
 #: which also lets every client read that response before the close.
 DEFAULT_FAILED_AUTHENTICATION_DELAY_S: Final = 0.1
+#: How long a client has to authenticate from the moment it connects
+#: (:data:`~oauthbearer.kafka.DEFAULT_AUTHENTICATION_TIMEOUT_MS`), in seconds.
+DEFAULT_AUTHENTICATION_TIMEOUT_S: Final = DEFAULT_AUTHENTICATION_TIMEOUT_MS / 1000
+#: Largest frame read once a connection is authenticated. The emulator serves
+#: ApiVersions, SaslHandshake and Metadata, whose requests take bytes, not
+#: megabytes; Kafka's 100 MiB (``socket.request.max.bytes``) is for Produce,
+#: which it does not serve, and would let one request hold the event loop.
+EMULATOR_MAX_REQUEST_SIZE: Final = 1_048_576
+#: Connections the kernel queues before the emulator accepts them (``listen``'s
+#: backlog). asyncio's default, 100, drops connections when a test opens
+#: hundreds at once; the kernel caps the value (``net.core.somaxconn`` on Linux),
+#: and so does :data:`socket.SOMAXCONN` here.
+DEFAULT_BACKLOG: Final = 1024
+#: Longest peer-chosen text in a log line (a principal, a message, a detail),
+#: in UTF-8 bytes: enough to recognize it, too little to flood the log.
+MAX_LOGGED_TEXT: Final = 256
+#: Extensions named in an authentication's log line; the line gives the count of all.
+MAX_LOGGED_EXTENSIONS: Final = 8
+#: Longest extension value shown in a log line, in UTF-8 bytes.
+MAX_LOGGED_VALUE: Final = 64
+#: Log lines of one kind (an outcome and its reason) per window; the rest are
+#: counted, and the next line shown says how many were left out, so that a
+#: flood of connections cannot flood the log.
+LOG_LINES_PER_WINDOW: Final = 50
+#: The window of :data:`LOG_LINES_PER_WINDOW`, in seconds.
+LOG_WINDOW_S: Final = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,7 +210,12 @@ class BrokerEmulator:
     ``host``). ``topics`` are the topics it reports. ``max_reauth_ms`` is
     Kafka's ``connections.max.reauth.ms``; ``idle_timeout_s`` its
     ``connections.max.idle.ms``; ``failed_authentication_delay_s`` its
-    ``connection.failed.authentication.delay.ms``. ``clock`` gives epoch seconds.
+    ``connection.failed.authentication.delay.ms``. ``authentication_timeout_s``
+    is how long a client has to authenticate after it connects;
+    ``max_frame_size`` bounds a frame until then, ``max_request_size`` after, and
+    ``max_metadata_topics`` the topics one Metadata request may name. ``backlog``
+    is the listen backlog (capped by the operating system). ``clock`` gives
+    epoch seconds.
     ``on_authentication`` is called with every :class:`AuthenticationRecord`.
 
     Use it with ``async with``, or from synchronous code with
@@ -183,6 +236,10 @@ class BrokerEmulator:
         extension_validator: ExtensionValidator | None = None,
         max_reauth_ms: int | None = None,
         max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
+        max_request_size: int = EMULATOR_MAX_REQUEST_SIZE,
+        max_metadata_topics: int = MAX_METADATA_TOPICS,
+        authentication_timeout_s: float = DEFAULT_AUTHENTICATION_TIMEOUT_S,
+        backlog: int = DEFAULT_BACKLOG,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         failed_authentication_delay_s: float = DEFAULT_FAILED_AUTHENTICATION_DELAY_S,
         clock: Callable[[], float] = time.time,
@@ -196,6 +253,12 @@ class BrokerEmulator:
             raise ConfigurationError("port must be an int from 0 to 65535")
         if not idle_timeout_s > 0:
             raise ConfigurationError("idle_timeout_s must be positive")
+        if not isinstance(authentication_timeout_s, int | float) or not (
+            0.001 <= authentication_timeout_s < 1 << 31
+        ):
+            raise ConfigurationError("authentication_timeout_s must be at least 0.001 (seconds)")
+        if not isinstance(backlog, int) or isinstance(backlog, bool) or backlog < 1:
+            raise ConfigurationError("backlog must be a positive int")
         if not 0 <= failed_authentication_delay_s < idle_timeout_s:
             raise ConfigurationError(
                 "failed_authentication_delay_s must be from 0 to less than idle_timeout_s"
@@ -208,6 +271,11 @@ class BrokerEmulator:
         self._topics = tuple(topics)
         self._max_reauth_ms = max_reauth_ms
         self._max_frame_size = max_frame_size
+        self._max_request_size = max_request_size
+        self._max_metadata_topics = max_metadata_topics
+        self._authentication_timeout_s = float(authentication_timeout_s)
+        self._backlog = min(backlog, socket.SOMAXCONN)
+        self._log_limiter = _LogLimiter(clock)
         self._idle_timeout_s = idle_timeout_s
         self._failed_authentication_delay_s = failed_authentication_delay_s
         self._clock = clock
@@ -248,6 +316,11 @@ class BrokerEmulator:
         return self._port
 
     @property
+    def backlog(self) -> int:
+        """The listen backlog asked of the kernel (which may cap it further)."""
+        return self._backlog
+
+    @property
     def bootstrap(self) -> str:
         """``host:port``, as a client's ``bootstrap.servers`` names it."""
         return f"{self._advertised_host}:{self._port}"
@@ -260,7 +333,9 @@ class BrokerEmulator:
             raise ConfigurationError("BrokerEmulator.start() was already called")
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._new_protocol, self._host, self._port)
+        self._server = await loop.create_server(
+            self._new_protocol, self._host, self._port, backlog=self._backlog
+        )
         self._port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d", self._host, self._port)
         return self
@@ -348,6 +423,10 @@ class BrokerEmulator:
             self._new_session,
             max_reauth_ms=self._max_reauth_ms,
             max_frame_size=self._max_frame_size,
+            max_request_size=self._max_request_size,
+            max_metadata_topics=self._max_metadata_topics,
+            authentication_timeout_ms=max(round(self._authentication_timeout_s * 1000), 1),
+            now=self._clock(),
         )
 
     def _metadata_broker(self) -> MetadataBroker:
@@ -388,10 +467,12 @@ class BrokerEmulator:
             name = ApiKey(header.api_key).name
         except ValueError:
             name = f"API key {header.api_key}"
-        log.info(
+        self._log(
+            logging.INFO,
+            "unserved",
             "closing the connection from %s (principal %s): the emulator does not serve %s v%d",
             peer,
-            connection.principal,
+            _shown(connection.principal),
             name,
             header.api_version,
         )
@@ -399,25 +480,85 @@ class BrokerEmulator:
 
     def _report(self, record: AuthenticationRecord) -> None:
         if record.ok:
-            log.info(
-                "%s peer=%s principal=%r extensions=%r session_lifetime_ms=%s",
+            self._log(
+                logging.INFO,
+                record.outcome,
+                "%s peer=%s principal=%s extensions=%s session_lifetime_ms=%s",
                 record.outcome,
                 record.peer,
-                record.principal,
-                dict(record.extensions),
+                _shown(record.principal),
+                _extensions_summary(record.extensions),
                 record.session_lifetime_ms,
             )
         else:
-            log.warning(
-                "authentication failed peer=%s reason=%s error_code=%s message=%r detail=%r",
+            self._log(
+                logging.WARNING,
+                f"failed:{record.reason}",
+                "authentication failed peer=%s reason=%s error_code=%s message=%s detail=%s",
                 record.peer,
                 record.reason,
                 record.error_code,
-                record.message,
-                record.detail,
+                _shown(record.message),
+                _shown(record.detail),
             )
         if self._on_authentication is not None:
             self._on_authentication(record)
+
+    def _log(self, level: int, kind: str, fmt: str, *args: object) -> None:
+        """Log a line of ``kind``, unless that kind is over its rate."""
+        allowed, left_out = self._log_limiter.allow(kind)
+        if not allowed:
+            return
+        if left_out:
+            fmt += " (%d similar lines left out)"
+            args = (*args, left_out)
+        log.log(level, fmt, *args)
+
+
+class _LogLimiter:
+    """At most :data:`LOG_LINES_PER_WINDOW` lines of a kind per
+    :data:`LOG_WINDOW_S`; counts what it holds back. Kinds are the library's
+    own names (an outcome, a reason code), never peer text, so they are few."""
+
+    __slots__ = ("_clock", "_windows")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        # kind -> [window start, lines shown in it, lines held back since the last shown]
+        self._windows: dict[str, list[float]] = {}
+
+    def allow(self, kind: str) -> tuple[bool, int]:
+        """Whether to log a line of ``kind`` now, and how many were held back before it."""
+        now = self._clock()
+        window = self._windows.setdefault(kind, [now, 0, 0])
+        if not 0 <= now - window[0] < LOG_WINDOW_S:
+            window[0], window[1] = now, 0
+        if window[1] >= LOG_LINES_PER_WINDOW:
+            window[2] += 1
+            return False, 0
+        window[1] += 1
+        left_out, window[2] = int(window[2]), 0
+        return True, left_out
+
+
+def _shown(value: str | None) -> str:
+    """A peer-chosen value as a log line shows it: quoted, escaped, cut short.
+    Every peer value in this module's log lines goes through here."""
+    if value is None:
+        return "None"
+    return f"'{peer_text(value, max_bytes=MAX_LOGGED_TEXT)}'"
+
+
+def _extensions_summary(extensions: Mapping[str, str]) -> str:
+    """``N {name='value', ...}``: the count, the first names and their values cut short."""
+    shown = [
+        f"{peer_text(name, max_bytes=MAX_LOGGED_VALUE)}="
+        f"'{peer_text(value, max_bytes=MAX_LOGGED_VALUE)}'"
+        for name, value in itertools.islice(extensions.items(), MAX_LOGGED_EXTENSIONS)
+    ]
+    if len(extensions) > MAX_LOGGED_EXTENSIONS:
+        shown.append("...")
+    return f"{len(extensions)} {{{', '.join(shown)}}}"
 
 
 class _BrokerProtocol(asyncio.Protocol):
@@ -438,6 +579,7 @@ class _BrokerProtocol(asyncio.Protocol):
         self._done = False
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self._writing_paused = False
 
     # -- asyncio's callbacks --
@@ -450,6 +592,9 @@ class _BrokerProtocol(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
         self._idle_timer = loop.call_later(self._emulator._idle_timeout_s, self._idle_check)
+        self._deadline_timer = loop.call_later(
+            self._emulator._authentication_timeout_s, self._deadline_check
+        )
 
     def data_received(self, data: bytes) -> None:
         if self._done:
@@ -481,6 +626,8 @@ class _BrokerProtocol(asyncio.Protocol):
         self._emulator._protocols.discard(self)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
         if not self._done:
             self._done = True
             self._report_abandoned_challenge()
@@ -602,6 +749,36 @@ class _BrokerProtocol(asyncio.Protocol):
             return
         log.debug("closing the idle connection from %s", self._peer)
         self.close()
+
+    def _deadline_check(self) -> None:
+        """The authentication deadline, by the loop's timer: the connection object
+        decides, on the emulator's clock (a timer that fires early, by that clock,
+        is set again for what is left)."""
+        self._deadline_timer = None
+        if self._done:
+            return
+        connection = self._connection
+        event = connection.check_deadline(now=self._emulator._clock())
+        if event is not None:
+            refusal, self._refusal = self._refusal, None  # a challenge the client left
+            self._emulator._report(
+                AuthenticationRecord(
+                    peer=self._peer,
+                    outcome="failed",
+                    reason=event.reason,
+                    error_code=event.error_code,
+                    message=event.message,
+                    detail=None if refusal is None else refusal.detail,
+                )
+            )
+            self._finish(delay_s=0.0)
+            return
+        deadline = connection.authentication_deadline
+        if deadline is not None:
+            remaining = max(deadline - self._emulator._clock(), 0.01)
+            self._deadline_timer = asyncio.get_running_loop().call_later(
+                remaining, self._deadline_check
+            )
 
 
 def _peer_name(peer: object) -> str:

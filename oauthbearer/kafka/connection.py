@@ -98,6 +98,7 @@ from oauthbearer.kafka.protocol import (
     api_versions_response_version,
     decode_request,
     encode_response,
+    peer_text,
 )
 from oauthbearer.session import (
     Authenticated as SessionAuthenticated,
@@ -119,6 +120,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTION_FAILURE_REASONS",
+    "DEFAULT_AUTHENTICATION_TIMEOUT_MS",
+    "MAX_ELEMENTS_BEFORE_AUTHENTICATION",
+    "MAX_METADATA_TOPICS",
+    "MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION",
     "MECHANISM",
     "MIN_REAUTH_INTERVAL_MS",
     "PAUSED",
@@ -140,6 +145,35 @@ MECHANISM: Final = "OAUTHBEARER"
 #: is processed as an ordinary request and answered ILLEGAL_SASL_STATE.
 MIN_REAUTH_INTERVAL_MS: Final = 1_000
 
+#: How long a client has, from the connection's start, to authenticate; past
+#: it the connection fails (reason ``authentication-timeout``). Kafka's broker
+#: leaves an unauthenticated connection to ``connections.max.idle.ms`` (10
+#: minutes), which a client that sends a byte now and then never reaches; real
+#: clients authenticate within a second, or a few when they fetch a token first.
+DEFAULT_AUTHENTICATION_TIMEOUT_MS: Final = 30_000
+
+#: Most elements in any array of a request read before the client is
+#: authenticated. The only such array is the topics of a Metadata request,
+#: which is refused anyway (aiokafka sends one after an error challenge, naming
+#: the few topics it knows); a longer one is refused by its count, without an
+#: answer, so that an unauthenticated client cannot make the connection read
+#: and answer a quarter of a million topics per frame.
+MAX_ELEMENTS_BEFORE_AUTHENTICATION: Final = 64
+
+#: Most topics one Metadata request may name once authenticated (the bound on
+#: every array read then). Clients ask for every topic with a null list and
+#: otherwise name the topics they use; a longer list is refused by its count
+#: (the connection fails, reason ``malformed-frame``), so that one request
+#: cannot cost work and an answer in proportion to a 100 MiB frame.
+MAX_METADATA_TOPICS: Final = 10_000
+
+#: Requests answered with an error before authentication (an ApiVersions
+#: version the broker does not speak, invalid software names) after which the
+#: connection fails, reason ``too-many-refusals``. A client retries once, at the
+#: version the answer names (KIP-511); Kafka's broker lets a client repeat
+#: forever, each time at a parse's cost.
+MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION: Final = 3
+
 #: ``ApiVersionsRequest.isValid()`` in Kafka: the client software name and
 #: version (v3+) must match this, else the answer is INVALID_REQUEST.
 _SOFTWARE_PATTERN: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
@@ -157,6 +191,10 @@ CONNECTION_FAILURE_REASONS: Final = types.MappingProxyType(
         "instead of %x01",
         "principal-changed": "a re-authentication named another principal",
         "session-expired": "a request arrived after the session's lifetime (KIP-368)",
+        "too-many-refusals": "the client sent more requests that were answered with an "
+        "error before authenticating than the connection allows",
+        "authentication-timeout": "the client did not authenticate in the time allowed "
+        "from the connection's start",
     }
 )
 
@@ -280,6 +318,7 @@ _TABLE: Final[Mapping[tuple[ConnectionPhase, str], ConnectionPhase]] = types.Map
     {
         **{(p, "receive_data"): p for p in _LIVE},
         **{(p, "data_to_send"): p for p in (*_LIVE, P.CLOSED, P.FAILED)},
+        **{(p, "check_deadline"): p for p in (*_LIVE, P.CLOSED, P.FAILED)},
         **{(p, "next_event:frame"): p for p in _LIVE},
         **{(p, "frame:failure"): P.FAILED for p in _LIVE},
         **{(p, "frame:closed"): P.CLOSED for p in _READING},
@@ -382,12 +421,25 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
     while authenticating (default: ``sasl.server.max.receive.size``, 512 KiB),
     by ``max_request_size`` once authenticated (default:
     ``socket.request.max.bytes``, 100 MiB), as Kafka's broker does.
+
+    The work one frame can cause is bounded too: a tagged-field section holds at
+    most :data:`~oauthbearer.kafka.MAX_TAGGED_FIELDS` fields, an array at most
+    :data:`MAX_ELEMENTS_BEFORE_AUTHENTICATION` elements before authentication
+    and ``max_metadata_topics`` after; each count is refused as it is read. The
+    connection fails after :data:`MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION`
+    requests answered with an error before authentication, and when the client
+    has not authenticated ``authentication_timeout_ms`` after ``now`` (the
+    connection's start; default: the first :meth:`receive_data`). Since a
+    silent client calls nothing, the I/O shell arms a timer for
+    :attr:`authentication_deadline` and calls :meth:`check_deadline`.
     """
 
     __slots__ = (
         "_api_versions",
+        "_deadline",
         "_exchange",
         "_last_reauth_ms",
+        "_max_metadata_topics",
         "_max_reauth_ms",
         "_max_request_size",
         "_max_sasl_size",
@@ -396,7 +448,9 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         "_pending",
         "_previous",
         "_raw_tokens",
+        "_refused",
         "_session_factory",
+        "_timeout_s",
     )
     _TABLE = _TABLE
     _FAILED = ConnectionPhase.FAILED
@@ -411,6 +465,9 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         max_reauth_ms: int | None = None,
         max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
         max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
+        max_metadata_topics: int = MAX_METADATA_TOPICS,
+        authentication_timeout_ms: int | None = DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+        now: float | None = None,
     ) -> None:
         super().__init__(ConnectionPhase.AWAITING_HANDSHAKE)
         if not callable(session_factory):
@@ -436,6 +493,28 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             or not 0 <= max_request_size < 1 << 31
         ):
             raise ConfigurationError("max_request_size must be an int in [0, 2**31-1]")
+        if (
+            not isinstance(max_metadata_topics, int)
+            or isinstance(max_metadata_topics, bool)
+            or not 0 <= max_metadata_topics < 1 << 31
+        ):
+            raise ConfigurationError("max_metadata_topics must be an int in [0, 2**31-1]")
+        if authentication_timeout_ms is not None and (
+            not isinstance(authentication_timeout_ms, int)
+            or isinstance(authentication_timeout_ms, bool)
+            or authentication_timeout_ms <= 0
+        ):
+            raise ConfigurationError("authentication_timeout_ms must be a positive int or None")
+        if now is not None:
+            _check_now(now)
+        self._max_metadata_topics = max_metadata_topics
+        self._timeout_s = (
+            None if authentication_timeout_ms is None else authentication_timeout_ms / 1000
+        )
+        self._deadline: float | None = None
+        if now is not None and self._timeout_s is not None:
+            self._deadline = float(now) + self._timeout_s
+        self._refused = 0  # requests answered with an error before authentication
         self._max_sasl_size = max_frame_size
         self._max_request_size = max_request_size
         self._now = 0.0
@@ -460,6 +539,12 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             return None
         return previous.principal
 
+    @property
+    def authentication_deadline(self) -> float | None:
+        """The epoch seconds by which the client must authenticate, or ``None``
+        (authenticated once, no timeout, or not started: no ``now`` yet)."""
+        return self._deadline
+
     # -- the h11-shaped surface --
 
     @_moves
@@ -467,9 +552,10 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         """Add bytes from the client (``b""``: it closed the connection).
         ``now`` (epoch seconds) dates what these bytes cause."""
         self._check("receive_data")
-        if not isinstance(now, int | float) or isinstance(now, bool):
-            raise ArgumentTypeError("now must be epoch seconds (a float)")
+        _check_now(now)
         self._now = float(now)
+        if self._deadline is None and self._timeout_s is not None and self._previous is None:
+            self._deadline = self._now + self._timeout_s  # no start was given: it starts now
         self._decoder.receive_data(data)
 
     @_moves
@@ -483,7 +569,22 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         if self._state is ConnectionPhase.VALIDATING:
             return PAUSED
         self._check("next_event")
+        expired = self._expire(self._now)
+        if expired is not None:
+            return expired
         return self._pump()
+
+    @_moves
+    def check_deadline(self, *, now: float) -> AuthenticationFailedEvent | None:
+        """Fail the connection if the client has not authenticated by ``now``
+        (epoch seconds) and :attr:`authentication_deadline` has passed; the
+        event says so (reason ``authentication-timeout``; nothing is sent).
+        Otherwise, and once the connection is over, ``None``."""
+        self._check("check_deadline")
+        _check_now(now)
+        if self._state in (ConnectionPhase.CLOSED, ConnectionPhase.FAILED):
+            return None
+        return self._expire(float(now))
 
     @_moves
     def accept(self, token: OAuthBearerToken) -> Authenticated | AuthenticationFailedEvent:
@@ -566,8 +667,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
                     ErrorCode.ILLEGAL_SASL_STATE,
                     "unexpected-request",
                 )
-            self._answer_api_versions(header, message)
-            return None
+            return self._answer_api_versions(header, message)
         assert isinstance(message, SaslHandshakeRequest)
         return self._handshake(header, message)
 
@@ -604,9 +704,9 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         text = f"Unexpected Kafka request of type {_api_name(api_key)} during SASL authentication."
         # Kafka answers with the request's error response where it can build one.
         try:
-            header, message = decode_request(frame)
+            header, message = decode_request(frame, max_elements=self._max_elements())
         except MalformedFrame:
-            pass
+            pass  # unreadable, or too long to answer: closed without a word
         else:
             reply = _error_response(message, ErrorCode.ILLEGAL_SASL_STATE)
             if reply is not None:
@@ -682,8 +782,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
                 return decoded
             header, message = decoded
             if isinstance(message, ApiVersionsRequest):
-                self._answer_api_versions(header, message)
-                return None
+                return self._answer_api_versions(header, message)
             # KafkaApis answers both on an authenticated connection, and keeps it.
             self._move("frame:refused")
             if isinstance(message, SaslHandshakeRequest):
@@ -728,6 +827,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         lifetime = exchange.session_lifetime_ms(now_ms=now_ms, max_reauth_ms=self._max_reauth_ms)
         assert lifetime is not None  # the exchange stands succeeded
         self._previous = _Session(principal=token.principal, expiry_ms=now_ms + lifetime)
+        self._deadline = None  # authenticated: the session's expiry bounds it from now on
         self._exchange = None  # done: what an authenticated connection keeps is _previous
         self._decoder.max_frame_size = self._max_request_size
         header = self._pending
@@ -756,7 +856,11 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
 
     def _refuse(self, message: str, reason: str, move: str | None) -> AuthenticationFailedEvent:
         """Fail the exchange as Kafka does: 58 and the message, except with bare
-        tokens, where Kafka closes without a word."""
+        tokens, where Kafka closes without a word.
+
+        Kafka's messages quote the peer (an authzid, a principal, extension
+        names): the text is escaped and cut to fit ``error_message``."""
+        message = peer_text(message)
         header = self._pending
         if header is not None:
             self._send(
@@ -768,6 +872,18 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         if move is not None:
             self._move(move)
         return self._fail(message, ErrorCode.SASL_AUTHENTICATION_FAILED, reason)
+
+    def _expire(self, now: float) -> AuthenticationFailedEvent | None:
+        deadline = self._deadline
+        if deadline is None or now < deadline:
+            return None
+        assert self._timeout_s is not None  # a deadline comes from the timeout
+        return self._fail(
+            f"the client did not authenticate within {round(self._timeout_s * 1000)} ms "
+            "of connecting; the connection is closed",
+            ErrorCode.SASL_AUTHENTICATION_FAILED,
+            "authentication-timeout",
+        )
 
     def _fail(self, message: str, error_code: int, reason: str) -> AuthenticationFailedEvent:
         if self._state is not ConnectionPhase.FAILED:
@@ -781,11 +897,13 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         self, frame: Frame
     ) -> tuple[RequestHeader, RequestMessage] | AuthenticationFailedEvent:
         try:
-            return decode_request(frame)
+            return decode_request(frame, max_elements=self._max_elements())
         except MalformedFrame as err:
             return self._fail(str(err), err.error_code, "malformed-frame")
 
-    def _answer_api_versions(self, header: RequestHeader, message: ApiVersionsRequest) -> None:
+    def _answer_api_versions(
+        self, header: RequestHeader, message: ApiVersionsRequest
+    ) -> AuthenticationFailedEvent | None:
         version = api_versions_response_version(header.api_version)
         if version != header.api_version:
             # KIP-511: v0, UNSUPPORTED_VERSION, and the ApiVersions range.
@@ -805,9 +923,25 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         else:
             self._outbox += self._api_versions.frame(header, version)
             self._move("frame:api_versions")
-            return
+            return None
         self._outbox += encode_response(ResponseHeader.for_request(header), reply, version)
         self._move(outcome)
+        if self._previous is None:
+            self._refused += 1
+            if self._refused >= MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION:
+                return self._fail(
+                    f"{self._refused} requests were answered with an error before "
+                    "authentication; the connection is closed",
+                    reply.error_code,
+                    "too-many-refusals",
+                )
+        return None
+
+    def _max_elements(self) -> int:
+        """The bound on every array of the next request read."""
+        if self._state is ConnectionPhase.AUTHENTICATED:
+            return self._max_metadata_topics
+        return MAX_ELEMENTS_BEFORE_AUTHENTICATION
 
     def _may_reauthenticate(self, now_ms: int) -> bool:
         # KafkaChannel.maybeBeginServerReauthentication: the session has an
@@ -852,6 +986,11 @@ class _ApiVersionsAnswer:
 def _api_versions_answer(versions: tuple[tuple[int, ...], ...] | None) -> _ApiVersionsAnswer:
     """The shared answer for ``versions`` ((api_key, min, max) triples; None: the codec's)."""
     return _ApiVersionsAnswer(ApiVersionsResponse.supporting(versions))  # type: ignore[arg-type]
+
+
+def _check_now(now: object) -> None:
+    if not isinstance(now, int | float) or isinstance(now, bool):
+        raise ArgumentTypeError("now must be epoch seconds (a float)")
 
 
 def _speaks(header: RequestHeader) -> bool:

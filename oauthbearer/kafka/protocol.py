@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
+import re
 import types
 from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
 
@@ -64,6 +65,7 @@ __all__ = [
     "CONNECTION_CLOSED",
     "KAFKA_FRAME_REASONS",
     "MAX_STRING_LENGTH",
+    "MAX_TAGGED_FIELDS",
     "NEED_DATA",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
@@ -98,6 +100,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "peer_text",
     "request_header_version",
     "response_header_version",
 ]
@@ -117,6 +120,13 @@ SOCKET_REQUEST_MAX_BYTES: Final = 104_857_600
 #: Longest STRING or COMPACT_STRING, in UTF-8 bytes: Kafka's generated readers
 #: refuse a string length above 0x7fff (the classic STRING's INT16 length).
 MAX_STRING_LENGTH: Final = 0x7FFF
+
+#: Most fields in one tagged-field section (KIP-482). Kafka's schemas define a
+#: handful per structure (ApiVersionsResponse, the most, has four), and Kafka's
+#: reader has no limit: without one, a 512 KiB frame of empty tagged fields
+#: costs a parse per two bytes before anyone is authenticated. A count above
+#: this is refused as it is read, before any field.
+MAX_TAGGED_FIELDS: Final = 64
 
 #: Longest unsigned varint (a 32-bit value in 7-bit groups): Kafka's
 #: ``ByteUtils.readUnsignedVarint`` refuses a continuation bit in the fifth byte.
@@ -191,7 +201,8 @@ KAFKA_FRAME_REASONS: Final = types.MappingProxyType(
         "trailing-data": "bytes follow the last field of the message",
         "invalid-varint": "a varint has more than its maximum of bytes, or overflows",
         "invalid-length": "a length is negative or null where the field is not nullable, "
-        "exceeds the string limit, or claims more elements than bytes remain",
+        "exceeds the string limit, claims more elements than bytes remain, or more "
+        "elements (or tagged fields) than the reader's limit",
         "invalid-utf8": "a string is not UTF-8",
         "invalid-boolean": "a BOOLEAN byte is neither 0 nor 1",
         "invalid-tagged-fields": "tags are not in strictly increasing order",
@@ -240,14 +251,27 @@ class Reader:
 
     Every method raises :class:`MalformedFrame` (with ``error_code``) when the
     bytes end early or break the type's rules, and nothing else.
+
+    Counts are judged as they are read, before any element: an array may hold
+    at most ``max_elements`` (``None``: as many as the bytes left could hold), a
+    tagged-field section at most :data:`MAX_TAGGED_FIELDS` fields.
     """
 
-    __slots__ = ("_data", "_error_code", "_pos")
+    __slots__ = ("_data", "_error_code", "_max_elements", "_pos")
 
-    def __init__(self, data: bytes, *, error_code: int = ErrorCode.INVALID_REQUEST) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        error_code: int = ErrorCode.INVALID_REQUEST,
+        max_elements: int | None = None,
+    ) -> None:
+        if max_elements is not None:
+            _check_int("max_elements", max_elements, 0, (1 << 31) - 1)
         self._data = bytes(data)
         self._pos = 0
         self._error_code = int(error_code)
+        self._max_elements = max_elements
 
     @property
     def offset(self) -> int:
@@ -394,8 +418,9 @@ class Reader:
     ) -> tuple[T, ...] | None:
         """An ARRAY (INT32 count) or COMPACT_ARRAY (count plus one, as a varint).
 
-        A count that could not fit in the bytes left (each element takes at least
-        ``min_size`` bytes) is refused before anything is allocated for it.
+        A count above the reader's ``max_elements``, or one that could not fit in
+        the bytes left (each element takes at least ``min_size`` bytes), is
+        refused before anything is read or allocated for it.
         """
         start = self._pos
         count = self._length(compact=compact, wide=True, what=what)
@@ -403,6 +428,12 @@ class Reader:
             if nullable and count == -1:
                 return None
             self.fail("invalid-length", f"{what} has length {count}", offset=start)
+        if self._max_elements is not None and count > self._max_elements:
+            self.fail(
+                "invalid-length",
+                f"{what} claims {count} elements, more than the limit of {self._max_elements}",
+                offset=start,
+            )
         if count * min_size > self.remaining:
             self.fail(
                 "invalid-length",
@@ -415,6 +446,12 @@ class Reader:
         """A tagged-field section; tags must rise strictly, as ``TaggedFields.read`` has it."""
         start = self._pos
         count = self.uvarint(what)
+        if count > MAX_TAGGED_FIELDS:
+            self.fail(
+                "invalid-length",
+                f"{what} claims {count} fields, more than the limit of {MAX_TAGGED_FIELDS}",
+                offset=start,
+            )
         if count * 2 > self.remaining:  # each field takes a tag and a size byte at least
             self.fail("invalid-length", f"{what} claims {count} fields", offset=start)
         fields = []
@@ -579,6 +616,37 @@ class Writer:
             self.uvarint(field.tag)
             self.uvarint(len(field.data))
             self._out += field.data
+
+
+# --- Text from the peer ---------------------------------------------------------
+
+#: What :func:`peer_text` escapes: C0 and C1 controls and DEL (a newline forges a
+#: log line, an escape sequence drives a terminal), the Unicode line and
+#: paragraph separators, and lone surrogates, which UTF-8 cannot carry.
+_UNSAFE_TEXT: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CUT_MARK: Final = "..."
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def peer_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
+    """``value``, which holds text a peer chose, made safe to send or to log: the
+    characters that could forge a line or cannot be encoded are escaped
+    (``\\x0a``, ``\\ud800``), and the result is cut to at most ``max_bytes``
+    UTF-8 bytes, ``...`` marking the cut. The default fits a Kafka STRING, such
+    as SaslAuthenticate's ``error_message``. The one place peer text is made
+    fit for the wire or a log line."""
+    if len(value) > max_bytes:
+        value = value[: max_bytes + 1]  # a character is a byte at least: enough to judge
+    text = _UNSAFE_TEXT.sub(_escape_char, value)
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    keep = raw[: max(max_bytes - len(_CUT_MARK), 0)].decode("utf-8", "ignore")
+    return (keep + _CUT_MARK)[:max_bytes]
 
 
 # --- Field checks -----------------------------------------------------------------
@@ -1489,8 +1557,13 @@ def _sized(payload: bytes) -> bytes:
     return len(payload).to_bytes(_SIZE_PREFIX, "big", signed=True) + payload
 
 
-def decode_request(frame: Frame | bytes) -> tuple[RequestHeader, RequestMessage]:
+def decode_request(
+    frame: Frame | bytes, *, max_elements: int | None = None
+) -> tuple[RequestHeader, RequestMessage]:
     """Parse one request frame (without its size prefix) into header and message.
+
+    ``max_elements`` bounds every array of the request (see :class:`Reader`):
+    a broker passes a small one before the client is authenticated.
 
     An unknown API key raises :class:`MalformedFrame` with INVALID_REQUEST, as
     Kafka's ``RequestHeader.parse`` does; a version this codec does not speak
@@ -1504,7 +1577,7 @@ def decode_request(frame: Frame | bytes) -> tuple[RequestHeader, RequestMessage]
     probe = Reader(data)
     api_key = probe.int16("request_api_key")
     api_version = probe.int16("request_api_version")
-    reader = Reader(data)
+    reader = Reader(data, max_elements=max_elements)
     if api_key not in _REQUESTS:
         raise MalformedFrame(
             "unknown-api-key",
