@@ -1018,12 +1018,13 @@ def test_a_long_authzid_is_cut_to_fit_the_error_message() -> None:
     assert message.endswith("...")
 
 
-def test_a_principal_with_a_lone_surrogate_is_escaped() -> None:
+def test_a_principal_with_a_lone_surrogate_is_sent_as_java_encodes_it() -> None:
+    # Java's UTF-8 encoder writes a lone surrogate as '?'; other characters, a
+    # newline included, travel as Kafka sends them (logs escape them instead).
     token = hand_made_token("\ud800alice\nforged")
     data = handshake() + authenticate(ClientInitialResponse(token, authzid="alice").encode())
     message = refusal_of(server(), data)
-    assert "(\\ud800alice\\x0aforged)" in message
-    assert "\n" not in message
+    assert "(?alice\nforged)" in message
 
 
 def test_a_long_principal_on_a_changed_reauthentication_is_cut() -> None:

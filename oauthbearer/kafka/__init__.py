@@ -80,6 +80,7 @@ from oauthbearer.kafka.protocol import (
     peer_text,
     request_header_version,
     response_header_version,
+    wire_text,
 )
 
 __all__ = [
@@ -150,4 +151,5 @@ __all__ = [
     "peer_text",
     "request_header_version",
     "response_header_version",
+    "wire_text",
 ]

@@ -98,7 +98,7 @@ from oauthbearer.kafka.protocol import (
     api_versions_response_version,
     decode_request,
     encode_response,
-    peer_text,
+    wire_text,
 )
 from oauthbearer.session import (
     Authenticated as SessionAuthenticated,
@@ -859,8 +859,8 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         tokens, where Kafka closes without a word.
 
         Kafka's messages quote the peer (an authzid, a principal, extension
-        names): the text is escaped and cut to fit ``error_message``."""
-        message = peer_text(message)
+        names): as Kafka sends it, made to fit ``error_message`` (:func:`wire_text`)."""
+        message = wire_text(message)
         header = self._pending
         if header is not None:
             self._send(

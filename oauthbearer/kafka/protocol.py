@@ -103,6 +103,7 @@ __all__ = [
     "peer_text",
     "request_header_version",
     "response_header_version",
+    "wire_text",
 ]
 
 # --- Limits ---------------------------------------------------------------------
@@ -625,6 +626,8 @@ class Writer:
 #: paragraph separators, and lone surrogates, which UTF-8 cannot carry.
 _UNSAFE_TEXT: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _CUT_MARK: Final = "..."
+#: Code points that UTF-8 cannot encode: in a Python string, every surrogate is lone.
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -633,15 +636,27 @@ def _escape_char(match: re.Match[str]) -> str:
 
 
 def peer_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
-    """``value``, which holds text a peer chose, made safe to send or to log: the
-    characters that could forge a line or cannot be encoded are escaped
-    (``\\x0a``, ``\\ud800``), and the result is cut to at most ``max_bytes``
-    UTF-8 bytes, ``...`` marking the cut. The default fits a Kafka STRING, such
-    as SaslAuthenticate's ``error_message``. The one place peer text is made
-    fit for the wire or a log line."""
-    if len(value) > max_bytes:
-        value = value[: max_bytes + 1]  # a character is a byte at least: enough to judge
-    text = _UNSAFE_TEXT.sub(_escape_char, value)
+    """``value``, which holds text a peer chose, made safe to log: the characters
+    that could forge a line or cannot be encoded are escaped (``\\x0a``,
+    ``\\ud800``), and the result is cut to at most ``max_bytes`` UTF-8 bytes,
+    ``...`` marking the cut. The one place peer text is made fit for a log line
+    (the wire takes :func:`wire_text`)."""
+    return _cut(_UNSAFE_TEXT.sub(_escape_char, value[: max_bytes + 1]), max_bytes)
+
+
+def wire_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
+    """``value``, a message quoting a peer, as a Kafka STRING can carry it (such as
+    SaslAuthenticate's ``error_message``) and as Kafka's broker sends it: a lone
+    surrogate becomes ``?``, as Java's UTF-8 encoder writes it, and the text is
+    cut to ``max_bytes`` UTF-8 bytes, ``...`` marking the cut (past that limit
+    Kafka's own serializer fails). Controls travel as they are, as from Kafka:
+    a log line takes :func:`peer_text`."""
+    return _cut(_LONE_SURROGATE.sub("?", value[: max_bytes + 1]), max_bytes)
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    # Callers pass at most max_bytes + 1 characters: a character is a byte at
+    # least, so that is enough to tell whether the text fits.
     raw = text.encode("utf-8")
     if len(raw) <= max_bytes:
         return text
