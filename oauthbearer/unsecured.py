@@ -17,7 +17,8 @@ and builds tokens from the options people already have:
 * :func:`librdkafka_unsecured_login`: librdkafka's ``sasl.oauthbearer.config``.
 
 Where Kafka's own code reads a JSON value through Jackson, the same conversions
-apply here (``null`` reads as the string ``"null"``, ``true`` as ``"true"``), and
+apply here (``null`` reads as the string ``"null"``, ``true`` as ``"true"``, and
+bytes after the first JSON value are ignored), and
 error details carry Kafka's texts. Deliberate differences, each where Kafka
 crashes or writes invalid JSON, are listed in ``docs/unsecured.md``.
 
@@ -124,6 +125,11 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+#: JSON's insignificant whitespace (RFC 8259 section 2), skipped before the value.
+_JSON_SPACE: Final = " \t\n\r"
+_JSON_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _read_part(part: str) -> dict[str, Any]:
     """A header or claims part, as Kafka's ``toMap``: decode, parse, convert.
 
@@ -135,13 +141,30 @@ def _read_part(part: str) -> dict[str, Any]:
         raise _illegal("malformed Base64 URL encoded value") from None
     if not raw:
         return {}
-    try:
-        tree = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise _illegal("malformed JSON") from None
+    tree = _read_json(raw)
     if not isinstance(tree, dict):
         return {}
     return {key: _convert(value) for key, value in tree.items()}
+
+
+def _read_json(raw: bytes) -> Any:
+    """The first JSON value in ``raw``, as Jackson's ``readTree`` reads it.
+
+    Jackson stops after the first complete value and never looks at what
+    follows (``FAIL_ON_TRAILING_TOKENS`` is off by default), so trailing bytes
+    of any kind are ignored, as Kafka's broker ignores them. The value itself
+    must be strict JSON in UTF-8 (no ``NaN``, no invalid byte).
+    """
+    # surrogateescape keeps invalid UTF-8 in the ignored tail from failing the
+    # decode; inside the value it is refused below, as Jackson refuses it.
+    text = raw.decode("utf-8", "surrogateescape")
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        tree, end = _JSON_DECODER.raw_decode(text, start)
+        text[start:end].encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise _illegal("malformed JSON") from None
+    return tree
 
 
 def _convert(value: Any) -> Any:

@@ -86,7 +86,12 @@ def kafka_broker(
         listeners=dict.fromkeys(("UNSECURED", "OPTIONS", "REAUTH", "JWT"), "SASL_PLAINTEXT"),
         properties=kafka_broker_properties(kafka_idp),
         # Kafka 4 fetches no OAuth URL that this system property does not allow.
-        jvm_properties={"org.apache.kafka.sasl.oauthbearer.allowed.urls": kafka_idp.jwks_uri},
+        jvm_properties={
+            "org.apache.kafka.sasl.oauthbearer.allowed.urls": kafka_idp.jwks_uri,
+            # The validators' reasons for a refusal are logged at DEBUG (the
+            # unsecured one) or WARN: the parity tests quote them.
+            "org.slf4j.simpleLogger.log.org.apache.kafka.common.security.oauthbearer": "debug",
+        },
     )
     try:
         broker.start()

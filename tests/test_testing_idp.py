@@ -634,3 +634,21 @@ def test_serve_prints_endpoints_and_credentials_then_stops() -> None:
         stop.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_sign_raw_signs_the_bytes_as_given() -> None:
+    with TestIdentityProvider() as idp:
+        header = json.dumps({"alg": "PS256", "kid": idp.signing_kid, "crit": []}).encode()
+        payload = b'{"sub":"a","sub":"b"} trailing'
+        token = idp.sign_raw(header, payload, algorithm="PS256")
+        head, body, _ = token.split(".")
+        assert base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)) == payload
+        key = idp.key_set().keys[0].key
+        signature = token.rsplit(".", 1)[1]
+        assert pyjwt.get_algorithm_by_name("PS256").verify(
+            f"{head}.{body}".encode(),
+            key,
+            base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)),
+        )
+        with pytest.raises(ConfigurationError):
+            idp.sign_raw(header, payload, algorithm="HS256")

@@ -60,6 +60,30 @@ def test_accepts_a_good_token() -> None:
 
 
 @pytest.mark.parametrize(
+    "tail",
+    [b"\x00\x00", b" garbage", b"}{", b"\xff\xfe", b"\n"],
+    ids=["zeros", "text", "braces", "invalid-utf8", "newline"],
+)
+def test_bytes_after_the_json_value_are_ignored_as_kafka_ignores_them(tail: bytes) -> None:
+    # Jackson's readTree stops after the first value; Kafka 4.0.2 and 4.4.0 grant
+    # such tokens (tests/test_kafka_validation_parity.py, shape payload-trailing-bytes).
+    raw = json.dumps(GOOD, separators=(",", ":")).encode() + tail
+    token = UnsecuredJwsValidator().validate(f"{b64({'alg': 'none'})}.{b64(raw)}.", now=NOW)
+    assert token.principal == "alice"
+    header = b'{"alg":"none"}' + tail
+    assert UnsecuredJwsValidator().validate(f"{b64(header)}.{b64(GOOD)}.", now=NOW)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"sub":"\xff"}', b'{"exp":NaN}', b'{"exp":1'],
+    ids=["invalid-utf8-inside", "nan", "unterminated"],
+)
+def test_the_json_value_itself_must_be_well_formed(raw: bytes) -> None:
+    assert refusal(f"{b64({'alg': 'none'})}.{b64(raw)}.").detail == "malformed JSON"
+
+
+@pytest.mark.parametrize(
     ("token", "detail"),
     [
         ("a..b", "Malformed compact serialization contains '..'"),

@@ -179,6 +179,8 @@ _SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "coo
 
 #: Signature algorithms accepted on client assertions (never ``none`` nor ``HS*``).
 _ASSERTION_ALGORITHMS: Final = tuple(sorted(ASYMMETRIC_ALGORITHMS))
+#: What sign_raw signs with: the RSA signing key's algorithms.
+_RAW_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 _REALM: Final = 'Basic realm="oauthbearer-test-idp"'
 
 
@@ -433,6 +435,10 @@ def _check_extra_claims(extra_claims: Mapping[str, Any] | None, name: str) -> Ma
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name}: extra_claims must be JSON-serialisable") from None
     return types.MappingProxyType(dict(extra_claims))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _check_loopback(host: str) -> str:
@@ -806,6 +812,26 @@ class TestIdentityProvider:
         # RFC 9068 section 2.1: typ "at+jwt" marks a JWT access token.
         headers = {"kid": key.kid, "typ": "at+jwt"}
         return pyjwt.encode(claims, key.private_key, algorithm="RS256", headers=headers)
+
+    def sign_raw(self, header: bytes, payload: bytes, *, algorithm: str = "RS256") -> str:
+        """Sign any header and payload bytes with the current signing key, as given.
+
+        For tests of odd shapes (a payload that is not JSON, duplicate members,
+        a ``crit`` header): nothing is checked or added, so the header should
+        name ``algorithm`` and, usually, :attr:`signing_kid`. ``algorithm`` is
+        ``RS256``, ``RS384``, ``RS512``, ``PS256``, ``PS384`` or ``PS512``.
+        """
+        if not isinstance(header, bytes) or not isinstance(payload, bytes):
+            raise ArgumentTypeError("sign_raw: header and payload must be bytes")
+        if algorithm not in _RAW_ALGORITHMS:
+            raise ConfigurationError(f"sign_raw: algorithm must be one of {_RAW_ALGORITHMS}")
+        with self._lock:
+            key = self._keys[-1]
+        signing_input = f"{_b64url(header)}.{_b64url(payload)}"
+        signature = pyjwt.get_algorithm_by_name(algorithm).sign(
+            signing_input.encode("ascii"), key.private_key
+        )
+        return f"{signing_input}.{_b64url(signature)}"
 
     # -- faults and the log --
 
