@@ -519,7 +519,15 @@ def cmd_broker(args: argparse.Namespace) -> int:
             topics=args.topic,
             dialect=args.dialect,
             max_reauth_ms=args.max_reauth_ms,
-            **({} if args.backlog is None else {"backlog": args.backlog}),
+            **{
+                name: value
+                for name, value in (
+                    ("backlog", args.backlog),
+                    ("max_connections", args.max_connections),
+                    ("max_connections_per_address", args.max_connections_per_address),
+                )
+                if value is not None
+            },
         )
     except ConfigurationError as exc:
         print(f"oauthbearer broker: {exc}", file=sys.stderr)
@@ -992,6 +1000,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="connections the kernel queues before they are accepted "
         "(default: DEFAULT_BACKLOG, 1024; capped by the operating system)",
+    )
+    broker.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="connections served at once; more wait (default: DEFAULT_MAX_CONNECTIONS, 900)",
+    )
+    broker.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        metavar="N",
+        help="connections from one client address; more are closed "
+        "(default: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 256)",
     )
     _add_validator_options(broker, required=False)
     broker.add_argument(

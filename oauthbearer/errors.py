@@ -75,7 +75,8 @@ MALFORMED_REASONS: Final = types.MappingProxyType(
         "or 'status' is not an RFC 6749 error code",
         # the exchange
         "invalid-challenge-reply": "after an error challenge the client sent something "
-        "other than exactly %x01",
+        "other than exactly %x01 (the strict dialect; Kafka's parses it as a new "
+        "initial response)",
     }
 )
 

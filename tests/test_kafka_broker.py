@@ -492,15 +492,15 @@ def test_a_client_that_never_authenticates_is_closed_at_the_deadline(recorder: R
 def test_the_listen_backlog_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[object] = []
 
+    create_server = socket.create_server
+
+    def recording(*args: Any, **kwargs: Any) -> socket.socket:
+        asked.append(kwargs.get("backlog"))
+        return create_server(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_server", recording)
+
     async def run() -> int:
-        loop = asyncio.get_running_loop()
-        create_server = loop.create_server
-
-        async def recording(*args: Any, **kwargs: Any) -> asyncio.Server:
-            asked.append(kwargs.get("backlog"))
-            return await create_server(*args, **kwargs)
-
-        monkeypatch.setattr(loop, "create_server", recording)
         async with BrokerEmulator(UnsecuredJwsValidator(), backlog=4096 * 1024) as broker:
             return broker.backlog
 
@@ -619,3 +619,164 @@ def test_repeated_log_lines_are_rate_limited(caplog: pytest.LogCaptureFixture) -
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == LOG_LINES_PER_WINDOW + 1
     assert warnings[-1].endswith(f"({extra} similar lines left out)")
+
+
+# --- What all clients together may hold (issue 14, finding 4) ------------------------------
+
+API_VERSIONS_V0 = b"\x00\x00\x00\x0e\x00\x12\x00\x00\x00\x00\x00\x07\x00\x04test"
+
+
+async def answered(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout_s: float
+) -> bool:
+    """Whether an ApiVersions v0 request on this connection gets an answer in time."""
+    writer.write(API_VERSIONS_V0)
+    await writer.drain()
+    try:
+        async with asyncio.timeout(timeout_s):
+            return len(await reader.read(4)) == 4
+    except TimeoutError:
+        return False
+
+
+async def connect_from(
+    broker: BrokerEmulator, source: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(broker.host, broker.port, local_addr=(source, 0))
+
+
+def test_past_max_connections_new_ones_wait_until_one_closes() -> None:
+    emulator = BrokerEmulator(UnsecuredJwsValidator(), max_connections=3)
+
+    async def run() -> None:
+        async with emulator:
+            first = [await connect_from(emulator, f"127.0.0.{i}") for i in (2, 3, 4)]
+            for reader, writer in first:
+                assert await answered(reader, writer, 5)
+            waiting = await connect_from(emulator, "127.0.0.5")  # queued by the kernel
+            assert not await answered(*waiting, 0.3)
+            first[0][1].close()
+            assert await answered(waiting[0], waiting[1], 5)  # the freed slot serves it
+            for _, writer in (*first[1:], waiting):
+                writer.close()
+
+    asyncio.run(run())
+
+
+def test_one_address_gets_at_most_its_share(caplog: pytest.LogCaptureFixture) -> None:
+    emulator = BrokerEmulator(UnsecuredJwsValidator(), max_connections_per_address=2)
+
+    async def run() -> None:
+        async with emulator:
+            mine = [await connect_from(emulator, "127.0.0.2") for _ in range(2)]
+            extra = await connect_from(emulator, "127.0.0.2")
+            async with asyncio.timeout(5):
+                assert await extra[0].read() == b""  # closed as soon as accepted
+            other = await connect_from(emulator, "127.0.0.3")
+            assert await answered(*other, 5)
+            mine[0][1].close()
+            await asyncio.sleep(0.1)
+            again = await connect_from(emulator, "127.0.0.2")
+            assert await answered(*again, 5)
+            for _, writer in (*mine, extra, other, again):
+                writer.close()
+
+    with caplog.at_level(logging.WARNING, "oauthbearer.kafka.broker"):
+        asyncio.run(run())
+    assert "refused a connection from 127.0.0.2: it has 2 open" in caplog.text
+
+
+def test_partial_frames_share_one_buffer_budget(caplog: pytest.LogCaptureFixture) -> None:
+    emulator = BrokerEmulator(UnsecuredJwsValidator(), max_buffered_bytes=100_000)
+    # A SaslHandshake frame announced at 500,000 bytes (under the 512 KiB limit),
+    # of which each client sends 60,000.
+    partial = (500_000).to_bytes(4, "big") + b"\x00\x11\x00\x01" + b"x" * 59_996
+
+    async def run() -> None:
+        async with emulator:
+            first = await connect_from(emulator, "127.0.0.2")
+            first[1].write(partial)
+            await first[1].drain()
+            await asyncio.sleep(0.2)
+            second = await connect_from(emulator, "127.0.0.3")
+            second[1].write(partial)
+            await second[1].drain()
+            async with asyncio.timeout(5):
+                assert await second[0].read() == b""  # its bytes would pass the budget
+            first[1].write(b"x" * 10)  # the first one is still served
+            await first[1].drain()
+            fresh = await connect_from(emulator, "127.0.0.4")
+            assert await answered(*fresh, 5)
+            for writer in (first[1], second[1], fresh[1]):
+                writer.close()
+
+    with caplog.at_level(logging.WARNING, "oauthbearer.kafka.broker"):
+        asyncio.run(run())
+    assert "would pass the emulator's buffer budget" in caplog.text
+
+
+def test_a_silent_unauthenticated_connection_is_closed_early() -> None:
+    emulator = BrokerEmulator(UnsecuredJwsValidator(), pre_authentication_idle_s=0.2)
+
+    async def run() -> None:
+        async with emulator:
+            silent = await connect_from(emulator, "127.0.0.2")
+            authenticated = await authenticated_stream(emulator, unsecured())
+            async with asyncio.timeout(5):
+                assert await silent[0].read() == b""
+            await asyncio.sleep(0.4)  # twice the short limit: the authenticated one stays
+            assert await answered(*authenticated, 5)
+            for writer in (silent[1], authenticated[1]):
+                writer.close()
+
+    asyncio.run(run())
+
+
+def test_running_out_of_descriptors_pauses_accepting_and_says_so_once() -> None:
+    # The hogs live in this process, the emulator in a child whose descriptor
+    # limit is 64: the child, not the test, runs out.
+    child = subprocess.Popen(  # noqa: S603 - our own script
+        [sys.executable, "-c", CHILD_EMULATOR],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = ""
+        while not line.startswith("PORT"):
+            line = child.stdout.readline()
+            assert line, "the child emulator did not start"
+        port = int(line.split()[-1])
+        hogs = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+        time.sleep(1.5)
+        for hog in hogs:
+            hog.close()
+        time.sleep(1.0)
+        outcome = asyncio.run(asyncio.wait_for(authenticate("127.0.0.1", port, unsecured()), 10))
+        assert isinstance(outcome, ClientAuthenticated)
+    finally:
+        child.send_signal(signal.SIGTERM)
+        output, _ = child.communicate(timeout=20)
+    assert output.count("out of file descriptors") == 1, output
+    assert "accepting connections again" in output
+    assert "Traceback" not in output
+
+
+CHILD_EMULATOR = """
+import asyncio, logging, resource, signal, sys
+from oauthbearer import UnsecuredJwsValidator
+from oauthbearer.kafka.broker import BrokerEmulator
+
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(message)s")
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+async def main():
+    broker = BrokerEmulator(UnsecuredJwsValidator(), backlog=256)
+    await broker.start()
+    print("PORT", broker.port, flush=True)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, broker.stop)
+    await broker.serve_forever()
+
+asyncio.run(main())
+"""

@@ -31,6 +31,16 @@ validates tokens and answers what a client sends once authenticated:
 * log lines escape every value a peer chose and cut it short
   (:func:`~oauthbearer.kafka.peer_text`), summarize extensions, and come at most
   :data:`LOG_LINES_PER_WINDOW` of a kind per :data:`LOG_WINDOW_S` seconds;
+* what all clients together can hold is bounded too: at most
+  ``max_connections`` connections (past that the emulator stops accepting until
+  one closes, as Kafka's ``max.connections`` does), at most
+  ``max_connections_per_address`` from one client address (a further one is
+  closed at once, as ``max.connections.per.ip`` does), at most
+  ``max_buffered_bytes`` of partly received frames across all connections (the
+  connection whose bytes would pass it is closed), and a connection that has
+  not authenticated is closed after ``pre_authentication_idle_s`` of silence;
+  when the process runs out of file descriptors, accepting pauses for
+  :data:`ACCEPT_BACKOFF_S` and one line says so;
 * :meth:`BrokerEmulator.aclose` stops listening and closes every connection.
 
 The Metadata answer is :func:`metadata_response`, a pure function.
@@ -39,8 +49,11 @@ The Metadata answer is :func:`metadata_response`, a pure function.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
+import errno
+import functools
 import itertools
 import logging
 import socket
@@ -83,10 +96,15 @@ if TYPE_CHECKING:
     from oauthbearer.session import ExtensionValidator
 
 __all__ = [
+    "ACCEPT_BACKOFF_S",
     "DEFAULT_AUTHENTICATION_TIMEOUT_S",
     "DEFAULT_BACKLOG",
     "DEFAULT_FAILED_AUTHENTICATION_DELAY_S",
     "DEFAULT_IDLE_TIMEOUT_S",
+    "DEFAULT_MAX_BUFFERED_BYTES",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_CONNECTIONS_PER_ADDRESS",
+    "DEFAULT_PRE_AUTHENTICATION_IDLE_S",
     "EMULATOR_MAX_REQUEST_SIZE",
     "LOG_LINES_PER_WINDOW",
     "LOG_WINDOW_S",
@@ -119,6 +137,26 @@ EMULATOR_MAX_REQUEST_SIZE: Final = 1_048_576
 #: hundreds at once; the kernel caps the value (``net.core.somaxconn`` on Linux),
 #: and so does :data:`socket.SOMAXCONN` here.
 DEFAULT_BACKLOG: Final = 1024
+#: Connections served at once; past it the emulator leaves new ones in the
+#: listen backlog until one closes (Kafka's ``max.connections``, unbounded by
+#: default there; a default process has 1,024 file descriptors).
+DEFAULT_MAX_CONNECTIONS: Final = 900
+#: Connections from one client address at once; a further one is closed as soon
+#: as it is accepted (Kafka's ``max.connections.per.ip``), so one host cannot
+#: take every slot.
+DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: Final = 256
+#: Bytes of partly received frames that all connections together may hold. A
+#: frame before authentication may be 512 KiB; 2,000 such partial frames held
+#: 1 GB. A connection whose bytes would pass the budget is closed.
+DEFAULT_MAX_BUFFERED_BYTES: Final = 64 * 1024 * 1024
+#: Seconds of silence after which a connection that has not authenticated is
+#: closed: a client that means to authenticate speaks at once.
+DEFAULT_PRE_AUTHENTICATION_IDLE_S: Final = 10.0
+#: Seconds accepting pauses when the process is out of file descriptors (or
+#: memory for sockets); retrying at once would spin and flood the log.
+ACCEPT_BACKOFF_S: Final = 0.5
+#: accept() failures that mean "out of resources, try later".
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: Longest peer-chosen text in a log line (a principal, a message, a detail),
 #: in UTF-8 bytes: enough to recognize it, too little to flood the log.
 MAX_LOGGED_TEXT: Final = 256
@@ -214,8 +252,10 @@ class BrokerEmulator:
     is how long a client has to authenticate after it connects;
     ``max_frame_size`` bounds a frame until then, ``max_request_size`` after, and
     ``max_metadata_topics`` the topics one Metadata request may name. ``backlog``
-    is the listen backlog (capped by the operating system). ``clock`` gives
-    epoch seconds.
+    is the listen backlog (capped by the operating system); ``max_connections``,
+    ``max_connections_per_address``, ``max_buffered_bytes`` and
+    ``pre_authentication_idle_s`` bound what all clients together can hold (see
+    the module's docs). ``clock`` gives epoch seconds.
     ``on_authentication`` is called with every :class:`AuthenticationRecord`.
 
     Use it with ``async with``, or from synchronous code with
@@ -240,6 +280,10 @@ class BrokerEmulator:
         max_metadata_topics: int = MAX_METADATA_TOPICS,
         authentication_timeout_s: float = DEFAULT_AUTHENTICATION_TIMEOUT_S,
         backlog: int = DEFAULT_BACKLOG,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        pre_authentication_idle_s: float = DEFAULT_PRE_AUTHENTICATION_IDLE_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         failed_authentication_delay_s: float = DEFAULT_FAILED_AUTHENTICATION_DELAY_S,
         clock: Callable[[], float] = time.time,
@@ -257,8 +301,18 @@ class BrokerEmulator:
             0.001 <= authentication_timeout_s < 1 << 31
         ):
             raise ConfigurationError("authentication_timeout_s must be at least 0.001 (seconds)")
-        if not isinstance(backlog, int) or isinstance(backlog, bool) or backlog < 1:
-            raise ConfigurationError("backlog must be a positive int")
+        for name, value in (
+            ("backlog", backlog),
+            ("max_connections", max_connections),
+            ("max_connections_per_address", max_connections_per_address),
+            ("max_buffered_bytes", max_buffered_bytes),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(f"{name} must be a positive int")
+        if not isinstance(pre_authentication_idle_s, int | float) or not (
+            0.001 <= pre_authentication_idle_s < 1 << 31
+        ):
+            raise ConfigurationError("pre_authentication_idle_s must be at least 0.001 (seconds)")
         if not 0 <= failed_authentication_delay_s < idle_timeout_s:
             raise ConfigurationError(
                 "failed_authentication_delay_s must be from 0 to less than idle_timeout_s"
@@ -275,6 +329,12 @@ class BrokerEmulator:
         self._max_metadata_topics = max_metadata_topics
         self._authentication_timeout_s = float(authentication_timeout_s)
         self._backlog = min(backlog, socket.SOMAXCONN)
+        self._max_connections = max_connections
+        self._max_connections_per_address = max_connections_per_address
+        self._max_buffered_bytes = max_buffered_bytes
+        self._pre_authentication_idle_s = float(pre_authentication_idle_s)
+        self._buffered_bytes = 0  # held by every connection together
+        self._per_address: collections.Counter[str] = collections.Counter()
         self._log_limiter = _LogLimiter(clock)
         self._idle_timeout_s = idle_timeout_s
         self._failed_authentication_delay_s = failed_authentication_delay_s
@@ -298,12 +358,14 @@ class BrokerEmulator:
         # that a mistake fails here rather than on a client.
         self._make_connection()
         self._metadata_broker()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._slot_freed: asyncio.Event | None = None
         self._protocols: set[_BrokerProtocol] = set()
         self._stop: asyncio.Event | None = None
 
     def __repr__(self) -> str:
-        state = "listening" if self._server is not None else "stopped"
+        state = "listening" if self._listener is not None else "stopped"
         return f"<BrokerEmulator {self._host}:{self._port} {state}>"
 
     @property
@@ -329,20 +391,33 @@ class BrokerEmulator:
 
     async def start(self) -> Self:
         """Start listening; raises :class:`OSError` if the address is taken."""
-        if self._server is not None:
+        if self._listener is not None:
             raise ConfigurationError("BrokerEmulator.start() was already called")
         self._stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._new_protocol, self._host, self._port, backlog=self._backlog
+        self._slot_freed = asyncio.Event()
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        try:
+            listener = socket.create_server(
+                (self._host, self._port), family=family, backlog=self._backlog
+            )
+        except OSError as exc:  # asyncio's wording, which callers already know
+            raise OSError(
+                exc.errno,
+                f"error while attempting to bind on address {(self._host, self._port)!r}: "
+                f"{(exc.strerror or str(exc)).lower()}",
+            ) from None
+        listener.setblocking(False)  # noqa: FBT003 - the socket API's own argument
+        self._listener = listener
+        self._port = listener.getsockname()[1]
+        self._accepting = asyncio.get_running_loop().create_task(
+            self._accept_loop(listener), name=f"oauthbearer-broker-accept-{self._port}"
         )
-        self._port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d", self._host, self._port)
         return self
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`stop` is called (or the task is cancelled), then close."""
-        if self._server is None:
+        if self._listener is None:
             await self.start()
         assert self._stop is not None
         try:
@@ -357,13 +432,17 @@ class BrokerEmulator:
 
     async def aclose(self) -> None:
         """Stop listening and close every connection."""
-        server, self._server = self._server, None
-        if server is None:
+        listener, self._listener = self._listener, None
+        if listener is None:
             return
-        server.close()
+        accepting, self._accepting = self._accepting, None
+        if accepting is not None:
+            accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await accepting
+        listener.close()
         for protocol in tuple(self._protocols):
             protocol.close()
-        await server.wait_closed()
         await asyncio.sleep(0)  # let the transports' closing callbacks run
         log.info("stopped")
 
@@ -415,8 +494,80 @@ class BrokerEmulator:
 
     # -- connections --
 
-    def _new_protocol(self) -> _BrokerProtocol:
-        return _BrokerProtocol(self)
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        """Accept connections while there is room for them; never die on a
+        failed accept (a client that resets at once, no descriptors left)."""
+        loop = asyncio.get_running_loop()
+        slot_freed = self._slot_freed
+        assert slot_freed is not None
+        starved = False
+        while True:
+            while len(self._protocols) >= self._max_connections:
+                slot_freed.clear()
+                await slot_freed.wait()
+            try:
+                client, address = await loop.sock_accept(listener)
+            except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES:
+                    if not starved:
+                        log.warning(
+                            "out of file descriptors or socket memory (%s): accepting pauses "
+                            "for %.1f s at a time, with %d connections open",
+                            exc.strerror,
+                            ACCEPT_BACKOFF_S,
+                            len(self._protocols),
+                        )
+                    starved = True
+                else:
+                    self._log(logging.WARNING, "accept-failed", "accept failed: %s", exc)
+                await asyncio.sleep(ACCEPT_BACKOFF_S)
+                continue
+            if starved:
+                log.info("accepting connections again")
+                starved = False
+            host = _peer_name(address).rpartition(":")[0]
+            if self._per_address[host] >= self._max_connections_per_address:
+                client.close()
+                self._log(
+                    logging.WARNING,
+                    "per-address-limit",
+                    "refused a connection from %s: it has %d open, the most one address may",
+                    host,
+                    self._max_connections_per_address,
+                )
+                continue
+            try:
+                await loop.connect_accepted_socket(
+                    functools.partial(_BrokerProtocol, self, host), client
+                )
+            except OSError:
+                client.close()
+
+    def _connection_opened(self, protocol: _BrokerProtocol) -> None:
+        self._protocols.add(protocol)
+        self._per_address[protocol.host] += 1
+
+    def _connection_closed(self, protocol: _BrokerProtocol) -> None:
+        if protocol not in self._protocols:
+            return
+        self._protocols.discard(protocol)
+        self._per_address[protocol.host] -= 1
+        if self._per_address[protocol.host] <= 0:
+            del self._per_address[protocol.host]
+        self._buffered_bytes -= protocol.counted_bytes
+        protocol.counted_bytes = 0
+        if self._slot_freed is not None:
+            self._slot_freed.set()
+
+    def _count_buffered(self, protocol: _BrokerProtocol, held: int) -> bool:
+        """Record that ``protocol`` now holds ``held`` bytes of partial frames;
+        ``False`` when that would pass the budget of all connections together."""
+        total = self._buffered_bytes - protocol.counted_bytes + held
+        if total > self._max_buffered_bytes:
+            return False
+        self._buffered_bytes = total
+        protocol.counted_bytes = held
+        return True
 
     def _make_connection(self) -> KafkaServerConnection:
         return KafkaServerConnection(
@@ -570,8 +721,13 @@ class _BrokerProtocol(asyncio.Protocol):
     authentications a second.
     """
 
-    def __init__(self, emulator: BrokerEmulator) -> None:
+    def __init__(self, emulator: BrokerEmulator, host: str = "?") -> None:
         self._emulator = emulator
+        #: The client's address, which the per-address limit counts by.
+        self.host = host
+        #: The bytes of partial frames this connection holds, as the emulator's
+        #: budget counts them.
+        self.counted_bytes = 0
         self._connection = emulator._make_connection()
         self._transport: asyncio.Transport | None = None
         self._peer = "?"
@@ -588,10 +744,10 @@ class _BrokerProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._peer = _peer_name(transport.get_extra_info("peername"))
-        self._emulator._protocols.add(self)
+        self._emulator._connection_opened(self)
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
-        self._idle_timer = loop.call_later(self._emulator._idle_timeout_s, self._idle_check)
+        self._idle_timer = loop.call_later(self._idle_limit_s(), self._idle_check)
         self._deadline_timer = loop.call_later(
             self._emulator._authentication_timeout_s, self._deadline_check
         )
@@ -623,7 +779,7 @@ class _BrokerProtocol(asyncio.Protocol):
         return False  # close
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._emulator._protocols.discard(self)
+        self._emulator._connection_closed(self)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         if self._deadline_timer is not None:
@@ -644,6 +800,17 @@ class _BrokerProtocol(asyncio.Protocol):
         except Exception:  # one connection's bug (a validator's) must not stop the rest
             log.exception("connection from %s closed after an unexpected error", self._peer)
             self._finish(delay_s=0.0)
+            return
+        if not self._done and not self._emulator._count_buffered(self, self._connection.buffered):
+            self._emulator._log(
+                logging.WARNING,
+                "buffer-budget",
+                "closing the connection from %s: its partial frame (%d bytes) would pass the "
+                "emulator's buffer budget",
+                self._peer,
+                self._connection.buffered,
+            )
+            self.close()
 
     def _pump(self) -> None:
         emulator = self._emulator
@@ -740,10 +907,16 @@ class _BrokerProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def _idle_limit_s(self) -> float:
+        """Kafka's ``connections.max.idle.ms``, or the shorter limit until authenticated."""
+        emulator = self._emulator
+        if self._connection.principal is None:
+            return min(emulator._pre_authentication_idle_s, emulator._idle_timeout_s)
+        return emulator._idle_timeout_s
+
     def _idle_check(self) -> None:
         loop = asyncio.get_running_loop()
-        idle_s = self._emulator._idle_timeout_s
-        remaining = self._last_activity + idle_s - loop.time()
+        remaining = self._last_activity + self._idle_limit_s() - loop.time()
         if remaining > 0:
             self._idle_timer = loop.call_later(remaining, self._idle_check)
             return

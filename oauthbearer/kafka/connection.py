@@ -184,7 +184,9 @@ CONNECTION_FAILURE_REASONS: Final = types.MappingProxyType(
         "malformed-frame": "a frame or a request does not follow Kafka's wire format",
         "unexpected-request": "a request the current phase does not accept",
         "unsupported-mechanism": "SaslHandshake named a mechanism other than OAUTHBEARER",
-        "malformed-response": "the client's initial response does not follow the grammar",
+        "malformed-response": "the client's initial response does not follow the grammar "
+        "(a scheme other than Bearer closes the connection unanswered, as Kafka's broker "
+        "does)",
         "authentication-failed": "the token was refused (after the error challenge), "
         "or the authzid or an extension was",
         "challenge-ignored": "after an error challenge the client sent another request "
@@ -393,6 +395,12 @@ class _FramedConnection(_Machine[S], Generic[S, E]):
             event = self._dispatch(frame)
             if event is not None:
                 return event
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet read as frames: what a shell counts
+        against its memory budget."""
+        return self._decoder.buffered
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the peer now (possibly empty)."""
