@@ -56,10 +56,14 @@ __all__ = [
 
 # --- Limits ---------------------------------------------------------------------
 
-#: Largest initial response the strict dialect reads: PostgreSQL's
-#: PG_MAX_AUTH_TOKEN_LENGTH. Real JWTs, even Entra ID ones with group claims,
-#: stay well below 16 KiB; anything larger is an attack or a bug.
-MAX_INITIAL_RESPONSE_SIZE: Final = 65_535
+#: Largest initial response the strict dialect reads: what PostgreSQL 18's
+#: server reads. Its limit, PG_MAX_AUTH_TOKEN_LENGTH (65,535), bounds the whole
+#: SASLInitialResponse message, whose length word (4 bytes), mechanism name
+#: ("OAUTHBEARER" and a NUL, 12) and response length (4) leave 65,515 bytes
+#: for the response; measured against the server (tests/test_postgres_differential.py).
+#: Real JWTs, even Entra ID ones with group claims, stay well below 16 KiB;
+#: anything larger is an attack or a bug.
+MAX_INITIAL_RESPONSE_SIZE: Final = 65_535 - 20
 
 #: Largest initial response the Kafka dialect reads: the default of Kafka's
 #: broker setting ``sasl.server.max.receive.size``, so that the dialect accepts

@@ -506,9 +506,9 @@ class ServerSession(_Machine[ServerState]):
             data, dialect=self._dialect, max_size=self._max_size
         )
         self._response = response
-        if response.is_discovery:
-            self._move("receive:discovery")
-            return self._challenge_with(ErrorResponse("invalid_token"))
+        # The authzid policy comes before discovery: PostgreSQL refuses a
+        # discovery request that names an authzid at once, with no challenge
+        # (measured: tests/test_postgres_differential.py).
         policy = self._authzid_policy
         if policy is AuthzidPolicy.FORBID and response.authzid is not None:
             raise AuthenticationFailed(
@@ -516,6 +516,9 @@ class ServerSession(_Machine[ServerState]):
                 "which this server does not support",
                 status="invalid_request",
             )
+        if response.is_discovery:
+            self._move("receive:discovery")
+            return self._challenge_with(ErrorResponse("invalid_token"))
         if policy is AuthzidPolicy.REQUIRE and response.authzid is None:
             raise AuthenticationFailed(
                 "Authentication failed: the client named no authorization identity",

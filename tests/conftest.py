@@ -1,8 +1,10 @@
-"""Session-wide fixtures: the real Kafka broker and the identity provider it trusts.
+"""Session-wide fixtures: the real Kafka broker and the identity provider it
+trusts, and the real PostgreSQL 18 server.
 
-They start only when a test asks for them (tests/real_kafka.py says how the
-broker runs), and are stopped when the session ends. A session with a failed
-test keeps the broker's log (its path is printed).
+They start only when a test asks for them (tests/real_kafka.py and
+tests/real_postgres.py say how the servers run), and are stopped when the
+session ends. A session with a failed test keeps the servers' logs (their
+paths are printed).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 
 from oauthbearer.testing.idp import TestIdentityProvider
 from tests.real_kafka import KafkaBroker, jaas_module, selected_version
+from tests.real_postgres import PostgresServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -101,3 +104,18 @@ def kafka_broker(
         kept = broker.cleanup(keep_log=request.session.testsfailed > 0)
         if kept is not None:
             print(f"\nKafka {broker.version}'s log: {kept}", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A real PostgreSQL 18 server whose ``oauth`` logins trust the tokens
+    that :meth:`PostgresServer.grant` lists (none at first)."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        kept = server.cleanup(keep_log=request.session.testsfailed > 0)
+        if kept is not None:
+            print(f"\nPostgreSQL {server.version}'s log: {kept}", file=sys.stderr)

@@ -40,6 +40,10 @@ Fixture names, what each starts, and what it binds in the page's namespace:
     page's directory, for the shell examples of ``oauthbearer token --key``.
 ``free_port``
     sets ``$PORT`` for shell examples to a port that was free a moment ago.
+``postgres``
+    the real PostgreSQL 18 server of tests/real_postgres.py (its own, for
+    the page), granting one token to ``alice``; binds ``_pg`` (a
+    :class:`~tests.real_postgres.PostgresServer`). Given: ``pg_token``.
 """
 
 from __future__ import annotations
@@ -559,6 +563,17 @@ class PageFixtures:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.env["PORT"] = str(probe.getsockname()[1])
+
+    def _start_postgres(self) -> None:
+        from tests.real_postgres import PostgresServer
+
+        server = PostgresServer()
+        self.stack.callback(server.cleanup, keep_log=False)
+        self.stack.callback(server.stop)
+        server.start()
+        server.grant({"docs-token-for-alice": "alice"})
+        self.bound["_pg"] = server
+        self.givens["pg_token"] = "docs-token-for-alice"
 
 
 FIXTURES = tuple(

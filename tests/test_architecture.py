@@ -40,6 +40,7 @@ PURE = (
     "kafka/connection",
     "kafka/client",
     "integrations/mail",
+    "integrations/postgresql",
 )
 
 #: What a pure module never imports: I/O, concurrency, the clock, randomness.

@@ -350,6 +350,21 @@ def test_size_limit_is_checked_before_parsing() -> None:
     assert info.value.offset == MAX_INITIAL_RESPONSE_SIZE
 
 
+def test_size_limit_is_postgresqls_message_limit_less_its_framing() -> None:
+    # PG_MAX_AUTH_TOKEN_LENGTH (65,535) bounds the whole SASLInitialResponse:
+    # a 65,515-byte response reaches PostgreSQL's validator, 65,516 does not
+    # (measured: tests/test_postgres_differential.py).
+    framing = 4 + len(b"OAUTHBEARER\x00") + 4
+    assert MAX_INITIAL_RESPONSE_SIZE == 65_535 - framing == 65_515
+    head, tail = b"n,,\x01auth=Bearer abc\x01pad=", b"\x01\x01"
+    fits = head + b"x" * (MAX_INITIAL_RESPONSE_SIZE - len(head) - len(tail)) + tail
+    assert len(fits) == 65_515
+    assert ClientInitialResponse.decode(fits).token == "abc"
+    with pytest.raises(MalformedMessage) as info:
+        ClientInitialResponse.decode(fits[:-2] + b"x" + tail)
+    assert info.value.reason == "too-large"
+
+
 def test_kafka_size_limit_is_kafkas() -> None:
     token = b"a" * (MAX_INITIAL_RESPONSE_SIZE + 10)
     data = b"n,,\x01auth=Bearer " + token + b"\x01\x01"

