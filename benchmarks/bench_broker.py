@@ -29,7 +29,6 @@ import contextlib
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from harness import environment_line
+from harness import Server, environment_line, server
 
 from oauthbearer import OAuthBearerToken, ServerSession, UnsecuredJwsValidator
 from oauthbearer.kafka import (
@@ -58,7 +57,7 @@ from oauthbearer.session import TokenReceived
 from oauthbearer.unsecured import kafka_unsecured_login
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable
 
 #: Target: complete authentications per second with unsecured tokens.
 MIN_AUTHENTICATIONS_PER_S: Final = 2_000.0
@@ -100,45 +99,6 @@ def rs256_fixture(folder: Path) -> tuple[str, Path]:
     claims = {"sub": "bench", "iat": now, "exp": now + 86_400, "scope": "kafka"}
     token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
     return token, path
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    port: int
-    pid: int
-
-    def cpu_s(self) -> float | None:
-        """CPU seconds the process has used (Linux's /proc), or None where unknown."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def server(*args: str) -> Iterator[Server]:
-    """A server process printing ``... listening on 127.0.0.1:PORT ...``."""
-    proc = subprocess.Popen(  # noqa: S603 - this interpreter, with our own arguments
-        [sys.executable, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "listening on 127.0.0.1:" not in line:
-            raise SystemExit(f"the server did not start: {line!r}")
-        yield Server(int(line.split("listening on 127.0.0.1:")[1].split()[0]), proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 #: The baseline server: answers one size-prefixed frame with a 4-byte frame.

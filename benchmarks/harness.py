@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import math
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import timeit
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -39,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeAlias, Type
 from cryptography.hazmat.backends.openssl import backend as openssl_backend
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 # --- Parameters -------------------------------------------------------------------
 
@@ -357,3 +361,56 @@ def run_main(
         document = benchmark.to_json(operations, ratios, fixture, mode)
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 1 if args.check and not all_passed(ratios) else 0
+
+
+# --- A server in its own process --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    port: int
+    pid: int
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds the process has used (Linux's /proc), or None where unknown."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_bytes(self) -> int | None:
+        """The process's peak resident memory so far (Linux's VmHWM), or None."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return None
+
+
+@contextlib.contextmanager
+def server(*args: str) -> Iterator[Server]:
+    """A server process printing ``... listening on 127.0.0.1:PORT ...``."""
+    proc = subprocess.Popen(  # noqa: S603 - this interpreter, with our own arguments
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "listening on 127.0.0.1:" not in line:
+            raise SystemExit(f"the server did not start: {line!r}")
+        yield Server(int(line.split("listening on 127.0.0.1:")[1].split()[0]), proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

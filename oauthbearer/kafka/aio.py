@@ -39,9 +39,11 @@ async def authenticate(
     extensions: Mapping[str, str] | None = None,
     metadata: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    local_addr: tuple[str, int] | None = None,
 ) -> ClientAuthenticated | ClientAuthenticationFailed:
-    """Connect, authenticate with ``session`` (or a token and ``extensions``),
-    optionally ask for Metadata v1 as real clients do next, and close.
+    """Connect (from ``local_addr``, if given), authenticate with ``session`` (or
+    a token and ``extensions``), optionally ask for Metadata v1 as real clients
+    do next, and close.
 
     Returns the outcome; raises :class:`OSError` (or :class:`TimeoutError`) when
     the connection fails, and :class:`ConnectionError` when the broker closes
@@ -52,7 +54,10 @@ async def authenticate(
     outcome: asyncio.Future[ClientAuthenticated | ClientAuthenticationFailed] = loop.create_future()
     async with asyncio.timeout(timeout_s):
         transport, _ = await loop.create_connection(
-            lambda: _Authenticating(connection, outcome, metadata=metadata), host, port
+            lambda: _Authenticating(connection, outcome, metadata=metadata),
+            host,
+            port,
+            local_addr=local_addr,
         )
         try:
             return await outcome
