@@ -404,24 +404,24 @@ class JwtValidator:
             hit = cache.get(digest, now, self._skew)
             if hit is not None:
                 return hit
+        shape = token  # what a refusal's shape diagnosis looks at
         if b"=" in data and self._rules.padded_base64url:
             # jose4j reads a part up to its first '=': drop the rest of each part.
             # The signature covers the header and payload as they came.
             signed = data[: data.rfind(b".")]
-            parts = [
-                part.partition(b"=")[0].translate(TO_STANDARD_ALPHABET) for part in data.split(b".")
-            ]
+            shape = ".".join(part.partition("=")[0] for part in token.split("."))
+            parts = shape.encode("ascii").translate(TO_STANDARD_ALPHABET).split(b".")
         else:
             signed = None
             parts = data.translate(TO_STANDARD_ALPHABET).split(b".")
         if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
-            _refuse(_shape_problem(token) or _NOT_COMPACT)
+            _refuse(_shape_problem(shape) or _NOT_COMPACT)
 
         # 2. The header: one IdP signs every token with the same few headers,
         # so the verdict on each (a pure function of its bytes) is kept.
         verdict = self._headers.get(parts[0])
         if verdict is None:
-            verdict = self._header_verdict(parts[0], token)
+            verdict = self._header_verdict(parts[0], shape)
         if isinstance(verdict, str):
             _refuse(verdict)
         alg, kid, verify, source = verdict
@@ -430,7 +430,7 @@ class JwtValidator:
         try:
             signature = decode_standard(parts[2])
         except ValueError as error:
-            _refuse(_shape_problem(token) or f"the JWT signature {error}")
+            _refuse(_shape_problem(shape) or f"the JWT signature {error}")
         keys = source.keys_for(kid, alg)
         if not keys:
             which = "no 'kid'" if kid is None else f"kid {_show(kid)}"
@@ -449,7 +449,7 @@ class JwtValidator:
             count = "the key" if len(keys) == 1 else f"any of the {len(keys)} keys"
             # A stray character in the payload is found here, on the failure path only.
             _refuse(
-                _shape_problem(token)
+                _shape_problem(shape)
                 or f"the JWT signature does not verify with {count} selected (alg {alg}{which})"
             )
 
@@ -457,7 +457,7 @@ class JwtValidator:
         try:
             payload = loads_strict(decode_standard(parts[1]))
         except ValueError:
-            payload = _json_part(parts[1], "payload", token)  # raises, saying why
+            payload = _json_part(parts[1], "payload", shape)  # raises, saying why
         if type(payload) is not dict:
             _refuse("the JWT payload is JSON but not an object")
         result = self._claims(token, payload, now)
