@@ -25,7 +25,10 @@ exactly that ``kid``; a token without one selects every key. Either way only
 keys whose type (``kty``, and ``crv`` for curves) fits the token's ``alg``
 remain, and a JWK that names an ``alg`` of its own is used for that algorithm
 only. An RSA key can therefore never be used to check an ``HS256`` MAC (the
-"algorithm confusion" attack of RFC 8725 section 2.1).
+"algorithm confusion" attack of RFC 8725 section 2.1). With
+``honour_jwk_alg=False`` the selection is jose4j's, as Kafka's broker uses it:
+a JWK's own ``alg`` only breaks a tie between several fitting keys, and only
+the first key left is offered.
 
 Base64url here is strict (:func:`b64url_decode`): the RFC 4648 section 5
 alphabet, no padding (RFC 7515 section 2), and canonical (RFC 4648 section

@@ -10,7 +10,8 @@ and refuses at the first failure with
 ``detail`` says precisely why, for the server's log, without ever quoting the
 token or a key:
 
-1. *Shape*: at most ``max_token_length`` characters; three non-empty parts of
+1. *Shape*: at most ``max_token_length`` characters (by default the rules':
+   :data:`MAX_TOKEN_LENGTH` for the strict ones); three non-empty parts of
    base64url characters, checked in C (ASCII, no ``+``, ``/`` or ``=``, then
    binascii's strict mode).
 2. *Header*: canonical, unpadded base64url of strict UTF-8 JSON (no duplicate
@@ -54,6 +55,19 @@ the subject claim, ``scope`` a frozenset, ``lifetime_ms`` ``exp`` in epoch
 milliseconds (exact for an integer ``exp``; a fractional one is rounded down
 to the millisecond), ``start_time_ms`` from ``iat`` (as Kafka does), else from
 ``nbf``, else ``None``, and ``claims`` the whole payload.
+
+Kafka's rules
+-------------
+The steps above are :data:`STRICT_RULES`, the default. ``rules=KAFKA_RULES``
+(a :class:`JwtRules`) follows Apache Kafka's broker instead, where its jose4j
+``JwtConsumer`` and ``ClaimValidationUtils`` decide otherwise: ``typ`` is
+ignored, an empty ``crit`` and a ``cty`` other than a nested JWT's are
+accepted, keys are selected as jose4j selects them (a JWK's ``alg`` only breaks
+ties, and one key is tried), a part may end in ``=`` padding, tokens may be as
+long as Kafka's SASL receive size, and step 4 is replaced by Kafka's claim
+rules (:mod:`oauthbearer.kafka_claims`). Every other step is the one above.
+:func:`oauthbearer.config.broker_validator` uses them; ``docs/validation.md``
+tabulates both.
 
 This module is pure: the time is the ``now`` argument. ``cryptography`` is
 imported when a validator is built, never at import time; pyjwt is not used.
