@@ -37,7 +37,14 @@ from oauthbearer.jwks import (
     KeySource,
 )
 from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.jwt import MAX_KEYS_TRIED, MAX_TOKEN_LENGTH, JwtValidator
+from oauthbearer.jwt import (
+    KAFKA_RULES,
+    MAX_KEYS_TRIED,
+    MAX_TOKEN_LENGTH,
+    STRICT_RULES,
+    JwtRules,
+    JwtValidator,
+)
 from oauthbearer.retry import RetryPolicy
 from oauthbearer.session import (
     Authenticated,
@@ -66,6 +73,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "KAFKA_MAX_RECEIVE_SIZE",
+    "KAFKA_RULES",
     "MALFORMED_REASONS",
     "MAX_ERROR_RESPONSE_SIZE",
     "MAX_EXTENSIONS",
@@ -76,6 +84,7 @@ __all__ = [
     "MAX_KID_LENGTH",
     "MAX_TOKEN_LENGTH",
     "MIN_RSA_KEY_BITS",
+    "STRICT_RULES",
     "ArgumentTypeError",
     "Authenticated",
     "AuthenticationFailed",
@@ -97,6 +106,7 @@ __all__ = [
     "JsonWebKeySet",
     "JwksCache",
     "JwksRefreshPolicy",
+    "JwtRules",
     "JwtValidator",
     "KeySource",
     "MalformedMessage",

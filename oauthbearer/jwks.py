@@ -25,7 +25,10 @@ exactly that ``kid``; a token without one selects every key. Either way only
 keys whose type (``kty``, and ``crv`` for curves) fits the token's ``alg``
 remain, and a JWK that names an ``alg`` of its own is used for that algorithm
 only. An RSA key can therefore never be used to check an ``HS256`` MAC (the
-"algorithm confusion" attack of RFC 8725 section 2.1).
+"algorithm confusion" attack of RFC 8725 section 2.1). With
+``honour_jwk_alg=False`` the selection is jose4j's, as Kafka's broker uses it:
+a JWK's own ``alg`` only breaks a tie between several fitting keys, and only
+the first key left is offered.
 
 Base64url here is strict (:func:`b64url_decode`): the RFC 4648 section 5
 alphabet, no padding (RFC 7515 section 2), and canonical (RFC 4648 section
@@ -57,6 +60,7 @@ __all__ = [
     "MAX_KEYS",
     "MAX_KID_LENGTH",
     "MIN_RSA_KEY_BITS",
+    "Jose4jKeySource",
     "JsonWebKey",
     "JsonWebKeySet",
     "KeySource",
@@ -182,12 +186,14 @@ class JsonWebKey:
     #: same key in any JWKS. ``None`` for a key not loaded from a JWK.
     thumbprint: str | None = dataclasses.field(default=None, repr=False)
 
-    def fits(self, alg: str) -> bool:
-        """Whether this key may check a signature made with ``alg``."""
+    def fits(self, alg: str, *, honour_alg: bool = True) -> bool:
+        """Whether this key may check a signature made with ``alg``: its type
+        (and curve) must fit, and so must the JWK's own ``alg``, if it names
+        one, unless ``honour_alg`` is false."""
         wanted = _ALG_KEYS.get(alg)
         if wanted is None or self.kty != wanted[0] or self.crv not in wanted[1]:
             return False
-        return self.alg is None or self.alg == alg
+        return self.alg is None or self.alg == alg or not honour_alg
 
 
 @runtime_checkable
@@ -195,6 +201,16 @@ class KeySource(Protocol):
     """Anything that selects verification keys for a token: a key set, or a cache of one."""
 
     def keys_for(self, kid: str | None, alg: str) -> Sequence[JsonWebKey]: ...
+
+
+@runtime_checkable
+class Jose4jKeySource(Protocol):
+    """A :class:`KeySource` that can also select keys as jose4j does (Kafka's
+    broker): :class:`JsonWebKeySet` and :class:`~oauthbearer.jwks_cache.JwksCache`."""
+
+    def keys_for(
+        self, kid: str | None, alg: str, *, honour_jwk_alg: bool = True
+    ) -> Sequence[JsonWebKey]: ...
 
 
 class _Skip(Exception):
@@ -290,8 +306,20 @@ class JsonWebKeySet:
                 skipped.append((shown, f"keys[{index}]: {skip}"))
         return cls(tuple(keys), tuple(skipped))
 
-    def keys_for(self, kid: str | None, alg: str) -> tuple[JsonWebKey, ...]:
-        """The keys that may check a token signed with ``alg``, carrying ``kid`` (or none)."""
+    def keys_for(
+        self, kid: str | None, alg: str, *, honour_jwk_alg: bool = True
+    ) -> tuple[JsonWebKey, ...]:
+        """The keys that may check a token signed with ``alg``, carrying ``kid`` (or none).
+
+        With ``honour_jwk_alg=False``, the selection of jose4j's
+        ``VerificationJwkSelector``, which Kafka's broker uses: the keys with
+        the ``kid`` (or all) whose type fits ``alg``; a JWK's own ``alg`` only
+        breaks a tie between several of them (keys naming another ``alg`` are
+        then dropped); and only the first key left is returned, since Kafka
+        tries one key.
+        """
+        if not honour_jwk_alg:
+            return self._jose4j_selection(kid, alg)
         selected = self._selected.get((kid, alg))
         if selected is not None:
             return selected
@@ -302,6 +330,13 @@ class JsonWebKeySet:
         if alg in _ALG_KEYS:
             self._selected[(kid, alg)] = selected
         return selected
+
+    def _jose4j_selection(self, kid: str | None, alg: str) -> tuple[JsonWebKey, ...]:
+        candidates = self.keys if kid is None else self._by_kid.get(kid, ())
+        fitting = [key for key in candidates if key.fits(alg, honour_alg=False)]
+        if len(fitting) > 1:
+            fitting = [key for key in fitting if key.alg is None or key.alg == alg]
+        return tuple(fitting[:1])
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -102,12 +102,17 @@ class JwksCache:
 
     # -- what validators see --
 
-    def keys_for(self, kid: str | None, alg: str) -> tuple[JsonWebKey, ...]:
-        """The keys for a token; an unknown ``kid`` may ask for an expedited refresh."""
+    def keys_for(
+        self, kid: str | None, alg: str, *, honour_jwk_alg: bool = True
+    ) -> tuple[JsonWebKey, ...]:
+        """The keys for a token; an unknown ``kid`` may ask for an expedited refresh.
+
+        ``honour_jwk_alg``: see :meth:`oauthbearer.jwks.JsonWebKeySet.keys_for`.
+        """
         keys = self._keys
         if keys is None:
             return ()
-        found = keys.keys_for(kid, alg)
+        found = keys.keys_for(kid, alg, honour_jwk_alg=honour_jwk_alg)
         if not found and kid is not None and all(key.kid != kid for key in keys.keys):
             self._missing_kid(kid)
         return found

@@ -10,7 +10,8 @@ and refuses at the first failure with
 ``detail`` says precisely why, for the server's log, without ever quoting the
 token or a key:
 
-1. *Shape*: at most ``max_token_length`` characters; three non-empty parts of
+1. *Shape*: at most ``max_token_length`` characters (by default the rules':
+   :data:`MAX_TOKEN_LENGTH` for the strict ones); three non-empty parts of
    base64url characters, checked in C (ASCII, no ``+``, ``/`` or ``=``, then
    binascii's strict mode).
 2. *Header*: canonical, unpadded base64url of strict UTF-8 JSON (no duplicate
@@ -55,30 +56,54 @@ milliseconds (exact for an integer ``exp``; a fractional one is rounded down
 to the millisecond), ``start_time_ms`` from ``iat`` (as Kafka does), else from
 ``nbf``, else ``None``, and ``claims`` the whole payload.
 
+Kafka's rules
+-------------
+The steps above are :data:`STRICT_RULES`, the default. ``rules=KAFKA_RULES``
+(a :class:`JwtRules`) follows Apache Kafka's broker instead, where its jose4j
+``JwtConsumer`` and ``ClaimValidationUtils`` decide otherwise: ``typ`` is
+ignored, an empty ``crit`` and a ``cty`` other than a nested JWT's are
+accepted, keys are selected as jose4j selects them (a JWK's ``alg`` only breaks
+ties, and one key is tried), a part may end in ``=`` padding, tokens may be as
+long as Kafka's SASL receive size, and step 4 is replaced by Kafka's claim
+rules (:mod:`oauthbearer.kafka_claims`). Every other step is the one above.
+:func:`oauthbearer.config.broker_validator` uses them; ``docs/validation.md``
+tabulates both.
+
 This module is pure: the time is the ``now`` argument. ``cryptography`` is
 imported when a validator is built, never at import time; pyjwt is not used.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import inspect
 import math
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Final, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
 from oauthbearer.jwks import (
     EC_COORDINATE_SIZE,
     MAX_KID_LENGTH,
     TO_STANDARD_ALPHABET,
+    Jose4jKeySource,
     JsonWebKey,
     JsonWebKeySet,
     KeySource,
     _show,
     decode_standard,
     loads_strict,
+)
+from oauthbearer.kafka_claims import (
+    KAFKA_MAX_TOKEN_LENGTH,
+    jose4j_seconds,
+    jose4j_time_problem,
+    kafka_millis,
+    kafka_scope,
+    kafka_subject,
 )
 from oauthbearer.token import OAuthBearerToken, _unchecked_token
 from oauthbearer.verified_cache import VerifiedTokenCache
@@ -87,9 +112,12 @@ __all__ = [
     "ACCEPTED_TYPES",
     "ASYMMETRIC_ALGORITHMS",
     "HMAC_ALGORITHMS",
+    "KAFKA_RULES",
     "MAX_KEYS_TRIED",
     "MAX_NUMERIC_DATE",
     "MAX_TOKEN_LENGTH",
+    "STRICT_RULES",
+    "JwtRules",
     "JwtValidator",
 ]
 
@@ -130,9 +158,15 @@ HMAC_ALGORITHMS: Final[Mapping[str, int]] = types.MappingProxyType(
 #: RFC 7515 section 4.1.9 advises for media types).
 ACCEPTED_TYPES: Final = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 
+#: The ``cty`` values that make jose4j read the payload as a nested JWT, lowercased.
+_NESTED_JWT_TYPES: Final = frozenset({"jwt", "application/jwt"})
+
 _BASE64URL_CHARS: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 )
+
+#: Registered claims jose4j's JwtConsumer reads as strings whether or not it checks them.
+_JOSE4J_STRING_CLAIMS: Final = ("iss", "sub", "jti")
 
 _NOT_COMPACT: Final = "the token is not a JWS in compact serialization (RFC 7515 section 7.1)"
 
@@ -147,6 +181,95 @@ _STRING_TYPE: Final = frozenset({str})
 
 def _refuse(detail: str) -> NoReturn:
     raise InvalidToken("invalid_token", detail=detail)
+
+
+def _check_bool(value: object, option: str) -> bool:
+    if not isinstance(value, bool):
+        raise ArgumentTypeError(f"JwtValidator: {option} must be True or False")
+    return value
+
+
+def _check_length(value: object, option: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{option} must be an int >= 1")
+    return value
+
+
+# --- Rules ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class JwtRules:
+    """The rules a :class:`JwtValidator` applies where RFC 8725 / RFC 9068 and
+    Apache Kafka's broker (jose4j) disagree. Use a preset: :data:`STRICT_RULES`
+    (the default) or :data:`KAFKA_RULES`; ``docs/validation.md`` tabulates them.
+
+    * ``claims``: ``"rfc9068"`` (the module documentation's step 4) or
+      ``"kafka"`` (:mod:`oauthbearer.kafka_claims`: jose4j's NumericDates and
+      clock rules, Kafka's scope and subject rules; a string scope is one
+      element).
+    * ``check_typ``: a ``typ`` header must be an access token type; when false,
+      ``typ`` is ignored, whatever it holds.
+    * ``jose4j_crit_cty``: accept an empty ``crit`` array and a ``cty`` string
+      that is not ``JWT``/``application/jwt`` (jose4j ignores it); when false,
+      any ``crit`` or ``cty`` is refused.
+    * ``honour_jwk_alg``: a JWK that names an ``alg`` checks only that
+      algorithm, and up to :data:`MAX_KEYS_TRIED` keys are tried; when false,
+      keys are selected as jose4j does (the JWK's ``alg`` breaks ties only, one
+      key is tried), which needs a
+      :class:`~oauthbearer.jwks.Jose4jKeySource`.
+    * ``padded_base64url``: a part may end in ``=`` padding, where jose4j stops
+      reading it; when false, ``=`` is refused (RFC 7515 section 2).
+    * ``max_token_length``: the default of :class:`JwtValidator`'s option.
+    """
+
+    name: str
+    claims: Literal["rfc9068", "kafka"] = "rfc9068"
+    check_typ: bool = True
+    jose4j_crit_cty: bool = False
+    honour_jwk_alg: bool = True
+    padded_base64url: bool = False
+    max_token_length: int = MAX_TOKEN_LENGTH
+
+    def __post_init__(self) -> None:
+        if self.claims not in ("rfc9068", "kafka"):
+            raise ConfigurationError("JwtRules.claims must be 'rfc9068' or 'kafka'")
+        for option in ("check_typ", "jose4j_crit_cty", "honour_jwk_alg", "padded_base64url"):
+            _check_bool(getattr(self, option), f"JwtRules.{option}")
+        _check_length(self.max_token_length, "JwtRules.max_token_length")
+
+
+#: RFC 8725 and RFC 9068, strictly: the default.
+STRICT_RULES: Final = JwtRules(name="strict")
+#: What Apache Kafka's broker (``OAuthBearerValidatorCallbackHandler``, jose4j)
+#: accepts, on Kafka 4.0 to 4.4: the rules :func:`oauthbearer.config.broker_validator`
+#: uses, so that it grants exactly the tokens Kafka grants.
+KAFKA_RULES: Final = JwtRules(
+    name="kafka",
+    claims="kafka",
+    check_typ=False,
+    jose4j_crit_cty=True,
+    honour_jwk_alg=False,
+    padded_base64url=True,
+    max_token_length=KAFKA_MAX_TOKEN_LENGTH,
+)
+
+
+class _Jose4jSelection:
+    """A key source that selects as jose4j does (``honour_jwk_alg=False``)."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Jose4jKeySource) -> None:
+        self._source = source
+
+    def keys_for(self, kid: str | None, alg: str) -> Sequence[JsonWebKey]:
+        return self._source.keys_for(kid, alg, honour_jwk_alg=False)
+
+    @property
+    def key_set(self) -> object:
+        """What the verified-token cache compares (see verified_cache.current_key_set)."""
+        return getattr(self._source, "key_set", self._source)
 
 
 class _SingleSecret:
@@ -174,6 +297,7 @@ class JwtValidator:
         "_algorithms",
         "_audiences",
         "_cache",
+        "_claims",
         "_groups_claim",
         "_headers",
         "_hmac",
@@ -182,6 +306,7 @@ class JwtValidator:
         "_max_token_length",
         "_reject_unexpected_audience",
         "_require_iat",
+        "_rules",
         "_scope_claim",
         "_skew",
         "_subject_claim",
@@ -202,9 +327,13 @@ class JwtValidator:
         subject_claim: str = "sub",
         groups_claim: str | None = None,
         hmac_keys: bytes | Mapping[str, bytes] | None = None,
-        max_token_length: int = MAX_TOKEN_LENGTH,
+        max_token_length: int | None = None,
         cache_size: int = 0,
+        rules: JwtRules = STRICT_RULES,
     ) -> None:
+        if not isinstance(rules, JwtRules):
+            raise ArgumentTypeError("JwtValidator: rules must be a JwtRules (STRICT_RULES...)")
+        self._rules = rules
         self._algorithms = _check_algorithms(algorithms, has_hmac_keys=hmac_keys is not None)
         self._hmac = _check_hmac_keys(hmac_keys, self._algorithms)
         if any(alg in ASYMMETRIC_ALGORITHMS for alg in self._algorithms):
@@ -217,6 +346,8 @@ class JwtValidator:
                 raise ArgumentTypeError(
                     "JwtValidator: keys must be a JsonWebKeySet or have keys_for(kid, alg)"
                 )
+        if keys is not None and not rules.honour_jwk_alg:
+            keys = _jose4j_selection(keys)
         self._keys = keys
         self._audiences = _check_names(audience, "audience")
         self._issuers = _check_names(issuer, "issuer")
@@ -237,13 +368,10 @@ class JwtValidator:
         self._groups_claim = (
             None if groups_claim is None else _check_claim_name(groups_claim, "groups_claim")
         )
-        if (
-            not isinstance(max_token_length, int)
-            or isinstance(max_token_length, bool)
-            or max_token_length < 1
-        ):
-            raise ConfigurationError("JwtValidator: max_token_length must be an int >= 1")
-        self._max_token_length = max_token_length
+        if max_token_length is None:
+            max_token_length = rules.max_token_length
+        self._max_token_length = _check_length(max_token_length, "JwtValidator: max_token_length")
+        self._claims = self._kafka_claims if rules.claims == "kafka" else self._rfc9068_claims
         self._verifiers = _make_verifiers(self._algorithms)
         self._headers: dict[bytes, _HeaderVerdict] = {}
         # Off by default: a cache trades memory for skipping repeat signature checks.
@@ -254,10 +382,16 @@ class JwtValidator:
         """The accepted ``alg`` values, in the order given."""
         return self._algorithms
 
+    @property
+    def rules(self) -> JwtRules:
+        """The rules this validator applies (:data:`STRICT_RULES` unless told)."""
+        return self._rules
+
     def __repr__(self) -> str:
         return (
             f"JwtValidator(algorithms={self._algorithms!r}, audience={self._audiences!r}, "
-            f"issuer={self._issuers!r}, clock_skew_s={self._skew!r})"
+            f"issuer={self._issuers!r}, clock_skew_s={self._skew!r}, "
+            f"rules={self._rules.name!r})"
         )
 
     def validate(self, token: str, *, now: float) -> OAuthBearerToken:
@@ -284,15 +418,24 @@ class JwtValidator:
             hit = cache.get(digest, now, self._skew)
             if hit is not None:
                 return hit
-        parts = data.translate(TO_STANDARD_ALPHABET).split(b".")
+        shape = token  # what a refusal's shape diagnosis looks at
+        if b"=" in data and self._rules.padded_base64url:
+            # jose4j reads a part up to its first '=': drop the rest of each part.
+            # The signature covers the header and payload as they came.
+            signed = data[: data.rfind(b".")]
+            shape = ".".join(part.partition("=")[0] for part in token.split("."))
+            parts = shape.encode("ascii").translate(TO_STANDARD_ALPHABET).split(b".")
+        else:
+            signed = None
+            parts = data.translate(TO_STANDARD_ALPHABET).split(b".")
         if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
-            _refuse(_shape_problem(token) or _NOT_COMPACT)
+            _refuse(_shape_problem(shape) or _NOT_COMPACT)
 
         # 2. The header: one IdP signs every token with the same few headers,
         # so the verdict on each (a pure function of its bytes) is kept.
         verdict = self._headers.get(parts[0])
         if verdict is None:
-            verdict = self._header_verdict(parts[0], token)
+            verdict = self._header_verdict(parts[0], shape)
         if isinstance(verdict, str):
             _refuse(verdict)
         alg, kid, verify, source = verdict
@@ -301,7 +444,7 @@ class JwtValidator:
         try:
             signature = decode_standard(parts[2])
         except ValueError as error:
-            _refuse(_shape_problem(token) or f"the JWT signature {error}")
+            _refuse(_shape_problem(shape) or f"the JWT signature {error}")
         keys = source.keys_for(kid, alg)
         if not keys:
             which = "no 'kid'" if kid is None else f"kid {_show(kid)}"
@@ -311,7 +454,7 @@ class JwtValidator:
                 f"{len(keys)} configured keys fit the JWT (no 'kid', alg {alg}); "
                 f"at most MAX_KEYS_TRIED ({MAX_KEYS_TRIED}) are tried"
             )
-        signing_input = data[: len(parts[0]) + 1 + len(parts[1])]
+        signing_input = data[: len(parts[0]) + 1 + len(parts[1])] if signed is None else signed
         for key in keys:
             if verify(key.key, signature, signing_input):
                 break
@@ -320,7 +463,7 @@ class JwtValidator:
             count = "the key" if len(keys) == 1 else f"any of the {len(keys)} keys"
             # A stray character in the payload is found here, on the failure path only.
             _refuse(
-                _shape_problem(token)
+                _shape_problem(shape)
                 or f"the JWT signature does not verify with {count} selected (alg {alg}{which})"
             )
 
@@ -328,7 +471,7 @@ class JwtValidator:
         try:
             payload = loads_strict(decode_standard(parts[1]))
         except ValueError:
-            payload = _json_part(parts[1], "payload", token)  # raises, saying why
+            payload = _json_part(parts[1], "payload", shape)  # raises, saying why
         if type(payload) is not dict:
             _refuse("the JWT payload is JSON but not an object")
         result = self._claims(token, payload, now)
@@ -375,19 +518,27 @@ class JwtValidator:
         return f"the JWT alg {_show(alg)} is not a supported algorithm (configured: {allowed})"
 
     def _check_header(self, header: dict[str, Any]) -> None:
-        if "typ" in header:
+        rules = self._rules
+        if "typ" in header and rules.check_typ:
             typ = header["typ"]
             if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES:
                 _refuse(
                     f"the JWT typ {_show(typ)} is not an access token type "
                     "(JWT, at+jwt or application/at+jwt; RFC 8725 section 3.11)"
                 )
-        if "crit" in header:
+        if "crit" in header and (header["crit"] != [] or not rules.jose4j_crit_cty):
+            # jose4j refuses what it does not understand, and accepts an empty list.
             _refuse(
                 "the JWT header has 'crit'; no extension is understood (RFC 7515 section 4.1.11)"
             )
         if "cty" in header:
-            _refuse("the JWT header has 'cty': nested JWTs are not accepted")
+            cty = header["cty"]
+            if (
+                not rules.jose4j_crit_cty
+                or not isinstance(cty, str)
+                or cty.lower() in _NESTED_JWT_TYPES
+            ):
+                _refuse("the JWT header has 'cty': nested JWTs are not accepted")
         if "kid" in header:
             kid = header["kid"]
             if not isinstance(kid, str):
@@ -398,7 +549,7 @@ class JwtValidator:
                     f"({MAX_KID_LENGTH})"
                 )
 
-    def _claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
+    def _rfc9068_claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
         skew = self._skew
         # NumericDates: a type test inline (the common case), the helper for errors.
         exp = payload.get("exp")
@@ -433,27 +584,7 @@ class JwtValidator:
         elif self._require_iat:
             _refuse("the JWT has no 'iat' claim, which is required (require_iat)")
 
-        if self._issuers is not None:
-            iss = payload.get("iss")
-            if type(iss) is not str or iss not in self._issuers:
-                if "iss" not in payload:
-                    _refuse("the JWT has no 'iss' claim; an issuer is configured")
-                _refuse(f"the JWT issuer {_show(iss)} is not the configured issuer")
-
-        if "aud" in payload:
-            # The accepting cases inline; _check_audience decides (and words) the rest.
-            aud = payload["aud"]
-            audiences = self._audiences
-            if audiences is None or not (
-                aud in audiences
-                if type(aud) is str
-                else type(aud) is list
-                and {*map(type, aud)} <= _STRING_TYPE
-                and not audiences.isdisjoint(aud)
-            ):
-                self._check_audience(aud)
-        elif self._audiences is not None:
-            _refuse("the JWT has no 'aud' claim; an audience is configured")
+        self._check_issuer_and_audience(payload)
 
         name = self._subject_claim
         principal = payload.get(name)
@@ -486,10 +617,8 @@ class JwtValidator:
                     "or an array of strings"
                 )
 
-        if self._groups_claim is not None and self._groups_claim in payload:
-            groups = payload[self._groups_claim]
-            if type(groups) is not list or not all(type(item) is str for item in groups):
-                _refuse(f"the JWT {_show(self._groups_claim)} claim is not an array of strings")
+        if self._groups_claim is not None:
+            self._check_groups(payload)
 
         # Every field is checked above; skip the dataclass's own checks.
         return _unchecked_token(
@@ -499,6 +628,65 @@ class JwtValidator:
             exp * 1000 if type(exp) is int else _to_ms(exp),
             None if start is None else start * 1000 if type(start) is int else _to_ms(start),
             types.MappingProxyType(payload),
+        )
+
+    def _check_issuer_and_audience(self, payload: dict[str, Any]) -> None:
+        if self._issuers is not None:
+            iss = payload.get("iss")
+            if type(iss) is not str or iss not in self._issuers:
+                if "iss" not in payload:
+                    _refuse("the JWT has no 'iss' claim; an issuer is configured")
+                _refuse(f"the JWT issuer {_show(iss)} is not the configured issuer")
+
+        if "aud" in payload:
+            # The accepting cases inline; _check_audience decides (and words) the rest.
+            aud = payload["aud"]
+            audiences = self._audiences
+            if audiences is None or not (
+                aud in audiences
+                if type(aud) is str
+                else type(aud) is list
+                and {*map(type, aud)} <= _STRING_TYPE
+                and not audiences.isdisjoint(aud)
+            ):
+                self._check_audience(aud)
+        elif self._audiences is not None:
+            _refuse("the JWT has no 'aud' claim; an audience is configured")
+
+    def _check_groups(self, payload: dict[str, Any]) -> None:
+        name = self._groups_claim
+        if name is not None and name in payload:
+            groups = payload[name]
+            if type(groups) is not list or not all(type(item) is str for item in groups):
+                _refuse(f"the JWT {_show(name)} claim is not an array of strings")
+
+    def _kafka_claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
+        """Kafka's broker's claim rules (:mod:`oauthbearer.kafka_claims`), in its order:
+        jose4j's checks, then Kafka's own."""
+        exp = jose4j_seconds(payload, "exp")
+        iat = jose4j_seconds(payload, "iat")
+        nbf = jose4j_seconds(payload, "nbf")
+        if exp is None:
+            _refuse("the JWT has no 'exp' claim, which is required")
+        if iat is None and self._require_iat:
+            _refuse("the JWT has no 'iat' claim, which is required (require_iat)")
+        problem = jose4j_time_problem(now, self._skew, exp, iat, nbf)
+        if problem is not None:
+            _refuse(problem)
+        self._check_issuer_and_audience(payload)
+        # jose4j's default validators read these registered claims as strings.
+        for name in _JOSE4J_STRING_CLAIMS:
+            value = payload.get(name)
+            if value is not None and type(value) is not str:
+                _refuse(f"the JWT {name!r} claim is not a string")
+        if self._groups_claim is not None:
+            self._check_groups(payload)
+        scope = kafka_scope(self._scope_claim, payload.get(self._scope_claim))
+        lifetime_ms = kafka_millis("exp", exp)
+        principal = kafka_subject(self._subject_claim, payload.get(self._subject_claim))
+        start_ms = None if iat is None else kafka_millis("iat", iat)
+        return _unchecked_token(
+            token, principal, scope, lifetime_ms, start_ms, types.MappingProxyType(payload)
         )
 
     def _check_audience(self, aud: object) -> None:
@@ -669,10 +857,18 @@ def _check_claim_name(value: object, option: str) -> str:
     return value
 
 
-def _check_bool(value: object, option: str) -> bool:
-    if not isinstance(value, bool):
-        raise ArgumentTypeError(f"JwtValidator: {option} must be True or False")
-    return value
+def _jose4j_selection(keys: KeySource) -> KeySource:
+    """``keys`` selecting as jose4j does; it must take ``honour_jwk_alg``."""
+    try:
+        parameters = inspect.signature(keys.keys_for).parameters
+    except (TypeError, ValueError):
+        parameters = types.MappingProxyType({})
+    if "honour_jwk_alg" not in parameters or not isinstance(keys, Jose4jKeySource):
+        raise ConfigurationError(
+            "JwtValidator: rules with honour_jwk_alg=False need keys whose keys_for takes "
+            "honour_jwk_alg (a JsonWebKeySet or a JwksCache)"
+        )
+    return _Jose4jSelection(keys)
 
 
 # --- Signature verification ----------------------------------------------------------

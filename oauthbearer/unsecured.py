@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from oauthbearer.errors import ConfigurationError, InvalidToken
+from oauthbearer.kafka_claims import java_trim
 from oauthbearer.token import OAuthBearerToken
 
 if TYPE_CHECKING:
@@ -67,18 +68,12 @@ _KAFKA_EXTENSION_NAME: Final = re.compile(r"[A-Za-z]+")
 _KAFKA_EXTENSION_VALUE: Final = re.compile(r"[\x21-\x7e \t\r\n]+")
 #: Java's Long.parseLong: an optional sign and decimal digits, nothing else.
 _JAVA_LONG: Final = re.compile(r"[+-]?[0-9]+")
-#: Characters Java's String.trim() removes: U+0000 to U+0020.
-_JAVA_SPACE: Final = "".join(chr(c) for c in range(0x21))
 
 _JAVA_INT_RANGE: Final = range(-(2**31), 2**31)
 _JAVA_LONG_RANGE: Final = range(-(2**63), 2**63)
 
 _KAFKA_LOGIN_PREFIX: Final = "unsecuredLogin"
 _RESERVED_CLAIMS: Final = frozenset({"iat", "exp"})
-
-
-def _java_trim(text: str) -> str:
-    return text.strip(_JAVA_SPACE)
 
 
 def _java_round(value: float) -> int:
@@ -261,7 +256,7 @@ def _parse_jws(token: str, principal_claim: str, scope_claim: str) -> _Jws:
         raise _illegal(
             f"The '{principal_claim}' claim was not of type String: {_java_type(principal)}"
         )
-    if principal is None or not _java_trim(principal):
+    if principal is None or not java_trim(principal):
         raise _illegal(f"No principal name in JWT claim: {principal_claim}")
     iat = claims.get("iat")
     if iat is not None:
@@ -287,11 +282,11 @@ def _claim_scope(claims: Mapping[str, Any], name: str) -> frozenset[str]:
     if value is None:
         return frozenset()
     if isinstance(value, str):
-        trimmed = _java_trim(value)
+        trimmed = java_trim(value)
         return frozenset({trimmed}) if trimmed else frozenset()
     if not isinstance(value, list):
         raise _illegal(f"The '{name}' claim was not of type List: {_java_type(value)}")
-    return frozenset(_java_trim(item) for item in value if _java_trim(item))
+    return frozenset(java_trim(item) for item in value if java_trim(item))
 
 
 # --- The validator ----------------------------------------------------------------------
@@ -325,9 +320,9 @@ class UnsecuredJwsValidator:
     def __post_init__(self) -> None:
         for field in ("principal_claim_name", "scope_claim_name"):
             value = getattr(self, field)
-            if not isinstance(value, str) or not _java_trim(value):
+            if not isinstance(value, str) or not java_trim(value):
                 raise ConfigurationError(f"UnsecuredJwsValidator.{field} must not be blank")
-            object.__setattr__(self, field, _java_trim(value))
+            object.__setattr__(self, field, java_trim(value))
         scope: object = self.required_scope
         if isinstance(scope, str) or not isinstance(scope, Sequence):
             raise ConfigurationError(
@@ -354,7 +349,7 @@ class UnsecuredJwsValidator:
 
         def option(name: str) -> str:
             value = options.get(name)
-            return "" if value is None else _java_trim(value)
+            return "" if value is None else java_trim(value)
 
         skew_text = option("unsecuredValidatorAllowableClockSkewMs")
         skew = 0
@@ -506,7 +501,7 @@ def kafka_unsecured_login(options: Mapping[str, str], *, now: float) -> Unsecure
 
     def option(name: str) -> str:
         value = options.get(_KAFKA_LOGIN_PREFIX + name)
-        return "" if value is None else _java_trim(value)
+        return "" if value is None else java_trim(value)
 
     principal_claim = option("PrincipalClaimName") or "sub"
     scope_claim = option("ScopeClaimName") or "scope"
@@ -565,7 +560,7 @@ def kafka_unsecured_login(options: Mapping[str, str], *, now: float) -> Unsecure
 def _kafka_number(option: str, value: str) -> str:
     """Kafka's Double.valueOf(value), written back as a JSON number."""
     try:
-        number = float(_java_trim(value))
+        number = float(java_trim(value))
     except ValueError:
         number = math.nan
     # Python's float() also reads "1_000", "nan" and "inf"; Java's Double.valueOf

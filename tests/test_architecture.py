@@ -36,6 +36,7 @@ PURE = (
     "login/refresh",
     "login/requests",
     "login/client_token",
+    "kafka_claims",
     "kafka/protocol",
     "kafka/connection",
     "kafka/client",

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oauthbearer import ConfigurationError, JwtValidator, UnsecuredJwsValidator, UnsecuredLogin
+from oauthbearer import (
+    KAFKA_RULES,
+    STRICT_RULES,
+    ConfigurationError,
+    JwtValidator,
+    UnsecuredJwsValidator,
+    UnsecuredLogin,
+)
 from oauthbearer.config import (
     KNOWN_PROPERTIES,
     OAUTHBEARER_LOGIN_MODULE,
@@ -839,6 +846,11 @@ def test_broker_secured_validator_over_https() -> None:
     assert "'other'" in shown
     assert "issuer=frozenset({'https://idp.example'})" in shown
     assert "clock_skew_s=30.0" in shown
+    # Kafka's broker's rules by default; the strict ones on request.
+    assert config.validator.rules is KAFKA_RULES
+    strict = broker_validator(props, rules=STRICT_RULES).validator
+    assert isinstance(strict, JwtValidator)
+    assert strict.rules is STRICT_RULES
 
 
 def test_broker_secured_validator_from_a_jwks_file(tmp_path: Path) -> None:

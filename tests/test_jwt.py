@@ -17,7 +17,16 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
 from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwt import MAX_KEYS_TRIED, MAX_TOKEN_LENGTH, JwtValidator
+from oauthbearer.jwks_cache import JwksCache
+from oauthbearer.jwt import (
+    KAFKA_RULES,
+    MAX_KEYS_TRIED,
+    MAX_TOKEN_LENGTH,
+    STRICT_RULES,
+    JwtRules,
+    JwtValidator,
+)
+from oauthbearer.kafka_claims import KAFKA_MAX_TOKEN_LENGTH
 from oauthbearer.session import ServerSession
 from oauthbearer.token import TokenValidator
 from tests.test_jwks import b64url, private_key, public_jwk
@@ -855,6 +864,238 @@ def test_repr_names_options_not_keys() -> None:
     )
     text = repr(validator)
     assert "kafka" in text
+    assert "rules='strict'" in text
     assert "RS256" in text
     assert "kkkk" not in text
     assert validator.algorithms == ("RS256", "HS256")
+
+
+# --- Kafka's rules (KAFKA_RULES): what Kafka's broker, through jose4j, decides ---------------
+#
+# Each case is judged by both rule sets: the strict verdict stays as it was, the
+# Kafka one is what Apache Kafka 4.0 to 4.4 answers (tests/test_kafka_validation_parity.py
+# checks them against the real broker).
+
+#: A JSON null, where claims() would leave the claim out.
+NULL = object()
+
+
+def kafka_payload(**changes: Any) -> dict[str, Any]:
+    payload = claims(**changes)
+    return {name: None if value is NULL else value for name, value in payload.items()}
+
+
+@pytest.fixture(scope="module")
+def kafka(keys: JsonWebKeySet) -> JwtValidator:
+    return JwtValidator(keys, algorithms=ASYMMETRIC, rules=KAFKA_RULES)
+
+
+@pytest.mark.parametrize(
+    ("changes", "strict", "kafka_detail"),
+    [
+        # jose4j compares exp with iat and nbf; the strict rules do not.
+        ({"exp": int(NOW) - 20}, None, "expires (exp 1799999980) before it was issued"),
+        ({"nbf": int(NOW) + 10, "exp": int(NOW) + 5}, None, "before it is valid (nbf"),
+        # jose4j never compares iat with the clock.
+        ({"iat": int(NOW) + 60}, "issued in the future", None),
+        ({"iat": -5, "exp": int(NOW) + 60}, "out of range", "iat value must be non-negative"),
+        # A null claim is an absent one to jose4j.
+        ({"nbf": NULL}, "'nbf' claim is not a number", None),
+        ({"iat": NULL}, "'iat' claim is not a number", "no 'iat' claim"),
+        ({"exp": NULL}, "'exp' claim is not a number", "no 'exp' claim"),
+        ({"nbf": "1"}, "'nbf' claim is not a number", "'nbf' claim is not a number"),
+        ({"exp": True}, "'exp' claim is not a number", "'exp' claim is not a number"),
+        # NumericDates: any Java long of seconds; milliseconds must fit a long too.
+        ({"exp": 10**12}, "out of range", None),
+        ({"exp": 2**62}, "out of range", "overflows a long in milliseconds"),
+        ({"exp": 10**30}, "out of range", "unreasonable for a NumericDate"),
+        ({"exp": 1e30}, "out of range", "overflows a long in milliseconds"),
+        # Whole seconds: a fractional exp is truncated, then compared.
+        ({"exp": NOW - 29.5}, None, "the JWT expired"),
+        # The subject is trimmed, as Java's String.trim does.
+        ({"sub": " alice "}, "surrounding whitespace", None),
+        ({"sub": "\u00a0alice"}, "surrounding whitespace", None),
+        ({"sub": "  "}, "blank", "sub value must be non-null, non-empty"),
+        ({"sub": 5}, "not a string", "'sub' claim is not a string"),
+        ({"sub": NULL}, "not a string", "sub value must be non-null, non-empty"),
+        # Kafka's scope rules.
+        ({"scope": ""}, None, "scope value must be non-null, non-empty"),
+        ({"scope": [""]}, None, "scope value must be non-null, non-empty"),
+        ({"scope": ["  "]}, None, "scope value must be non-null, non-empty"),
+        ({"scope": [None]}, "not a string or an array", "scope value must be non-null"),
+        ({"scope": ["a", "a"]}, None, "must not contain duplicates - a already present"),
+        ({"scope": ["a", " a"]}, None, "must not contain duplicates - a already present"),
+        ({"scope": ["a", 1]}, "not a string or an array", "scope value must be a string"),
+        ({"scope": 42}, "not a string or an array", None),
+        ({"scope": {"a": True}}, "not a string or an array", None),
+        ({"scope": NULL}, None, None),
+        # jose4j reads these registered claims as strings when present.
+        ({"jti": 7}, None, "'jti' claim is not a string"),
+        ({"jti": NULL}, None, None),
+    ],
+)
+def test_kafka_claims(
+    validator: JwtValidator,
+    kafka: JwtValidator,
+    changes: dict[str, Any],
+    strict: str | None,
+    kafka_detail: str | None,
+) -> None:
+    token = forge({"alg": "RS256", "kid": "rsa"}, kafka_payload(**changes))
+    for judge, expected in ((validator, strict), (kafka, kafka_detail)):
+        if expected is None:
+            judge.validate(token, now=NOW)
+        else:
+            assert expected in refused(judge, token)
+
+
+def test_kafka_claims_give_kafkas_token(validator: JwtValidator, kafka: JwtValidator) -> None:
+    payload = claims(sub=" alice ", scope="read write", exp=NOW + 60.9, iat=NOW - 10.5)
+    token = kafka.validate(forge({"alg": "RS256", "kid": "rsa"}, payload), now=NOW)
+    # Kafka's BrokerJwtValidator takes a string scope as one element, unsplit.
+    assert token.scope == {"read write"}
+    assert token.principal == "alice"
+    # jose4j's NumericDate: whole seconds (longValue), then times 1000.
+    assert token.lifetime_ms == (int(NOW) + 60) * 1000
+    assert token.start_time_ms == (int(NOW) - 11) * 1000
+    listed = claims(scope=[" read ", "write"])
+    assert kafka.validate(forge({"alg": "RS256", "kid": "rsa"}, listed), now=NOW).scope == {
+        "read",
+        "write",
+    }
+    strict = validator.validate(sign(claims(scope="read write")), now=NOW)
+    assert strict.scope == {"read", "write"}
+
+
+def test_kafka_times_are_whole_seconds(kafka: JwtValidator) -> None:
+    # NumericDate.now() is whole seconds: expired when now - skew >= exp.
+    token = sign(claims(exp=int(NOW) - 30, iat=int(NOW) - 40))
+    assert "expired" in refused(kafka, token, now=NOW + 0.999)
+    kafka.validate(token, now=NOW - 0.001)
+    # Not yet valid when now + skew < nbf.
+    early = sign(claims(nbf=int(NOW) + 31))
+    assert "not valid yet" in refused(kafka, early, now=NOW + 0.999)
+    kafka.validate(early, now=NOW + 1)
+
+
+def test_kafka_iss_is_a_string_even_when_no_issuer_is_configured(kafka: JwtValidator) -> None:
+    token = forge({"alg": "RS256", "kid": "rsa"}, claims(iss=5))
+    assert "'iss' claim is not a string" in refused(kafka, token)
+    kafka.validate(sign(claims(iss="https://any.example")), now=NOW)
+
+
+def test_kafka_subject_claim_option_and_the_registered_sub(keys: JsonWebKeySet) -> None:
+    kafka = JwtValidator(keys, subject_claim="client_id", rules=KAFKA_RULES)
+    assert kafka.validate(sign(claims(client_id=" app ")), now=NOW).principal == "app"
+    # jose4j still reads 'sub' as a string.
+    assert "'sub' claim is not a string" in refused(kafka, sign(claims(sub=1, client_id="app")))
+
+
+@pytest.mark.parametrize(
+    ("header", "kafka_grants"),
+    [
+        ({"typ": "dpop+jwt"}, True),
+        ({"typ": "secevent+jwt"}, True),
+        ({"typ": 1}, True),
+        ({"crit": []}, True),
+        ({"crit": ["exp"], "exp": 1}, False),
+        ({"crit": "exp"}, False),
+        ({"cty": "text/plain"}, True),
+        ({"cty": "JWT"}, False),
+        ({"cty": "application/JWT"}, False),
+        ({"cty": 5}, False),
+    ],
+)
+def test_kafka_header_rules(
+    validator: JwtValidator, kafka: JwtValidator, header: dict[str, Any], kafka_grants: bool
+) -> None:
+    token = forge({"alg": "RS256", "kid": "rsa", **header}, claims())
+    refused(validator, token)  # the strict rules refuse every one of them
+    if kafka_grants:
+        assert kafka.validate(token, now=NOW).principal == "alice"
+    else:
+        refused(kafka, token)
+
+
+def test_kafka_selects_keys_as_jose4j() -> None:
+    pinned = JsonWebKeySet.from_dict({"keys": [public_jwk("rsa", "k", alg="RS256")]})
+    strict = JwtValidator(pinned, algorithms=ASYMMETRIC)
+    kafka = JwtValidator(pinned, algorithms=ASYMMETRIC, rules=KAFKA_RULES)
+    for alg in ("RS384", "PS256"):
+        token = sign(claims(), alg, kid="k")
+        assert "no configured key fits" in refused(strict, token)
+        # One candidate: jose4j ignores the JWK's alg.
+        assert kafka.validate(token, now=NOW).principal == "alice"
+
+    # Several candidates: the JWK's alg breaks the tie (a key naming another alg goes).
+    two = JsonWebKeySet.from_dict(
+        {
+            "keys": [
+                public_jwk("rsa", "a", alg="RS256"),
+                public_jwk("rsa3072", "b", alg="RS384"),
+            ]
+        }
+    )
+    kafka = JwtValidator(two, algorithms=ASYMMETRIC, rules=KAFKA_RULES)
+    signed_by_b = forge({"alg": "RS384"}, claims(), "RS384", signer="rsa3072")
+    assert kafka.validate(signed_by_b, now=NOW).principal == "alice"
+    assert two.keys_for(None, "PS256", honour_jwk_alg=False) == ()
+
+    # Then only the first key left is tried: Kafka refuses a token signed by the second.
+    unpinned = JsonWebKeySet.from_dict({"keys": [public_jwk("rsa"), public_jwk("rsa3072")]})
+    token = forge({"alg": "RS256"}, claims(), signer="rsa3072")
+    assert JwtValidator(unpinned).validate(token, now=NOW).principal == "alice"
+    kafka = JwtValidator(unpinned, rules=KAFKA_RULES)
+    assert "does not verify with the key selected" in refused(kafka, token)
+
+
+def test_kafka_key_selection_through_the_jwks_cache(keys: JsonWebKeySet) -> None:
+    pinned = JsonWebKeySet.from_dict({"keys": [public_jwk("rsa", "k", alg="RS256")]})
+    cache = JwksCache(clock=lambda: NOW)
+    cache.update(pinned)
+    kafka = JwtValidator(cache, algorithms=ASYMMETRIC, rules=KAFKA_RULES)
+    assert kafka.validate(sign(claims(), "PS256", kid="k"), now=NOW).principal == "alice"
+
+    class Source:
+        def keys_for(self, kid: str | None, alg: str) -> tuple[Any, ...]:
+            return keys.keys_for(kid, alg)
+
+    with pytest.raises(ConfigurationError, match="honour_jwk_alg"):
+        JwtValidator(Source(), rules=KAFKA_RULES)
+
+
+def test_kafka_reads_padded_base64url(validator: JwtValidator, kafka: JwtValidator) -> None:
+    token = sign(claims())
+    for padded in (token + "=", token + "=="):
+        assert "padding '='" in refused(validator, padded)
+        assert kafka.validate(padded, now=NOW).principal == "alice"
+    # jose4j stops reading a part at '=': the payload ends there, and the
+    # signature still covers the part as it came.
+    head, payload, signature = token.split(".")
+    assert "does not verify" in refused(kafka, f"{head}.{payload}=AAAA.{signature}")
+    assert "empty" in refused(kafka, f"{head}.=.{signature}")
+
+
+def test_kafka_token_length_is_the_sasl_receive_size(keys: JsonWebKeySet) -> None:
+    big = sign(claims(pad="x" * 100_000))
+    assert "more than max_token_length" in refused(JwtValidator(keys), big)
+    kafka = JwtValidator(keys, rules=KAFKA_RULES)
+    assert kafka.validate(big, now=NOW).principal == "alice"
+    assert KAFKA_MAX_TOKEN_LENGTH == 524_288
+    assert "more than max_token_length (1000)" in refused(
+        JwtValidator(keys, rules=KAFKA_RULES, max_token_length=1000), big
+    )
+
+
+def test_rules_presets_and_errors(keys: JsonWebKeySet) -> None:
+    assert JwtValidator(keys).rules is STRICT_RULES
+    assert JwtRules(name="strict") == STRICT_RULES
+    assert "rules='kafka'" in repr(JwtValidator(keys, rules=KAFKA_RULES))
+    with pytest.raises(ArgumentTypeError, match="rules must be a JwtRules"):
+        JwtValidator(keys, rules="kafka")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="claims must be"):
+        JwtRules(name="x", claims="pyjwt")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="check_typ must be True or False"):
+        JwtRules(name="x", check_typ=1)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="max_token_length must be an int >= 1"):
+        JwtRules(name="x", max_token_length=0)

@@ -9,18 +9,18 @@ import re
 from typing import Final
 
 from oauthbearer.errors import ConfigurationError
+from oauthbearer.kafka_claims import java_trim
 
 _JAVA_INT: Final = re.compile(r"[+-]?[0-9]+")
 _JAVA_DOUBLE: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[dDfF]?")
 INT_RANGE: Final = range(-(2**31), 2**31)
 LONG_RANGE: Final = range(-(2**63), 2**63)
 SHORT_RANGE: Final = range(-(2**15), 2**15)
-_JAVA_SPACE: Final = "".join(chr(c) for c in range(0x21))
 
 
 def trim(value: str) -> str:
     """Java's String.trim(), which ConfigDef applies to every string value."""
-    return value.strip(_JAVA_SPACE)
+    return java_trim(value)
 
 
 def bad_value(key: str, expected: str) -> ConfigurationError:

@@ -36,7 +36,7 @@ from oauthbearer.config.names import (
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.jwks_cache import JwksRefreshPolicy
 from oauthbearer.jwks_fetch import JwksRefresher
-from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
+from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, KAFKA_RULES, JwtRules, JwtValidator
 from oauthbearer.unsecured import UnsecuredJwsValidator
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ def broker_validator(
     listener: str | None = None,
     allow_insecure_loopback: bool = False,
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
+    rules: JwtRules = KAFKA_RULES,
 ) -> BrokerValidatorConfig:
     """The token validator a broker builds for ``listener`` from its properties.
 
@@ -122,7 +123,10 @@ def broker_validator(
     ``sasl.jaas.config``, the ``<listener>.KafkaServer`` or ``KafkaServer``
     section of ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s
     result) is used, as Kafka reads ``java.security.auth.login.config``.
-    Nothing is fetched or started here.
+    Signed tokens are judged by ``rules``: :data:`~oauthbearer.jwt.KAFKA_RULES`
+    (the default) grants exactly what Kafka's broker grants;
+    :data:`~oauthbearer.jwt.STRICT_RULES` applies RFC 8725 and RFC 9068 instead
+    (docs/validation.md lists the differences). Nothing is fetched or started here.
     """
     if not isinstance(properties, Mapping):
         raise ArgumentTypeError("broker_validator: properties must be a mapping")
@@ -168,6 +172,7 @@ def broker_validator(
         ),
         scope_claim=claim_name(view, "sasl.oauthbearer.scope.claim.name", "scope"),
         subject_claim=claim_name(view, "sasl.oauthbearer.sub.claim.name", "sub"),
+        rules=rules,
     )
     return BrokerValidatorConfig(
         listener=name.lower(), validator=validator, refresher=refresher, jaas=jaas

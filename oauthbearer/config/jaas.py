@@ -20,6 +20,7 @@ from typing import Final
 
 from oauthbearer.config.names import JAAS_CONFIG, is_secret_key
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.kafka_claims import java_trim
 
 __all__ = [
     "DISALLOWED_LOGIN_MODULES",
@@ -286,7 +287,7 @@ def parse_jaas_config(text: str, *, option: str = JAAS_CONFIG) -> JaasConfig:
             offset=None,
             option=option,
         )
-    module = entries[0].login_module.strip(_JAVA_SPACE)
+    module = java_trim(entries[0].login_module)
     if module in DISALLOWED_LOGIN_MODULES:
         raise JaasConfigError(
             f"{module} is not allowed. The system property "
@@ -298,10 +299,6 @@ def parse_jaas_config(text: str, *, option: str = JAAS_CONFIG) -> JaasConfig:
             option=option,
         )
     return entries[0]
-
-
-#: Java's ``String.trim()`` strips these.
-_JAVA_SPACE: Final = "".join(chr(c) for c in range(0x21))
 
 
 def _shown(word: str | None, *, hidden: bool = False) -> str:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from oauthbearer.errors import OAuthBearerError
+from oauthbearer.errors import InvalidToken, OAuthBearerError
+from oauthbearer.kafka_claims import kafka_scope, kafka_subject
 from oauthbearer.token import OAuthBearerToken
 from oauthbearer.unsecured import _IllegalToken, _read_part
 
@@ -52,15 +53,6 @@ def _number(claims: dict[str, Any], name: str, *, required: bool) -> int | None:
     if seconds < 0:
         raise ClientTokenError(f"{name} value must be non-negative")
     return seconds * 1000
-
-
-def _text(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ClientTokenError(f"{name} value must be a string")
-    trimmed = value.strip()
-    if not trimmed:
-        raise ClientTokenError(f"{name} value must be non-null, non-empty, and non-whitespace")
-    return trimmed
 
 
 def client_token(
@@ -88,29 +80,18 @@ def client_token(
     except _IllegalToken as exc:
         raise ClientTokenError(f"Could not validate the access token: {exc.detail}") from None
 
-    raw_scope = claims.get(scope_claim)
-    items: list[object] = (
-        [raw_scope]
-        if isinstance(raw_scope, str)
-        else raw_scope
-        if isinstance(raw_scope, list)
-        else []
-    )
-    scope: set[str] = set()
-    for item in items:
-        element = _text(scope_claim, item)
-        if element in scope:
-            raise ClientTokenError(
-                f"{scope_claim} value must not contain duplicates - {element} already present"
-            )
-        scope.add(element)
-    expires_ms = _number(claims, "exp", required=True)
-    assert expires_ms is not None  # required=True
-    principal = _text(subject_claim, claims.get(subject_claim))
+    try:
+        # ClaimValidationUtils, shared with the broker's validator.
+        scope = kafka_scope(scope_claim, claims.get(scope_claim))
+        expires_ms = _number(claims, "exp", required=True)
+        assert expires_ms is not None  # required=True
+        principal = kafka_subject(subject_claim, claims.get(subject_claim))
+    except InvalidToken as exc:
+        raise ClientTokenError(exc.detail or exc.status) from None
     return OAuthBearerToken(
         value=jwt,
         principal=principal,
-        scope=frozenset(scope),
+        scope=scope,
         lifetime_ms=expires_ms,
         start_time_ms=_number(claims, "iat", required=False),
         claims=claims,

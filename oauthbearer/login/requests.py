@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
 from oauthbearer.gs2 import _is_b64token
 from oauthbearer.jwks import loads_strict
+from oauthbearer.kafka_claims import java_trim
 
 if TYPE_CHECKING:
     import random as _random
@@ -201,16 +202,11 @@ def _form(pairs: Sequence[tuple[str, str]]) -> bytes:
     return "&".join(f"{form_urlencode(k)}={form_urlencode(v)}" for k, v in pairs).encode("ascii")
 
 
-def _java_trim(value: str) -> str:
-    """Java's ``String.trim``: drop code points up to U+0020 at both ends."""
-    return value.strip("".join(map(chr, range(0x21))))
-
-
 def _text(value: object, option: str, *, secret: bool = False) -> str:
     """A non-blank, trimmed string for ``option``; never quotes a secret."""
     if not isinstance(value, str):
         raise ArgumentTypeError(f"{option} must be a str, not {type(value).__name__}")
-    trimmed = _java_trim(value)
+    trimmed = java_trim(value)
     if not trimmed:
         raise ConfigurationError(f"{option} must not be empty or blank")
     try:
@@ -228,7 +224,7 @@ def _scope(scope: object) -> str | None:
         return None
     if not isinstance(scope, str):
         raise ArgumentTypeError(f"scope must be a str or None, not {type(scope).__name__}")
-    trimmed = _java_trim(scope)
+    trimmed = java_trim(scope)
     if not trimmed:
         return None  # as Kafka: a blank scope is no scope
     if _SCOPE.fullmatch(trimmed) is None:
@@ -447,7 +443,7 @@ def client_credentials_request(
 def _assertion(assertion: object, option: str) -> str:
     if not isinstance(assertion, str):
         raise ArgumentTypeError(f"{option} must be a str, not {type(assertion).__name__}")
-    trimmed = _java_trim(assertion)
+    trimmed = java_trim(assertion)
     if _JWS.fullmatch(trimmed) is None:
         raise ConfigurationError(
             f"{option} must be a signed JWT in compact form (three base64url parts)"
@@ -762,7 +758,7 @@ def _token(document: Mapping[str, Any], status: int) -> tuple[str, str] | None:
                 status=status,
                 retryable=False,
             )
-        token = _java_trim(value)
+        token = java_trim(value)
         if not token:
             continue
         if not _is_b64token(token):
