@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import os
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Final, Self
 
@@ -28,6 +26,7 @@ from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.jwks import MAX_JWKS_SIZE, JsonWebKeySet
 from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
 from oauthbearer.retry import RetryPolicy
+from oauthbearer.urls import check_url, redact_url
 
 if TYPE_CHECKING:
     import ssl
@@ -39,10 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "JwksFetchError",
     "JwksRefresher",
-    "check_jwks_url",
     "fetch_jwks_url",
     "file_jwks_source",
-    "redact_url",
 ]
 
 #: Connect and read timeout for a JWKS request, in seconds.
@@ -65,39 +62,6 @@ class JwksFetchError(OAuthBearerError):
         self.retryable = retryable
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def redact_url(url: str) -> str:
-    """``url`` as messages show it: without the user info and the query, which
-    may hold a credential."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(
-        (parts.scheme, host, parts.path, "..." if parts.query else "", "")
-    )
-
-
-def check_jwks_url(url: str, *, allow_insecure_loopback: bool = False) -> None:
-    """Refuse a JWKS URL that is not https (plain http only to a loopback
-    address, when allowed): a mistake to report at once, never to retry."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https" or (
-        parts.scheme == "http" and allow_insecure_loopback and _is_loopback(parts.hostname)
-    ):
-        return
-    raise ConfigurationError(
-        f"JWKS URL must use https (http only to a loopback address, when allowed): "
-        f"{redact_url(url)}"
-    )
-
-
 class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only to a URL the configured one could have been: https
     (or loopback http, when allowed), as Java's ``HttpURLConnection``, which
@@ -116,7 +80,9 @@ class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
         newurl: str,
     ) -> urllib.request.Request | None:
         try:
-            check_jwks_url(newurl, allow_insecure_loopback=self._allow_insecure_loopback)
+            check_url(
+                newurl, option="redirect", allow_insecure_loopback=self._allow_insecure_loopback
+            )
         except ConfigurationError:
             fp.close()  # the redirect's own response, and so its connection
             raise JwksFetchError(
@@ -142,7 +108,7 @@ def fetch_jwks_url(
     followed, as Kafka's broker does). The body is read up to
     :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes.
     """
-    check_jwks_url(url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
     shown = redact_url(url)
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
         url, headers={"Accept": "application/json", "User-Agent": "oauthbearer"}
@@ -247,8 +213,8 @@ class JwksRefresher:
         retry: RetryPolicy | None = None,
     ) -> JwksRefresher:
         """A refresher for an identity provider's ``jwks_uri``; a URL that is
-        not https (see :func:`check_jwks_url`) is refused here, at once."""
-        check_jwks_url(url, allow_insecure_loopback=allow_insecure_loopback)
+        refused by :func:`~oauthbearer.urls.check_url` is refused here, at once."""
+        check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
 
         def fetch() -> JsonWebKeySet:
             return fetch_jwks_url(

@@ -13,7 +13,7 @@ issuer's metadata. The ``*_async`` twins run each attempt in a worker thread
 Only https is spoken, except plain http to a loopback address when
 ``allow_insecure_loopback`` is set. Redirects are not followed: a token
 request must not be replayed to another place, nor turned into a GET. URLs in
-messages are redacted (:func:`~oauthbearer.jwks_fetch.redact_url`).
+messages are redacted (:func:`~oauthbearer.urls.redact_url`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from oauthbearer.jwks_fetch import redact_url
 from oauthbearer.login.requests import (
     MAX_DISCOVERY_SIZE,
     MAX_TOKEN_RESPONSE_SIZE,
@@ -34,13 +33,13 @@ from oauthbearer.login.requests import (
     TokenEndpointError,
     TokenRequest,
     TokenResponse,
-    check_endpoint_url,
     discovery_urls,
     is_retryable_status,
     parse_discovery,
     parse_token_response,
 )
 from oauthbearer.retry import RetryPolicy
+from oauthbearer.urls import check_url, redact_url
 
 if TYPE_CHECKING:
     import ssl
@@ -116,7 +115,7 @@ def post(
     the parser can tell an oversized body). A network failure or timeout raises
     a retryable :class:`TokenEndpointError`; a URL that is not https a
     :class:`~oauthbearer.errors.ConfigurationError`."""
-    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     return _exchange(
         "POST",
         request.url,
@@ -141,7 +140,7 @@ def get_json(
     """GET ``url`` asking for JSON, once: the status and at most ``max_size``
     + 1 bytes of body. A network failure raises a retryable
     :class:`DiscoveryError`."""
-    check_endpoint_url(url, option="url", allow_insecure_loopback=allow_insecure_loopback)
+    check_url(url, option="url", allow_insecure_loopback=allow_insecure_loopback)
     return _exchange(
         "GET",
         url,
@@ -219,7 +218,7 @@ def fetch_token(
     :func:`post` (tests, custom HTTP stacks). Raises the first
     :class:`TokenEndpointError` when no attempt succeeds.
     """
-    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     send = _transport(
         transport,
         timeout_s=timeout_s,
@@ -248,7 +247,7 @@ async def fetch_token_async(
     transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
 ) -> TokenResponse:
     """:func:`fetch_token` for asyncio: each attempt runs in a worker thread."""
-    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     send = _transport(
         transport,
         timeout_s=timeout_s,

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import ipaddress
 import json
 import math
 import re
@@ -61,8 +60,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
-from oauthbearer.gs2 import _is_b64token
+from oauthbearer.gs2 import is_b64token
 from oauthbearer.jwks import loads_strict
+from oauthbearer.urls import check_url, redact_url, split_url
 
 if TYPE_CHECKING:
     import random as _random
@@ -82,12 +82,13 @@ __all__ = [
     "TokenEndpointError",
     "TokenRequest",
     "TokenResponse",
-    "check_endpoint_url",
+    "assertion_template_from_json",
     "client_credentials_request",
     "discovery_urls",
     "form_urlencode",
     "is_retryable_status",
     "jwt_bearer_request",
+    "load_private_key",
     "make_assertion",
     "parse_discovery",
     "parse_token_response",
@@ -120,8 +121,6 @@ _FINAL_5XX: Final = frozenset({501, 505})
 _SUCCESS: Final = frozenset({200, 201})
 
 _FORM_SAFE: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*-._")
-#: RFC 3986 appendix B: scheme, authority, path, query, fragment.
-_URI: Final = re.compile(r"(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.S)
 #: RFC 6749 section 3.3: ``scope-token 1*( SP scope-token )``.
 _SCOPE: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
 #: RFC 7515 section 7.1: three base64url parts; the signature may be empty only
@@ -239,66 +238,6 @@ def _scope(scope: object) -> str | None:
     return trimmed
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _split_url(url: str) -> tuple[str, str, str, str | None, str | None]:
-    match = _URI.fullmatch(url)
-    assert match is not None  # the expression matches every string
-    scheme, authority, path, query, fragment = match.groups()
-    return (scheme or "").lower(), authority or "", path, query, fragment
-
-
-def _host(authority: str) -> str:
-    host = authority.rpartition("@")[2]
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    name, _, port = host.rpartition(":")
-    return name if name and port.isdigit() else host
-
-
-def _shown_url(url: str) -> str:
-    """``url`` without user info or query, for reprs (the shells use
-    :func:`oauthbearer.jwks_fetch.redact_url`, which gives the same)."""
-    scheme, authority, path, query, _ = _split_url(url)
-    shown = f"{scheme}://{authority.rpartition('@')[2]}{path}"
-    return shown + ("?..." if query else "")
-
-
-def check_endpoint_url(
-    url: object, *, option: str = "token_endpoint", allow_insecure_loopback: bool = False
-) -> str:
-    """Refuse an endpoint URL that is not absolute ``https`` (plain ``http``
-    only to a loopback host, when allowed), holds user info (credentials do not
-    belong in a URL) or a fragment (RFC 6749 section 3.2)."""
-    if not isinstance(url, str):
-        raise ArgumentTypeError(f"{option} must be a str, not {type(url).__name__}")
-    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in url):
-        raise ConfigurationError(f"{option} must be a URL of printable ASCII without spaces")
-    scheme, authority, _path, _query, fragment = _split_url(url)
-    if "@" in authority:
-        raise ConfigurationError(
-            f"{option} must not hold user info (credentials): {_shown_url(url)}"
-        )
-    host = _host(authority)
-    if not host:
-        raise ConfigurationError(f"{option} must be an absolute URL with a host: {_shown_url(url)}")
-    if fragment is not None:
-        raise ConfigurationError(f"{option} must not have a fragment: {_shown_url(url)}")
-    if scheme == "https" or (scheme == "http" and allow_insecure_loopback and _is_loopback(host)):
-        return url
-    raise ConfigurationError(
-        f"{option} must use https (http only to a loopback address, when allowed): "
-        f"{_shown_url(url)}"
-    )
-
-
 def _shown_text(value: str) -> str:
     """Identity provider text, safe for a log line: RFC 6749 characters only, bounded."""
     cleaned = _ERROR_TEXT_BAD.sub("?", value)
@@ -337,7 +276,7 @@ class TokenRequest:
     headers: tuple[tuple[str, str], ...]
 
     def __post_init__(self) -> None:
-        check_endpoint_url(self.url, option="TokenRequest.url", allow_insecure_loopback=True)
+        check_url(self.url, option="TokenRequest.url", allow_insecure_loopback=True)
         if not isinstance(self.grant_type, str) or not self.grant_type:
             raise ConfigurationError("TokenRequest.grant_type must be a non-empty str")
         if not isinstance(self.body, bytes):
@@ -354,7 +293,7 @@ class TokenRequest:
             )
 
     def __repr__(self) -> str:
-        return f"TokenRequest(url={_shown_url(self.url)!r}, grant_type={self.grant_type!r})"
+        return f"TokenRequest(url={redact_url(self.url)!r}, grant_type={self.grant_type!r})"
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (compared case-insensitively), or ``None``."""
@@ -434,7 +373,7 @@ def client_credentials_request(
 ) -> TokenRequest:
     """The RFC 6749 section 4.4 client credentials grant, as Kafka's
     ``ClientCredentialsJwtRetriever`` sends it (see the module documentation)."""
-    url = check_endpoint_url(token_endpoint, allow_insecure_loopback=True)
+    url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
     extra, auth_pairs = _client_auth(
         client_id, client_secret, auth_method, urlencode_credentials=urlencode_credentials
     )
@@ -465,7 +404,7 @@ def private_key_jwt_request(
     """The client credentials grant with the client authenticated by a signed
     assertion (``private_key_jwt``, RFC 7523 section 2.2; RFC 7521 section 4.2
     makes ``client_id`` optional, so ``None`` leaves it out)."""
-    url = check_endpoint_url(token_endpoint, allow_insecure_loopback=True)
+    url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
     pairs = [("grant_type", GRANT_TYPE_CLIENT_CREDENTIALS)]
     if (checked := _scope(scope)) is not None:
         pairs.append(("scope", checked))
@@ -493,7 +432,7 @@ def jwt_bearer_request(
     (section 3.1 of RFC 7521): with ``client_secret`` it is done as in
     :func:`client_credentials_request`; with ``client_id`` alone the id is
     sent in the body (RFC 6749 section 3.2.1, a public client)."""
-    url = check_endpoint_url(token_endpoint, allow_insecure_loopback=True)
+    url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
     pairs = [
         ("grant_type", GRANT_TYPE_JWT_BEARER),
         ("assertion", _assertion(assertion, "assertion")),
@@ -525,7 +464,11 @@ def _json_bytes(value: Mapping[str, Any], option: str) -> bytes:
         raise ConfigurationError(f"{option} holds a value that is not JSON") from None
 
 
-def _load_private_key(private_key: object, passphrase: bytes | str | None) -> PrivateKeyTypes:
+def load_private_key(private_key: object, passphrase: bytes | str | None) -> PrivateKeyTypes:
+    """A PEM private key (PKCS #8, PKCS #1 or SEC 1; encrypted with
+    ``passphrase``) loaded, or a loaded key returned as it is; a
+    :class:`~oauthbearer.errors.ConfigurationError` that never quotes the key
+    otherwise."""
     from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415 - lazy import
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
@@ -571,6 +514,14 @@ def _whole_seconds(value: object, option: str, *, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigurationError(f"{option} must be a whole number of seconds >= {low}")
     return value
+
+
+def assertion_template_from_json(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Kafka's assertion template file (strict JSON: an object with optional
+    ``header`` and ``payload`` objects, and nothing else), as the header and
+    payload mappings; ``ValueError`` (a :class:`ConfigurationError` for a
+    wrong shape) says what is wrong."""
+    return _template(_json_object(data))
 
 
 def _template(template: object) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -673,7 +624,7 @@ def make_assertion(
         header["kid"] = _text(kid, "kid")
     header.update(alg=algorithm, typ="JWT")
 
-    key = _load_private_key(private_key, passphrase)
+    key = load_private_key(private_key, passphrase)
     signing_input = (
         _b64url(_json_bytes(header, "template['header']"))
         + "."
@@ -765,7 +716,7 @@ def _token(document: Mapping[str, Any], status: int) -> tuple[str, str] | None:
         token = _java_trim(value)
         if not token:
             continue
-        if not _is_b64token(token):
+        if not is_b64token(token):
             # It must fit in "auth=Bearer <token>" (RFC 7628 section 3.1, RFC 6750 section 2.1).
             raise _endpoint_error(
                 f"'{name}' is not an RFC 6750 b64token", status=status, retryable=False
@@ -864,12 +815,10 @@ class Discovery:
 
 
 def _check_issuer(issuer: object, *, allow_insecure_loopback: bool) -> str:
-    url = check_endpoint_url(
-        issuer, option="issuer", allow_insecure_loopback=allow_insecure_loopback
-    )
-    if _split_url(url)[3] is not None:
+    url = check_url(issuer, option="issuer", allow_insecure_loopback=allow_insecure_loopback)
+    if split_url(url).query is not None:
         # RFC 8414 section 2; OpenID Connect Discovery section 2.
-        raise ConfigurationError(f"issuer must not have a query: {_shown_url(url)}")
+        raise ConfigurationError(f"issuer must not have a query: {redact_url(url)}")
     return url
 
 
@@ -880,9 +829,9 @@ def discovery_urls(issuer: str, *, allow_insecure_loopback: bool = False) -> tup
     ``/.well-known/oauth-authorization-server`` inserted between the host and
     the path (section 3.1)."""
     url = _check_issuer(issuer, allow_insecure_loopback=allow_insecure_loopback)
-    scheme, authority, path, _, _ = _split_url(url)
-    path = path.rstrip("/")
-    origin = f"{scheme}://{authority}"
+    parts = split_url(url)
+    path = parts.path.rstrip("/")
+    origin = f"{parts.scheme}://{parts.authority}"
     return (
         f"{origin}{path}/.well-known/openid-configuration",
         f"{origin}/.well-known/oauth-authorization-server{path}",
@@ -928,7 +877,7 @@ def parse_discovery(
                 f"the discovery document's {name} is missing or not a string", retryable=False
             )
         try:
-            endpoints[name] = check_endpoint_url(
+            endpoints[name] = check_url(
                 value, option=name, allow_insecure_loopback=allow_insecure_loopback
             )
         except ConfigurationError as error:
