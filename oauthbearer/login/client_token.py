@@ -30,7 +30,7 @@ from typing import Any
 
 from oauthbearer.errors import OAuthBearerError
 from oauthbearer.token import OAuthBearerToken
-from oauthbearer.unsecured import _IllegalToken, _read_part
+from oauthbearer.unsecured import read_jws_part
 
 __all__ = ["ClientTokenError", "client_token"]
 
@@ -84,9 +84,9 @@ def client_token(
                 f"and signature), but {section} section missing"
             )
     try:
-        claims = _read_part(parts[1].strip())
-    except _IllegalToken as exc:
-        raise ClientTokenError(f"Could not validate the access token: {exc.detail}") from None
+        claims = read_jws_part(parts[1].strip())
+    except ValueError as exc:
+        raise ClientTokenError(f"Could not validate the access token: {exc}") from None
 
     raw_scope = claims.get(scope_claim)
     items: list[object] = (
