@@ -17,23 +17,20 @@ import dataclasses
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.jwks import MAX_JWKS_SIZE, JsonWebKeySet
 from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.retry import RetryLoop, RetryPolicy, is_retryable_status
+from oauthbearer.transport import DEFAULT_TIMEOUT_S, HttpError, http_request
 from oauthbearer.urls import check_url, redact_url
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
-    from http.client import HTTPMessage
     from types import TracebackType
-    from typing import IO
 
 __all__ = [
     "JwksFetchError",
@@ -42,14 +39,8 @@ __all__ = [
     "file_jwks_source",
 ]
 
-#: Connect and read timeout for a JWKS request, in seconds.
-DEFAULT_TIMEOUT_S: Final = 10.0
 #: How often a JWKS file is checked for changes, in seconds (a stat call).
 DEFAULT_FILE_CHECK_S: Final = 5.0
-#: HTTP statuses worth retrying among the client errors: timeout and rate limit.
-_RETRYABLE_4XX: Final = frozenset({408, 429})
-#: Server errors that will not go away by asking again (RFC 9110 15.6.2, 15.6.6).
-_FINAL_5XX: Final = frozenset({501, 505})
 
 
 class JwksFetchError(OAuthBearerError):
@@ -62,37 +53,6 @@ class JwksFetchError(OAuthBearerError):
         self.retryable = retryable
 
 
-class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to a URL the configured one could have been: https
-    (or loopback http, when allowed), as Java's ``HttpURLConnection``, which
-    Kafka's broker fetches with, never follows one from https to http."""
-
-    def __init__(self, *, allow_insecure_loopback: bool) -> None:
-        self._allow_insecure_loopback = allow_insecure_loopback
-
-    def redirect_request(  # noqa: PLR0917 - urllib's signature
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        try:
-            check_url(
-                newurl, option="redirect", allow_insecure_loopback=self._allow_insecure_loopback
-            )
-        except ConfigurationError:
-            fp.close()  # the redirect's own response, and so its connection
-            raise JwksFetchError(
-                f"JWKS request to {redact_url(req.full_url)} was redirected to "
-                f"{redact_url(newurl)}, which is not https",
-                retryable=False,
-            ) from None
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
 def fetch_jwks_url(
     url: str,
     *,
@@ -100,37 +60,40 @@ def fetch_jwks_url(
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
 ) -> JsonWebKeySet:
-    """GET a JWKS over HTTPS and load its keys.
+    """GET a JWKS over HTTPS, in one attempt of at most ``timeout_s`` seconds
+    (see :mod:`oauthbearer.transport`), and load its keys.
 
-    Plain ``http`` is refused, except to a loopback address when
-    ``allow_insecure_loopback`` is set (for tests and local identity providers),
-    and so is a redirect to such a URL (a redirect to another https URL is
-    followed, as Kafka's broker does). The body is read up to
-    :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes.
+    The URL must pass :func:`oauthbearer.urls.check_url`: plain ``http`` only to
+    a loopback address when ``allow_insecure_loopback`` is set (for tests and
+    local identity providers). Redirects are followed to URLs that pass it too,
+    never from https to http, as Kafka's broker does. The body is read up to
+    :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes. Every failure is a
+    :class:`JwksFetchError` (retryable for network trouble, timeouts, broken
+    answers, 408, 429 and 5xx but 501 and 505), or a
+    :class:`~oauthbearer.errors.ConfigurationError` for a URL the policy refuses.
     """
     check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
     shown = redact_url(url)
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        url, headers={"Accept": "application/json", "User-Agent": "oauthbearer"}
-    )
-    opener = urllib.request.build_opener(
-        _CheckedRedirect(allow_insecure_loopback=allow_insecure_loopback),
-        urllib.request.HTTPSHandler(context=ssl_context),
-    )
     try:
-        with opener.open(request, timeout=timeout_s) as response:
-            body = response.read(MAX_JWKS_SIZE + 1)
-    except urllib.error.HTTPError as error:
-        error.close()  # it holds the response, and so the connection
-        retryable = error.code in _RETRYABLE_4XX or (
-            error.code >= 500 and error.code not in _FINAL_5XX
+        response = http_request(
+            "GET",
+            url,
+            headers={"Accept": "application/json"},
+            timeout_s=timeout_s,
+            ssl_context=ssl_context,
+            allow_insecure_loopback=allow_insecure_loopback,
+            max_size=MAX_JWKS_SIZE,
+            follow_redirects=True,
+            what="JWKS request",
         )
+    except HttpError as error:
+        raise JwksFetchError(str(error), retryable=error.retryable) from None
+    if not 200 <= response.status <= 299:
         raise JwksFetchError(
-            f"JWKS request to {shown} failed with HTTP {error.code}", retryable=retryable
-        ) from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise JwksFetchError(f"JWKS request to {shown} failed: {reason}", retryable=True) from None
+            f"JWKS request to {shown} failed with HTTP {response.status}",
+            retryable=is_retryable_status(response.status),
+        )
+    body = response.body
     if len(body) > MAX_JWKS_SIZE:
         raise JwksFetchError(
             f"JWKS from {shown} is larger than MAX_JWKS_SIZE ({MAX_JWKS_SIZE} bytes)",
@@ -253,26 +216,17 @@ class JwksRefresher:
         self.cache.update(keys)
 
     def _fetch_with_retry(self) -> JsonWebKeySet:
-        started = self._clock.now()
-        first_error: JwksFetchError | OSError | None = None
-        attempt = 0
+        loop: RetryLoop[JwksFetchError | OSError] = RetryLoop(
+            self._retry, started=self._clock.now()
+        )
         while True:
-            attempt += 1
             try:
                 return self._fetch()
             except (JwksFetchError, OSError) as error:
                 # Transient trouble is retried; anything else (a configuration
                 # mistake, a bug in a custom fetch) is raised at once.
-                if first_error is None:
-                    first_error = error
-                if isinstance(error, JwksFetchError) and not error.retryable:
-                    raise first_error from None
-                wait = self._retry.next_wait(
-                    attempt=attempt, started=started, now=self._clock.now()
-                )
-                if wait is None:
-                    raise first_error from None
-                self._clock.sleep(wait)
+                retryable = not isinstance(error, JwksFetchError) or error.retryable
+                self._clock.sleep(loop.failed(error, retryable=retryable, now=self._clock.now()))
 
     # -- the background thread --
 

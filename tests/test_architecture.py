@@ -70,6 +70,7 @@ SHELLS = frozenset(
         "oauthbearer.check",
         "oauthbearer.demo",
         "oauthbearer.jwks_fetch",
+        "oauthbearer.transport",
         "oauthbearer.login.http",
         "oauthbearer.login.provider",
         "oauthbearer.login.sources",

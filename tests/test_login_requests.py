@@ -26,13 +26,13 @@ from oauthbearer.login.requests import (
     client_credentials_request,
     discovery_urls,
     form_urlencode,
-    is_retryable_status,
     jwt_bearer_request,
     make_assertion,
     parse_discovery,
     parse_token_response,
     private_key_jwt_request,
 )
+from oauthbearer.retry import is_retryable_status
 
 URL = "https://idp.example/oauth2/token"
 FORM = "application/x-www-form-urlencoded"

@@ -36,7 +36,7 @@ which nothing overrides.
 
 Responses: :func:`parse_token_response` turns a status and body into a
 :class:`TokenResponse` or raises :class:`TokenEndpointError`, whose
-``retryable`` follows Kafka's rule (:func:`is_retryable_status`).
+``retryable`` follows Kafka's rule (:func:`oauthbearer.retry.is_retryable_status`).
 
 Discovery: :func:`discovery_urls` and :func:`parse_discovery` (OpenID Connect
 Discovery 1.0 section 4, RFC 8414 section 3).
@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
 from oauthbearer.gs2 import is_b64token
 from oauthbearer.jwks import loads_strict
+from oauthbearer.retry import is_retryable_status
 from oauthbearer.urls import check_url, redact_url, split_url
 
 if TYPE_CHECKING:
@@ -86,7 +87,6 @@ __all__ = [
     "client_credentials_request",
     "discovery_urls",
     "form_urlencode",
-    "is_retryable_status",
     "jwt_bearer_request",
     "load_private_key",
     "make_assertion",
@@ -112,11 +112,6 @@ MAX_DISCOVERY_SIZE: Final = 128 * 1024
 #: flood a log.
 MAX_SHOWN_ERROR_TEXT: Final = 300
 
-#: Kafka's rule for HTTP statuses worth asking again: 408 and 429 among the
-#: client errors, and every server error but 501 and 505, which will not go
-#: away (RFC 9110 sections 15.6.2, 15.6.6).
-_RETRYABLE_4XX: Final = frozenset({408, 429})
-_FINAL_5XX: Final = frozenset({501, 505})
 #: Kafka reads a token from a 200 or a 201 answer.
 _SUCCESS: Final = frozenset({200, 201})
 
@@ -171,11 +166,6 @@ class DiscoveryError(OAuthBearerError):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
-
-
-def is_retryable_status(status: int) -> bool:
-    """Whether an HTTP error status is worth retrying, by Kafka's rule."""
-    return status in _RETRYABLE_4XX or (500 <= status <= 599 and status not in _FINAL_5XX)
 
 
 # --- small pure helpers -------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.login.client_token import ClientTokenError, client_token
-from oauthbearer.login.http import DEFAULT_TIMEOUT_S, fetch_token
+from oauthbearer.login.http import fetch_token
 from oauthbearer.login.provider import TokenProvider
 from oauthbearer.login.requests import (
     assertion_template_from_json,
@@ -36,6 +36,7 @@ from oauthbearer.login.requests import (
     load_private_key,
     make_assertion,
 )
+from oauthbearer.transport import DEFAULT_TIMEOUT_S
 from oauthbearer.urls import check_url
 
 if TYPE_CHECKING:
