@@ -12,8 +12,8 @@ a loud error; later failures keep the last good keys and are reported through
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -23,7 +23,7 @@ from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.jwks import MAX_JWKS_SIZE, JsonWebKeySet
 from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.retry import RetryLoop, RetryPolicy, is_retryable_status
+from oauthbearer.retry import MAX_WAIT_S, RetryLoop, RetryPolicy, is_retryable_status
 from oauthbearer.transport import DEFAULT_TIMEOUT_S, HttpError, http_request
 from oauthbearer.urls import check_url, redact_url
 
@@ -127,6 +127,19 @@ def file_jwks_source(path: str | os.PathLike[str]) -> Callable[[], JsonWebKeySet
     return fetch
 
 
+_LOG: Final = logging.getLogger("oauthbearer.jwks")
+
+
+def _log_failure(error: BaseException) -> None:
+    """A background refresh failed: our errors by their message (which holds no
+    secret; the last good keys stay in use), anything else, a bug, with its
+    traceback."""
+    if isinstance(error, OAuthBearerError | OSError):
+        _LOG.warning("JWKS refresh failed, keeping the last keys: %s", error)
+    else:
+        _LOG.error("JWKS refresh failed: %s", type(error).__name__, exc_info=error)
+
+
 @dataclasses.dataclass(slots=True)
 class _Clock:
     """The shell's time: what the pure cache and the retry loop are given."""
@@ -212,6 +225,7 @@ class JwksRefresher:
             self.cache.failed(error)
             if self.cache.key_set is None:
                 raise
+            _log_failure(error)
             return
         self.cache.update(keys)
 
@@ -259,13 +273,20 @@ class JwksRefresher:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self.cache.seconds_until_refresh())
+            self._wake.wait(min(self.cache.seconds_until_refresh(), MAX_WAIT_S))
             self._wake.clear()
             if self._stopping.is_set():
                 return
+            self._refresh_in_background()
+
+    def _refresh_in_background(self) -> None:
+        """Refresh if due; a failure is logged (and kept in ``cache.last_error``)
+        and never ends the loop."""
+        try:
             if self.cache.refresh_due():
-                with contextlib.suppress(Exception):
-                    self.refresh()  # a failure is in cache.last_error
+                self.refresh()
+        except Exception as error:  # noqa: BLE001 - logged; the loop goes on
+            _log_failure(error)
 
     # -- asyncio --
 
@@ -273,16 +294,15 @@ class JwksRefresher:
         """Refresh for as long as the task runs: the first fetch at once (raising
         if it fails; skipped with ``fetch_first=False``), then whenever due or
         expedited (noticed within ``poll_s``). Fetching happens in a worker
-        thread, so the event loop never blocks. :meth:`astart` runs it as a task
-        once the first fetch has succeeded."""
+        thread, so the event loop never blocks; a failure is logged and the
+        task goes on. :meth:`astart` runs it as a task once the first fetch
+        has succeeded."""
         if fetch_first:
             await asyncio.to_thread(self.refresh)
         while True:
-            await asyncio.sleep(min(self.cache.seconds_until_refresh(), poll_s))
-            if self.cache.refresh_due():
-                self._wake.clear()
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self.refresh)
+            await asyncio.sleep(min(self.cache.seconds_until_refresh(), poll_s, MAX_WAIT_S))
+            self._wake.clear()
+            await asyncio.to_thread(self._refresh_in_background)
 
     async def astart(self, *, poll_s: float = 1.0) -> asyncio.Task[None]:
         """Fetch once (raising if that fails, as :meth:`start` does), then keep

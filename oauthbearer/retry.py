@@ -35,6 +35,11 @@ __all__ = ["RetryLoop", "RetryPolicy", "is_retryable_status"]
 #: ``sasl.oauthbearer.jwks.endpoint.retry.backoff.*`` twins, in seconds.
 DEFAULT_BACKOFF_S: Final = 0.1
 DEFAULT_BUDGET_S: Final = 10.0
+#: The longest single wait a background loop makes, in seconds: a longer one is
+#: made of several. ``threading.Event.wait`` raises ``OverflowError`` past
+#: ``threading.TIMEOUT_MAX`` (about 292 years on Linux, which a token expiring
+#: in 9999 exceeds), and a daily wake-up costs nothing.
+MAX_WAIT_S: Final = 86_400.0
 #: Client errors worth asking again: request timeout and rate limit.
 RETRYABLE_CLIENT_ERRORS: Final = frozenset({408, 429})
 #: Server errors that will not go away by asking again: not implemented, HTTP
