@@ -193,7 +193,7 @@ def fetch_token(
         sent = now()
         try:
             status, body = send(request)
-            return parse_token_response(status, body, now=sent)
+            return parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
             sleep(loop.failed(error, retryable=error.retryable, now=now()))
 
@@ -222,7 +222,7 @@ async def fetch_token_async(
         sent = now()
         try:
             status, body = await asyncio.to_thread(send, request)
-            return parse_token_response(status, body, now=sent)
+            return parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
             await sleep(loop.failed(error, retryable=error.retryable, now=now()))
 

@@ -55,8 +55,9 @@ import dataclasses
 import json
 import math
 import re
+import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
@@ -78,6 +79,7 @@ __all__ = [
     "MAX_DISCOVERY_SIZE",
     "MAX_SHOWN_ERROR_TEXT",
     "MAX_TOKEN_RESPONSE_SIZE",
+    "REDACTED",
     "Discovery",
     "DiscoveryError",
     "TokenEndpointError",
@@ -87,12 +89,14 @@ __all__ = [
     "client_credentials_request",
     "discovery_urls",
     "form_urlencode",
+    "is_credential_name",
     "jwt_bearer_request",
     "load_private_key",
     "make_assertion",
     "parse_discovery",
     "parse_token_response",
     "private_key_jwt_request",
+    "scrub_secrets",
 ]
 
 GRANT_TYPE_CLIENT_CREDENTIALS: Final = "client_credentials"
@@ -228,6 +232,37 @@ def _scope(scope: object) -> str | None:
     return trimmed
 
 
+#: Words that mark a form field, query parameter or header as carrying a
+#: credential, matched anywhere in the name, in any case: ``client_secret``,
+#: ``client_assertion`` and ``assertion`` (RFC 6749, RFC 7523), ``password``,
+#: ``refresh_token``, ``access_token`` (RFC 6750 section 2.3),
+#: ``subject_token``/``actor_token`` (RFC 8693), ``code``/``code_verifier``,
+#: ``Authorization``, ``Cookie``, ``X-API-Key`` and their like.
+_CREDENTIAL_NAME: Final = re.compile(
+    r"secret|passw|passphrase|token|assertion|api[-_]?key|auth|cookie|session|signature|"
+    r"credential|code|^sig$|^key$",
+    re.IGNORECASE,
+)
+#: What stands for a secret in a message or a log.
+REDACTED: Final = "[redacted]"
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a form field, query parameter or header called ``name`` may carry
+    a credential (see the list above); case-insensitive, and generous: a log
+    that hides a harmless field loses little."""
+    return _CREDENTIAL_NAME.search(name) is not None
+
+
+def scrub_secrets(text: str, secrets: Collection[str]) -> str:
+    """``text`` with every occurrence of each of ``secrets`` replaced by
+    :data:`REDACTED` (the longest first, so that no part of one survives)."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def _shown_text(value: str) -> str:
     """Identity provider text, safe for a log line: RFC 6749 characters only, bounded."""
     cleaned = _ERROR_TEXT_BAD.sub("?", value)
@@ -285,12 +320,42 @@ class TokenRequest:
     def __repr__(self) -> str:
         return f"TokenRequest(url={redact_url(self.url)!r}, grant_type={self.grant_type!r})"
 
+    def secrets(self) -> frozenset[str]:
+        """Every credential this request carries, in the forms an identity
+        provider might echo: the values of credential-named form fields
+        (decoded and as sent), the values of credential-bearing headers, and
+        the secret inside a ``Basic`` header (decoded, and form-decoded)."""
+        found: set[str] = set()
+        for pair in self.body.decode("ascii", "replace").split("&"):
+            field, _, sent = pair.partition("=")
+            if is_credential_name(urllib.parse.unquote_plus(field)):
+                found.update((sent, urllib.parse.unquote_plus(sent)))
+        for name, value in self.headers:
+            if not is_credential_name(name):
+                continue
+            found.add(value)
+            scheme, _, credentials = value.partition(" ")
+            found.add(credentials.strip())
+            if scheme.lower() == "basic":
+                found.update(_basic_secrets(credentials.strip()))
+        return frozenset(secret for secret in found if secret)
+
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (compared case-insensitively), or ``None``."""
         for key, value in self.headers:
             if key.lower() == name.lower():
                 return value
         return None
+
+
+def _basic_secrets(credentials: str) -> set[str]:
+    """The secret of ``Basic base64(id:secret)``, decoded and form-decoded."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return set()
+    secret = decoded.partition(":")[2]
+    return {decoded, secret, urllib.parse.unquote_plus(secret)}
 
 
 _FORM_HEADERS: Final = (
@@ -664,8 +729,11 @@ def _endpoint_error(
     )
 
 
-def _oauth_error(status: int, body: bytes, *, retryable: bool) -> TokenEndpointError:
-    """An RFC 6749 section 5.2 error answer, read as well as it can be."""
+def _oauth_error(
+    status: int, body: bytes, *, retryable: bool, secrets: Collection[str]
+) -> TokenEndpointError:
+    """An RFC 6749 section 5.2 error answer, read as well as it can be; any of
+    the request's own ``secrets`` that the provider echoes is scrubbed first."""
     error = description = None
     try:
         document = _json_object(body)
@@ -675,9 +743,9 @@ def _oauth_error(status: int, body: bytes, *, retryable: bool) -> TokenEndpointE
     for code_name, text_name in (("error", "error_description"), ("errorCode", "errorSummary")):
         code = document.get(code_name)
         if isinstance(code, str) and code:
-            error = code
+            error = scrub_secrets(code, secrets)
             text = document.get(text_name)
-            description = text if isinstance(text, str) and text else None
+            description = scrub_secrets(text, secrets) if isinstance(text, str) and text else None
             break
     if error is None:
         detail = "no OAuth error in the body" if body.strip() else "an empty body"
@@ -728,10 +796,15 @@ def _expires_in(value: object, status: int) -> int | None:
     )
 
 
-def parse_token_response(status: int, body: bytes, *, now: float) -> TokenResponse:
+def parse_token_response(
+    status: int, body: bytes, *, now: float, request: TokenRequest | None = None
+) -> TokenResponse:
     """Read a token endpoint's answer: ``status`` and ``body`` as received, and
     ``now`` (epoch seconds, taken when the request was sent) for
-    ``expires_at_ms``.
+    ``expires_at_ms``. ``request`` is the request answered: a provider that
+    echoes its secrets (the client secret, the assertion) in
+    ``error_description`` gets them scrubbed from the error
+    (:meth:`TokenRequest.secrets`).
 
     Raises :class:`TokenEndpointError` for an error status (with the RFC 6749
     ``error`` and ``error_description`` when the body has them), for a body
@@ -752,8 +825,9 @@ def parse_token_response(status: int, body: bytes, *, now: float) -> TokenRespon
             status=status,
             retryable=status not in _SUCCESS and is_retryable_status(status),
         )
+    secrets = () if request is None else request.secrets()
     if status not in _SUCCESS:
-        raise _oauth_error(status, body, retryable=is_retryable_status(status))
+        raise _oauth_error(status, body, retryable=is_retryable_status(status), secrets=secrets)
     if not body.strip():
         # Kafka raises an IOException inside its retry loop: retried.
         raise _endpoint_error("an empty body", status=status, retryable=True)
@@ -764,7 +838,7 @@ def parse_token_response(status: int, body: bytes, *, now: float) -> TokenRespon
     found = _token(document, status)
     if found is None:
         if isinstance(document.get("error"), str):
-            raise _oauth_error(status, body, retryable=False)
+            raise _oauth_error(status, body, retryable=False, secrets=secrets)
         raise _endpoint_error(
             "the body holds neither 'access_token' nor 'id_token'", status=status, retryable=False
         )
@@ -773,7 +847,11 @@ def parse_token_response(status: int, body: bytes, *, now: float) -> TokenRespon
     if token_type is not None and (
         not isinstance(token_type, str) or token_type.lower() != "bearer"
     ):
-        shown = _shown_text(token_type) if isinstance(token_type, str) else "not a string"
+        shown = (
+            _shown_text(scrub_secrets(token_type, secrets))
+            if isinstance(token_type, str)
+            else "not a string"
+        )
         raise _endpoint_error(
             f"'token_type' is {shown!r}, not Bearer", status=status, retryable=False
         )
