@@ -1159,6 +1159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except UsageError as exc:
         parser.exit(2, f"oauthbearer {args.command}: {exc}\n")
+    except OAuthBearerError as exc:
+        # The last line of defence: a library error is one line, never a
+        # traceback (its message carries redacted URLs and no secret).
+        shown = " ".join(str(exc).split())
+        print(f"oauthbearer {args.command}: {shown}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (``oauthbearer probe ... | head``): stop quietly,
         # and point stdout at /dev/null so that the interpreter's final flush

@@ -204,6 +204,11 @@ def _is_b64token(token: str) -> bool:
     )
 
 
+#: RFC 6750 section 2.1's ``b64token`` test, for modules that check a token
+#: outside the codec (a token endpoint's answer).
+is_b64token = _is_b64token
+
+
 def _is_port(value: str) -> bool:
     return _PORT.fullmatch(value) is not None and int(value) <= 65535
 

@@ -12,47 +12,35 @@ a loud error; later failures keep the last good keys and are reported through
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import ipaddress
+import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.jwks import MAX_JWKS_SIZE, JsonWebKeySet
 from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.retry import MAX_WAIT_S, RetryLoop, RetryPolicy, is_retryable_status
+from oauthbearer.transport import DEFAULT_TIMEOUT_S, HttpError, http_request
+from oauthbearer.urls import check_url, redact_url
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
-    from http.client import HTTPMessage
     from types import TracebackType
-    from typing import IO
 
 __all__ = [
     "JwksFetchError",
     "JwksRefresher",
-    "check_jwks_url",
     "fetch_jwks_url",
     "file_jwks_source",
-    "redact_url",
 ]
 
-#: Connect and read timeout for a JWKS request, in seconds.
-DEFAULT_TIMEOUT_S: Final = 10.0
 #: How often a JWKS file is checked for changes, in seconds (a stat call).
 DEFAULT_FILE_CHECK_S: Final = 5.0
-#: HTTP statuses worth retrying among the client errors: timeout and rate limit.
-_RETRYABLE_4XX: Final = frozenset({408, 429})
-#: Server errors that will not go away by asking again (RFC 9110 15.6.2, 15.6.6).
-_FINAL_5XX: Final = frozenset({501, 505})
 
 
 class JwksFetchError(OAuthBearerError):
@@ -65,68 +53,6 @@ class JwksFetchError(OAuthBearerError):
         self.retryable = retryable
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def redact_url(url: str) -> str:
-    """``url`` as messages show it: without the user info and the query, which
-    may hold a credential."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(
-        (parts.scheme, host, parts.path, "..." if parts.query else "", "")
-    )
-
-
-def check_jwks_url(url: str, *, allow_insecure_loopback: bool = False) -> None:
-    """Refuse a JWKS URL that is not https (plain http only to a loopback
-    address, when allowed): a mistake to report at once, never to retry."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https" or (
-        parts.scheme == "http" and allow_insecure_loopback and _is_loopback(parts.hostname)
-    ):
-        return
-    raise ConfigurationError(
-        f"JWKS URL must use https (http only to a loopback address, when allowed): "
-        f"{redact_url(url)}"
-    )
-
-
-class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to a URL the configured one could have been: https
-    (or loopback http, when allowed), as Java's ``HttpURLConnection``, which
-    Kafka's broker fetches with, never follows one from https to http."""
-
-    def __init__(self, *, allow_insecure_loopback: bool) -> None:
-        self._allow_insecure_loopback = allow_insecure_loopback
-
-    def redirect_request(  # noqa: PLR0917 - urllib's signature
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        try:
-            check_jwks_url(newurl, allow_insecure_loopback=self._allow_insecure_loopback)
-        except ConfigurationError:
-            fp.close()  # the redirect's own response, and so its connection
-            raise JwksFetchError(
-                f"JWKS request to {redact_url(req.full_url)} was redirected to "
-                f"{redact_url(newurl)}, which is not https",
-                retryable=False,
-            ) from None
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
 def fetch_jwks_url(
     url: str,
     *,
@@ -134,37 +60,40 @@ def fetch_jwks_url(
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
 ) -> JsonWebKeySet:
-    """GET a JWKS over HTTPS and load its keys.
+    """GET a JWKS over HTTPS, in one attempt of at most ``timeout_s`` seconds
+    (see :mod:`oauthbearer.transport`), and load its keys.
 
-    Plain ``http`` is refused, except to a loopback address when
-    ``allow_insecure_loopback`` is set (for tests and local identity providers),
-    and so is a redirect to such a URL (a redirect to another https URL is
-    followed, as Kafka's broker does). The body is read up to
-    :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes.
+    The URL must pass :func:`oauthbearer.urls.check_url`: plain ``http`` only to
+    a loopback address when ``allow_insecure_loopback`` is set (for tests and
+    local identity providers). Redirects are followed to URLs that pass it too,
+    never from https to http, as Kafka's broker does. The body is read up to
+    :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes. Every failure is a
+    :class:`JwksFetchError` (retryable for network trouble, timeouts, broken
+    answers, 408, 429 and 5xx but 501 and 505), or a
+    :class:`~oauthbearer.errors.ConfigurationError` for a URL the policy refuses.
     """
-    check_jwks_url(url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
     shown = redact_url(url)
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        url, headers={"Accept": "application/json", "User-Agent": "oauthbearer"}
-    )
-    opener = urllib.request.build_opener(
-        _CheckedRedirect(allow_insecure_loopback=allow_insecure_loopback),
-        urllib.request.HTTPSHandler(context=ssl_context),
-    )
     try:
-        with opener.open(request, timeout=timeout_s) as response:
-            body = response.read(MAX_JWKS_SIZE + 1)
-    except urllib.error.HTTPError as error:
-        error.close()  # it holds the response, and so the connection
-        retryable = error.code in _RETRYABLE_4XX or (
-            error.code >= 500 and error.code not in _FINAL_5XX
+        response = http_request(
+            "GET",
+            url,
+            headers={"Accept": "application/json"},
+            timeout_s=timeout_s,
+            ssl_context=ssl_context,
+            allow_insecure_loopback=allow_insecure_loopback,
+            max_size=MAX_JWKS_SIZE,
+            follow_redirects=True,
+            what="JWKS request",
         )
+    except HttpError as error:
+        raise JwksFetchError(str(error), retryable=error.retryable) from None
+    if not 200 <= response.status <= 299:
         raise JwksFetchError(
-            f"JWKS request to {shown} failed with HTTP {error.code}", retryable=retryable
-        ) from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise JwksFetchError(f"JWKS request to {shown} failed: {reason}", retryable=True) from None
+            f"JWKS request to {shown} failed with HTTP {response.status}",
+            retryable=is_retryable_status(response.status),
+        )
+    body = response.body
     if len(body) > MAX_JWKS_SIZE:
         raise JwksFetchError(
             f"JWKS from {shown} is larger than MAX_JWKS_SIZE ({MAX_JWKS_SIZE} bytes)",
@@ -196,6 +125,19 @@ def file_jwks_source(path: str | os.PathLike[str]) -> Callable[[], JsonWebKeySet
             raise JwksFetchError(f"JWKS file {shown}: {error}", retryable=False) from None
 
     return fetch
+
+
+_LOG: Final = logging.getLogger("oauthbearer.jwks")
+
+
+def _log_failure(error: BaseException) -> None:
+    """A background refresh failed: our errors by their message (which holds no
+    secret; the last good keys stay in use), anything else, a bug, with its
+    traceback."""
+    if isinstance(error, OAuthBearerError | OSError):
+        _LOG.warning("JWKS refresh failed, keeping the last keys: %s", error)
+    else:
+        _LOG.error("JWKS refresh failed: %s", type(error).__name__, exc_info=error)
 
 
 @dataclasses.dataclass(slots=True)
@@ -247,8 +189,8 @@ class JwksRefresher:
         retry: RetryPolicy | None = None,
     ) -> JwksRefresher:
         """A refresher for an identity provider's ``jwks_uri``; a URL that is
-        not https (see :func:`check_jwks_url`) is refused here, at once."""
-        check_jwks_url(url, allow_insecure_loopback=allow_insecure_loopback)
+        refused by :func:`~oauthbearer.urls.check_url` is refused here, at once."""
+        check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
 
         def fetch() -> JsonWebKeySet:
             return fetch_jwks_url(
@@ -283,30 +225,22 @@ class JwksRefresher:
             self.cache.failed(error)
             if self.cache.key_set is None:
                 raise
+            _log_failure(error)
             return
         self.cache.update(keys)
 
     def _fetch_with_retry(self) -> JsonWebKeySet:
-        started = self._clock.now()
-        first_error: JwksFetchError | OSError | None = None
-        attempt = 0
+        loop: RetryLoop[JwksFetchError | OSError] = RetryLoop(
+            self._retry, started=self._clock.now()
+        )
         while True:
-            attempt += 1
             try:
                 return self._fetch()
             except (JwksFetchError, OSError) as error:
                 # Transient trouble is retried; anything else (a configuration
                 # mistake, a bug in a custom fetch) is raised at once.
-                if first_error is None:
-                    first_error = error
-                if isinstance(error, JwksFetchError) and not error.retryable:
-                    raise first_error from None
-                wait = self._retry.next_wait(
-                    attempt=attempt, started=started, now=self._clock.now()
-                )
-                if wait is None:
-                    raise first_error from None
-                self._clock.sleep(wait)
+                retryable = not isinstance(error, JwksFetchError) or error.retryable
+                self._clock.sleep(loop.failed(error, retryable=retryable, now=self._clock.now()))
 
     # -- the background thread --
 
@@ -339,13 +273,20 @@ class JwksRefresher:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self.cache.seconds_until_refresh())
+            self._wake.wait(min(self.cache.seconds_until_refresh(), MAX_WAIT_S))
             self._wake.clear()
             if self._stopping.is_set():
                 return
+            self._refresh_in_background()
+
+    def _refresh_in_background(self) -> None:
+        """Refresh if due; a failure is logged (and kept in ``cache.last_error``)
+        and never ends the loop."""
+        try:
             if self.cache.refresh_due():
-                with contextlib.suppress(Exception):
-                    self.refresh()  # a failure is in cache.last_error
+                self.refresh()
+        except Exception as error:  # noqa: BLE001 - logged; the loop goes on
+            _log_failure(error)
 
     # -- asyncio --
 
@@ -353,16 +294,15 @@ class JwksRefresher:
         """Refresh for as long as the task runs: the first fetch at once (raising
         if it fails; skipped with ``fetch_first=False``), then whenever due or
         expedited (noticed within ``poll_s``). Fetching happens in a worker
-        thread, so the event loop never blocks. :meth:`astart` runs it as a task
-        once the first fetch has succeeded."""
+        thread, so the event loop never blocks; a failure is logged and the
+        task goes on. :meth:`astart` runs it as a task once the first fetch
+        has succeeded."""
         if fetch_first:
             await asyncio.to_thread(self.refresh)
         while True:
-            await asyncio.sleep(min(self.cache.seconds_until_refresh(), poll_s))
-            if self.cache.refresh_due():
-                self._wake.clear()
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self.refresh)
+            await asyncio.sleep(min(self.cache.seconds_until_refresh(), poll_s, MAX_WAIT_S))
+            self._wake.clear()
+            await asyncio.to_thread(self._refresh_in_background)
 
     async def astart(self, *, poll_s: float = 1.0) -> asyncio.Task[None]:
         """Fetch once (raising if that fails, as :meth:`start` does), then keep

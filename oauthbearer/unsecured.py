@@ -214,6 +214,15 @@ def _illegal(detail: str) -> _IllegalToken:
     return _IllegalToken(detail)
 
 
+def read_jws_part(part: str) -> dict[str, Any]:
+    """A JWS header or claims part read as Kafka's ``toMap`` reads it (see
+    ``_read_part``); a ``ValueError`` with Kafka's detail when it cannot be."""
+    try:
+        return _read_part(part)
+    except _IllegalToken as exc:
+        raise ValueError(exc.detail) from None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Jws:
     """A parsed unsecured JWS: what Kafka's ``OAuthBearerUnsecuredJws`` holds."""

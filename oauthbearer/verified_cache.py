@@ -17,15 +17,17 @@ the token, so a repeat costs a hash and a lookup. An entry stops answering when:
 Only accepted tokens are cached: a refusal is always checked in full. A cache
 belongs to one validator, whose configuration (audience, issuer, ...) its
 answers reflect; :class:`~oauthbearer.jwt.JwtValidator` creates its own when
-given ``cache_size``. Dictionary operations are atomic under the interpreter
-lock, and eviction tolerates a concurrent writer, so threads may share it
-without a lock.
+given ``cache_size``. The entries are an :class:`collections.OrderedDict`, so
+evicting the oldest is O(1) and an insert into a full cache costs the same at
+any size; its operations are atomic under the interpreter lock, and eviction
+tolerates a concurrent writer, so threads may share it without a lock.
 
 This module is pure: the time is the ``now`` each call passes in.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import TYPE_CHECKING, Final
 
@@ -37,8 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = ["VerifiedTokenCache"]
 
-#: An upper bound for ``max_entries``: a cached token is about 2 KiB with its
-#: claims, so this is about 2 GiB, more than any server should keep.
+#: An upper bound for ``max_entries``. An entry keeps the token's text and its
+#: claims: measured, about 2.9 KB of resident memory per entry for a 922-byte
+#: RS256 token with 11 claims (2.6 KB of Python objects by ``tracemalloc``),
+#: more for larger tokens; so this is about 3 GB, more than any server should keep.
 MAX_CACHE_ENTRIES: Final = 1_000_000
 
 
@@ -74,7 +78,7 @@ class VerifiedTokenCache:
                 f"cache size must be an int from 1 to {MAX_CACHE_ENTRIES}, not {max_entries!r}"
             )
         self._max_entries = max_entries
-        self._entries: dict[bytes, _Entry] = {}
+        self._entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -117,8 +121,11 @@ class VerifiedTokenCache:
         entries = self._entries
         while len(entries) >= self._max_entries:
             try:
-                entries.pop(next(iter(entries)), None)
-            except (StopIteration, RuntimeError):  # emptied or changed by another thread
+                # O(1): a plain dict's first key is found by scanning past the
+                # slots of every entry deleted since its last resize, which made
+                # each eviction slower the longer a full cache ran (issue 14).
+                entries.popitem(last=False)
+            except KeyError:  # emptied by another thread
                 break
         entries[digest] = _Entry(
             token=token,

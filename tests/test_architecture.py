@@ -32,6 +32,7 @@ PURE = (
     "jwt",
     "jwks",
     "verified_cache",
+    "urls",
     "retry",
     "login/refresh",
     "login/requests",
@@ -71,6 +72,7 @@ SHELLS = frozenset(
         "oauthbearer.check",
         "oauthbearer.demo",
         "oauthbearer.jwks_fetch",
+        "oauthbearer.transport",
         "oauthbearer.login.http",
         "oauthbearer.login.provider",
         "oauthbearer.login.sources",
@@ -154,3 +156,75 @@ def test_the_checker_sees_lazy_imports(tmp_path: Path) -> None:
     assert "random" not in found
     assert _forbidden("urllib.request.urlopen")
     assert not _forbidden("urllib.parse")
+
+
+# --- no private name crosses a module boundary (STYLE.md 11; issue 13 item 2) --------------
+
+#: Cross-module private imports that other work still has to remove, each as
+#: (importing module, imported module, name). The list may only shrink: a new
+#: entry fails the test below, and so does an entry that is gone.
+KNOWN_PRIVATE_IMPORTS = frozenset(
+    {
+        ("integrations/_adapter", "oauthbearer.gs2", "_check_extensions"),
+        ("integrations/_adapter", "oauthbearer.gs2", "_is_b64token"),
+        ("jwt", "oauthbearer.jwks", "_show"),
+        ("jwt", "oauthbearer.token", "_unchecked_token"),
+        ("kafka/client", "oauthbearer.kafka.connection", "_FramedConnection"),
+        ("kafka/client", "oauthbearer.session", "_moves"),
+        ("kafka/connection", "oauthbearer.session", "_Machine"),
+        ("kafka/connection", "oauthbearer.session", "_moves"),
+    }
+)
+
+
+def private_imports(path: Path, *, root: Path = PACKAGE.parent) -> set[tuple[str, str]]:
+    """``(module, name)`` for every ``from module import _name`` in ``path``
+    (dunder names and private *modules* such as ``_files`` aside), relative
+    imports resolved against ``path``'s package under ``root``."""
+    package = path.relative_to(root).with_suffix("").parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = list(package[: len(package) - node.level + 1]) if node.level else []
+        parts = [*base, *(node.module.split(".") if node.module else [])]
+        for alias in node.names:
+            name = alias.name
+            if not name.startswith("_") or name.startswith("__"):
+                continue
+            target = root.joinpath(*parts, name)
+            if target.with_suffix(".py").is_file() or target.is_dir():
+                continue  # a private module of the package: its name is its API
+            found.add((".".join(parts), name))
+    return found
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    found = {
+        (path.relative_to(PACKAGE).with_suffix("").as_posix(), module, name)
+        for path in PACKAGE.rglob("*.py")
+        for module, name in private_imports(path)
+    }
+    assert sorted(found - KNOWN_PRIVATE_IMPORTS) == [], "import a public name instead"
+    assert sorted(KNOWN_PRIVATE_IMPORTS - found) == [], "fixed: remove it from the list"
+
+
+def test_the_private_import_checker_sees_them(tmp_path: Path) -> None:
+    folder = tmp_path / "oauthbearer" / "login"
+    folder.mkdir(parents=True)
+    (tmp_path / "oauthbearer" / "_files.py").write_text("", encoding="utf-8")
+    path = folder / "x.py"
+    path.write_text(
+        "from __future__ import annotations\n"
+        "from oauthbearer.gs2 import _is_b64token, is_ok\n"
+        "from .requests import _json_object\n"
+        "from .. import _files, _private\n"
+        "def f():\n    from oauthbearer.unsecured import _read_part\n",
+        encoding="utf-8",
+    )
+    assert private_imports(path, root=tmp_path) == {
+        ("oauthbearer.gs2", "_is_b64token"),
+        ("oauthbearer.login.requests", "_json_object"),
+        ("oauthbearer", "_private"),
+        ("oauthbearer.unsecured", "_read_part"),
+    }

@@ -635,7 +635,7 @@ _KEY_FILE = {"sasl.oauthbearer.assertion.private.key.file": "/k.pem"}
                 **_KEY_FILE,
                 "sasl.oauthbearer.token.endpoint.url": "file:///etc/kafka/token.jwt",
             },
-            r"token\.endpoint\.url: the URL must use https",
+            r"token\.endpoint\.url must use https",
         ),
         (
             'clientId="app"',
@@ -940,7 +940,7 @@ def test_broker_listener_choice() -> None:
                 PREFIX + "sasl.server.callback.handler.class": SECURED_VALIDATOR,
                 PREFIX + "sasl.oauthbearer.jwks.endpoint.url": "http://idp.example/jwks",
             },
-            f"{PREFIX}sasl.oauthbearer.jwks.endpoint.url: the URL must use https or file",
+            f"{PREFIX}sasl.oauthbearer.jwks.endpoint.url must use https or file",
         ),
         (
             {

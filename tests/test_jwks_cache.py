@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import itertools
 import json
 import threading
 import time
@@ -15,9 +16,10 @@ from jwt.algorithms import RSAAlgorithm
 
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url, redact_url
+from oauthbearer.jwks_cache import MIN_EXPEDITE_INTERVAL_S, JwksCache, JwksRefreshPolicy
+from oauthbearer.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
 from oauthbearer.retry import RetryPolicy
+from oauthbearer.urls import redact_url
 
 if TYPE_CHECKING:
     import pathlib
@@ -122,7 +124,8 @@ def test_known_kid_with_another_alg_does_not_expedite() -> None:
 
 def test_long_kids_are_ignored_and_sixteen_are_remembered() -> None:
     clock = FakeClock()
-    cache = JwksCache(clock=clock)
+    # Kafka's per-kid rule alone: the global cap (tested below) is off.
+    cache = JwksCache(clock=clock, policy=JwksRefreshPolicy(min_expedite_interval_s=0))
     cache.update(key_set("a"))
     cache.keys_for("k" * 1001, "RS256")
     assert not cache.refresh_due()
@@ -134,6 +137,52 @@ def test_long_kids_are_ignored_and_sixteen_are_remembered() -> None:
     cache.update(key_set("a"))
     cache.keys_for("kid16", "RS256")
     assert not cache.refresh_due()  # still remembered
+
+
+def test_distinct_kids_are_capped_globally() -> None:
+    # The finding: 2,000 distinct kids caused 1,999 JWKS fetches in 12 s.
+    clock = FakeClock()
+    woken: list[float] = []
+    cache = JwksCache(clock=clock, on_expedite=lambda: woken.append(clock.now))
+    cache.update(key_set("a"))
+    for index in range(2000):
+        clock.now += 0.006  # 12 s in all
+        cache.keys_for(f"invented-{index}", "RS256")
+        if cache.refresh_due():
+            cache.update(key_set("a"))  # the refresh, at once: it brings no such kid
+    assert len(woken) == 3  # at 0, 5 and 10 s
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(woken)]
+    assert all(gap >= MIN_EXPEDITE_INTERVAL_S for gap in gaps)
+
+
+def test_a_kid_the_cap_turned_away_may_ask_again() -> None:
+    clock = FakeClock()
+    cache = JwksCache(clock=clock)
+    cache.update(key_set("a"))
+    cache.keys_for("first", "RS256")
+    cache.update(key_set("a"))
+    cache.keys_for("rotated", "RS256")
+    assert not cache.refresh_due()  # within the cap
+    clock.now += MIN_EXPEDITE_INTERVAL_S
+    cache.keys_for("rotated", "RS256")
+    assert cache.refresh_due()  # not remembered when turned away: asks now
+
+
+def test_distinct_kids_against_a_running_refresher() -> None:
+    fetches: list[int] = []
+
+    def fetch() -> JsonWebKeySet:
+        fetches.append(1)
+        return key_set("a")
+
+    refresher = JwksRefresher(fetch, policy=JwksRefreshPolicy(min_expedite_interval_s=0.2))
+    with refresher:
+        started = time.monotonic()
+        for index in range(2000):
+            refresher.cache.keys_for(f"invented-{index}", "RS256")
+            time.sleep(0.0002)
+        elapsed = time.monotonic() - started
+    assert len(fetches) <= 1 + 1 + elapsed / 0.2 + 1  # the first fetch, then the cap
 
 
 def test_policy_validation() -> None:
@@ -247,7 +296,7 @@ def test_redirects_are_followed_only_to_where_the_url_could_point(
     with pytest.raises(JwksFetchError) as info:
         fetch_jwks_url(f"{base}/downgrade", allow_insecure_loopback=True)
     assert not info.value.retryable
-    assert "redirected to http://keys.example.com/jwks, which is not https" in str(info.value)
+    assert "redirected to http://keys.example.com/jwks, which is refused" in str(info.value)
     with pytest.raises(JwksFetchError) as info:
         fetch_jwks_url(f"{base}/secret", allow_insecure_loopback=True)
     assert "pw" not in str(info.value)
@@ -394,10 +443,14 @@ def test_messages_never_show_credentials_in_urls(idp: tuple[str, type[_Handler]]
     base, _ = idp
     assert redact_url("https://u:p@idp.example:8443/k?t=1#f") == "https://idp.example:8443/k?..."
     assert redact_url("https://idp.example/k") == "https://idp.example/k"
-    secret_url = base.replace("http://", "http://user:s3cret@") + "/gone?key=s3cret"
     with pytest.raises(JwksFetchError) as info:
-        fetch_jwks_url(secret_url, allow_insecure_loopback=True)
+        fetch_jwks_url(base + "/gone?key=s3cret", allow_insecure_loopback=True)
     assert "s3cret" not in str(info.value)
+    with pytest.raises(ConfigurationError) as refused:  # user info is refused outright
+        fetch_jwks_url(
+            base.replace("http://", "http://user:s3cret@") + "/k", allow_insecure_loopback=True
+        )
+    assert "s3cret" not in str(refused.value)
     with pytest.raises(ConfigurationError) as refused:
         fetch_jwks_url("http://user:s3cret@idp.example/k?key=s3cret")
     assert "s3cret" not in str(refused.value)

@@ -572,6 +572,26 @@ def test_the_request_log_redacts_secrets(idp: TestIdentityProvider) -> None:
     assert idp.requests == ()
 
 
+def test_the_request_log_redacts_every_credential_field(idp: TestIdentityProvider) -> None:
+    request(
+        idp.token_endpoint,
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": "SUBJECT-hunter2",
+            "CLIENT_SECRET": "UPPER-hunter2",
+            "access_token": "FORM-hunter2",
+        },
+        headers={"X-API-Key": "APIKEY-hunter2", "Cookie": "session=COOKIE-hunter2"},
+    )
+    request(idp.jwks_uri + "?access_token=QUERY-hunter2&Api_Key=QK-hunter2&x=1")
+    text = repr(idp.requests)
+    assert "hunter2" not in text
+    first, second = idp.requests
+    assert first.form["grant_type"].endswith("token-exchange")
+    assert first.header("x-api-key") == REDACTED
+    assert second.path == f"/jwks?access_token={REDACTED}&Api_Key={REDACTED}&x=1"
+
+
 # --- lifecycle and loopback ----------------------------------------------------------------
 
 

@@ -4,8 +4,6 @@ that the broker and the client readers share. No public API."""
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import urllib.parse
 from typing import TYPE_CHECKING
 
 from oauthbearer.config._values import LONG_RANGE, bad_value, parse_int, trim
@@ -19,7 +17,6 @@ from oauthbearer.config.names import (
     show_key,
 )
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
-from oauthbearer.jwks_fetch import redact_url
 from oauthbearer.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -136,44 +133,6 @@ def refuse_if_set(view: View, names: tuple[str, ...], reason: str) -> None:
         setting = view.get(name)
         if setting is not None:
             raise ConfigurationError(f"{setting.key} is set, but {reason}")
-
-
-def check_url(key: str, url: str, *, allow_file: bool, allow_insecure_loopback: bool) -> str:
-    """Kafka's validateUrl (http, https or file), made strict: https, or http to
-    a loopback address when allowed, or (where the option accepts one) file."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        raise ConfigurationError(f"{key}: the value is not a URL") from None
-    scheme = parts.scheme.lower()
-    if scheme == "file" and allow_file:
-        return scheme
-    if scheme == "https" and parts.hostname:
-        return scheme
-    if scheme == "http" and allow_insecure_loopback and _is_loopback(parts.hostname):
-        return scheme
-    allowed = "https or file" if allow_file else "https"
-    raise ConfigurationError(
-        f"{key}: the URL must use {allowed} (http only to a loopback address, when "
-        f"allow_insecure_loopback is set): {redact_url(url)}"
-    )
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def file_path(key: str, url: str) -> str:
-    """The local path of a ``file:`` URL (``file:/p``, ``file:///p``, ``file://localhost/p``)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.netloc not in ("", "localhost") or not parts.path:
-        raise ConfigurationError(f"{key}: a file URL must name a local path: {redact_url(url)}")
-    return urllib.parse.unquote(parts.path)
 
 
 def optional_text(view: View, name: str) -> str | None:

@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Final
 from oauthbearer.config._settings import (
     View,
     check_names,
-    check_url,
     claim_name,
-    file_path,
     jaas_entry,
     number_setting,
     optional_text,
@@ -38,6 +36,7 @@ from oauthbearer.jwks_cache import JwksRefreshPolicy
 from oauthbearer.jwks_fetch import JwksRefresher
 from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, KAFKA_RULES, JwtRules, JwtValidator
 from oauthbearer.unsecured import UnsecuredJwsValidator
+from oauthbearer.urls import check_url, file_url_path, split_url
 
 if TYPE_CHECKING:
     from oauthbearer.config.jaas import JaasConfig
@@ -193,9 +192,9 @@ def _jwks_refresher(view: View, *, allow_insecure_loopback: bool) -> JwksRefresh
             f"{view.mechanism_key('sasl.oauthbearer.jwks.endpoint.url')} is not set: "
             "Kafka's secured validator requires it"
         )
-    scheme = check_url(
-        setting.key,
+    check_url(
         setting.value,
+        option=setting.key,
         allow_file=True,
         allow_insecure_loopback=allow_insecure_loopback,
     )
@@ -207,8 +206,8 @@ def _jwks_refresher(view: View, *, allow_insecure_loopback: bool) -> JwksRefresh
         "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
         "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
     )
-    if scheme == "file":
-        return JwksRefresher.for_file(file_path(setting.key, setting.value))
+    if split_url(setting.value).scheme == "file":
+        return JwksRefresher.for_file(file_url_path(setting.value, option=setting.key))
     return JwksRefresher.for_url(
         setting.value,
         allow_insecure_loopback=allow_insecure_loopback,

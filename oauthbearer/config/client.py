@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from oauthbearer.config._settings import (
     View,
     check_names,
-    check_url,
     claim_name,
-    file_path,
     jaas_entry,
     optional_text,
     refuse_if_set,
@@ -48,6 +46,7 @@ from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.login.refresh import RefreshConfig
 from oauthbearer.retry import RetryPolicy
 from oauthbearer.unsecured import UnsecuredLogin, check_kafka_extension, kafka_unsecured_login
+from oauthbearer.urls import check_url, file_url_path, split_url
 
 if TYPE_CHECKING:
     from oauthbearer.config.jaas import JaasConfig
@@ -344,9 +343,9 @@ def client_login(
             "sasl.oauthbearer.token.endpoint.url is not set: Kafka's "
             "OAuthBearerLoginCallbackHandler requires it"
         )
-    scheme = check_url(
-        url.key,
+    check_url(
         url.value,
+        option=url.key,
         allow_file=not jwt_bearer,
         allow_insecure_loopback=allow_insecure_loopback,
     )
@@ -354,9 +353,9 @@ def client_login(
         return _jwt_bearer_config(
             view, jaas, url.value, extensions=extensions, refresh=refresh, claims=claims
         )
-    if scheme == "file":
+    if split_url(url.value).scheme == "file":
         return TokenFileConfig(
-            path=file_path(url.key, url.value),
+            path=file_url_path(url.value, option=url.key),
             extensions=extensions,
             refresh=refresh,
             scope_claim=claims.scope_claim,

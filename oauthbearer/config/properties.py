@@ -70,7 +70,15 @@ def _unescape(raw: str, line: int) -> str:
             pos += 4
         else:
             out.append(_PROPERTY_ESCAPES.get(escaped, escaped))
-    return "".join(out)
+    text = "".join(out)
+    try:
+        # Java strings are UTF-16: "\\uD83D\\uDE00" is one character, and a
+        # surrogate without its partner is no character at all.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeError:
+        raise PropertiesError(
+            f"line {line}: a \\uXXXX escape (or the text) holds a surrogate without its partner"
+        ) from None
 
 
 def parse_properties(text: str) -> dict[str, str]:

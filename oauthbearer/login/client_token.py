@@ -26,14 +26,19 @@ type; we refuse with :class:`ClientTokenError`. This module is pure.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Final
 
 from oauthbearer.errors import InvalidToken, OAuthBearerError
 from oauthbearer.kafka_claims import kafka_scope, kafka_subject
 from oauthbearer.token import OAuthBearerToken
-from oauthbearer.unsecured import _IllegalToken, _read_part
+from oauthbearer.unsecured import read_jws_part
 
 __all__ = ["ClientTokenError", "client_token"]
+
+#: The largest ``exp`` or ``iat`` whose milliseconds fit a Java ``long``, as
+#: Kafka's ``lifetimeMs`` must (about 292 million years from 1970).
+_MAX_SECONDS: Final = (2**63 - 1) // 1000
 
 
 class ClientTokenError(OAuthBearerError):
@@ -49,9 +54,15 @@ def _number(claims: dict[str, Any], name: str, *, required: bool) -> int | None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ClientTokenError(f"{name} value must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON's 1e400 reads as infinity; Java's longValue() would saturate it
+        # and the times-1000 wrap around. Refused instead.
+        raise ClientTokenError(f"{name} value must be a finite number")
     seconds = int(value)  # Java's longValue(): truncation toward zero
     if seconds < 0:
         raise ClientTokenError(f"{name} value must be non-negative")
+    if seconds > _MAX_SECONDS:
+        raise ClientTokenError(f"{name} value is too large for a Java long in milliseconds")
     return seconds * 1000
 
 
@@ -76,9 +87,9 @@ def client_token(
                 f"and signature), but {section} section missing"
             )
     try:
-        claims = _read_part(parts[1].strip())
-    except _IllegalToken as exc:
-        raise ClientTokenError(f"Could not validate the access token: {exc.detail}") from None
+        claims = read_jws_part(parts[1].strip())
+    except ValueError as exc:
+        raise ClientTokenError(f"Could not validate the access token: {exc}") from None
 
     try:
         # ClaimValidationUtils, shared with the broker's validator.

@@ -1,31 +1,31 @@
-"""The shell that talks to a token endpoint: urllib, timeouts, Kafka's retries.
+"""The shell that talks to a token endpoint: one attempt, then Kafka's retries.
 
 :mod:`oauthbearer.login.requests` builds requests and reads answers; this
-module sends them. :func:`post` makes one attempt. :func:`fetch_token` makes
-attempts until one succeeds, retrying as Kafka's login module does
-(:class:`~oauthbearer.retry.RetryPolicy`: 100 ms doubling within a 10 s budget,
+module sends them. :func:`post` makes one attempt through
+:func:`oauthbearer.transport.http_request`, which bounds it by a wall-clock
+deadline (``timeout_s``), follows no redirect (a token request must not be
+replayed to another place, nor turned into a GET) and turns every failure
+into an error with ``retryable`` set. :func:`fetch_token` makes attempts until
+one succeeds, retrying as Kafka's login module does
+(:class:`~oauthbearer.retry.RetryLoop`: 100 ms doubling within a 10 s budget,
 ``sasl.login.retry.backoff.ms`` / ``.max.ms``): an answer that is not worth
 retrying ends the loop at once, and when the loop ends in failure the *first*
 error is raised, as Kafka's ``Retry`` does. :func:`discover` reads an
-issuer's metadata. The ``*_async`` twins run each attempt in a worker thread
+issuer's metadata (a GET, which follows redirects the URL policy allows). The
+``*_async`` twins run each attempt in a worker thread
 (:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`.
 
 Only https is spoken, except plain http to a loopback address when
-``allow_insecure_loopback`` is set. Redirects are not followed: a token
-request must not be replayed to another place, nor turned into a GET. URLs in
-messages are redacted (:func:`~oauthbearer.jwks_fetch.redact_url`).
+``allow_insecure_loopback`` is set (:func:`oauthbearer.urls.check_url`). URLs
+in messages are redacted (:func:`~oauthbearer.urls.redact_url`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.client
 import time
-import urllib.error
-import urllib.request
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from oauthbearer.jwks_fetch import redact_url
 from oauthbearer.login.requests import (
     MAX_DISCOVERY_SIZE,
     MAX_TOKEN_RESPONSE_SIZE,
@@ -34,20 +34,19 @@ from oauthbearer.login.requests import (
     TokenEndpointError,
     TokenRequest,
     TokenResponse,
-    check_endpoint_url,
     discovery_urls,
-    is_retryable_status,
     parse_discovery,
     parse_token_response,
 )
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.retry import RetryLoop, RetryPolicy, is_retryable_status
+from oauthbearer.transport import DEFAULT_TIMEOUT_S, HttpError, http_request
+from oauthbearer.urls import check_url, redact_url
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Awaitable, Callable
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S",
     "discover",
     "discover_async",
     "fetch_token",
@@ -56,19 +55,7 @@ __all__ = [
     "post",
 ]
 
-#: Connect and read timeout of one attempt, in seconds. Kafka leaves
-#: ``sasl.login.connect.timeout.ms`` and ``.read.timeout.ms`` unset (the JDK then
-#: waits forever); a login that hangs forever helps nobody.
-DEFAULT_TIMEOUT_S: Final = 10.0
-
 _E = TypeVar("_E", TokenEndpointError, DiscoveryError)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Leave 3xx answers as they are: urllib would resend a POST as a GET."""
-
-    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
-        return None
 
 
 def _exchange(
@@ -79,29 +66,27 @@ def _exchange(
     *,
     timeout_s: float,
     ssl_context: ssl.SSLContext | None,
+    allow_insecure_loopback: bool,
     max_size: int,
     error_type: type[_E],
     what: str,
 ) -> tuple[int, bytes]:
-    shown = redact_url(url)
-    opener = urllib.request.build_opener(
-        _NoRedirect(), urllib.request.HTTPSHandler(context=ssl_context)
-    )
-    request = urllib.request.Request(  # noqa: S310 - the scheme was checked by the caller
-        url, data=body, headers={**headers, "User-Agent": "oauthbearer"}, method=method
-    )
     try:
-        try:
-            with opener.open(request, timeout=timeout_s) as response:
-                return response.status, response.read(max_size + 1)
-        except urllib.error.HTTPError as error:
-            with error:  # it holds the response, and so the connection
-                return error.code, error.read(max_size + 1)
-    except urllib.error.URLError as error:
-        reason = error.reason
-    except (OSError, http.client.HTTPException) as error:
-        reason = str(error) or type(error).__name__
-    raise error_type(f"{what} to {shown} failed: {reason}", retryable=True)
+        response = http_request(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            timeout_s=timeout_s,
+            ssl_context=ssl_context,
+            allow_insecure_loopback=allow_insecure_loopback,
+            max_size=max_size,
+            follow_redirects=method == "GET",
+            what=what,
+        )
+    except HttpError as error:
+        raise error_type(str(error), retryable=error.retryable) from None
+    return response.status, response.body
 
 
 def post(
@@ -113,10 +98,10 @@ def post(
 ) -> tuple[int, bytes]:
     """POST ``request`` once and return the status and the body (at most
     :data:`~oauthbearer.login.requests.MAX_TOKEN_RESPONSE_SIZE` + 1 bytes, so
-    the parser can tell an oversized body). A network failure or timeout raises
-    a retryable :class:`TokenEndpointError`; a URL that is not https a
+    the parser can tell an oversized body). A failure of the attempt (see
+    :mod:`oauthbearer.transport`) raises a :class:`TokenEndpointError`; a URL that is not https a
     :class:`~oauthbearer.errors.ConfigurationError`."""
-    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     return _exchange(
         "POST",
         request.url,
@@ -124,6 +109,7 @@ def post(
         dict(request.headers),
         timeout_s=timeout_s,
         ssl_context=ssl_context,
+        allow_insecure_loopback=allow_insecure_loopback,
         max_size=MAX_TOKEN_RESPONSE_SIZE,
         error_type=TokenEndpointError,
         what="token request",
@@ -141,7 +127,7 @@ def get_json(
     """GET ``url`` asking for JSON, once: the status and at most ``max_size``
     + 1 bytes of body. A network failure raises a retryable
     :class:`DiscoveryError`."""
-    check_endpoint_url(url, option="url", allow_insecure_loopback=allow_insecure_loopback)
+    check_url(url, option="url", allow_insecure_loopback=allow_insecure_loopback)
     return _exchange(
         "GET",
         url,
@@ -149,35 +135,11 @@ def get_json(
         {"Accept": "application/json"},
         timeout_s=timeout_s,
         ssl_context=ssl_context,
+        allow_insecure_loopback=allow_insecure_loopback,
         max_size=max_size,
         error_type=DiscoveryError,
         what="discovery request",
     )
-
-
-class _Attempts:
-    """Kafka's ``Retry`` loop, without the calling and the sleeping."""
-
-    def __init__(self, retry: RetryPolicy | None, started: float) -> None:
-        self._retry = retry or RetryPolicy()
-        self._started = started
-        self._attempt = 0
-        self._first: TokenEndpointError | DiscoveryError | None = None
-
-    def failed(self, error: TokenEndpointError | DiscoveryError, *, now: float) -> float:
-        """Seconds to wait before the next attempt; raises the first error when
-        there is none (``error`` not retryable, or the budget spent)."""
-        self._attempt += 1
-        if self._first is None:
-            self._first = error
-        wait = (
-            self._retry.next_wait(attempt=self._attempt, started=self._started, now=now)
-            if error.retryable
-            else None
-        )
-        if wait is None:
-            raise self._first
-        return wait
 
 
 def _transport(
@@ -219,21 +181,21 @@ def fetch_token(
     :func:`post` (tests, custom HTTP stacks). Raises the first
     :class:`TokenEndpointError` when no attempt succeeds.
     """
-    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     send = _transport(
         transport,
         timeout_s=timeout_s,
         ssl_context=ssl_context,
         allow_insecure_loopback=allow_insecure_loopback,
     )
-    attempts = _Attempts(retry, now())
+    loop: RetryLoop[TokenEndpointError] = RetryLoop(retry, started=now())
     while True:
         sent = now()
         try:
             status, body = send(request)
-            return parse_token_response(status, body, now=sent)
+            return parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            sleep(attempts.failed(error, now=now()))
+            sleep(loop.failed(error, retryable=error.retryable, now=now()))
 
 
 async def fetch_token_async(
@@ -248,21 +210,21 @@ async def fetch_token_async(
     transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
 ) -> TokenResponse:
     """:func:`fetch_token` for asyncio: each attempt runs in a worker thread."""
-    check_endpoint_url(request.url, allow_insecure_loopback=allow_insecure_loopback)
+    check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     send = _transport(
         transport,
         timeout_s=timeout_s,
         ssl_context=ssl_context,
         allow_insecure_loopback=allow_insecure_loopback,
     )
-    attempts = _Attempts(retry, now())
+    loop: RetryLoop[TokenEndpointError] = RetryLoop(retry, started=now())
     while True:
         sent = now()
         try:
             status, body = await asyncio.to_thread(send, request)
-            return parse_token_response(status, body, now=sent)
+            return parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            await sleep(attempts.failed(error, now=now()))
+            await sleep(loop.failed(error, retryable=error.retryable, now=now()))
 
 
 def _discover_once(
@@ -330,12 +292,12 @@ def discover(
         allow_insecure_loopback=allow_insecure_loopback,
     )
     discovery_urls(issuer, allow_insecure_loopback=allow_insecure_loopback)  # refuse bad ones now
-    attempts = _Attempts(retry, now())
+    loop: RetryLoop[DiscoveryError] = RetryLoop(retry, started=now())
     while True:
         try:
             return _discover_once(issuer, get, allow_insecure_loopback=allow_insecure_loopback)
         except DiscoveryError as error:
-            sleep(attempts.failed(error, now=now()))
+            sleep(loop.failed(error, retryable=error.retryable, now=now()))
 
 
 async def discover_async(
@@ -355,11 +317,11 @@ async def discover_async(
         allow_insecure_loopback=allow_insecure_loopback,
     )
     discovery_urls(issuer, allow_insecure_loopback=allow_insecure_loopback)
-    attempts = _Attempts(retry, now())
+    loop: RetryLoop[DiscoveryError] = RetryLoop(retry, started=now())
     while True:
         try:
             return await asyncio.to_thread(
                 _discover_once, issuer, get, allow_insecure_loopback=allow_insecure_loopback
             )
         except DiscoveryError as error:
-            await sleep(attempts.failed(error, now=now()))
+            await sleep(loop.failed(error, retryable=error.retryable, now=now()))

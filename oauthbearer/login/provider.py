@@ -22,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.login.refresh import RETRY_AFTER_FAILURE_MS, RefreshConfig, next_refresh_ms
+from oauthbearer.retry import MAX_WAIT_S
 from oauthbearer.token import OAuthBearerToken
 
 if TYPE_CHECKING:
@@ -45,6 +47,18 @@ class TokenUnavailable(OAuthBearerError):
     def __init__(self, message: str, *, error: BaseException | None = None) -> None:
         super().__init__(message)
         self.error = error
+
+
+_LOG: Final = logging.getLogger("oauthbearer.login")
+
+
+def _log_failure(what: str, error: BaseException) -> None:
+    """Log a background failure: our errors by their message (which holds no
+    secret), anything else, a bug, with its traceback."""
+    if isinstance(error, OAuthBearerError):
+        _LOG.warning("%s: %s", what, error)
+    else:
+        _LOG.error("%s: %s", what, type(error).__name__, exc_info=error)
 
 
 class _State:
@@ -73,6 +87,17 @@ class _State:
     def failed(self, error: BaseException) -> None:
         with self.lock:
             self.error = error
+        _log_failure("token refresh failed", error)
+
+    def next_wait(self) -> float | None:
+        """:meth:`seconds_to_next` for a background loop, which must never die:
+        if the schedule cannot be computed (a token whose times overflow), the
+        failure is logged and the loop tries again after a failure's pause."""
+        try:
+            return self.seconds_to_next()
+        except Exception as error:  # noqa: BLE001 - logged; the loop goes on
+            _log_failure("token refresh could not be scheduled", error)
+            return RETRY_AFTER_FAILURE_MS / 1000
 
     def current(self) -> OAuthBearerToken:
         with self.lock:
@@ -165,12 +190,14 @@ class TokenProvider:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            delay = self._state.seconds_to_next()
+            delay = self._state.next_wait()
             if delay is None:
                 return  # Kafka stops refreshing a token past its last refresh time
-            self._wait(delay)
+            self._wait(min(delay, MAX_WAIT_S))
             if self._stop.is_set():
                 return
+            if delay > MAX_WAIT_S:
+                continue  # a long wait is made of several: look again
             try:
                 self._state.succeeded(self._fetch())
             except Exception as error:  # noqa: BLE001 - kept, reported by token(), retried
@@ -235,10 +262,12 @@ class AsyncTokenProvider:
 
     async def _run(self) -> None:
         while True:
-            delay = self._state.seconds_to_next()
+            delay = self._state.next_wait()
             if delay is None:
                 return
-            await asyncio.sleep(delay)
+            await asyncio.sleep(min(delay, MAX_WAIT_S))
+            if delay > MAX_WAIT_S:
+                continue
             try:
                 self._state.succeeded(await self._call())
             except Exception as error:  # noqa: BLE001 - kept, reported by token(), retried

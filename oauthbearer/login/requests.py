@@ -36,7 +36,7 @@ which nothing overrides.
 
 Responses: :func:`parse_token_response` turns a status and body into a
 :class:`TokenResponse` or raises :class:`TokenEndpointError`, whose
-``retryable`` follows Kafka's rule (:func:`is_retryable_status`).
+``retryable`` follows Kafka's rule (:func:`oauthbearer.retry.is_retryable_status`).
 
 Discovery: :func:`discovery_urls` and :func:`parse_discovery` (OpenID Connect
 Discovery 1.0 section 4, RFC 8414 section 3).
@@ -52,18 +52,20 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import ipaddress
 import json
 import math
 import re
+import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
-from oauthbearer.gs2 import _is_b64token
+from oauthbearer.gs2 import is_b64token
 from oauthbearer.jwks import loads_strict
 from oauthbearer.kafka_claims import java_trim
+from oauthbearer.retry import is_retryable_status
+from oauthbearer.urls import check_url, redact_url, split_url
 
 if TYPE_CHECKING:
     import random as _random
@@ -78,21 +80,24 @@ __all__ = [
     "MAX_DISCOVERY_SIZE",
     "MAX_SHOWN_ERROR_TEXT",
     "MAX_TOKEN_RESPONSE_SIZE",
+    "REDACTED",
     "Discovery",
     "DiscoveryError",
     "TokenEndpointError",
     "TokenRequest",
     "TokenResponse",
-    "check_endpoint_url",
+    "assertion_template_from_json",
     "client_credentials_request",
     "discovery_urls",
     "form_urlencode",
-    "is_retryable_status",
+    "is_credential_name",
     "jwt_bearer_request",
+    "load_private_key",
     "make_assertion",
     "parse_discovery",
     "parse_token_response",
     "private_key_jwt_request",
+    "scrub_secrets",
 ]
 
 GRANT_TYPE_CLIENT_CREDENTIALS: Final = "client_credentials"
@@ -112,17 +117,10 @@ MAX_DISCOVERY_SIZE: Final = 128 * 1024
 #: flood a log.
 MAX_SHOWN_ERROR_TEXT: Final = 300
 
-#: Kafka's rule for HTTP statuses worth asking again: 408 and 429 among the
-#: client errors, and every server error but 501 and 505, which will not go
-#: away (RFC 9110 sections 15.6.2, 15.6.6).
-_RETRYABLE_4XX: Final = frozenset({408, 429})
-_FINAL_5XX: Final = frozenset({501, 505})
 #: Kafka reads a token from a 200 or a 201 answer.
 _SUCCESS: Final = frozenset({200, 201})
 
 _FORM_SAFE: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*-._")
-#: RFC 3986 appendix B: scheme, authority, path, query, fragment.
-_URI: Final = re.compile(r"(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.S)
 #: RFC 6749 section 3.3: ``scope-token 1*( SP scope-token )``.
 _SCOPE: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
 #: RFC 7515 section 7.1: three base64url parts; the signature may be empty only
@@ -173,11 +171,6 @@ class DiscoveryError(OAuthBearerError):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
-
-
-def is_retryable_status(status: int) -> bool:
-    """Whether an HTTP error status is worth retrying, by Kafka's rule."""
-    return status in _RETRYABLE_4XX or (500 <= status <= 599 and status not in _FINAL_5XX)
 
 
 # --- small pure helpers -------------------------------------------------------------------
@@ -235,64 +228,35 @@ def _scope(scope: object) -> str | None:
     return trimmed
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+#: Words that mark a form field, query parameter or header as carrying a
+#: credential, matched anywhere in the name, in any case: ``client_secret``,
+#: ``client_assertion`` and ``assertion`` (RFC 6749, RFC 7523), ``password``,
+#: ``refresh_token``, ``access_token`` (RFC 6750 section 2.3),
+#: ``subject_token``/``actor_token`` (RFC 8693), ``code``/``code_verifier``,
+#: ``Authorization``, ``Cookie``, ``X-API-Key`` and their like.
+_CREDENTIAL_NAME: Final = re.compile(
+    r"secret|passw|passphrase|token|assertion|api[-_]?key|auth|cookie|session|signature|"
+    r"credential|code|^sig$|^key$",
+    re.IGNORECASE,
+)
+#: What stands for a secret in a message or a log.
+REDACTED: Final = "[redacted]"
 
 
-def _split_url(url: str) -> tuple[str, str, str, str | None, str | None]:
-    match = _URI.fullmatch(url)
-    assert match is not None  # the expression matches every string
-    scheme, authority, path, query, fragment = match.groups()
-    return (scheme or "").lower(), authority or "", path, query, fragment
+def is_credential_name(name: str) -> bool:
+    """Whether a form field, query parameter or header called ``name`` may carry
+    a credential (see the list above); case-insensitive, and generous: a log
+    that hides a harmless field loses little."""
+    return _CREDENTIAL_NAME.search(name) is not None
 
 
-def _host(authority: str) -> str:
-    host = authority.rpartition("@")[2]
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    name, _, port = host.rpartition(":")
-    return name if name and port.isdigit() else host
-
-
-def _shown_url(url: str) -> str:
-    """``url`` without user info or query, for reprs (the shells use
-    :func:`oauthbearer.jwks_fetch.redact_url`, which gives the same)."""
-    scheme, authority, path, query, _ = _split_url(url)
-    shown = f"{scheme}://{authority.rpartition('@')[2]}{path}"
-    return shown + ("?..." if query else "")
-
-
-def check_endpoint_url(
-    url: object, *, option: str = "token_endpoint", allow_insecure_loopback: bool = False
-) -> str:
-    """Refuse an endpoint URL that is not absolute ``https`` (plain ``http``
-    only to a loopback host, when allowed), holds user info (credentials do not
-    belong in a URL) or a fragment (RFC 6749 section 3.2)."""
-    if not isinstance(url, str):
-        raise ArgumentTypeError(f"{option} must be a str, not {type(url).__name__}")
-    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in url):
-        raise ConfigurationError(f"{option} must be a URL of printable ASCII without spaces")
-    scheme, authority, _path, _query, fragment = _split_url(url)
-    if "@" in authority:
-        raise ConfigurationError(
-            f"{option} must not hold user info (credentials): {_shown_url(url)}"
-        )
-    host = _host(authority)
-    if not host:
-        raise ConfigurationError(f"{option} must be an absolute URL with a host: {_shown_url(url)}")
-    if fragment is not None:
-        raise ConfigurationError(f"{option} must not have a fragment: {_shown_url(url)}")
-    if scheme == "https" or (scheme == "http" and allow_insecure_loopback and _is_loopback(host)):
-        return url
-    raise ConfigurationError(
-        f"{option} must use https (http only to a loopback address, when allowed): "
-        f"{_shown_url(url)}"
-    )
+def scrub_secrets(text: str, secrets: Collection[str]) -> str:
+    """``text`` with every occurrence of each of ``secrets`` replaced by
+    :data:`REDACTED` (the longest first, so that no part of one survives)."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def _shown_text(value: str) -> str:
@@ -333,7 +297,7 @@ class TokenRequest:
     headers: tuple[tuple[str, str], ...]
 
     def __post_init__(self) -> None:
-        check_endpoint_url(self.url, option="TokenRequest.url", allow_insecure_loopback=True)
+        check_url(self.url, option="TokenRequest.url", allow_insecure_loopback=True)
         if not isinstance(self.grant_type, str) or not self.grant_type:
             raise ConfigurationError("TokenRequest.grant_type must be a non-empty str")
         if not isinstance(self.body, bytes):
@@ -350,7 +314,27 @@ class TokenRequest:
             )
 
     def __repr__(self) -> str:
-        return f"TokenRequest(url={_shown_url(self.url)!r}, grant_type={self.grant_type!r})"
+        return f"TokenRequest(url={redact_url(self.url)!r}, grant_type={self.grant_type!r})"
+
+    def secrets(self) -> frozenset[str]:
+        """Every credential this request carries, in the forms an identity
+        provider might echo: the values of credential-named form fields
+        (decoded and as sent), the values of credential-bearing headers, and
+        the secret inside a ``Basic`` header (decoded, and form-decoded)."""
+        found: set[str] = set()
+        for pair in self.body.decode("ascii", "replace").split("&"):
+            field, _, sent = pair.partition("=")
+            if is_credential_name(urllib.parse.unquote_plus(field)):
+                found.update((sent, urllib.parse.unquote_plus(sent)))
+        for name, value in self.headers:
+            if not is_credential_name(name):
+                continue
+            found.add(value)
+            scheme, _, credentials = value.partition(" ")
+            found.add(credentials.strip())
+            if scheme.lower() == "basic":
+                found.update(_basic_secrets(credentials.strip()))
+        return frozenset(secret for secret in found if secret)
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (compared case-insensitively), or ``None``."""
@@ -358,6 +342,16 @@ class TokenRequest:
             if key.lower() == name.lower():
                 return value
         return None
+
+
+def _basic_secrets(credentials: str) -> set[str]:
+    """The secret of ``Basic base64(id:secret)``, decoded and form-decoded."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return set()
+    secret = decoded.partition(":")[2]
+    return {decoded, secret, urllib.parse.unquote_plus(secret)}
 
 
 _FORM_HEADERS: Final = (
@@ -430,7 +424,7 @@ def client_credentials_request(
 ) -> TokenRequest:
     """The RFC 6749 section 4.4 client credentials grant, as Kafka's
     ``ClientCredentialsJwtRetriever`` sends it (see the module documentation)."""
-    url = check_endpoint_url(token_endpoint, allow_insecure_loopback=True)
+    url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
     extra, auth_pairs = _client_auth(
         client_id, client_secret, auth_method, urlencode_credentials=urlencode_credentials
     )
@@ -461,7 +455,7 @@ def private_key_jwt_request(
     """The client credentials grant with the client authenticated by a signed
     assertion (``private_key_jwt``, RFC 7523 section 2.2; RFC 7521 section 4.2
     makes ``client_id`` optional, so ``None`` leaves it out)."""
-    url = check_endpoint_url(token_endpoint, allow_insecure_loopback=True)
+    url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
     pairs = [("grant_type", GRANT_TYPE_CLIENT_CREDENTIALS)]
     if (checked := _scope(scope)) is not None:
         pairs.append(("scope", checked))
@@ -489,7 +483,7 @@ def jwt_bearer_request(
     (section 3.1 of RFC 7521): with ``client_secret`` it is done as in
     :func:`client_credentials_request`; with ``client_id`` alone the id is
     sent in the body (RFC 6749 section 3.2.1, a public client)."""
-    url = check_endpoint_url(token_endpoint, allow_insecure_loopback=True)
+    url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
     pairs = [
         ("grant_type", GRANT_TYPE_JWT_BEARER),
         ("assertion", _assertion(assertion, "assertion")),
@@ -521,7 +515,11 @@ def _json_bytes(value: Mapping[str, Any], option: str) -> bytes:
         raise ConfigurationError(f"{option} holds a value that is not JSON") from None
 
 
-def _load_private_key(private_key: object, passphrase: bytes | str | None) -> PrivateKeyTypes:
+def load_private_key(private_key: object, passphrase: bytes | str | None) -> PrivateKeyTypes:
+    """A PEM private key (PKCS #8, PKCS #1 or SEC 1; encrypted with
+    ``passphrase``) loaded, or a loaded key returned as it is; a
+    :class:`~oauthbearer.errors.ConfigurationError` that never quotes the key
+    otherwise."""
     from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415 - lazy import
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
@@ -567,6 +565,14 @@ def _whole_seconds(value: object, option: str, *, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigurationError(f"{option} must be a whole number of seconds >= {low}")
     return value
+
+
+def assertion_template_from_json(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Kafka's assertion template file (strict JSON: an object with optional
+    ``header`` and ``payload`` objects, and nothing else), as the header and
+    payload mappings; ``ValueError`` (a :class:`ConfigurationError` for a
+    wrong shape) says what is wrong."""
+    return _template(_json_object(data))
 
 
 def _template(template: object) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -669,7 +675,7 @@ def make_assertion(
         header["kid"] = _text(kid, "kid")
     header.update(alg=algorithm, typ="JWT")
 
-    key = _load_private_key(private_key, passphrase)
+    key = load_private_key(private_key, passphrase)
     signing_input = (
         _b64url(_json_bytes(header, "template['header']"))
         + "."
@@ -719,8 +725,11 @@ def _endpoint_error(
     )
 
 
-def _oauth_error(status: int, body: bytes, *, retryable: bool) -> TokenEndpointError:
-    """An RFC 6749 section 5.2 error answer, read as well as it can be."""
+def _oauth_error(
+    status: int, body: bytes, *, retryable: bool, secrets: Collection[str]
+) -> TokenEndpointError:
+    """An RFC 6749 section 5.2 error answer, read as well as it can be; any of
+    the request's own ``secrets`` that the provider echoes is scrubbed first."""
     error = description = None
     try:
         document = _json_object(body)
@@ -730,9 +739,9 @@ def _oauth_error(status: int, body: bytes, *, retryable: bool) -> TokenEndpointE
     for code_name, text_name in (("error", "error_description"), ("errorCode", "errorSummary")):
         code = document.get(code_name)
         if isinstance(code, str) and code:
-            error = code
+            error = scrub_secrets(code, secrets)
             text = document.get(text_name)
-            description = text if isinstance(text, str) and text else None
+            description = scrub_secrets(text, secrets) if isinstance(text, str) and text else None
             break
     if error is None:
         detail = "no OAuth error in the body" if body.strip() else "an empty body"
@@ -761,7 +770,7 @@ def _token(document: Mapping[str, Any], status: int) -> tuple[str, str] | None:
         token = java_trim(value)
         if not token:
             continue
-        if not _is_b64token(token):
+        if not is_b64token(token):
             # It must fit in "auth=Bearer <token>" (RFC 7628 section 3.1, RFC 6750 section 2.1).
             raise _endpoint_error(
                 f"'{name}' is not an RFC 6750 b64token", status=status, retryable=False
@@ -783,10 +792,15 @@ def _expires_in(value: object, status: int) -> int | None:
     )
 
 
-def parse_token_response(status: int, body: bytes, *, now: float) -> TokenResponse:
+def parse_token_response(
+    status: int, body: bytes, *, now: float, request: TokenRequest | None = None
+) -> TokenResponse:
     """Read a token endpoint's answer: ``status`` and ``body`` as received, and
     ``now`` (epoch seconds, taken when the request was sent) for
-    ``expires_at_ms``.
+    ``expires_at_ms``. ``request`` is the request answered: a provider that
+    echoes its secrets (the client secret, the assertion) in
+    ``error_description`` gets them scrubbed from the error
+    (:meth:`TokenRequest.secrets`).
 
     Raises :class:`TokenEndpointError` for an error status (with the RFC 6749
     ``error`` and ``error_description`` when the body has them), for a body
@@ -807,8 +821,9 @@ def parse_token_response(status: int, body: bytes, *, now: float) -> TokenRespon
             status=status,
             retryable=status not in _SUCCESS and is_retryable_status(status),
         )
+    secrets = () if request is None else request.secrets()
     if status not in _SUCCESS:
-        raise _oauth_error(status, body, retryable=is_retryable_status(status))
+        raise _oauth_error(status, body, retryable=is_retryable_status(status), secrets=secrets)
     if not body.strip():
         # Kafka raises an IOException inside its retry loop: retried.
         raise _endpoint_error("an empty body", status=status, retryable=True)
@@ -819,7 +834,7 @@ def parse_token_response(status: int, body: bytes, *, now: float) -> TokenRespon
     found = _token(document, status)
     if found is None:
         if isinstance(document.get("error"), str):
-            raise _oauth_error(status, body, retryable=False)
+            raise _oauth_error(status, body, retryable=False, secrets=secrets)
         raise _endpoint_error(
             "the body holds neither 'access_token' nor 'id_token'", status=status, retryable=False
         )
@@ -828,7 +843,11 @@ def parse_token_response(status: int, body: bytes, *, now: float) -> TokenRespon
     if token_type is not None and (
         not isinstance(token_type, str) or token_type.lower() != "bearer"
     ):
-        shown = _shown_text(token_type) if isinstance(token_type, str) else "not a string"
+        shown = (
+            _shown_text(scrub_secrets(token_type, secrets))
+            if isinstance(token_type, str)
+            else "not a string"
+        )
         raise _endpoint_error(
             f"'token_type' is {shown!r}, not Bearer", status=status, retryable=False
         )
@@ -860,12 +879,10 @@ class Discovery:
 
 
 def _check_issuer(issuer: object, *, allow_insecure_loopback: bool) -> str:
-    url = check_endpoint_url(
-        issuer, option="issuer", allow_insecure_loopback=allow_insecure_loopback
-    )
-    if _split_url(url)[3] is not None:
+    url = check_url(issuer, option="issuer", allow_insecure_loopback=allow_insecure_loopback)
+    if split_url(url).query is not None:
         # RFC 8414 section 2; OpenID Connect Discovery section 2.
-        raise ConfigurationError(f"issuer must not have a query: {_shown_url(url)}")
+        raise ConfigurationError(f"issuer must not have a query: {redact_url(url)}")
     return url
 
 
@@ -876,9 +893,9 @@ def discovery_urls(issuer: str, *, allow_insecure_loopback: bool = False) -> tup
     ``/.well-known/oauth-authorization-server`` inserted between the host and
     the path (section 3.1)."""
     url = _check_issuer(issuer, allow_insecure_loopback=allow_insecure_loopback)
-    scheme, authority, path, _, _ = _split_url(url)
-    path = path.rstrip("/")
-    origin = f"{scheme}://{authority}"
+    parts = split_url(url)
+    path = parts.path.rstrip("/")
+    origin = f"{parts.scheme}://{parts.authority}"
     return (
         f"{origin}{path}/.well-known/openid-configuration",
         f"{origin}/.well-known/oauth-authorization-server{path}",
@@ -924,7 +941,7 @@ def parse_discovery(
                 f"the discovery document's {name} is missing or not a string", retryable=False
             )
         try:
-            endpoints[name] = check_endpoint_url(
+            endpoints[name] = check_url(
                 value, option=name, allow_insecure_loopback=allow_insecure_loopback
             )
         except ConfigurationError as error:

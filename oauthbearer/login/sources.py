@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.login.client_token import ClientTokenError, client_token
-from oauthbearer.login.http import DEFAULT_TIMEOUT_S, fetch_token
+from oauthbearer.login.http import fetch_token
 from oauthbearer.login.provider import TokenProvider
 from oauthbearer.login.requests import (
-    _json_object,
-    _load_private_key,
-    _template,
-    check_endpoint_url,
+    assertion_template_from_json,
     client_credentials_request,
     jwt_bearer_request,
+    load_private_key,
     make_assertion,
 )
+from oauthbearer.transport import DEFAULT_TIMEOUT_S
+from oauthbearer.urls import check_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -226,7 +226,7 @@ def _template_from(path: str) -> Callable[[str], dict[str, dict[str, Any]]]:
 
     def parse(text: str) -> dict[str, dict[str, Any]]:
         try:
-            header, payload = _template(_json_object(text.encode("utf-8")))
+            header, payload = assertion_template_from_json(text.encode("utf-8"))
         except ValueError as error:  # ConfigurationError is a ValueError too
             raise ConfigurationError(f"{_TEMPLATE_FILE} {path}: {error}") from None
         return {"header": header, "payload": payload}
@@ -254,7 +254,7 @@ def _assertion_source(
 
     def load_key(text: str) -> Any:
         try:
-            return _load_private_key(text, passphrase)
+            return load_private_key(text, passphrase)
         except ConfigurationError:
             raise ConfigurationError(
                 f"{_PRIVATE_KEY_FILE} {key_path}: not a PEM private key, or a wrong or "
@@ -313,7 +313,7 @@ def jwt_bearer_fetch(
     later, a file that cannot be read fails that login with the same error.
     ``now`` dates the assertion only; the retry loop keeps the real clock.
     """
-    check_endpoint_url(
+    check_url(
         config.token_endpoint_url,
         option="sasl.oauthbearer.token.endpoint.url",
         allow_insecure_loopback=allow_insecure_loopback,

@@ -95,6 +95,7 @@ from oauthbearer.jwks import (
     loads_strict,
 )
 from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
+from oauthbearer.login.requests import REDACTED, is_credential_name
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -170,12 +171,6 @@ DEFAULT_OVERSIZED_BYTES: Final = 2 * MAX_JWKS_SIZE
 #: Default lifetime of an access token, in seconds.
 DEFAULT_LIFETIME_S: Final = 3600
 
-#: What stands in the request log for a secret.
-REDACTED: Final = "[redacted]"
-_SECRET_FIELDS: Final = frozenset(
-    {"client_secret", "client_assertion", "assertion", "password", "refresh_token", "code"}
-)
-_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 #: Signature algorithms accepted on client assertions (never ``none`` nor ``HS*``).
 _ASSERTION_ALGORITHMS: Final = tuple(sorted(ASYMMETRIC_ALGORITHMS))
@@ -289,10 +284,12 @@ class RecordedRequest:
 
     ``headers`` keeps the order and case of the request (``Authorization``
     keeps its scheme: ``Basic [redacted]``); ``form`` holds the token
-    request's fields (``client_secret``, ``client_assertion`` and
-    ``assertion`` redacted); ``time`` is the provider's clock on arrival;
-    ``status`` is the HTTP status sent, ``None`` when the connection was
-    dropped; ``fault`` the fault applied, if any.
+    request's fields; every credential-bearing field, query parameter and
+    header (:func:`~oauthbearer.login.requests.is_credential_name`: the
+    client secret, assertions, tokens, API keys, in any case) is redacted;
+    ``time`` is the provider's clock on arrival; ``status`` is the HTTP
+    status sent, ``None`` when the connection was dropped; ``fault`` the
+    fault applied, if any.
     """
 
     method: str
@@ -311,7 +308,7 @@ class RecordedRequest:
 
 
 def _redact_header(name: str, value: str) -> str:
-    if name.lower() not in _SECRET_HEADERS:
+    if not is_credential_name(name):
         return value
     scheme, space, _ = value.strip().partition(" ")
     return f"{scheme} {REDACTED}" if space else REDACTED
@@ -323,7 +320,7 @@ def _redact_path(path: str) -> str:
     if not question:
         return path
     pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-    shown = [(k, REDACTED if k in _SECRET_FIELDS else v) for k, v in pairs]
+    shown = [(k, REDACTED if is_credential_name(k) else v) for k, v in pairs]
     return f"{target}?{urllib.parse.urlencode(shown, safe='[]')}"
 
 
@@ -927,7 +924,7 @@ class TestIdentityProvider:
             endpoint=endpoint,
             headers=tuple((k, _redact_header(k, v)) for k, v in handler.headers.items()),
             form=types.MappingProxyType(
-                {k: REDACTED if k in _SECRET_FIELDS else v for k, v in form.items()}
+                {k: REDACTED if is_credential_name(k) else v for k, v in form.items()}
             ),
             time=received,
             status=None if response is None else response.status,
