@@ -41,6 +41,7 @@ This module is pure.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Final, NoReturn
 
 from oauthbearer.errors import InvalidToken
@@ -63,12 +64,31 @@ KAFKA_MAX_TOKEN_LENGTH: Final = KAFKA_MAX_RECEIVE_SIZE
 
 #: Characters Java's ``String.trim()`` removes: U+0000 to U+0020.
 _JAVA_SPACE: Final = "".join(chr(c) for c in range(0x21))
+#: What Java's integer parsers read: an optional sign, then ASCII digits.
+_JAVA_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
+#: Digits of the largest Java integer, Long.MAX_VALUE (9223372036854775807).
+_MAX_JAVA_DIGITS: Final = 19
 _LONG_MIN: Final = -(2**63)
 _LONG_MAX: Final = 2**63 - 1
 
 
 def _refuse(detail: str) -> NoReturn:
     raise InvalidToken("invalid_token", detail=detail)
+
+
+def java_integer(text: str, java_range: range) -> int | None:
+    """``text`` as Java's ``Integer.parseInt`` / ``Long.parseLong`` read it (an
+    optional sign, then ASCII digits), if its value is in ``java_range``;
+    ``None`` where Java refuses it. Any length is judged: Python's ``int()``
+    refuses more than 4,300 digits, and no Java integer has more than 19
+    (leading zeros aside, which Java reads)."""
+    if not _JAVA_INTEGER.fullmatch(text):
+        return None
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > _MAX_JAVA_DIGITS:
+        return None
+    number = -int(digits) if text.startswith("-") else int(digits)
+    return number if number in java_range else None
 
 
 def java_trim(text: str) -> str:

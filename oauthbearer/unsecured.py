@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from oauthbearer.errors import ConfigurationError, InvalidToken
-from oauthbearer.kafka_claims import java_trim
+from oauthbearer.kafka_claims import java_integer, java_trim
 from oauthbearer.token import OAuthBearerToken
 
 if TYPE_CHECKING:
@@ -363,11 +363,12 @@ class UnsecuredJwsValidator:
         skew_text = option("unsecuredValidatorAllowableClockSkewMs")
         skew = 0
         if skew_text:
-            if not _JAVA_LONG.fullmatch(skew_text) or int(skew_text) not in _JAVA_INT_RANGE:
+            parsed = java_integer(skew_text, _JAVA_INT_RANGE)
+            if parsed is None:
                 raise ConfigurationError(
                     f'unsecuredValidatorAllowableClockSkewMs: For input string: "{skew_text}"'
                 )
-            skew = int(skew_text)
+            skew = parsed
             if skew < 0:
                 raise ConfigurationError(
                     "Allowable clock skew millis must not be negative: "
@@ -515,11 +516,12 @@ def kafka_unsecured_login(options: Mapping[str, str], *, now: float) -> Unsecure
     principal_claim = option("PrincipalClaimName") or "sub"
     scope_claim = option("ScopeClaimName") or "scope"
     lifetime_text = options.get("unsecuredLoginLifetimeSeconds", str(DEFAULT_LIFETIME_SECONDS))
-    if not _JAVA_LONG.fullmatch(lifetime_text) or int(lifetime_text) not in _JAVA_LONG_RANGE:
+    parsed_lifetime = java_integer(lifetime_text, _JAVA_LONG_RANGE)
+    if parsed_lifetime is None:
         raise ConfigurationError(
             f'unsecuredLoginLifetimeSeconds: For input string: "{lifetime_text}"'
         )
-    lifetime_s = int(lifetime_text)
+    lifetime_s = parsed_lifetime
 
     claims: list[str] = []
     extensions: dict[str, str] = {}
@@ -637,9 +639,10 @@ def librdkafka_unsecured_login(config: str, *, now: float) -> UnsecuredLogin:
     if life_text is not None:
         if not _JAVA_LONG.fullmatch(life_text):
             raise _rdkafka_error(f"non-integral 'lifeSeconds=': {life_text}")
-        if not 0 < int(life_text) <= _RDKAFKA_INT_MAX:
+        parsed_life = java_integer(life_text, range(1, _RDKAFKA_INT_MAX + 1))
+        if parsed_life is None:
             raise _rdkafka_error(f"value out of range of positive int 'lifeSeconds=': {life_text}")
-        life_s = int(life_text)
+        life_s = parsed_life
     principal = settings.get("principal=")
     if principal is None:
         raise _rdkafka_error("no principal=<value>")

@@ -9,15 +9,13 @@ import re
 from typing import Final
 
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.kafka_claims import java_trim
+from oauthbearer.kafka_claims import java_integer, java_trim
 
 _JAVA_INT: Final = re.compile(r"[+-]?[0-9]+")
 _JAVA_DOUBLE: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[dDfF]?")
 INT_RANGE: Final = range(-(2**31), 2**31)
 LONG_RANGE: Final = range(-(2**63), 2**63)
 SHORT_RANGE: Final = range(-(2**15), 2**15)
-#: Digits of the largest Java integer, Long.MAX_VALUE (9223372036854775807).
-_MAX_JAVA_DIGITS: Final = 19
 
 
 def trim(value: str) -> str:
@@ -30,16 +28,8 @@ def bad_value(key: str, expected: str) -> ConfigurationError:
 
 
 def parse_int(key: str, value: str, java_range: range, type_name: str) -> int:
-    text = trim(value)
-    if not _JAVA_INT.fullmatch(text):
-        raise bad_value(key, f"a whole number (Java {type_name})")
-    # Python's int() refuses more than 4300 digits with a ValueError of its own;
-    # no Java integer has more than 19, leading zeros aside (Java reads them).
-    digits = text.lstrip("+-").lstrip("0") or "0"
-    number = None if len(digits) > _MAX_JAVA_DIGITS else int(digits)
-    if number is not None and text.startswith("-"):
-        number = -number
-    if number is None or number not in java_range:
+    number = java_integer(trim(value), java_range)
+    if number is None:
         raise bad_value(key, f"a whole number (Java {type_name})")
     return number
 
