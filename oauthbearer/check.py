@@ -1,17 +1,28 @@
 """``oauthbearer check``: Kafka's OAuth compatibility check, step by step.
 
-In the manner of Kafka's ``OAuthCompatibilityTool``: from the client and broker
-properties a deployment already has, run what a Kafka client and broker would
-do, and say for each step whether it passed, and why not:
+In the manner of Kafka's ``OAuthCompatibilityTool`` (``kafka-tools``): from the
+client and broker properties a deployment already has, run what a Kafka client
+and broker would do, and say for each step whether it passed, and why not. The
+steps carry the tool's numbers and names:
 
-1. client configuration: the client properties parse into a login;
-2. token retrieval: the client gets a token (from its identity provider, by
-   client credentials or by the jwt-bearer grant; from a file; or built as
+1. client configuration: the client properties parse into a login (and, when
+   they name a JWKS, that JWKS is fetched, as Kafka's client-side validator
+   does when it is configured);
+2. client JWT retrieval: the client gets a token (from its identity provider,
+   by client credentials or by the jwt-bearer grant; from a file; or built as
    Kafka's unsecured login builds it);
-3. client-side token check: the token is one Kafka's client would accept;
+3. client JWT validation: the token is one Kafka's client would accept, read
+   with the client's ``sasl.oauthbearer.scope.claim.name`` and
+   ``sub.claim.name``. Kafka's ``DefaultJwtValidator`` checks the signature,
+   audience and issuer too when the client properties name a JWKS (as the
+   tool's one set of options does), and so does this step;
 4. broker configuration: the broker properties parse into a validator (its
    JWKS fetched once, when it has one);
-5. broker-side validation: the broker would accept the token.
+5. broker JWT validation: the broker would accept the token.
+
+The tool prints ``PASSED n/5: name`` for each step and ends with ``SUCCESS`` or
+``FAILED:``; :func:`print_step` and :func:`summary` print the same, with each
+step's detail, and a last line that names the failing step.
 
 A shell: it reads the clock and makes network calls. No token, secret or key
 is ever printed; tokens are shown as their length and digest.
@@ -22,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from oauthbearer.config import (
     ClientCredentialsConfig,
@@ -34,21 +45,70 @@ from oauthbearer.config import (
 from oauthbearer.errors import InvalidToken, OAuthBearerError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from oauthbearer.config import JaasConfig
-    from oauthbearer.token import OAuthBearerToken
+    from oauthbearer.token import OAuthBearerToken, TokenValidator
 
-__all__ = ["Step", "run_check"]
+__all__ = ["STEPS", "Step", "run_check", "summary"]
+
+#: The steps, in order, named as Kafka's OAuthCompatibilityTool names them.
+STEPS: Final = (
+    "client configuration",
+    "client JWT retrieval",
+    "client JWT validation",
+    "broker configuration",
+    "broker JWT validation",
+)
+_LOGIN_MODULE: Final = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+_VALIDATOR: Final = (
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+)
+#: The client properties that configure Kafka's client-side DefaultJwtValidator
+#: as a broker's validator, once a JWKS is named.
+_CLIENT_VALIDATION: Final = (
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.expected.issuer",
+    "sasl.oauthbearer.scope.claim.name",
+    "sasl.oauthbearer.sub.claim.name",
+    "sasl.oauthbearer.clock.skew.seconds",
+)
+
+
+#: Step 2 reads the token with the standard claims, as Kafka's retriever
+#: hands the token on unread; step 3 reads it with the client's claim names.
+_SCOPE_CLAIM: Final = "scope"
+_SUBJECT_CLAIM: Final = "sub"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Step:
-    """One step's verdict."""
+    """One step's verdict; ``number`` is its place (1 to 5) in :data:`STEPS`."""
 
     name: str
     passed: bool
     detail: str
+
+    @property
+    def number(self) -> int:
+        return STEPS.index(self.name) + 1
+
+    @property
+    def label(self) -> str:
+        """``n/5: name``, as Kafka's tool prints a step."""
+        return f"{self.number}/{len(STEPS)}: {self.name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.number,
+            "name": self.name,
+            "passed": self.passed,
+            "detail": self.detail,
+        }
 
 
 def _digest(token: str) -> str:
@@ -74,7 +134,7 @@ def run_check(
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
     out: Callable[[Step], None] | None = None,
 ) -> list[Step]:
-    """Run the five steps (stopping at the first failure) and return them.
+    """Run the five :data:`STEPS` (stopping at the first failure) and return them.
 
     ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s result) stands
     for ``java.security.auth.login.config``: each side reads its section where
@@ -103,6 +163,7 @@ def run_check(
         login = client_login(
             client, now=now(), allow_insecure_loopback=allow_insecure_loopback, jaas_file=jaas_file
         )
+        client_side = _client_validator(client, allow_insecure_loopback=allow_insecure_loopback)
     except OAuthBearerError as error:
         failed("client configuration", str(error))
         return steps
@@ -115,40 +176,56 @@ def run_check(
         if isinstance(login, TokenFileConfig)
         else "unsecured login"
     )
-    passed("client configuration", kind)
+    passed("client configuration", kind if client_side is None else f"{kind}, JWKS validation")
 
     try:
         if isinstance(login, ClientCredentialsConfig):
             token = client_credentials_fetch(
-                login, allow_insecure_loopback=allow_insecure_loopback
+                login,
+                scope_claim=_SCOPE_CLAIM,
+                subject_claim=_SUBJECT_CLAIM,
+                allow_insecure_loopback=allow_insecure_loopback,
             )()
             retrieved = f"from {login.token_endpoint_url}"
         elif isinstance(login, JwtBearerConfig):
             token = jwt_bearer_fetch(
-                login, now=now, allow_insecure_loopback=allow_insecure_loopback
+                login,
+                now=now,
+                scope_claim=_SCOPE_CLAIM,
+                subject_claim=_SUBJECT_CLAIM,
+                allow_insecure_loopback=allow_insecure_loopback,
             )()
             retrieved = f"from {login.token_endpoint_url}, by the jwt-bearer grant"
         elif isinstance(login, TokenFileConfig):
-            token = token_file_fetch(login)()
+            token = token_file_fetch(
+                login, scope_claim=_SCOPE_CLAIM, subject_claim=_SUBJECT_CLAIM
+            )()
             retrieved = f"from {login.path}"
         else:
             token = login.token
             retrieved = "built from the unsecuredLogin* options"
     except OAuthBearerError as error:
-        failed("token retrieval", str(error))
+        failed("client JWT retrieval", str(error))
         return steps
-    passed("token retrieval", f"{retrieved} ({_digest(token.value)})")
+    passed("client JWT retrieval", f"{retrieved} ({_digest(token.value)})")
 
     try:
-        checked = (
-            token
-            if not isinstance(login, ClientCredentialsConfig | JwtBearerConfig | TokenFileConfig)
-            else client_token(token.value)
-        )
-    except OAuthBearerError as error:
-        failed("client-side token check", str(error))
+        if client_side is not None:
+            checked = client_side.validate(token.value, now=now())
+        elif isinstance(login, ClientCredentialsConfig | JwtBearerConfig | TokenFileConfig):
+            # Kafka's ClientJwtValidator reads the token with the client's claim names.
+            checked = client_token(
+                token.value, scope_claim=login.scope_claim, subject_claim=login.subject_claim
+            )
+        else:
+            checked = token
+    except InvalidToken as refused:
+        failed("client JWT validation", _refusal(refused))
         return steps
-    passed("client-side token check", _describe(checked, now()))
+    except OAuthBearerError as error:
+        failed("client JWT validation", str(error))
+        return steps
+    passed("client JWT validation", _describe(checked, now()))
 
     try:
         broker_config = broker_validator(
@@ -170,20 +247,54 @@ def run_check(
     try:
         negotiated = broker_config.validator.validate(token.value, now=now())
     except InvalidToken as refused:
-        scope = "" if refused.scope is None else f", scope {refused.scope}"
-        failed(
-            "broker-side validation",
-            f"{refused.status}{scope}: {refused.detail or 'refused'}",
-        )
+        failed("broker JWT validation", _refusal(refused))
         return steps
-    passed("broker-side validation", _describe(negotiated, now()))
+    passed("broker JWT validation", _describe(negotiated, now()))
     return steps
 
 
+def _refusal(refused: InvalidToken) -> str:
+    scope = "" if refused.scope is None else f", scope {refused.scope}"
+    return f"{refused.status}{scope}: {refused.detail or 'refused'}"
+
+
+def _client_validator(
+    client: Mapping[str, str], *, allow_insecure_loopback: bool
+) -> TokenValidator | None:
+    """Kafka's client-side ``DefaultJwtValidator`` when the client properties
+    name a JWKS: the broker's validator, built from the client's properties (and
+    its JWKS fetched, as Kafka fetches it when the validator is configured)."""
+    if not client.get("sasl.oauthbearer.jwks.endpoint.url"):
+        return None
+    prefix = "listener.name.client."
+    properties = {
+        f"{prefix}oauthbearer.sasl.jaas.config": f"{_LOGIN_MODULE} required ;",
+        f"{prefix}oauthbearer.sasl.server.callback.handler.class": _VALIDATOR,
+        **{prefix + key: client[key] for key in _CLIENT_VALIDATION if key in client},
+    }
+    built = broker_validator(
+        properties, listener="client", allow_insecure_loopback=allow_insecure_loopback
+    )
+    if built.refresher is not None:
+        built.refresher.refresh()
+    return built.validator
+
+
+def summary(steps: Sequence[Step]) -> str:
+    """The last line: ``SUCCESS``, or the step that failed."""
+    if len(steps) == len(STEPS) and all(step.passed for step in steps):
+        return "SUCCESS: the client's token is one the broker accepts"
+    failed = next((step for step in steps if not step.passed), None)
+    if failed is None:  # pragma: no cover - run_check stops only at a failure
+        return "FAILED"
+    return f"FAILED at step {failed.label}"
+
+
 def print_step(stream: TextIO) -> Callable[[Step], None]:
-    """A step printer for the CLI: ``PASS  name: detail``."""
+    """A step printer for the CLI: ``PASSED n/5: name: detail`` (or ``FAILED``)."""
 
     def show(step: Step) -> None:
-        print(f"{'PASS' if step.passed else 'FAIL'}  {step.name}: {step.detail}", file=stream)
+        verdict = "PASSED" if step.passed else "FAILED"
+        print(f"{verdict} {step.label}: {step.detail}", file=stream)
 
     return show

@@ -650,7 +650,7 @@ def _properties(path: str | None, pairs: Sequence[str], option: str) -> dict[str
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from oauthbearer.check import print_step, run_check  # noqa: PLC0415 - shells
+    from oauthbearer.check import STEPS, print_step, run_check, summary  # noqa: PLC0415
     from oauthbearer.config import parse_jaas_file  # noqa: PLC0415 - shells
 
     try:
@@ -679,10 +679,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         listener=args.listener,
         allow_insecure_loopback=args.insecure_loopback,
         jaas_file=jaas_file,
-        out=print_step(sys.stdout),
+        out=None if args.json else print_step(sys.stdout),
     )
-    passed = len(steps) == 5 and all(step.passed for step in steps)
-    print("PASS: the client's token is one the broker accepts" if passed else "FAIL")
+    passed = len(steps) == len(STEPS) and all(step.passed for step in steps)
+    if args.json:
+        failed = next((step.number for step in steps if not step.passed), None)
+        document = {
+            "passed": passed,
+            "failed_step": failed,
+            "steps": [step.as_dict() for step in steps],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(summary(steps))
     return 0 if passed else 1
 
 
@@ -1056,6 +1065,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--insecure-loopback",
         action="store_true",
         help="allow http to 127.0.0.1 (the local test identity provider)",
+    )
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print the steps as one JSON document (passed, failed_step, steps)",
     )
     check.set_defaults(func=cmd_check)
 

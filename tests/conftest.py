@@ -27,6 +27,12 @@ KAFKA_SCOPE_CLAIM: Final = "scp"
 KAFKA_SUB_CLAIM: Final = "client_id"
 #: The REAUTH listener's connections.max.reauth.ms (KIP-368).
 KAFKA_MAX_REAUTH_MS: Final = 5_000
+#: The PRODUCE listener's connections.max.reauth.ms: short, so that a client
+#: producing for half a minute re-authenticates many times.
+KAFKA_PRODUCE_MAX_REAUTH_MS: Final = 3_000
+#: The PRODUCE listener's sasl.oauthbearer.jwks.endpoint.refresh.ms: short, so
+#: that a rotated signing key is picked up within the produce run.
+KAFKA_PRODUCE_JWKS_REFRESH_MS: Final = 2_000
 #: The OPTIONS listener's unsecuredValidator* options.
 UNSECURED_OPTIONS: Final = {
     "unsecuredValidatorPrincipalClaimName": "user",
@@ -53,7 +59,10 @@ def kafka_broker_properties(idp: TestIdentityProvider) -> dict[str, str]:
     * ``OPTIONS``: the unsecured validator with every ``unsecuredValidator*`` option;
     * ``JWT``: ``OAuthBearerValidatorCallbackHandler`` against the IdP's JWKS, with
       expected audience and issuer, ``scp`` as the scope claim and a custom sub claim;
-    * ``REAUTH``: the default validator with a short ``connections.max.reauth.ms``.
+    * ``REAUTH``: the default validator with a short ``connections.max.reauth.ms``;
+    * ``PRODUCE``: the ``JWT`` listener's validation, with a short
+      ``connections.max.reauth.ms`` and a short JWKS refresh, for clients that
+      produce and consume while tokens, keys and the IdP change under them.
     """
     login = {"unsecuredLoginStringClaim_sub": "broker"}
     props = {
@@ -73,8 +82,21 @@ def kafka_broker_properties(idp: TestIdentityProvider) -> dict[str, str]:
         "listener.name.jwt.sasl.oauthbearer.expected.issuer": idp.issuer,
         "listener.name.jwt.sasl.oauthbearer.scope.claim.name": KAFKA_SCOPE_CLAIM,
         "listener.name.jwt.sasl.oauthbearer.sub.claim.name": KAFKA_SUB_CLAIM,
+        "listener.name.produce.oauthbearer.sasl.jaas.config": jaas_module(),
+        "listener.name.produce.oauthbearer.sasl.server.callback.handler.class": _VALIDATOR,
+        "listener.name.produce.sasl.oauthbearer.jwks.endpoint.url": idp.jwks_uri,
+        "listener.name.produce.sasl.oauthbearer.jwks.endpoint.refresh.ms": str(
+            KAFKA_PRODUCE_JWKS_REFRESH_MS
+        ),
+        "listener.name.produce.sasl.oauthbearer.expected.audience": KAFKA_AUDIENCE,
+        "listener.name.produce.sasl.oauthbearer.expected.issuer": idp.issuer,
+        "listener.name.produce.sasl.oauthbearer.scope.claim.name": KAFKA_SCOPE_CLAIM,
+        "listener.name.produce.sasl.oauthbearer.sub.claim.name": KAFKA_SUB_CLAIM,
+        "listener.name.produce.oauthbearer.connections.max.reauth.ms": str(
+            KAFKA_PRODUCE_MAX_REAUTH_MS
+        ),
     }
-    for listener in ("unsecured", "options", "reauth", "jwt"):
+    for listener in ("unsecured", "options", "reauth", "jwt", "produce"):
         props[f"listener.name.{listener}.sasl.enabled.mechanisms"] = "OAUTHBEARER"
     return props
 
@@ -83,10 +105,12 @@ def kafka_broker_properties(idp: TestIdentityProvider) -> dict[str, str]:
 def kafka_broker(
     request: pytest.FixtureRequest, kafka_idp: TestIdentityProvider
 ) -> Iterator[KafkaBroker]:
-    """A real Kafka node of the selected version, its four OAUTHBEARER listeners up."""
+    """A real Kafka node of the selected version, its five OAUTHBEARER listeners up."""
     broker = KafkaBroker(
         version=selected_version(),
-        listeners=dict.fromkeys(("UNSECURED", "OPTIONS", "REAUTH", "JWT"), "SASL_PLAINTEXT"),
+        listeners=dict.fromkeys(
+            ("UNSECURED", "OPTIONS", "REAUTH", "JWT", "PRODUCE"), "SASL_PLAINTEXT"
+        ),
         properties=kafka_broker_properties(kafka_idp),
         # Kafka 4 fetches no OAuth URL that this system property does not allow.
         jvm_properties={
@@ -94,6 +118,10 @@ def kafka_broker(
             # The validators' reasons for a refusal are logged at DEBUG (the
             # unsecured one) or WARN: the parity tests quote them.
             "org.slf4j.simpleLogger.log.org.apache.kafka.common.security.oauthbearer": "debug",
+            # Every (re-)authentication is logged at DEBUG: the produce tests count them.
+            "org.slf4j.simpleLogger.log.org.apache.kafka.common.security.authenticator": "debug",
+            # ... and their credential expiry dates are read back in UTC.
+            "user.timezone": "UTC",
         },
     )
     try:

@@ -20,10 +20,10 @@ SECRET = "check-s3cret"
 LOGIN_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 STEPS = [
     "client configuration",
-    "token retrieval",
-    "client-side token check",
+    "client JWT retrieval",
+    "client JWT validation",
     "broker configuration",
-    "broker-side validation",
+    "broker JWT validation",
 ]
 
 
@@ -128,11 +128,15 @@ def test_the_cli_prints_each_step_and_exits_by_the_verdict(
         args += ["-b", f"{key}={value}"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.count("PASS  ") == 5
+    assert [line.split(":")[0] for line in out.splitlines()[:5]] == [
+        f"PASSED {n}/5" for n in range(1, 6)
+    ]
+    assert out.splitlines()[-1].startswith("SUCCESS")
     assert SECRET not in out
     assert main([*args, "-b", "sasl.oauthbearer.expected.audience=other"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  broker-side validation: invalid_token" in out
+    assert "FAILED 5/5: broker JWT validation: invalid_token" in out
+    assert out.splitlines()[-1] == "FAILED at step 5/5: broker JWT validation"
 
 
 def jwt_bearer_client(
@@ -188,7 +192,7 @@ def test_a_wrong_assertion_key_fails_at_retrieval(
     )
     assert [(step.name, step.passed) for step in steps] == [
         ("client configuration", True),
-        ("token retrieval", False),
+        ("client JWT retrieval", False),
     ]
     assert "invalid_grant" in steps[1].detail
 
@@ -227,7 +231,7 @@ def test_a_jaas_file_stands_in_for_unset_jaas_config(
     assert "sasl.jaas.config is not set, and no JAAS file was given" in capsys.readouterr().out
     assert main([*argv, "--insecure-loopback", "--jaas-file", str(path)]) == 0
     out = capsys.readouterr().out
-    assert out.rstrip().endswith("PASS: the client's token is one the broker accepts")
+    assert out.rstrip().endswith("SUCCESS: the client's token is one the broker accepts")
     assert SECRET not in out
 
 
@@ -246,3 +250,22 @@ def test_a_broken_jaas_file_is_a_usage_error(
         err = capsys.readouterr().err
         assert "--jaas-file" in err
         assert said in err
+
+
+def test_json_output_names_the_failing_step(
+    idp: TestIdentityProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    args = ["check", "--insecure-loopback", "--json"]
+    for key, value in client(idp).items():
+        args += ["-c", f"{key}={value}"]
+    for key, value in broker(idp, audience="other").items():
+        args += ["-b", f"{key}={value}"]
+    assert main(args) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] is False
+    assert document["failed_step"] == 5
+    assert [s["step"] for s in document["steps"]] == [1, 2, 3, 4, 5]
+    assert document["steps"][-1]["name"] == "broker JWT validation"
+    assert SECRET not in json.dumps(document)
