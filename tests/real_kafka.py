@@ -19,7 +19,6 @@ A missing JDK or jar skips the tests that need it, and fails them under CI
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from tests.peers import missing_peer
+from tests.processes import free_port, read_log, stop_process
+from tests.processes import keep_log as keep_log_file
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -90,14 +91,6 @@ def java_tool(name: str = "java") -> str:
         missing_peer(name, "install a JDK 17 or later")
     assert found is not None
     return found
-
-
-def free_port() -> int:
-    """A loopback port that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -255,31 +248,24 @@ class KafkaBroker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, STOP_TIMEOUT_S)
 
     def cleanup(self, *, keep_log: bool) -> Path | None:
         """Remove the broker's folder; with ``keep_log``, first copy its log out
         (to ``$OAUTHBEARER_KAFKA_LOG_DIR`` or tests/interop/kafka/logs) and return it."""
         kept = None
-        if keep_log and self.log_path.exists():
-            folder = Path(os.environ.get(LOG_DIR_ENV, KAFKA_DIR / "logs"))
-            folder.mkdir(parents=True, exist_ok=True)
-            kept = folder / f"broker-{self.version}-{int(time.time())}.log"
-            shutil.copyfile(self.log_path, kept)
+        if keep_log:
+            kept = keep_log_file(
+                self.log_path,
+                env=LOG_DIR_ENV,
+                default_folder=KAFKA_DIR / "logs",
+                name=f"broker-{self.version}",
+            )
         shutil.rmtree(self._dir, ignore_errors=True)
         return kept
 
     def log_text(self) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        return ""
+        return read_log(self.log_path)
 
     def mark_log(self) -> int:
         """The log's current end: pass it to :meth:`log_since`."""

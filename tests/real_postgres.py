@@ -31,7 +31,6 @@ under CI (``OAUTHBEARER_REQUIRE_PEERS=1``, see tests/peers.py).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -44,7 +43,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from tests.peers import missing_peer
-from tests.real_kafka import free_port
+from tests.processes import free_port, read_log, stop_process
+from tests.processes import keep_log as keep_log_file
 
 ROOT: Final = Path(__file__).parent.parent
 VALIDATOR_SOURCE: Final = Path(__file__).parent / "interop" / "postgres" / "token_validator.c"
@@ -264,28 +264,21 @@ class PostgresServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, STOP_TIMEOUT_S)  # SIGTERM: PostgreSQL's "smart" shutdown
 
     def cleanup(self, *, keep_log: bool) -> Path | None:
         """Remove the server's folder; with ``keep_log``, first copy its log out
         (to ``$OAUTHBEARER_POSTGRES_LOG_DIR`` or tests/interop/postgres/logs)."""
         kept = None
-        if keep_log and self.log_path.exists():
-            folder = Path(os.environ.get(LOG_DIR_ENV, VALIDATOR_SOURCE.parent / "logs"))
-            folder.mkdir(parents=True, exist_ok=True)
-            kept = folder / f"postgres-{self.version}-{int(time.time())}.log"
-            shutil.copyfile(self.log_path, kept)
+        if keep_log:
+            kept = keep_log_file(
+                self.log_path,
+                env=LOG_DIR_ENV,
+                default_folder=VALIDATOR_SOURCE.parent / "logs",
+                name=f"postgres-{self.version}",
+            )
         shutil.rmtree(self._dir, ignore_errors=True)
         return kept
 
     def log_text(self) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        return ""
+        return read_log(self.log_path)

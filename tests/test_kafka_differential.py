@@ -33,7 +33,6 @@ import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from oauthbearer import ClientInitialResponse, Dialect, MalformedMessage
@@ -53,6 +52,7 @@ from oauthbearer.testing import strategies
 from oauthbearer.testing.conformance import load_corpus
 from oauthbearer.unsecured import kafka_unsecured_login
 from tests.conftest import KAFKA_MAX_REAUTH_MS
+from tests.strategies import seeded_examples
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,22 +93,7 @@ def message(token: str, *, authzid: str | None = None, pairs: bytes = b"") -> by
 
 def drawn(strategy: st.SearchStrategy[T], count: int, offset: int) -> list[T]:
     """``count`` values of ``strategy``, the same on every run (seeded)."""
-    values: list[T] = []
-
-    @seed(SEED + offset)
-    @settings(
-        max_examples=count,
-        database=None,
-        phases=[Phase.generate],
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        values.append(value)
-
-    collect()
-    return values
+    return seeded_examples(strategy, count, SEED + offset)
 
 
 def case(case_id: str, data: bytes, description: str = "", **fields: object) -> ProbeCase:

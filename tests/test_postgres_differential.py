@@ -32,7 +32,6 @@ import json
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from oauthbearer import (
@@ -57,6 +56,7 @@ from oauthbearer.session import Authenticated, ChallengeIssued
 from oauthbearer.testing import strategies
 from oauthbearer.testing.conformance import load_corpus
 from tests.real_postgres import ISSUER, SCOPE
+from tests.strategies import seeded_examples
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,22 +102,7 @@ class Answer:
 
 def drawn(strategy: st.SearchStrategy[T], count: int, offset: int) -> list[T]:
     """``count`` values of ``strategy``, the same on every run (seeded)."""
-    values: list[T] = []
-
-    @seed(SEED + offset)
-    @settings(
-        max_examples=count,
-        database=None,
-        phases=[Phase.generate],
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        values.append(value)
-
-    collect()
-    return values
+    return seeded_examples(strategy, count, SEED + offset)
 
 
 def positional_mutations() -> list[tuple[str, bytes]]:
