@@ -1,6 +1,6 @@
 """Real peers for interop tests: skip where one is missing, unless CI requires it.
 
-``.ci/run`` installs every peer (Kafka clients, KafkaJS, Dovecot) and sets
+``.ci/run`` installs every peer (Kafka clients, KafkaJS, Sarama, Dovecot) and sets
 ``OAUTHBEARER_REQUIRE_PEERS=1``, so that a peer that failed to install fails
 the run instead of silently skipping the tests that prove interop.
 """

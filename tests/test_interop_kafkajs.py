@@ -17,7 +17,7 @@ What KafkaJS 2.2.4 does, read in its ``src/`` and checked here:
   SaslAuthenticate: any answer with error code 0 is success, the RFC 7628
   error challenge included. KafkaJS never sends ``%x01``; it goes on with
   Metadata, which Kafka (and the emulator) answer ILLEGAL_SASL_STATE before
-  closing. A Metadata v1 error answer has no top-level error code, so KafkaJS
+  closing. A Metadata v6 error answer has no top-level error code, so KafkaJS
   sees an empty cluster and reports "No brokers in the broker pool": the
   broker's JSON never reaches the application.
 * SASL_AUTHENTICATION_FAILED (58) with a message, sent without a challenge
@@ -199,7 +199,7 @@ def test_kafkajs_takes_the_error_challenge_for_success(
         "Request ApiVersions(key: 18, version: 2)",
         "Request SaslHandshake(key: 17, version: 1)",
         "Request SaslAuthenticate(key: 36, version: 1)",
-        "Request Metadata(key: 3, version: 1)",
+        "Request Metadata(key: 3, version: 6)",  # its newest; Kafka 4 serves 0-13
     ]
     (challenge,) = [
         e["data"]

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,6 +22,8 @@ from hypothesis import strategies as st
 from oauthbearer import OAuthBearerToken, UnsecuredJwsValidator
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.kafka import (
+    AUTHORIZED_OPERATIONS_OMITTED,
+    ZERO_UUID,
     ClientAuthenticated,
     ClientAuthenticationFailed,
     ErrorCode,
@@ -32,13 +35,16 @@ from oauthbearer.kafka import (
 )
 from oauthbearer.kafka.aio import authenticate
 from oauthbearer.kafka.broker import (
+    CLUSTER_AUTHORIZED_OPERATIONS,
     DEFAULT_BACKLOG,
     EMULATOR_MAX_REQUEST_SIZE,
     LOG_LINES_PER_WINDOW,
     LOG_WINDOW_S,
+    TOPIC_AUTHORIZED_OPERATIONS,
     AuthenticationRecord,
     BrokerEmulator,
     metadata_response,
+    topic_id,
 )
 from oauthbearer.kafka.protocol import Frame, ResponseHeader
 from oauthbearer.unsecured import kafka_unsecured_login
@@ -142,6 +148,57 @@ def test_metadata_response_follows_the_request_schema(
     _, decoded = decode_response(Frame(frame[4:]), api_key=3, api_version=version)
     assert isinstance(decoded, MetadataResponse)
     assert [t.name for t in decoded.topics] == names
+
+
+@pytest.mark.parametrize("version", range(14))
+def test_metadata_response_encodes_at_every_version(version: int) -> None:
+    asked = MetadataRequest(topics=("a", "zz"))
+    response = metadata_response(asked, version, broker=NODE, topics=("a",), cluster_id="c")
+    frame = encode_response(ResponseHeader(correlation_id=5), response, version)
+    _, decoded = decode_response(Frame(frame[4:]), api_key=3, api_version=version)
+    assert isinstance(decoded, MetadataResponse)
+    assert [(t.name, t.error_code) for t in decoded.topics] == [("a", 0), ("zz", 3)]
+    assert decoded.cluster_id == ("c" if version >= 2 else None)
+    # Topic ids from v10: derived from the name, so the same in every run.
+    expected_id = topic_id("a") if version >= 10 else ZERO_UUID
+    assert decoded.topics[0].topic_id == expected_id
+    assert decoded.topics[1].topic_id == ZERO_UUID
+    assert decoded.topics[0].partitions[0].leader_epoch == (0 if version >= 7 else -1)
+
+
+def test_topic_ids_are_stable_and_distinct() -> None:
+    assert topic_id("orders") == topic_id("orders") != topic_id("orders2")
+    assert str(topic_id("orders")) == "ac8f58fe-ec2a-5ab4-b98d-feab47b473e8"
+
+
+def test_metadata_by_topic_id() -> None:
+    unknown = uuid.UUID(int=99)
+    asked = MetadataRequest(topics=(), topic_ids=(topic_id("a"), unknown))
+    answer = metadata_response(asked, 12, broker=NODE, topics=("a",))
+    # Kafka lists the unknown ids first (measured: tests/test_kafka_versions.py).
+    assert [(t.name, t.topic_id, t.error_code) for t in answer.topics] == [
+        (None, unknown, ErrorCode.UNKNOWN_TOPIC_ID),
+        ("a", topic_id("a"), 0),
+    ]
+    # v10 and v11 carry the field, but Kafka refuses a request that uses it.
+    refused = metadata_response(asked, 11, broker=NODE, topics=("a",))
+    assert refused.error_code == ErrorCode.INVALID_REQUEST
+    assert {t.error_code for t in refused.topics} == {ErrorCode.INVALID_REQUEST}
+
+
+def test_metadata_reports_authorized_operations_when_asked() -> None:
+    asked = MetadataRequest(
+        topics=("a",),
+        include_cluster_authorized_operations=True,
+        include_topic_authorized_operations=True,
+    )
+    answer = metadata_response(asked, 10, broker=NODE, topics=("a",))
+    # What Kafka 4 without an authorizer reports (measured: test_kafka_versions.py).
+    assert answer.cluster_authorized_operations == CLUSTER_AUTHORIZED_OPERATIONS == 8096
+    assert answer.topics[0].topic_authorized_operations == TOPIC_AUTHORIZED_OPERATIONS == 3576
+    plain = metadata_response(MetadataRequest(topics=("a",)), 10, broker=NODE, topics=("a",))
+    assert plain.topics[0].topic_authorized_operations == AUTHORIZED_OPERATIONS_OMITTED
+    assert plain.cluster_authorized_operations == AUTHORIZED_OPERATIONS_OMITTED
 
 
 # --- the emulator ---------------------------------------------------------------------------

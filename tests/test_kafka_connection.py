@@ -799,8 +799,11 @@ def tagged_request(api_key: int, version: int, message: object, count: int) -> b
 
 def test_tagged_fields_up_to_the_limit_are_served() -> None:
     conn = server()
-    software = {"client_software_name": "librdkafka", "client_software_version": "2.6.0"}
-    message = ApiVersionsRequest(**software, tagged_fields=empty_tags(MAX_TAGGED_FIELDS))
+    message = ApiVersionsRequest(
+        client_software_name="librdkafka",
+        client_software_version="2.6.0",
+        tagged_fields=empty_tags(MAX_TAGGED_FIELDS),
+    )
     assert pump(conn, tagged_request(18, 3, message, MAX_TAGGED_FIELDS)) == []
     assert phase_of(conn) is ConnectionPhase.VERSIONS_ANSWERED
 
@@ -1121,3 +1124,93 @@ def test_no_peer_input_makes_the_server_connection_raise(
                     event.reason != "authentication-failed"
                 )
         conn.data_to_send()
+
+
+# --- Every version a Kafka 4.x broker serves (tests/test_kafka_versions.py) -----------
+
+
+@pytest.mark.parametrize("auth_version", [0, 1, 2])
+@pytest.mark.parametrize("metadata_version", range(14))
+def test_the_challenge_path_answers_every_version(auth_version: int, metadata_version: int) -> None:
+    # Sarama and KafkaJS take the challenge for success and send Metadata at the
+    # version they negotiated: the error response is built at that version.
+    conn = server(required_scope=("admin",))
+    pump(conn, handshake())
+    conn.data_to_send()
+    pump(conn, authenticate(initial(), version=auth_version))
+    challenge = response(conn.data_to_send(), 36, auth_version)
+    assert isinstance(challenge, SaslAuthenticateResponse)
+    assert json.loads(challenge.auth_bytes)["status"] == "insufficient_scope"
+    (event,) = pump(conn, request(3, metadata_version, 4, MetadataRequest(topics=("secret",))))
+    assert isinstance(event, AuthenticationFailedEvent)
+    assert event.reason == "challenge-ignored"
+    reply = response(conn.data_to_send(), 3, metadata_version)
+    assert isinstance(reply, MetadataResponse)
+    assert [(t.name, t.error_code) for t in reply.topics] == [("secret", 34)]
+    # The top-level error code exists from v13 (Kafka 4's MetadataRequest.getErrorResponse).
+    assert reply.error_code == (34 if metadata_version >= 13 else 0)
+
+
+def identified() -> KafkaServerConnection:
+    validator = UnsecuredJwsValidator()
+    return KafkaServerConnection(
+        lambda: ServerSession(validator, dialect="kafka"), cluster_id="c1", node_id=7
+    )
+
+
+@pytest.mark.parametrize(
+    ("cluster_id", "node_id", "error_code"),
+    [
+        (None, -1, 0),  # the client does not know whom it talks to
+        ("c1", 7, 0),
+        ("c2", 7, ErrorCode.REBOOTSTRAP_REQUIRED),
+        ("c1", 8, ErrorCode.REBOOTSTRAP_REQUIRED),
+        ("c1", -1, ErrorCode.INVALID_REQUEST),  # isValid(): both or neither
+        (None, 7, ErrorCode.INVALID_REQUEST),
+    ],
+)
+def test_api_versions_v5_checks_the_cluster_once_authenticated(
+    cluster_id: str | None, node_id: int, error_code: int
+) -> None:
+    # KIP-1242 (Kafka 4.4): KafkaApis compares the client's idea of the cluster
+    # with its own; SaslServerAuthenticator, before authentication, does not.
+    conn = identified()
+    authenticated(conn)
+    asked = ApiVersionsRequest(
+        client_software_name="java", client_software_version="4.4.0", cluster_id=cluster_id,
+        node_id=node_id,
+    )  # fmt: skip
+    assert pump(conn, request(18, 5, 9, asked)) == []
+    reply = response(conn.data_to_send(), 18, 5)
+    assert isinstance(reply, ApiVersionsResponse)
+    assert reply.error_code == error_code
+    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+
+
+def test_api_versions_v5_before_authentication_compares_no_cluster() -> None:
+    conn = identified()
+    asked = ApiVersionsRequest(
+        client_software_name="java", client_software_version="4.4.0", cluster_id="other",
+        node_id=1,
+    )  # fmt: skip
+    assert pump(conn, request(18, 5, 1, asked)) == []
+    reply = response(conn.data_to_send(), 18, 5)
+    assert isinstance(reply, ApiVersionsResponse)
+    assert reply.error_code == 0
+    with pytest.raises(ConfigurationError, match="give both or neither"):
+        KafkaServerConnection(lambda: ServerSession(UnsecuredJwsValidator()), cluster_id="c")
+
+
+def test_bytes_after_an_authenticated_request_are_ignored_as_kafka_does() -> None:
+    # librdkafka 2.16's Metadata v13 (all topics) carries three bytes after its
+    # fields; Kafka 4.4 answers it (measured). Before authentication they are
+    # refused, as ever.
+    frame = bytes.fromhex("0003000d00000005000772646b61666b610000000000010000")
+    conn = server()
+    authenticated(conn)
+    (event,) = pump(conn, sized(frame))
+    assert isinstance(event, ApplicationRequest)
+    assert event.message == MetadataRequest(topics=None, allow_auto_topic_creation=False)
+    fresh = server()
+    (failed,) = pump(fresh, sized(frame))
+    assert isinstance(failed, AuthenticationFailedEvent)

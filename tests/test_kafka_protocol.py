@@ -23,6 +23,7 @@ from oauthbearer.kafka import (
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     SUPPORTED_VERSIONS,
+    ZERO_UUID,
     ApiKey,
     ApiVersion,
     ApiVersionsRequest,
@@ -90,6 +91,8 @@ def test_error_codes_are_kafkas() -> None:
         "UNSUPPORTED_VERSION": 35,
         "INVALID_REQUEST": 42,
         "SASL_AUTHENTICATION_FAILED": 58,
+        "UNKNOWN_TOPIC_ID": 100,
+        "REBOOTSTRAP_REQUIRED": 129,
     }
 
 
@@ -118,7 +121,8 @@ def test_header_versions(
 def test_unsupported_api_versions_is_answered_with_v0() -> None:
     assert api_versions_response_version(3) == 3
     assert api_versions_response_version(4) == 4
-    assert api_versions_response_version(5) == 0
+    assert api_versions_response_version(5) == 5
+    assert api_versions_response_version(6) == 0
     assert api_versions_response_version(-1) == 0
 
 
@@ -617,7 +621,7 @@ def test_unsupported_api_versions_request_is_read_without_its_body() -> None:
         (h("0001 0000 00000001 ffff"), "unknown-api-key", ErrorCode.INVALID_REQUEST),
         (h("0024 0003 00000001 ffff 00 01 00"), "unsupported-version", 35),
         (h("0011 0002 00000001 ffff 0000"), "unsupported-version", 35),
-        (h("0003 0002 00000001 ffff ffffffff"), "unsupported-version", 35),
+        (h("0003 000e 00000001 ffff 00 00"), "unsupported-version", 35),
         (h(""), "truncated", ErrorCode.INVALID_REQUEST),
         (h("0011"), "truncated", ErrorCode.INVALID_REQUEST),
         (h("0011 0001 000000"), "truncated", ErrorCode.INVALID_REQUEST),
@@ -685,6 +689,8 @@ def request_messages(api_key: ApiKey, version: int) -> st.SearchStrategy[Request
             ApiVersionsRequest,
             client_software_name=texts,
             client_software_version=texts,
+            cluster_id=st.none() | texts if version >= 5 else st.none(),
+            node_id=int32s if version >= 5 else st.just(-1),
             tagged_fields=tag_lists,
         )
     if api_key == ApiKey.SASL_HANDSHAKE:
@@ -696,7 +702,32 @@ def request_messages(api_key: ApiKey, version: int) -> st.SearchStrategy[Request
             tagged_fields=tags_if(version >= 2),
         )
     topics = st.lists(texts, max_size=3).map(tuple)
-    return st.builds(MetadataRequest, topics=topics if version == 0 else st.none() | topics)
+    flexible = version >= 9
+    if version < 10:
+        return st.builds(
+            MetadataRequest,
+            topics=topics if version == 0 else st.none() | topics,
+            allow_auto_topic_creation=st.booleans() if version >= 4 else st.just(True),
+            include_cluster_authorized_operations=st.booleans() if version >= 8 else st.just(False),
+            include_topic_authorized_operations=st.booleans() if version >= 8 else st.just(False),
+            tagged_fields=tags_if(flexible),
+        )
+    # v10+: topics by name, then by id (the order the encoder writes them in).
+    ids = st.lists(st.uuids().filter(lambda u: u.int != 0), max_size=2, unique=True).map(tuple)
+    by_name = st.builds(MetadataRequest, topics=topics, topic_ids=ids)
+    return st.one_of(by_name, st.builds(MetadataRequest, topics=st.none())).flatmap(
+        lambda base: st.builds(
+            MetadataRequest,
+            topics=st.just(base.topics),
+            topic_ids=st.just(base.topic_ids),
+            allow_auto_topic_creation=st.booleans(),
+            include_cluster_authorized_operations=st.booleans()
+            if version <= 10
+            else st.just(False),
+            include_topic_authorized_operations=st.booleans(),
+            tagged_fields=tag_lists,
+        )
+    )
 
 
 def response_messages(api_key: ApiKey, version: int) -> st.SearchStrategy[ResponseMessage]:
@@ -733,20 +764,28 @@ def response_messages(api_key: ApiKey, version: int) -> st.SearchStrategy[Respon
             session_lifetime_ms=st.integers(-(2**63), 2**63 - 1) if version >= 1 else st.just(0),
             tagged_fields=tags_if(flexible),
         )
+    flexible = version >= 9
+    nodes = st.lists(int32s, max_size=3).map(tuple)
     partition = st.builds(
         MetadataPartition,
         error_code=int16s,
         partition_index=int32s,
         leader_id=int32s,
-        replica_nodes=st.lists(int32s, max_size=3).map(tuple),
-        isr_nodes=st.lists(int32s, max_size=3).map(tuple),
+        leader_epoch=int32s if version >= 7 else st.just(-1),
+        replica_nodes=nodes,
+        isr_nodes=nodes,
+        offline_replicas=nodes if version >= 5 else st.just(()),
+        tagged_fields=tags_if(flexible),
     )
     topic = st.builds(
         MetadataTopic,
         error_code=int16s,
-        name=texts,
+        name=st.none() | texts if version >= 12 else texts,
+        topic_id=st.uuids() if version >= 10 else st.just(ZERO_UUID),
         is_internal=st.booleans() if version >= 1 else st.just(False),
         partitions=st.lists(partition, max_size=2).map(tuple),
+        topic_authorized_operations=int32s if version >= 8 else st.just(-(2**31)),
+        tagged_fields=tags_if(flexible),
     )
     broker = st.builds(
         MetadataBroker,
@@ -754,12 +793,18 @@ def response_messages(api_key: ApiKey, version: int) -> st.SearchStrategy[Respon
         host=texts,
         port=int32s,
         rack=st.none() | texts if version >= 1 else st.none(),
+        tagged_fields=tags_if(flexible),
     )
     return st.builds(
         MetadataResponse,
+        throttle_time_ms=int32s if version >= 3 else st.just(0),
         brokers=st.lists(broker, max_size=3).map(tuple),
+        cluster_id=st.none() | texts if version >= 2 else st.none(),
         controller_id=int32s if version >= 1 else st.just(-1),
         topics=st.lists(topic, max_size=2).map(tuple),
+        cluster_authorized_operations=int32s if 8 <= version <= 10 else st.just(-(2**31)),
+        error_code=int16s if version >= 13 else st.just(0),
+        tagged_fields=tags_if(flexible),
     )
 
 

@@ -330,6 +330,39 @@ class CodeTable(SphinxDirective):
         return [table]
 
 
+class KafkaApiVersions(SphinxDirective):
+    """``kafka-api-versions``: the API versions the Kafka codec (and so the
+    emulator) serves, read from ``oauthbearer.kafka.SUPPORTED_VERSIONS`` and
+    ``is_flexible``, so the page cannot drift from the code."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        protocol = importlib.import_module("oauthbearer.kafka.protocol")
+        table = nodes.table(classes=["kafka-api-versions"])
+        group = nodes.tgroup(cols=4)
+        table += group
+        for width in (40, 15, 20, 25):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        titles = ("API", "key", "versions", "first flexible")
+        head += nodes.row("", *(_cell(nodes.Text(title)) for title in titles))
+        group += head
+        body = nodes.tbody()
+        group += body
+        for key, (low, high) in sorted(protocol.SUPPORTED_VERSIONS.items()):
+            versions = range(low, high + 1)
+            flexible = next((v for v in versions if protocol.is_flexible(key, v)), None)
+            cells = (
+                nodes.Text(key.name),
+                nodes.Text(str(int(key))),
+                nodes.Text(f"{low}\u2013{high}"),
+                nodes.Text("never" if flexible is None else str(flexible)),
+            )
+            body += nodes.row("", *(_cell(cell) for cell in cells))
+        return [table]
+
+
 class KafkaVersions(SphinxDirective):
     """``kafka-versions``: the Apache Kafka versions the interop tests run
     against, read from tests/interop/kafka/versions.txt (what .ci/run fetches),
@@ -490,6 +523,7 @@ def setup(app: Sphinx) -> ExtensionMetadata:
     app.add_directive("reason-table", ReasonTable)
     app.add_directive("code-table", CodeTable)
     app.add_directive("kafka-versions", KafkaVersions)
+    app.add_directive("kafka-api-versions", KafkaApiVersions)
     app.add_directive("postgres-version", PostgresVersion)
     app.add_role("value", _constant_role(size=False))
     app.add_role("size", _constant_role(size=True))

@@ -39,6 +39,7 @@ from oauthbearer.kafka.connection import (
 )
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
+    AUTHORIZED_OPERATIONS_OMITTED,
     CONNECTION_CLOSED,
     KAFKA_FRAME_REASONS,
     MAX_STRING_LENGTH,
@@ -47,6 +48,7 @@ from oauthbearer.kafka.protocol import (
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     SUPPORTED_VERSIONS,
+    ZERO_UUID,
     ApiKey,
     ApiVersion,
     ApiVersionsRequest,
@@ -86,6 +88,7 @@ from oauthbearer.kafka.protocol import (
 __all__ = [
     "API_VERSIONS_REQUEST_VERSION",
     "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
+    "AUTHORIZED_OPERATIONS_OMITTED",
     "CLIENT_FAILURE_REASONS",
     "CONNECTION_CLOSED",
     "CONNECTION_FAILURE_REASONS",
@@ -104,6 +107,7 @@ __all__ = [
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",
+    "ZERO_UUID",
     "ApiKey",
     "ApiVersion",
     "ApiVersionsRequest",

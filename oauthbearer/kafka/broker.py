@@ -14,11 +14,13 @@ validates tokens and answers what a client sends once authenticated:
 * each authentication ends in one :class:`AuthenticationRecord`, logged on the
   ``oauthbearer.kafka.broker`` logger and passed to ``on_authentication``: the
   peer, the principal, the extensions and the outcome, never the token;
-* after authentication it answers Metadata (v0-v1) with itself as the only
-  broker and the configured topics (one partition each, led by itself): enough
-  for kafka-python, aiokafka, librdkafka and KafkaJS to consider the
-  connection usable. Any other request is logged and the connection closed,
-  as a broker does with a request it cannot handle;
+* after authentication it answers Metadata (every version a Kafka 4.x broker
+  serves, v0-v13) with itself as the only broker and the configured topics
+  (one partition each, led by itself, with a topic id derived from the name):
+  enough for kafka-python, aiokafka, librdkafka, KafkaJS, Sarama and Kafka's
+  own Java client to consider the connection usable and list topics. Any
+  other request is logged and the connection closed, as a broker does with a
+  request it cannot handle;
 * a connection idle for ``idle_timeout_s`` (Kafka's ``connections.max.idle.ms``)
   is closed; one that has not authenticated ``authentication_timeout_s`` after
   it opened, too (a timer asks the connection object, which owns the rule); a
@@ -60,6 +62,7 @@ import socket
 import threading
 import time
 import types
+import uuid
 from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
@@ -74,6 +77,7 @@ from oauthbearer.kafka.connection import (
     KafkaServerConnection,
 )
 from oauthbearer.kafka.protocol import (
+    AUTHORIZED_OPERATIONS_OMITTED,
     NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
     ApiKey,
@@ -97,8 +101,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCEPT_BACKOFF_S",
+    "CLUSTER_AUTHORIZED_OPERATIONS",
     "DEFAULT_AUTHENTICATION_TIMEOUT_S",
     "DEFAULT_BACKLOG",
+    "DEFAULT_CLUSTER_ID",
     "DEFAULT_FAILED_AUTHENTICATION_DELAY_S",
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_BUFFERED_BYTES",
@@ -111,12 +117,34 @@ __all__ = [
     "MAX_LOGGED_EXTENSIONS",
     "MAX_LOGGED_TEXT",
     "MAX_LOGGED_VALUE",
+    "TOPIC_AUTHORIZED_OPERATIONS",
     "AuthenticationRecord",
     "BrokerEmulator",
     "metadata_response",
+    "topic_id",
 ]
 
 log = logging.getLogger("oauthbearer.kafka.broker")
+
+#: The cluster id the emulator reports (Metadata v2+) and checks (ApiVersions
+#: v5 on an authenticated connection) unless given another: fixed, so that
+#: answers are the same in every run, and shaped as Kafka's are (a UUID in
+#: URL-safe base64 without padding, ``Uuid.toString``).
+DEFAULT_CLUSTER_ID: Final = "b2F1dGhiZWFyZXItZW11bA"
+#: Namespace of :func:`topic_id`'s name-based UUIDs.
+_TOPIC_ID_NAMESPACE: Final = uuid.UUID("5d1b2c1e-7a55-4c6f-9a0b-0a7f0a75b3e1")
+#: The first Metadata version whose requests may name topics by id (v10 and
+#: v11 carry the field, but Kafka refuses a request that uses it).
+_METADATA_TOPIC_IDS: Final = 12
+#: What a Kafka broker without an authorizer reports when a Metadata request
+#: (v8+) asks for a topic's authorized operations: every topic operation as a
+#: bit of ``AclOperation`` codes (measured: tests/test_kafka_versions.py).
+TOPIC_AUTHORIZED_OPERATIONS: Final = sum(
+    1 << code for code in (3, 4, 5, 6, 7, 8, 10, 11)
+)  # READ WRITE CREATE DELETE ALTER DESCRIBE DESCRIBE_CONFIGS ALTER_CONFIGS
+#: The same for the cluster (Metadata v8-v10): CREATE, ALTER, DESCRIBE,
+#: CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS and IDEMPOTENT_WRITE (8096).
+CLUSTER_AUTHORIZED_OPERATIONS: Final = sum(1 << code for code in (5, 7, 8, 9, 10, 11, 12))
 
 #: Kafka's ``connections.max.idle.ms`` default (10 minutes), in seconds.
 DEFAULT_IDLE_TIMEOUT_S: Final = 600.0
@@ -201,40 +229,88 @@ class AuthenticationRecord:
         return self.outcome != "failed"
 
 
+def topic_id(name: str) -> uuid.UUID:
+    """The emulator's id for topic ``name`` (Metadata v10+): a name-based UUID
+    (RFC 9562 version 5), so the same topic has the same id in every run."""
+    return uuid.uuid5(_TOPIC_ID_NAMESPACE, name)
+
+
 def metadata_response(
     request: MetadataRequest,
     version: int,
     *,
     broker: MetadataBroker,
     topics: Sequence[str] = (),
+    cluster_id: str | None = DEFAULT_CLUSTER_ID,
 ) -> MetadataResponse:
-    """A single-broker cluster's answer to ``request`` (read at ``version``).
+    """A single-broker cluster's answer to ``request`` (read at ``version``),
+    as Kafka's ``KafkaApis.handleTopicMetadataRequest`` builds it.
 
-    Every topic in ``topics`` has one partition, led by ``broker``. A topic
-    asked about and not in ``topics`` is answered UNKNOWN_TOPIC_OR_PARTITION.
-    Which topics a request asks about follows ``MetadataRequest.json``: in v0
-    an empty list means every topic; from v1 null means every topic and an
-    empty list none.
+    Every topic in ``topics`` has one partition, led by ``broker`` at leader
+    epoch 0, and the id :func:`topic_id` gives it. A topic asked about by name
+    and not in ``topics`` is answered UNKNOWN_TOPIC_OR_PARTITION (the emulator
+    creates no topic); one asked about by an unknown id, UNKNOWN_TOPIC_ID with a
+    null name. Topic ids before v12 make the whole request INVALID_REQUEST, as
+    in Kafka. Which topics a request asks about follows ``MetadataRequest.json``:
+    in v0 an empty list means every topic; from v1 null means every topic and
+    an empty list none. Asked for authorized operations (v8+), it reports every
+    operation, as a broker without an authorizer does.
     """
-    asked = request.topics
-    if asked is None or (version == 0 and not asked):
-        asked = tuple(topics)
     node = broker.node_id
-    known = frozenset(topics)
-    answer = tuple(
-        MetadataTopic(
-            name=name,
-            partitions=(
-                MetadataPartition(
-                    partition_index=0, leader_id=node, replica_nodes=(node,), isr_nodes=(node,)
-                ),
-            ),
+    if request.topic_ids and version < _METADATA_TOPIC_IDS:
+        # "Topic IDs are not supported in requests for version N": Kafka's
+        # handler throws, and the request's error response goes back.
+        failed = tuple(
+            MetadataTopic(name="", topic_id=asked, error_code=ErrorCode.INVALID_REQUEST)
+            for asked in request.topic_ids
         )
-        if name in known
+        return MetadataResponse(topics=failed, error_code=ErrorCode.INVALID_REQUEST)
+    names = request.topics
+    if names is None or (version == 0 and not names and not request.topic_ids):
+        names = tuple(topics)
+    known = {topic_id(name): name for name in topics}
+    operations = AUTHORIZED_OPERATIONS_OMITTED
+    if request.include_topic_authorized_operations and version >= 8:
+        operations = TOPIC_AUTHORIZED_OPERATIONS
+
+    def served(name: str) -> MetadataTopic:
+        partition = MetadataPartition(
+            partition_index=0,
+            leader_id=node,
+            leader_epoch=0,
+            replica_nodes=(node,),
+            isr_nodes=(node,),
+        )
+        return MetadataTopic(
+            name=name,
+            topic_id=topic_id(name),
+            partitions=(partition,),
+            topic_authorized_operations=operations,
+        )
+
+    # Kafka lists the unknown ids first, then the topics it found.
+    answer = [
+        MetadataTopic(topic_id=asked, name=None, error_code=ErrorCode.UNKNOWN_TOPIC_ID)
+        for asked in request.topic_ids
+        if asked not in known
+    ]
+    answer += [served(known[asked]) for asked in request.topic_ids if asked in known]
+    answer += [
+        served(name)
+        if name in topics
         else MetadataTopic(name=name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        for name in asked
+        for name in names
+    ]
+    cluster_operations = AUTHORIZED_OPERATIONS_OMITTED
+    if request.include_cluster_authorized_operations and 8 <= version <= 10:
+        cluster_operations = CLUSTER_AUTHORIZED_OPERATIONS
+    return MetadataResponse(
+        brokers=(broker,),
+        cluster_id=cluster_id,
+        controller_id=node,
+        topics=tuple(answer),
+        cluster_authorized_operations=cluster_operations,
     )
-    return MetadataResponse(brokers=(broker,), controller_id=node, topics=answer)
 
 
 class BrokerEmulator:
@@ -245,7 +321,8 @@ class BrokerEmulator:
     :class:`~oauthbearer.JwtValidator`); tokens are read in Kafka's dialect by
     default. ``host`` and ``port`` (0: any free port) are where it listens;
     ``advertised_host`` is the host named in Metadata answers (default:
-    ``host``). ``topics`` are the topics it reports. ``max_reauth_ms`` is
+    ``host``). ``node_id`` and ``cluster_id`` are its identity in Metadata
+    answers (and ApiVersions v5 checks). ``topics`` are the topics it reports. ``max_reauth_ms`` is
     Kafka's ``connections.max.reauth.ms``; ``idle_timeout_s`` its
     ``connections.max.idle.ms``; ``failed_authentication_delay_s`` its
     ``connection.failed.authentication.delay.ms``. ``authentication_timeout_s``
@@ -270,6 +347,7 @@ class BrokerEmulator:
         port: int = 0,
         advertised_host: str | None = None,
         node_id: int = 0,
+        cluster_id: str = DEFAULT_CLUSTER_ID,
         topics: Sequence[str] = (),
         dialect: Dialect | str = Dialect.KAFKA,
         authzid_policy: AuthzidPolicy | str = AuthzidPolicy.MATCH_PRINCIPAL,
@@ -322,6 +400,7 @@ class BrokerEmulator:
         self._port = port
         self._advertised_host = advertised_host or host
         self._node_id = node_id
+        self._cluster_id = cluster_id
         self._topics = tuple(topics)
         self._max_reauth_ms = max_reauth_ms
         self._max_frame_size = max_frame_size
@@ -577,6 +656,8 @@ class BrokerEmulator:
             max_request_size=self._max_request_size,
             max_metadata_topics=self._max_metadata_topics,
             authentication_timeout_ms=max(round(self._authentication_timeout_s * 1000), 1),
+            cluster_id=self._cluster_id,
+            node_id=self._node_id,
             now=self._clock(),
         )
 
@@ -611,7 +692,13 @@ class BrokerEmulator:
             broker = self._metadata_broker()
             connection.send_response(
                 header,
-                metadata_response(message, header.api_version, broker=broker, topics=self._topics),
+                metadata_response(
+                    message,
+                    header.api_version,
+                    broker=broker,
+                    topics=self._topics,
+                    cluster_id=self._cluster_id,
+                ),
             )
             return True
         try:

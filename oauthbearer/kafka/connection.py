@@ -425,6 +425,10 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
     ((api_key, min, max) triples) is the ApiVersions answer, by default the
     codec's own table. ``max_reauth_ms`` is Kafka's ``connections.max.reauth.ms``
     (``None`` or 0: the token's lifetime alone bounds the session).
+    ``cluster_id`` and ``node_id`` are the broker's identity: given, an
+    ApiVersions v5 request on an authenticated connection that names another
+    cluster or node is answered REBOOTSTRAP_REQUIRED, as Kafka 4.4's broker
+    does (KIP-1242); before authentication Kafka does not compare them.
     Every frame is bounded as its size prefix arrives: by ``max_frame_size``
     while authenticating (default: ``sasl.server.max.receive.size``, 512 KiB),
     by ``max_request_size`` once authenticated (default:
@@ -446,6 +450,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         "_api_versions",
         "_deadline",
         "_exchange",
+        "_identity",
         "_last_reauth_ms",
         "_max_metadata_topics",
         "_max_reauth_ms",
@@ -475,6 +480,8 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
         max_metadata_topics: int = MAX_METADATA_TOPICS,
         authentication_timeout_ms: int | None = DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+        cluster_id: str | None = None,
+        node_id: int | None = None,
         now: float | None = None,
     ) -> None:
         super().__init__(ConnectionPhase.AWAITING_HANDSHAKE)
@@ -494,6 +501,12 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             None if api_versions is None else tuple(tuple(entry) for entry in api_versions)
         )
         self._max_reauth_ms = max_reauth_ms
+        if (cluster_id is None) != (node_id is None):
+            raise ConfigurationError("cluster_id and node_id go together: give both or neither")
+        if cluster_id is not None:
+            # Checked as the ApiVersions v5 request carries them.
+            ApiVersionsRequest(cluster_id=cluster_id, node_id=node_id)  # type: ignore[arg-type]
+        self._identity = None if cluster_id is None else (cluster_id, node_id)
         self._start_framing(max_frame_size)
         if (
             not isinstance(max_request_size, int)
@@ -806,7 +819,9 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
                 )
             return None
         if _speaks(header):
-            decoded = self._decode(frame)
+            # As Kafka's broker (KafkaApis) does, bytes after the request's
+            # fields are ignored: librdkafka 2.16's Metadata v13 has three.
+            decoded = self._decode(frame, ignore_trailing_data=True)
             if isinstance(decoded, AuthenticationFailedEvent):
                 return decoded
             header, message = decoded
@@ -902,10 +917,14 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
     # -- helpers --
 
     def _decode(
-        self, frame: Frame
+        self, frame: Frame, *, ignore_trailing_data: bool = False
     ) -> tuple[RequestHeader, RequestMessage] | AuthenticationFailedEvent:
         try:
-            return decode_request(frame, max_elements=self._max_elements())
+            return decode_request(
+                frame,
+                max_elements=self._max_elements(),
+                ignore_trailing_data=ignore_trailing_data,
+            )
         except MalformedFrame as err:
             return self._fail(str(err), err.error_code, "malformed-frame")
 
@@ -922,11 +941,18 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             )
             reply = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=keys)
             outcome = "frame:api_versions_error"
-        elif version >= 3 and not (
-            _SOFTWARE_PATTERN.fullmatch(message.client_software_name)
-            and _SOFTWARE_PATTERN.fullmatch(message.client_software_version)
-        ):
+        elif not _valid_api_versions(message, version):
             reply = ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
+            outcome = "frame:api_versions_error"
+        elif (
+            self._state is ConnectionPhase.AUTHENTICATED
+            and message.cluster_id is not None
+            and self._identity is not None
+            and (message.cluster_id, message.node_id) != self._identity
+        ):
+            # KafkaApis.handleApiVersionsRequest (4.4): the client's metadata
+            # names another cluster or node. The connection stays.
+            reply = ApiVersionsResponse(error_code=ErrorCode.REBOOTSTRAP_REQUIRED)
             outcome = "frame:api_versions_error"
         else:
             self._outbox += self._api_versions.frame(header, version)
@@ -1001,6 +1027,18 @@ def _check_now(now: object) -> None:
         raise ArgumentTypeError("now must be epoch seconds (a float)")
 
 
+def _valid_api_versions(message: ApiVersionsRequest, version: int) -> bool:
+    """``ApiVersionsRequest.isValid()`` in Kafka: from v3 the software name and
+    version match Kafka's pattern; from v5 the cluster id and node id are both
+    given or both absent (null and -1)."""
+    if version >= 3 and not (
+        _SOFTWARE_PATTERN.fullmatch(message.client_software_name)
+        and _SOFTWARE_PATTERN.fullmatch(message.client_software_version)
+    ):
+        return False
+    return version < 5 or (message.cluster_id is None) == (message.node_id == -1)
+
+
 def _speaks(header: RequestHeader) -> bool:
     """Whether the codec reads this API at this version."""
     if header.api_key not in SUPPORTED_VERSIONS:
@@ -1027,9 +1065,14 @@ def _error_response(message: RequestMessage, error_code: int) -> ResponseMessage
     if isinstance(message, SaslHandshakeRequest):
         return SaslHandshakeResponse(error_code=error_code)
     if isinstance(message, MetadataRequest):
-        # Metadata v0-v1 have no top-level error: each topic asked about carries it.
+        # MetadataRequest.getErrorResponse: each topic asked about carries the
+        # error (a topic asked about by id, with the id and an empty name), and
+        # so does the top-level error code, which only v13+ can carry.
         topics = tuple(
             MetadataTopic(name=name, error_code=error_code) for name in message.topics or ()
+        ) + tuple(
+            MetadataTopic(name="", topic_id=topic_id, error_code=error_code)
+            for topic_id in message.topic_ids
         )
-        return MetadataResponse(topics=topics)
+        return MetadataResponse(topics=topics, error_code=error_code)
     return None

@@ -18,9 +18,9 @@ and the one it sends next:
 ========================  ===  ========  ===============
 API                       key  versions  first flexible
 ========================  ===  ========  ===============
-Metadata                    3  0-1       9 (not reached)
+Metadata                    3  0-13      9
 SaslHandshake              17  0-1       never
-ApiVersions                18  0-4       3
+ApiVersions                18  0-5       3
 SaslAuthenticate           36  0-2       2
 ========================  ===  ========  ===============
 
@@ -52,6 +52,7 @@ import enum
 import itertools
 import re
 import types
+import uuid
 from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
+    "AUTHORIZED_OPERATIONS_OMITTED",
     "CONNECTION_CLOSED",
     "KAFKA_FRAME_REASONS",
     "MAX_STRING_LENGTH",
@@ -70,6 +72,7 @@ __all__ = [
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",
+    "ZERO_UUID",
     "ApiKey",
     "ApiVersion",
     "ApiVersionsRequest",
@@ -163,16 +166,23 @@ class ErrorCode(enum.IntEnum):
     #: What Kafka's broker reports for a request it cannot parse.
     INVALID_REQUEST = 42
     SASL_AUTHENTICATION_FAILED = 58
+    #: A Metadata answer about a topic id the broker does not have (v12+).
+    UNKNOWN_TOPIC_ID = 100
+    #: ApiVersions v5 named another cluster or node (KIP-1242): the client's
+    #: metadata is stale and it should bootstrap again.
+    REBOOTSTRAP_REQUIRED = 129
 
 
-#: The versions this module encodes and decodes, per API key, inclusive.
+#: The versions this module encodes and decodes, per API key, inclusive: every
+#: version that a Kafka 4.x broker serves (measured against 4.0.2 and 4.4.0 by
+#: tests/test_kafka_versions.py; 4.0 serves ApiVersions up to v4, 4.4 up to v5).
 #: ApiVersions v4 has v3's layout (it only lifts KAFKA-17011's restriction on
 #: SupportedFeatures, a tagged field this module preserves without reading).
 SUPPORTED_VERSIONS: Final = types.MappingProxyType(
     {
-        ApiKey.METADATA: (0, 1),
+        ApiKey.METADATA: (0, 13),
         ApiKey.SASL_HANDSHAKE: (0, 1),
-        ApiKey.API_VERSIONS: (0, 4),
+        ApiKey.API_VERSIONS: (0, 5),
         ApiKey.SASL_AUTHENTICATE: (0, 2),
     }
 )
@@ -187,6 +197,14 @@ _FIRST_FLEXIBLE: Final = types.MappingProxyType(
 #: with, along with UNSUPPORTED_VERSION, so that any client can read it
 #: (KIP-511; ``ApiVersionsResponse.json``).
 API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION: Final = 0
+
+#: Kafka's ``Uuid.ZERO_UUID``: no topic id (a topic asked about by name, or
+#: one the broker does not know).
+ZERO_UUID: Final = uuid.UUID(int=0)
+
+#: The default of the authorized-operations bitfields of Metadata v8+
+#: (``-2147483648``): the client did not ask for them.
+AUTHORIZED_OPERATIONS_OMITTED: Final = -(1 << 31)
 
 
 # --- Errors ---------------------------------------------------------------------
@@ -208,6 +226,7 @@ KAFKA_FRAME_REASONS: Final = types.MappingProxyType(
         "invalid-boolean": "a BOOLEAN byte is neither 0 nor 1",
         "invalid-tagged-fields": "tags are not in strictly increasing order",
         "unknown-api-key": "the request's API key is not one this codec speaks",
+        "invalid-topic": "a Metadata request asks about a topic by neither name nor id",
         "unsupported-version": "the API version is outside the supported range",
     }
 )
@@ -340,6 +359,10 @@ class Reader:
     def uvarint(self, what: str = "UNSIGNED_VARINT") -> int:
         """An unsigned varint of at most five bytes and 32 bits."""
         return self._varint(_MAX_VARINT_BYTES, _UINT32_MAX, what)
+
+    def uuid(self, what: str = "UUID") -> uuid.UUID:
+        """A UUID: 16 bytes, most significant first (Kafka's ``Uuid``)."""
+        return uuid.UUID(bytes=self._take(16, what))
 
     def varint(self, what: str = "VARINT") -> int:
         """A zig-zag varint: a signed 32-bit value."""
@@ -524,6 +547,11 @@ class Writer:
     def uvarint(self, value: int, what: str = "UNSIGNED_VARINT") -> None:
         _check_int(what, value, 0, _UINT32_MAX)
         self._varint(value)
+
+    def uuid(self, value: uuid.UUID, what: str = "UUID") -> None:
+        if not isinstance(value, uuid.UUID):
+            raise ArgumentTypeError(f"{what} must be a uuid.UUID")
+        self._out += value.bytes
 
     def varint(self, value: int, what: str = "VARINT") -> None:
         _check_int(what, value, *_INT_BOUNDS[32])
@@ -736,6 +764,28 @@ def _no_tags_before_flexible(what: str, fields: tuple[TaggedField, ...], flexibl
         raise ConfigurationError(f"{what}: tagged fields need a flexible version")
 
 
+def _non_default(
+    what: str, version: int, *, since: int, until: int | None = None, is_default: bool
+) -> None:
+    # Kafka's generated writers refuse a non-ignorable field that holds
+    # something other than its default at a version without it: "Attempted to
+    # write a non-default ... at version N".
+    present = version >= since and (until is None or version <= until)
+    if not present and not is_default:
+        raise ConfigurationError(f"{what} must keep its default at version {version}")
+
+
+def _write_text(
+    writer: Writer, value: str | None, *, flexible: bool, nullable: bool = False, what: str
+) -> None:
+    """A STRING, or a COMPACT_STRING in a flexible version (nullable or not)."""
+    writer._maybe_string(value, compact=flexible, nullable=nullable, what=what)
+
+
+def _read_text(reader: Reader, *, flexible: bool, nullable: bool = False, what: str) -> str | None:
+    return reader._maybe_string(compact=flexible, nullable=nullable, what=what)
+
+
 def is_flexible(api_key: int, api_version: int) -> bool:
     """Whether this version of the API uses compact types and tagged fields."""
     first = _FIRST_FLEXIBLE.get(api_key)  # type: ignore[call-overload]
@@ -904,21 +954,27 @@ def _flexible(cls: type[_Message], version: int) -> bool:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ApiVersionsRequest(_Message):
-    """ApiVersions request (key 18), v0-v4. v0-v2 are empty; v3 adds the client's
-    software name and version and is the first flexible version; v4 is v3.
+    """ApiVersions request (key 18), v0-v5. v0-v2 are empty; v3 adds the client's
+    software name and version and is the first flexible version; v4 is v3; v5
+    (Kafka 4.4, KIP-1242) adds the ``cluster_id`` and ``node_id`` the client
+    believes it is talking to (``None`` and -1: it does not know).
 
-    The software name and version are *ignorable*: written only from v3, as
+    Every field is *ignorable*: written only from the version that has it, as
     Kafka's generated code does.
     """
 
     API_KEY: ClassVar[ApiKey] = ApiKey.API_VERSIONS
     client_software_name: str = ""
     client_software_version: str = ""
+    cluster_id: str | None = None
+    node_id: int = -1
     tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
         _check_text("ApiVersionsRequest.client_software_name", self.client_software_name)
         _check_text("ApiVersionsRequest.client_software_version", self.client_software_version)
+        _check_text("ApiVersionsRequest.cluster_id", self.cluster_id, nullable=True)
+        _check_int32("ApiVersionsRequest.node_id", self.node_id)
         _check_tags("ApiVersionsRequest.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
@@ -927,6 +983,9 @@ class ApiVersionsRequest(_Message):
         if flexible:
             writer.compact_string(self.client_software_name)
             writer.compact_string(self.client_software_version)
+            if version >= 5:
+                writer.compact_nullable_string(self.cluster_id)
+                writer.int32(self.node_id)
             writer.tagged_fields(self.tagged_fields)
 
     @classmethod
@@ -935,9 +994,15 @@ class ApiVersionsRequest(_Message):
             return cls()
         name = reader.compact_string("client_software_name")
         software_version = reader.compact_string("client_software_version")
+        cluster_id, node_id = None, -1
+        if version >= 5:
+            cluster_id = reader.compact_nullable_string("cluster_id")
+            node_id = reader.int32("node_id")
         return cls(
             client_software_name=name,
             client_software_version=software_version,
+            cluster_id=cluster_id,
+            node_id=node_id,
             tagged_fields=reader.tagged_fields(),
         )
 
@@ -977,11 +1042,12 @@ class ApiVersion:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ApiVersionsResponse(_Message):
-    """ApiVersions response (key 18), v0-v4.
+    """ApiVersions response (key 18), v0-v5.
 
     v1 adds ``throttle_time_ms`` (ignorable: dropped in v0); v3 is the first
     flexible version, whose tagged fields (SupportedFeatures and friends) are
-    kept raw in ``tagged_fields``; v4 is v3. The response header is always v0.
+    kept raw in ``tagged_fields``; v4 and v5 are v3. The response header is
+    always v0.
     """
 
     API_KEY: ClassVar[ApiKey] = ApiKey.API_VERSIONS
@@ -1175,36 +1241,135 @@ class SaslAuthenticateResponse(_Message):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MetadataRequest(_Message):
-    """Metadata request (key 3), v0-v1: the topics asked about.
+    """Metadata request (key 3), v0-v13: the topics asked about (``MetadataRequest.json``).
 
-    In v0 an empty array means every topic and null cannot be written; from v1
-    null means every topic and an empty array none (``MetadataRequest.json``).
+    ``topics`` are topic names. In v0 an empty tuple means every topic and
+    ``None`` cannot be written; from v1 ``None`` means every topic and an empty
+    tuple none. ``topic_ids`` (v10+; Kafka's broker honours them from v12)
+    asks by topic id: each goes out as an entry with a null name. An entry that
+    carries both an id and a name is read as its id, which is what Kafka's
+    broker answers; one with neither is refused (``invalid-topic``).
+
+    ``allow_auto_topic_creation`` (v4+), ``include_cluster_authorized_operations``
+    (v8-v10) and ``include_topic_authorized_operations`` (v8+) are not ignorable:
+    a value other than the default at a version without the field cannot be
+    written, as in Kafka's generated writer. v9 is the first flexible version.
     """
 
     API_KEY: ClassVar[ApiKey] = ApiKey.METADATA
     topics: tuple[str, ...] | None = ()
+    topic_ids: tuple[uuid.UUID, ...] = ()
+    allow_auto_topic_creation: bool = True
+    include_cluster_authorized_operations: bool = False
+    include_topic_authorized_operations: bool = False
+    tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
         if self.topics is not None:
             _check_tuple("MetadataRequest.topics", self.topics, str)
             for topic in self.topics:
                 _check_text("MetadataRequest.topics[]", topic)
+        _check_tuple("MetadataRequest.topic_ids", self.topic_ids, uuid.UUID)
+        if ZERO_UUID in self.topic_ids:
+            raise ConfigurationError("MetadataRequest.topic_ids cannot hold the zero UUID")
+        if self.topics is None and self.topic_ids:
+            raise ConfigurationError("MetadataRequest.topics is None (every topic) with topic_ids")
+        for name in (
+            "allow_auto_topic_creation",
+            "include_cluster_authorized_operations",
+            "include_topic_authorized_operations",
+        ):
+            if not isinstance(getattr(self, name), bool):
+                raise ArgumentTypeError(f"MetadataRequest.{name} must be a bool")
+        _check_tags("MetadataRequest.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("MetadataRequest", self.tagged_fields, flexible)
         if version == 0 and self.topics is None:
             raise ConfigurationError("MetadataRequest v0 cannot carry a null topic list")
-        writer.array(self.topics, Writer.string, compact=False, nullable=True)
+        if self.topic_ids and version < 10:
+            raise ConfigurationError(f"MetadataRequest v{version} cannot carry topic ids")
+        _non_default(
+            "MetadataRequest.allow_auto_topic_creation",
+            version,
+            since=4,
+            is_default=self.allow_auto_topic_creation,
+        )
+        _non_default(
+            "MetadataRequest.include_cluster_authorized_operations",
+            version,
+            since=8,
+            until=10,
+            is_default=not self.include_cluster_authorized_operations,
+        )
+        _non_default(
+            "MetadataRequest.include_topic_authorized_operations",
+            version,
+            since=8,
+            is_default=not self.include_topic_authorized_operations,
+        )
+        entries: list[tuple[uuid.UUID, str | None]] | None = None
+        if self.topics is not None:
+            entries = [(ZERO_UUID, name) for name in self.topics]
+            entries += [(topic_id, None) for topic_id in self.topic_ids]
+
+        def entry(w: Writer, item: tuple[uuid.UUID, str | None]) -> None:
+            if version >= 10:
+                w.uuid(item[0])
+            _write_text(w, item[1], flexible=flexible, nullable=version >= 10, what="topics[].name")
+            if flexible:
+                w.tagged_fields(())
+
+        writer.array(entries, entry, compact=flexible, nullable=True)
+        if version >= 4:
+            writer.boolean(self.allow_auto_topic_creation)
+        if 8 <= version <= 10:
+            writer.boolean(self.include_cluster_authorized_operations)
+        if version >= 8:
+            writer.boolean(self.include_topic_authorized_operations)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
 
     @classmethod
     def _read(cls, reader: Reader, version: int) -> Self:
-        topics = reader.array(
-            lambda r: r.string("topics[]"),
-            compact=False,
-            nullable=version >= 1,
-            min_size=2,
-            what="topics",
+        flexible = _flexible(cls, version)
+        with_ids = version >= 10  # a topic id, and a name that may be null
+
+        def entry(r: Reader) -> tuple[uuid.UUID, str | None]:
+            start = r.offset
+            topic_id = r.uuid("topics[].topic_id") if with_ids else ZERO_UUID
+            name = _read_text(r, flexible=flexible, nullable=with_ids, what="topics[].name")
+            if flexible:
+                r.tagged_fields("topics[] tagged fields")
+            if name is None and topic_id == ZERO_UUID:
+                r.fail("invalid-topic", "a topic has neither a name nor an id", offset=start)
+            return topic_id, name
+
+        entries = reader.array(
+            entry, compact=flexible, nullable=version >= 1, min_size=2, what="topics"
         )
-        return cls(topics=topics)
+        allow = reader.boolean("allow_auto_topic_creation") if version >= 4 else True
+        cluster_ops = False
+        if 8 <= version <= 10:
+            cluster_ops = reader.boolean("include_cluster_authorized_operations")
+        topic_ops = reader.boolean("include_topic_authorized_operations") if version >= 8 else False
+        tags = reader.tagged_fields() if flexible else ()
+        names: tuple[str, ...] | None = None
+        ids: tuple[uuid.UUID, ...] = ()
+        if entries is not None:
+            names = tuple(
+                name for topic_id, name in entries if topic_id == ZERO_UUID and name is not None
+            )
+            ids = tuple(topic_id for topic_id, _ in entries if topic_id != ZERO_UUID)
+        return cls(
+            topics=names,
+            topic_ids=ids,
+            allow_auto_topic_creation=allow,
+            include_cluster_authorized_operations=cluster_ops,
+            include_topic_authorized_operations=topic_ops,
+            tagged_fields=tags,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1215,148 +1380,284 @@ class MetadataBroker:
     host: str
     port: int
     rack: str | None = None
+    tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
         _check_int32("MetadataBroker.node_id", self.node_id)
         _check_text("MetadataBroker.host", self.host)
         _check_int32("MetadataBroker.port", self.port)
         _check_text("MetadataBroker.rack", self.rack, nullable=True)
+        _check_tags("MetadataBroker.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(MetadataResponse, version)
+        _no_tags_before_flexible("MetadataBroker", self.tagged_fields, flexible)
         writer.int32(self.node_id)
-        writer.string(self.host)
+        _write_text(writer, self.host, flexible=flexible, what="host")
         writer.int32(self.port)
         if version >= 1:
-            writer.nullable_string(self.rack)
+            _write_text(writer, self.rack, flexible=flexible, nullable=True, what="rack")
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
 
     @classmethod
     def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(MetadataResponse, version)
+        node_id = reader.int32("node_id")
+        host = _read_text(reader, flexible=flexible, what="host")
+        port = reader.int32("port")
+        rack = None
+        if version >= 1:
+            rack = _read_text(reader, flexible=flexible, nullable=True, what="rack")
         return cls(
-            node_id=reader.int32("node_id"),
-            host=reader.string("host"),
-            port=reader.int32("port"),
-            rack=reader.nullable_string("rack") if version >= 1 else None,
+            node_id=node_id,
+            host=host or "",
+            port=port,
+            rack=rack,
+            tagged_fields=reader.tagged_fields() if flexible else (),
         )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MetadataPartition:
-    """A partition of a Metadata response topic (fields of v0-v1)."""
+    """A partition of a Metadata response topic. ``leader_epoch`` (v7+) and
+    ``offline_replicas`` (v5+) are ignorable: dropped at older versions."""
 
     error_code: int = ErrorCode.NONE
     partition_index: int
     leader_id: int
+    leader_epoch: int = -1
     replica_nodes: tuple[int, ...] = ()
     isr_nodes: tuple[int, ...] = ()
+    offline_replicas: tuple[int, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
         _check_int16("MetadataPartition.error_code", self.error_code)
         _check_int32("MetadataPartition.partition_index", self.partition_index)
         _check_int32("MetadataPartition.leader_id", self.leader_id)
-        for name in ("replica_nodes", "isr_nodes"):
+        _check_int32("MetadataPartition.leader_epoch", self.leader_epoch)
+        for name in ("replica_nodes", "isr_nodes", "offline_replicas"):
             nodes = getattr(self, name)
             _check_tuple(f"MetadataPartition.{name}", nodes, int)
             for node in nodes:
                 _check_int32(f"MetadataPartition.{name}[]", node)
+        _check_tags("MetadataPartition.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(MetadataResponse, version)
+        _no_tags_before_flexible("MetadataPartition", self.tagged_fields, flexible)
         writer.int16(self.error_code)
         writer.int32(self.partition_index)
         writer.int32(self.leader_id)
-        writer.array(self.replica_nodes, Writer.int32, compact=False)
-        writer.array(self.isr_nodes, Writer.int32, compact=False)
+        if version >= 7:
+            writer.int32(self.leader_epoch)
+        writer.array(self.replica_nodes, Writer.int32, compact=flexible)
+        writer.array(self.isr_nodes, Writer.int32, compact=flexible)
+        if version >= 5:
+            writer.array(self.offline_replicas, Writer.int32, compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
 
     @classmethod
     def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(MetadataResponse, version)
         error_code = reader.int16("error_code")
         index = reader.int32("partition_index")
         leader = reader.int32("leader_id")
-        replicas = reader.array(Reader.int32, compact=False, min_size=4, what="replica_nodes")
-        isr = reader.array(Reader.int32, compact=False, min_size=4, what="isr_nodes")
+        epoch = reader.int32("leader_epoch") if version >= 7 else -1
+
+        def nodes(what: str) -> tuple[int, ...]:
+            return reader.array(Reader.int32, compact=flexible, min_size=4, what=what) or ()
+
+        replicas = nodes("replica_nodes")
+        isr = nodes("isr_nodes")
+        offline = nodes("offline_replicas") if version >= 5 else ()
         return cls(
             error_code=error_code,
             partition_index=index,
             leader_id=leader,
-            replica_nodes=replicas or (),
-            isr_nodes=isr or (),
+            leader_epoch=epoch,
+            replica_nodes=replicas,
+            isr_nodes=isr,
+            offline_replicas=offline,
+            tagged_fields=reader.tagged_fields() if flexible else (),
         )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MetadataTopic:
-    """A topic of a Metadata response; ``is_internal`` is v1+ (ignorable)."""
+    """A topic of a Metadata response.
+
+    ``name`` may be ``None`` from v12 only (a topic asked about by an unknown
+    id); ``topic_id`` (v10+) and ``is_internal`` (v1+) are ignorable;
+    ``topic_authorized_operations`` (v8+) is not: a value other than
+    :data:`AUTHORIZED_OPERATIONS_OMITTED` cannot be written before v8.
+    """
 
     error_code: int = ErrorCode.NONE
-    name: str
+    name: str | None
+    topic_id: uuid.UUID = ZERO_UUID
     is_internal: bool = False
     partitions: tuple[MetadataPartition, ...] = ()
+    topic_authorized_operations: int = AUTHORIZED_OPERATIONS_OMITTED
+    tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
         _check_int16("MetadataTopic.error_code", self.error_code)
-        _check_text("MetadataTopic.name", self.name)
+        _check_text("MetadataTopic.name", self.name, nullable=True)
+        if not isinstance(self.topic_id, uuid.UUID):
+            raise ArgumentTypeError("MetadataTopic.topic_id must be a uuid.UUID")
         if not isinstance(self.is_internal, bool):
             raise ArgumentTypeError("MetadataTopic.is_internal must be a bool")
         _check_tuple("MetadataTopic.partitions", self.partitions, MetadataPartition)
+        _check_int32("MetadataTopic.topic_authorized_operations", self.topic_authorized_operations)
+        _check_tags("MetadataTopic.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(MetadataResponse, version)
+        _no_tags_before_flexible("MetadataTopic", self.tagged_fields, flexible)
+        if self.name is None and version < 12:
+            raise ConfigurationError(f"MetadataTopic v{version} cannot carry a null name")
+        _non_default(
+            "MetadataTopic.topic_authorized_operations",
+            version,
+            since=8,
+            is_default=self.topic_authorized_operations == AUTHORIZED_OPERATIONS_OMITTED,
+        )
         writer.int16(self.error_code)
-        writer.string(self.name)
+        _write_text(writer, self.name, flexible=flexible, nullable=True, what="name")
+        if version >= 10:
+            writer.uuid(self.topic_id)
         if version >= 1:
             writer.boolean(self.is_internal)
-        writer.array(self.partitions, lambda w, p: p._write(w, version), compact=False)
+        writer.array(self.partitions, lambda w, p: p._write(w, version), compact=flexible)
+        if version >= 8:
+            writer.int32(self.topic_authorized_operations)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
 
     @classmethod
     def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(MetadataResponse, version)
         error_code = reader.int16("error_code")
-        name = reader.string("name")
+        nullable = version >= 12
+        name = _read_text(reader, flexible=flexible, nullable=nullable, what="name")
+        topic_id = reader.uuid("topic_id") if version >= 10 else ZERO_UUID
         internal = reader.boolean("is_internal") if version >= 1 else False
         partitions = reader.array(
             lambda r: MetadataPartition._read(r, version),
-            compact=False,
+            compact=flexible,
             min_size=18,
             what="partitions",
         )
+        operations = AUTHORIZED_OPERATIONS_OMITTED
+        if version >= 8:
+            operations = reader.int32("topic_authorized_operations")
         return cls(
-            error_code=error_code, name=name, is_internal=internal, partitions=partitions or ()
+            error_code=error_code,
+            name=name,
+            topic_id=topic_id,
+            is_internal=internal,
+            partitions=partitions or (),
+            topic_authorized_operations=operations,
+            tagged_fields=reader.tagged_fields() if flexible else (),
         )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MetadataResponse(_Message):
-    """Metadata response (key 3), v0-v1: the brokers and topics.
+    """Metadata response (key 3), v0-v13: the brokers and topics (``MetadataResponse.json``).
 
-    Enough for a client that has just authenticated (kafka-python, aiokafka and
-    librdkafka all send Metadata v1 next) to consider the connection usable.
-    v1 adds ``controller_id`` and the brokers' racks and topics' ``is_internal``,
-    all ignorable: dropped when writing v0.
+    What a client needs to consider the connection usable and to find a
+    topic's leader. Ignorable fields are dropped at versions without them:
+    ``controller_id`` (v1+), ``cluster_id`` (v2+), ``throttle_time_ms`` (v3+)
+    and the top-level ``error_code`` (v13+, Kafka 4's answer to a request it
+    cannot serve). ``cluster_authorized_operations`` (v8-v10) is not ignorable.
+    v9 is the first flexible version (compact strings and arrays, tagged fields
+    in every structure).
     """
 
     API_KEY: ClassVar[ApiKey] = ApiKey.METADATA
+    throttle_time_ms: int = 0
     brokers: tuple[MetadataBroker, ...] = ()
+    cluster_id: str | None = None
     controller_id: int = -1
     topics: tuple[MetadataTopic, ...] = ()
+    cluster_authorized_operations: int = AUTHORIZED_OPERATIONS_OMITTED
+    error_code: int = ErrorCode.NONE
+    tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
+        _check_int32("MetadataResponse.throttle_time_ms", self.throttle_time_ms)
         _check_tuple("MetadataResponse.brokers", self.brokers, MetadataBroker)
+        _check_text("MetadataResponse.cluster_id", self.cluster_id, nullable=True)
         _check_int32("MetadataResponse.controller_id", self.controller_id)
         _check_tuple("MetadataResponse.topics", self.topics, MetadataTopic)
+        _check_int32(
+            "MetadataResponse.cluster_authorized_operations", self.cluster_authorized_operations
+        )
+        _check_int16("MetadataResponse.error_code", self.error_code)
+        _check_tags("MetadataResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
-        writer.array(self.brokers, lambda w, b: b._write(w, version), compact=False)
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("MetadataResponse", self.tagged_fields, flexible)
+        _non_default(
+            "MetadataResponse.cluster_authorized_operations",
+            version,
+            since=8,
+            until=10,
+            is_default=self.cluster_authorized_operations == AUTHORIZED_OPERATIONS_OMITTED,
+        )
+        if version >= 3:
+            writer.int32(self.throttle_time_ms)
+        writer.array(self.brokers, lambda w, b: b._write(w, version), compact=flexible)
+        if version >= 2:
+            _write_text(
+                writer, self.cluster_id, flexible=flexible, nullable=True, what="cluster_id"
+            )
         if version >= 1:
             writer.int32(self.controller_id)
-        writer.array(self.topics, lambda w, t: t._write(w, version), compact=False)
+        writer.array(self.topics, lambda w, t: t._write(w, version), compact=flexible)
+        if 8 <= version <= 10:
+            writer.int32(self.cluster_authorized_operations)
+        if version >= 13:
+            writer.int16(self.error_code)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
 
     @classmethod
     def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(cls, version)
+        throttle = reader.int32("throttle_time_ms") if version >= 3 else 0
         brokers = reader.array(
-            lambda r: MetadataBroker._read(r, version), compact=False, min_size=10, what="brokers"
+            lambda r: MetadataBroker._read(r, version),
+            compact=flexible,
+            min_size=10,
+            what="brokers",
         )
+        cluster_id = None
+        if version >= 2:
+            cluster_id = _read_text(reader, flexible=flexible, nullable=True, what="cluster_id")
         controller = reader.int32("controller_id") if version >= 1 else -1
         topics = reader.array(
-            lambda r: MetadataTopic._read(r, version), compact=False, min_size=8, what="topics"
+            lambda r: MetadataTopic._read(r, version), compact=flexible, min_size=8, what="topics"
         )
-        return cls(brokers=brokers or (), controller_id=controller, topics=topics or ())
+        cluster_operations = AUTHORIZED_OPERATIONS_OMITTED
+        if 8 <= version <= 10:
+            cluster_operations = reader.int32("cluster_authorized_operations")
+        error_code = reader.int16("error_code") if version >= 13 else ErrorCode.NONE
+        return cls(
+            throttle_time_ms=throttle,
+            brokers=brokers or (),
+            cluster_id=cluster_id,
+            controller_id=controller,
+            topics=topics or (),
+            cluster_authorized_operations=cluster_operations,
+            error_code=error_code,
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
 
 
 RequestMessage = Union[  # noqa: UP007 - a runtime alias, usable in isinstance()
@@ -1573,12 +1874,17 @@ def _sized(payload: bytes) -> bytes:
 
 
 def decode_request(
-    frame: Frame | bytes, *, max_elements: int | None = None
+    frame: Frame | bytes, *, max_elements: int | None = None, ignore_trailing_data: bool = False
 ) -> tuple[RequestHeader, RequestMessage]:
     """Parse one request frame (without its size prefix) into header and message.
 
     ``max_elements`` bounds every array of the request (see :class:`Reader`):
     a broker passes a small one before the client is authenticated.
+    Bytes after the message are refused (``trailing-data``) unless
+    ``ignore_trailing_data``: Kafka's broker reads a request's fields and
+    ignores what follows, and librdkafka 2.16 sends three such bytes after a
+    Metadata v13 request (measured: tests/test_interop_kafka.py), so a broker
+    serving authenticated clients passes it.
 
     An unknown API key raises :class:`MalformedFrame` with INVALID_REQUEST, as
     Kafka's ``RequestHeader.parse`` does; a version this codec does not speak
@@ -1612,7 +1918,8 @@ def decode_request(
             error_code=ErrorCode.UNSUPPORTED_VERSION,
         )
     message = _REQUESTS[api_key]._read(reader, api_version)
-    reader.finish()
+    if not ignore_trailing_data:
+        reader.finish()
     return header, message
 
 

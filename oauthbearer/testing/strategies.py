@@ -31,11 +31,13 @@ Three kinds of strategy:
 
 The reason codes generated are :data:`INITIAL_RESPONSE_REASONS` (per dialect),
 :data:`ERROR_RESPONSE_REASONS`, :data:`KAFKA_REQUEST_REASONS` and
-``invalid-challenge-reply``: every code of ``MALFORMED_REASONS``. One code is
-not generated, and is listed in :data:`UNCOVERED_REASONS`:
+``invalid-challenge-reply``: every code of ``MALFORMED_REASONS``. Two codes are
+not generated, and are listed in :data:`UNCOVERED_REASONS`:
 
 * ``invalid-boolean`` (``KAFKA_FRAME_REASONS``): no request of the
-  authentication phase has a BOOLEAN field; only Metadata responses do.
+  authentication phase has a BOOLEAN field; only Metadata does;
+* ``invalid-topic`` (``KAFKA_FRAME_REASONS``): only Metadata v10+ requests,
+  which are not of the authentication phase, can leave out a topic's name.
 
 Where one change breaks different rules in the two dialects, it is tagged per
 dialect: a space inside the token is ``invalid-token-syntax`` in the strict
@@ -217,7 +219,9 @@ KAFKA_REQUEST_REASONS: Final = (
 UNCOVERED_REASONS: Final = types.MappingProxyType(
     {
         "invalid-boolean": "KAFKA_FRAME_REASONS: no request of the authentication phase "
-        "has a BOOLEAN field; only Metadata responses do",
+        "has a BOOLEAN field; only Metadata does",
+        "invalid-topic": "KAFKA_FRAME_REASONS: only Metadata v10+ requests, which are not "
+        "of the authentication phase, can leave out a topic's name",
     }
 )
 
