@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from bench_broker import MAX_BYTES_PER_CONNECTION, MIN_AUTHENTICATIONS_PER_S
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 BENCHMARKS: Final = Path(__file__).resolve().parent
 ROOT: Final = BENCHMARKS.parent
@@ -483,8 +483,8 @@ class Scale:
     @classmethod
     def fit(cls, figures: Sequence[float], *, log: bool) -> Scale:
         if log:
-            low = 10.0 ** math.floor(math.log10(min(figures)))
-            high = 10.0 ** math.ceil(math.log10(max(figures)))
+            low = _power_of_ten(min(figures), math.floor)
+            high = _power_of_ten(max(figures), math.ceil)
             return cls(low, high if high > low else low * 10, log=True)
         # A linear axis from 0 to a round number above the largest figure.
         top = max(figures) * 1.05
@@ -690,3 +690,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _power_of_ten(value: float, rounding: Callable[[float], int]) -> float:
+    """10 to the power ``rounding(log10(value))``, on the right side of ``value``
+    even where ``log10`` rounds (``log10(999999.9999999999)`` is 6.0)."""
+    power = 10.0 ** rounding(math.log10(value))
+    if rounding is math.floor and power > value:
+        return power / 10
+    if rounding is math.ceil and power < value:
+        return power * 10
+    return power

@@ -442,3 +442,10 @@ def test_quick_report_end_to_end(tmp_path: Path) -> None:
     assert "- Command: `python benchmarks/report.py --quick --check --output-dir " in markdown
     svg = (out / "report.svg").read_text(encoding="utf-8")
     assert len(bars(svg)) == total
+
+
+def test_a_log_scale_holds_a_figure_that_log10_rounds_up() -> None:
+    # log10(999999.9999999999) is 6.0: the lowest tick must still be below it.
+    scale = report.Scale.fit([999_999.999_999_999_9], log=True)
+    assert scale.low == 100_000.0
+    assert scale.high == 1_000_000.0
