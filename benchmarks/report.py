@@ -472,6 +472,17 @@ def _line(x1: float, y1: float, x2: float, y2: float, *, stroke: str, width: flo
     )
 
 
+def _power_of_ten(value: float, rounding: Callable[[float], int]) -> float:
+    """10 to the power ``rounding(log10(value))``, on the right side of ``value``
+    even where ``log10`` rounds (``log10(999999.9999999999)`` is 6.0)."""
+    power = 10.0 ** rounding(math.log10(value))
+    if rounding is math.floor and power > value:
+        return power / 10
+    if rounding is math.ceil and power < value:
+        return power * 10
+    return power
+
+
 @dataclass(frozen=True, slots=True)
 class Scale:
     """A panel's x axis: figures to pixels, and the ticks to label."""
@@ -690,14 +701,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _power_of_ten(value: float, rounding: Callable[[float], int]) -> float:
-    """10 to the power ``rounding(log10(value))``, on the right side of ``value``
-    even where ``log10`` rounds (``log10(999999.9999999999)`` is 6.0)."""
-    power = 10.0 ** rounding(math.log10(value))
-    if rounding is math.floor and power > value:
-        return power / 10
-    if rounding is math.ceil and power < value:
-        return power * 10
-    return power
