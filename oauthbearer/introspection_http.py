@@ -188,6 +188,7 @@ class IntrospectionValidator:
         self._assertion_audience = assertion_audience or self._endpoint
         self._assertion_lifetime_s = assertion_lifetime_s
         self._kid = kid
+        self._rng = rng or random.SystemRandom()
         # The request is built once here, so that a bad option fails now, not at the first login.
         self._request("probe", now=0.0)
         self.rules = rules or IntrospectionRules()
@@ -208,12 +209,13 @@ class IntrospectionValidator:
         self._transport = transport
         self._monotonic = monotonic
         self._sleep = sleep
-        self._rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
         self._flights: dict[bytes, _Flight] = {}
         self._async_flights: dict[bytes, asyncio.Future[OAuthBearerToken]] = {}
         #: Requests sent to the provider (attempts, retries included).
         self.requests_sent = 0
+        #: Cache misses answered by another caller's request in flight.
+        self.requests_joined = 0
 
     def __repr__(self) -> str:
         return (
@@ -305,6 +307,8 @@ class IntrospectionValidator:
             leader = cached is None and flight is None
             if leader:
                 flight = self._flights[key] = _Flight()
+            elif cached is None:
+                self.requests_joined += 1
         if cached is not None:
             return _verdict(cached)
         assert flight is not None
