@@ -286,10 +286,14 @@ class IntrospectionValidator:
             try:
                 return self._attempt(token, now)
             except IntrospectionError as error:
-                log.warning("introspection of token %s failed: %s", shown, error)
                 if self._retry is None:
                     raise
-                self._sleep(loop.failed(error, retryable=error.retryable, now=self._monotonic()))
+                # Raises the first error when the loop is over; the caller reports it.
+                wait = loop.failed(error, retryable=error.retryable, now=self._monotonic())
+                log.warning(
+                    "introspection of token %s failed, retrying in %.2f s: %s", shown, wait, error
+                )
+                self._sleep(wait)
 
     # -- validation --
 

@@ -329,3 +329,30 @@ def test_authlibs_endpoint(authlib_server: AuthlibServer, method: str) -> None:
     with pytest.raises(IntrospectionError, match="HTTP 401: invalid_client"):
         wrong.validate("opaque-1", now=time.time())
     assert authlib_server.requests == 4
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_validate_introspect_on_the_command_line(
+    idp: TestIdentityProvider, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oauthbearer.cli import CLIENT_SECRET_ENV, main
+
+    token = idp.mint_opaque_token("alice", scope="kafka")
+    base = ["validate", "--introspect", idp.introspection_endpoint, "--client-id", "broker"]
+    base.append("--insecure-loopback")
+    assert main([*base, "--client-secret", SECRET, token]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["ok"], shown["principal"], shown["scope"]) == (True, "alice", ["kafka"])
+    monkeypatch.setenv(CLIENT_SECRET_ENV, SECRET)
+    assert main([*base, "--client-auth", "post", "never-issued"]) == 1
+    assert json.loads(capsys.readouterr().out)["status"] == "invalid_token"
+    assert main([*base, "--client-secret", "wrong", token]) == 2
+    assert "HTTP 401: invalid_client" in capsys.readouterr().err
+    monkeypatch.delenv(CLIENT_SECRET_ENV)
+    with pytest.raises(SystemExit) as usage:
+        main([*base, token])
+    assert usage.value.code == 2
+    assert "--client-secret" in capsys.readouterr().err
+    assert introspections(idp) == [200, 200, 401]
