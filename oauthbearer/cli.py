@@ -30,6 +30,7 @@ from oauthbearer.errors import (
     OAuthBearerError,
 )
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
+from oauthbearer.introspection import IntrospectionError, IntrospectionRules
 from oauthbearer.jwks import MIN_RSA_KEY_BITS, JsonWebKeySet
 from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
 from oauthbearer.unsecured import (
@@ -432,10 +433,62 @@ def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
         raise UsageError(f"--jwks: {exc}{hint if source.startswith('http://') else ''}") from None
 
 
+#: validate --introspect's own options (dest -> option).
+_INTROSPECT_OPTIONS: Final = {
+    "client_id": "--client-id",
+    "client_secret": "--client-secret",
+    "client_auth": "--client-auth",
+    "fallback_sub_claim": "--fallback-sub-claim",
+}
+#: Where validate --introspect reads the client secret when --client-secret is
+#: not given: an environment variable stays out of ``ps`` and shell history.
+CLIENT_SECRET_ENV: Final = "OAUTHBEARER_CLIENT_SECRET"
+
+
+def _introspector(args: argparse.Namespace) -> TokenValidator:
+    """The IntrospectionValidator that ``--introspect URL`` and its options describe."""
+    from oauthbearer.introspection_http import IntrospectionValidator  # noqa: PLC0415
+
+    if args.option:
+        raise UsageError("-o/--option applies to --unsecured only")
+    for dest in ("algorithm", "scope_claim", "groups_claim", "no_require_iat"):
+        if getattr(args, dest):
+            raise UsageError(f"{_JWT_VALIDATE_OPTIONS[dest]} applies to --jwks only")
+    secret = args.client_secret or os.environ.get(CLIENT_SECRET_ENV)
+    if args.client_id is None or not secret:
+        raise UsageError(
+            f"--introspect needs --client-id and --client-secret (or ${CLIENT_SECRET_ENV})"
+        )
+    rules = IntrospectionRules(
+        principal_claim="sub" if args.sub_claim is None else args.sub_claim,
+        fallback_principal_claim=args.fallback_sub_claim,
+        issuer=args.issuer,
+        audience=args.audience,
+        clock_skew_s=30.0 if args.clock_skew is None else args.clock_skew,
+    )
+    try:
+        return IntrospectionValidator(
+            args.introspect,
+            client_id=args.client_id,
+            client_secret=secret,
+            auth_method=f"client_secret_{args.client_auth or 'basic'}",  # type: ignore[arg-type]
+            rules=rules,
+            allow_insecure_loopback=args.insecure_loopback,
+        )
+    except ConfigurationError as exc:
+        hint = " (to reach 127.0.0.1 over http, add --insecure-loopback)"
+        shown = hint if args.introspect.startswith("http://") else ""
+        raise UsageError(f"--introspect: {exc}{shown}") from None
+
+
 def _validator(args: argparse.Namespace) -> tuple[TokenValidator, JwksRefresher | None]:
-    """The validator that ``--unsecured``/``-o`` or ``--jwks`` and its options
-    describe, and the refresher whose keys it reads (not fetched yet).
-    Raises :class:`~oauthbearer.errors.ConfigurationError` for bad option values."""
+    """The validator that ``--unsecured``/``-o``, ``--jwks`` or ``--introspect``
+    and their options describe, and the refresher whose keys it reads (not
+    fetched yet). Raises :class:`~oauthbearer.errors.ConfigurationError` for
+    bad option values."""
+    if getattr(args, "introspect", None) is not None:
+        return _introspector(args), None
+    _unused(args, _INTROSPECT_OPTIONS, needs="--introspect")
     if args.jwks is None:
         _unused(args, _JWT_VALIDATE_OPTIONS, needs="--jwks")
         options = _key_values(args.option, "--option")
@@ -468,6 +521,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 2
     try:
         negotiated = validator.validate(token, now=_now(args))
+    except IntrospectionError as exc:  # the provider failed: no verdict
+        print(f"oauthbearer validate: {exc}", file=sys.stderr)
+        return 2
     except InvalidToken as refused:
         print(
             json.dumps(
@@ -814,11 +870,32 @@ def _add_validator_options(parser: argparse.ArgumentParser, *, required: bool) -
         help="with --unsecured: a Kafka unsecuredValidator* option, "
         "e.g. unsecuredValidatorRequiredScope=read",
     )
-    jwt_options = parser.add_argument_group("signed JWTs (with --jwks)")
+    kind.add_argument(
+        "--introspect",
+        metavar="URL",
+        help="validate any token by RFC 7662 introspection at URL (with --client-id)",
+    )
+    introspect = parser.add_argument_group("introspection (with --introspect)")
+    introspect.add_argument("--client-id", help="the client id to authenticate as")
+    introspect.add_argument(
+        "--client-secret",
+        help=f"the client secret (default: ${CLIENT_SECRET_ENV}, which keeps it out of ps)",
+    )
+    introspect.add_argument(
+        "--client-auth",
+        choices=("basic", "post"),
+        help="client_secret_basic (the default) or client_secret_post",
+    )
+    introspect.add_argument(
+        "--fallback-sub-claim",
+        metavar="CLAIM",
+        help="the claim holding the principal when --sub-claim's is absent",
+    )
+    jwt_options = parser.add_argument_group("signed JWTs (with --jwks; some with --introspect)")
     jwt_options.add_argument(
         "--insecure-loopback",
         action="store_true",
-        help="allow an http:// JWKS URL to a loopback address (for tests)",
+        help="allow an http:// JWKS or introspection URL to a loopback address (for tests)",
     )
     jwt_options.add_argument("--issuer", action="append", help="the expected iss; repeatable")
     jwt_options.add_argument(

@@ -479,6 +479,31 @@ class JwtValidator:
             cache.put(digest, result, kid=kid, alg=alg, key=key, source=source)
         return result
 
+    def can_verify(self, token: str) -> bool:
+        """Whether ``token`` is shaped like a JWS whose header this validator
+        accepts and whose ``kid`` and ``alg`` select a key it holds. Reads the
+        header only and verifies nothing: it is how
+        :class:`~oauthbearer.introspection.JwtOrIntrospection` decides to judge
+        a token locally rather than introspect it."""
+        if not isinstance(token, str) or len(token) > self._max_token_length:
+            return False
+        try:
+            parts = token.encode("ascii").translate(TO_STANDARD_ALPHABET).split(b".")
+        except UnicodeEncodeError:
+            return False
+        if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
+            return False
+        verdict = self._headers.get(parts[0])
+        if verdict is None:
+            try:
+                verdict = self._header_verdict(parts[0], token)
+            except InvalidToken:
+                return False
+        if isinstance(verdict, str):
+            return False
+        alg, kid, _verify, source = verdict
+        return bool(source.keys_for(kid, alg))
+
     def _source_for(self, alg: str) -> KeySource:
         """Where the keys for ``alg`` come from: the HMAC secrets, or ``keys``."""
         source = self._keys if self._hmac is None or alg not in HMAC_ALGORITHMS else self._hmac

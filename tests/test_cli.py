@@ -484,7 +484,7 @@ def test_validate_jwks_file_failures(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["validate", "t"], "one of the arguments --unsecured --jwks is required"),
+        (["validate", "t"], "one of the arguments --unsecured --jwks --introspect is required"),
         (["validate", "--unsecured", "--jwks", "j.json", "t"], "not allowed with argument"),
         (["validate", "--unsecured", "--audience", "a", "t"], "--audience applies to --jwks"),
         (["validate", "--unsecured", "--no-require-iat", "t"], "--no-require-iat applies"),

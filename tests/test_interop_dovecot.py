@@ -224,8 +224,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         return
 
 
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
+@contextlib.contextmanager
+def run_dovecot(oauth2_conf: Callable[[Path, dict[str, Any]], str]) -> Iterator[tuple[int, Path]]:
+    """Run Dovecot with the passdb configuration ``oauth2_conf(directory, fields)``
+    returns (it may write files, such as keys, into ``directory``); yields the
+    IMAP port and the directory (its ``dovecot.log``). Skips without Dovecot."""
     binary = _dovecot_binary()
     if binary is None:
         missing_peer("dovecot", "apt-get install dovecot-imapd")
@@ -239,23 +242,12 @@ def dovecot() -> Iterator[Dovecot]:
         home = directory / "home"
         home.mkdir()
         os.chown(home, uid, gid)
-        # The key dictionary: <prefix><azp or "default">/<ALG>/<kid or "default">.
-        key = ec.generate_private_key(ec.SECP256R1())
-        key_file = directory / "keys" / "default" / "ES256" / KID
-        key_file.parent.mkdir(parents=True)
-        key_file.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
         port = _free_port()
         fields = {"dir": directory, "host": HOST, "port": port, "user": user, "group": group}
-        fields |= {"uid": uid, "gid": gid, "issuer": ISSUER, "scope": SCOPE}
-        fields |= {"discovery": DISCOVERY}
+        fields |= {"uid": uid, "gid": gid}
         config = directory / "dovecot.conf"
         config.write_text(DOVECOT_CONF.format(**fields))
-        (directory / "dovecot-oauth2.conf.ext").write_text(OAUTH2_CONF.format(**fields))
-        log = directory / "dovecot.log"
+        (directory / "dovecot-oauth2.conf.ext").write_text(oauth2_conf(directory, fields))
         with (directory / "stdout.log").open("wb") as output:
             process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
                 [binary, "-F", "-c", str(config)],
@@ -265,11 +257,32 @@ def dovecot() -> Iterator[Dovecot]:
                 start_new_session=True,  # its own process group, for _stop
             )
         _wait_until_ready(process, port, directory / "stdout.log")
-        yield Dovecot(port=port, key=key, key_file=key_file, log=log)
+        yield port, directory
     finally:
         if process is not None:
             _stop(process)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    # The key dictionary: <prefix><azp or "default">/<ALG>/<kid or "default">.
+    key = ec.generate_private_key(ec.SECP256R1())
+
+    def local_validation(directory: Path, fields: dict[str, Any]) -> str:
+        key_file = directory / "keys" / "default" / "ES256" / KID
+        key_file.parent.mkdir(parents=True)
+        key_file.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        fields |= {"issuer": ISSUER, "scope": SCOPE, "discovery": DISCOVERY}
+        return OAUTH2_CONF.format(**fields)
+
+    with run_dovecot(local_validation) as (port, directory):
+        key_file = directory / "keys" / "default" / "ES256" / KID
+        yield Dovecot(port=port, key=key, key_file=key_file, log=directory / "dovecot.log")
 
 
 def recording(auth: Callable[[bytes], bytes]) -> tuple[Callable[[bytes], bytes], list[bytes]]:

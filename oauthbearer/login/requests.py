@@ -88,7 +88,9 @@ __all__ = [
     "TokenResponse",
     "assertion_template_from_json",
     "client_credentials_request",
+    "client_secret_auth",
     "discovery_urls",
+    "form_body",
     "form_urlencode",
     "is_credential_name",
     "jwt_bearer_request",
@@ -96,8 +98,10 @@ __all__ = [
     "make_assertion",
     "parse_discovery",
     "parse_token_response",
+    "private_key_jwt_auth",
     "private_key_jwt_request",
     "scrub_secrets",
+    "shown_text",
 ]
 
 GRANT_TYPE_CLIENT_CREDENTIALS: Final = "client_credentials"
@@ -191,7 +195,9 @@ def form_urlencode(value: str) -> str:
     return "".join(out)
 
 
-def _form(pairs: Sequence[tuple[str, str]]) -> bytes:
+def form_body(pairs: Sequence[tuple[str, str]]) -> bytes:
+    """An ``application/x-www-form-urlencoded`` body of ``pairs``, in order,
+    every name and value encoded by :func:`form_urlencode`."""
     return "&".join(f"{form_urlencode(k)}={form_urlencode(v)}" for k, v in pairs).encode("ascii")
 
 
@@ -259,8 +265,9 @@ def scrub_secrets(text: str, secrets: Collection[str]) -> str:
     return text
 
 
-def _shown_text(value: str) -> str:
-    """Identity provider text, safe for a log line: RFC 6749 characters only, bounded."""
+def shown_text(value: str) -> str:
+    """Identity provider text, safe for a log line: RFC 6749 characters only
+    (others become ``?``), at most :data:`MAX_SHOWN_ERROR_TEXT` characters."""
     cleaned = _ERROR_TEXT_BAD.sub("?", value)
     if len(cleaned) > MAX_SHOWN_ERROR_TEXT:
         cleaned = cleaned[:MAX_SHOWN_ERROR_TEXT] + "..."
@@ -378,14 +385,17 @@ def _basic(client_id: str, client_secret: str, *, urlencode: bool) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
 
 
-def _client_auth(
+def client_secret_auth(
     client_id: object,
     client_secret: object,
     auth_method: object,
     *,
     urlencode_credentials: object,
 ) -> tuple[tuple[tuple[str, str], ...], list[tuple[str, str]]]:
-    """Extra headers and body pairs that authenticate the client with a secret."""
+    """The extra headers and body pairs that authenticate a client with a
+    secret: ``client_secret_basic`` (an ``Authorization`` header, see the
+    module documentation) or ``client_secret_post`` (both in the body). The
+    token and introspection requests share it."""
     cid = _text(client_id, "client_id")
     secret = _text(client_secret, "client_secret", secret=True)
     if not isinstance(urlencode_credentials, bool):
@@ -410,7 +420,7 @@ def _request(
 ) -> TokenRequest:
     accept, cache, content = _FORM_HEADERS
     headers = (accept, *extra, cache, content)
-    return TokenRequest(url=url, grant_type=grant_type, body=_form(pairs), headers=headers)
+    return TokenRequest(url=url, grant_type=grant_type, body=form_body(pairs), headers=headers)
 
 
 def client_credentials_request(
@@ -425,13 +435,26 @@ def client_credentials_request(
     """The RFC 6749 section 4.4 client credentials grant, as Kafka's
     ``ClientCredentialsJwtRetriever`` sends it (see the module documentation)."""
     url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
-    extra, auth_pairs = _client_auth(
+    extra, auth_pairs = client_secret_auth(
         client_id, client_secret, auth_method, urlencode_credentials=urlencode_credentials
     )
     pairs = [("grant_type", GRANT_TYPE_CLIENT_CREDENTIALS)]
     if (checked := _scope(scope)) is not None:
         pairs.append(("scope", checked))
     return _request(url, GRANT_TYPE_CLIENT_CREDENTIALS, pairs + auth_pairs, extra)
+
+
+def private_key_jwt_auth(client_id: object, assertion: object) -> list[tuple[str, str]]:
+    """The body pairs that authenticate a client with a signed assertion
+    (``private_key_jwt``, RFC 7523 section 2.2): ``client_id`` (optional, RFC
+    7521 section 4.2: ``None`` leaves it out), ``client_assertion_type`` and
+    ``client_assertion``."""
+    pairs = [] if client_id is None else [("client_id", _text(client_id, "client_id"))]
+    return [
+        *pairs,
+        ("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER),
+        ("client_assertion", _assertion(assertion, "assertion")),
+    ]
 
 
 def _assertion(assertion: object, option: str) -> str:
@@ -459,12 +482,7 @@ def private_key_jwt_request(
     pairs = [("grant_type", GRANT_TYPE_CLIENT_CREDENTIALS)]
     if (checked := _scope(scope)) is not None:
         pairs.append(("scope", checked))
-    if client_id is not None:
-        pairs.append(("client_id", _text(client_id, "client_id")))
-    pairs += [
-        ("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER),
-        ("client_assertion", _assertion(assertion, "assertion")),
-    ]
+    pairs += private_key_jwt_auth(client_id, assertion)
     return _request(url, GRANT_TYPE_CLIENT_CREDENTIALS, pairs, ())
 
 
@@ -492,7 +510,7 @@ def jwt_bearer_request(
         pairs.append(("scope", checked))
     extra: tuple[tuple[str, str], ...] = ()
     if client_secret is not None:
-        extra, auth_pairs = _client_auth(
+        extra, auth_pairs = client_secret_auth(
             client_id, client_secret, auth_method, urlencode_credentials=urlencode_credentials
         )
         pairs += auth_pairs
@@ -746,9 +764,9 @@ def _oauth_error(
     if error is None:
         detail = "no OAuth error in the body" if body.strip() else "an empty body"
     else:
-        detail = _shown_text(error)
+        detail = shown_text(error)
         if description is not None:
-            detail += f" ({_shown_text(description)})"
+            detail += f" ({shown_text(description)})"
     return _endpoint_error(
         detail, status=status, retryable=retryable, error=error, error_description=description
     )
@@ -844,7 +862,7 @@ def parse_token_response(
         not isinstance(token_type, str) or token_type.lower() != "bearer"
     ):
         shown = (
-            _shown_text(scrub_secrets(token_type, secrets))
+            shown_text(scrub_secrets(token_type, secrets))
             if isinstance(token_type, str)
             else "not a string"
         )
@@ -924,7 +942,7 @@ def parse_discovery(
         raise DiscoveryError(f"the discovery document is {error}", retryable=False) from None
     found = document.get("issuer")
     if found != expected:
-        shown = _shown_text(found) if isinstance(found, str) else "missing or not a string"
+        shown = shown_text(found) if isinstance(found, str) else "missing or not a string"
         raise DiscoveryError(
             f"the discovery document's issuer {shown!r} is not {expected!r} "
             "(RFC 8414 section 3.3: they must be identical)",

@@ -42,6 +42,14 @@ picks a free port). It serves four paths:
   :meth:`~TestIdentityProvider.retire_old_keys`, so that both halves of a
   rotation can be tested.
 
+* ``/introspect``: the introspection endpoint (RFC 7662). ``POST`` a form
+  with ``token`` (and an optional ``token_type_hint``), the caller
+  authenticated as a registered client, as at ``/token``. A token is active
+  when it is an opaque token from :meth:`~TestIdentityProvider.mint_opaque_token`
+  (not revoked, not expired) or a JWT this provider signed that is still
+  valid; the answer then carries its claims and ``token_type`` ``Bearer``.
+  Anything else is ``{"active": false}``.
+
 * ``/.well-known/openid-configuration`` and
   ``/.well-known/oauth-authorization-server``: the same metadata document
   (RFC 8414 section 2). The server has no authorization endpoint, so the
@@ -135,6 +143,7 @@ AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post", "private_key
 
 TOKEN_PATH: Final = "/token"
 JWKS_PATH: Final = "/jwks"
+INTROSPECTION_PATH: Final = "/introspect"  # RFC 7662 section 2
 OPENID_CONFIGURATION_PATH: Final = "/.well-known/openid-configuration"  # OpenID Discovery 4
 OAUTH_METADATA_PATH: Final = "/.well-known/oauth-authorization-server"  # RFC 8414 section 3
 
@@ -193,6 +202,7 @@ class Endpoint(enum.StrEnum):
     TOKEN = "token"
     JWKS = "jwks"
     DISCOVERY = "discovery"
+    INTROSPECT = "introspect"
 
 
 def _check_number(value: object, name: str, *, minimum: float = 0.0) -> float:
@@ -583,6 +593,7 @@ class TestIdentityProvider:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._issuer: str | None = None
+        self._opaque: dict[str, dict[str, Any]] = {}  # opaque token -> its claims
 
     def __repr__(self) -> str:
         state = "not started" if self._issuer is None else self._issuer
@@ -652,6 +663,11 @@ class TestIdentityProvider:
         return self.issuer + JWKS_PATH
 
     @property
+    def introspection_endpoint(self) -> str:
+        """The RFC 7662 introspection endpoint."""
+        return self.issuer + INTROSPECTION_PATH
+
+    @property
     def discovery_url(self) -> str:
         """The OpenID Connect discovery URL (the RFC 8414 one serves the same document)."""
         return self.issuer + OPENID_CONFIGURATION_PATH
@@ -665,6 +681,8 @@ class TestIdentityProvider:
             "issuer": self.issuer,
             "token_endpoint": self.token_endpoint,
             "jwks_uri": self.jwks_uri,
+            "introspection_endpoint": self.introspection_endpoint,
+            "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
             "grant_types_supported": [GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER],
             "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
             "token_endpoint_auth_signing_alg_values_supported": list(_ASSERTION_ALGORITHMS),
@@ -810,6 +828,46 @@ class TestIdentityProvider:
         headers = {"kid": key.kid, "typ": "at+jwt"}
         return pyjwt.encode(claims, key.private_key, algorithm="RS256", headers=headers)
 
+    def mint_opaque_token(
+        self,
+        sub: str,
+        *,
+        scope: str | Iterable[str] = (),
+        audience: str | Iterable[str] | None = None,
+        lifetime_s: int = DEFAULT_LIFETIME_S,
+        now: float | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
+        client_id: str | None = None,
+    ) -> str:
+        """An opaque access token (random, meaningless to anyone but this
+        provider) with the claims :meth:`mint_token` would sign; only the
+        introspection endpoint can tell what it stands for."""
+        if not isinstance(sub, str) or not sub or sub.strip() != sub:
+            raise ConfigurationError("mint_opaque_token: sub must be a non-blank string")
+        issued = math.floor(self._clock() if now is None else _check_number(now, "now"))
+        claims: dict[str, Any] = dict(_check_extra_claims(extra_claims, "mint_opaque_token"))
+        claims.update(iss=self.issuer, sub=sub)
+        aud = _check_audience(audience, "mint_opaque_token")
+        if aud is not None:
+            claims["aud"] = aud if isinstance(aud, str) else list(aud)
+        scopes = _check_scopes(scope, "mint_opaque_token")
+        if scopes:
+            claims["scope"] = " ".join(sorted(scopes))
+        lifetime = _check_lifetime(lifetime_s, "mint_opaque_token")
+        claims.update(iat=issued, nbf=issued, exp=issued + lifetime)
+        if client_id is not None:
+            claims["client_id"] = client_id
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._opaque[token] = claims
+        return token
+
+    def revoke(self, token: str) -> bool:
+        """Forget an opaque token: introspection calls it inactive from now on.
+        Returns whether it was known."""
+        with self._lock:
+            return self._opaque.pop(token, None) is not None
+
     def sign_raw(self, header: bytes, payload: bytes, *, algorithm: str = "RS256") -> str:
         """Sign any header and payload bytes with the current signing key, as given.
 
@@ -834,7 +892,7 @@ class TestIdentityProvider:
 
     def inject(self, endpoint: Endpoint | str, fault: Fault, *, times: int = 1) -> None:
         """Answer the next ``times`` requests to ``endpoint`` (``"token"``,
-        ``"jwks"`` or ``"discovery"``) with ``fault``, after any faults already
+        ``"jwks"``, ``"discovery"`` or ``"introspect"``) with ``fault``, after any faults already
         queued there; then behave normally again."""
         try:
             where = Endpoint(endpoint)
@@ -884,6 +942,7 @@ class TestIdentityProvider:
         path = urllib.parse.urlsplit(handler.path).path
         endpoint = {
             TOKEN_PATH: Endpoint.TOKEN,
+            INTROSPECTION_PATH: Endpoint.INTROSPECT,
             JWKS_PATH: Endpoint.JWKS,
             OPENID_CONFIGURATION_PATH: Endpoint.DISCOVERY,
             OAUTH_METADATA_PATH: Endpoint.DISCOVERY,
@@ -898,7 +957,7 @@ class TestIdentityProvider:
             response = _error_response(error)
             handler.close_connection = True
         else:
-            if endpoint is Endpoint.TOKEN and method == "POST":
+            if endpoint in (Endpoint.TOKEN, Endpoint.INTROSPECT) and method == "POST":
                 try:
                     pairs = self._parse_form(handler, body)
                 except _TokenError as error:
@@ -1015,7 +1074,7 @@ class TestIdentityProvider:
     ) -> _Response:
         if endpoint is None:
             return _json_response(404, {"error": "not_found"})
-        allowed = "POST" if endpoint is Endpoint.TOKEN else "GET"
+        allowed = "POST" if endpoint in (Endpoint.TOKEN, Endpoint.INTROSPECT) else "GET"
         if method != allowed:
             document = {"error": "invalid_request", "error_description": f"use {allowed}"}
             return _json_response(405, document, ("Allow", allowed))
@@ -1026,14 +1085,18 @@ class TestIdentityProvider:
         try:
             if form_error is not None:
                 raise form_error
-            document = self._token(handler, pairs, now)
+            if endpoint is Endpoint.INTROSPECT:
+                document = self._introspect(handler, pairs, now)
+            else:
+                document = self._token(handler, pairs, now)
         except _TokenError as error:
             return _error_response(error)
         return _json_response(200, document, ("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 
     # -- the token endpoint (RFC 6749 section 3.2, RFC 7523) --
 
-    def _token(self, handler: _Handler, pairs: list[tuple[str, str]], now: float) -> dict[str, Any]:
+    @staticmethod
+    def _fields(pairs: list[tuple[str, str]]) -> dict[str, str]:
         form: dict[str, str] = {}
         for name, value in pairs:
             if name in form:
@@ -1042,6 +1105,44 @@ class TestIdentityProvider:
                 )
             if value:  # RFC 6749 section 3.2: a parameter without a value is omitted
                 form[name] = value
+        return form
+
+    def _client(self, handler: _Handler, form: Mapping[str, str], now: float) -> _Client | None:
+        authorization = handler.headers.get_all("Authorization") or []
+        if len(authorization) > 1:
+            raise _TokenError("invalid_request", "more than one Authorization header")
+        return self._authenticate(authorization[0] if authorization else None, form, now)
+
+    def _introspect(
+        self, handler: _Handler, pairs: list[tuple[str, str]], now: float
+    ) -> dict[str, Any]:
+        """RFC 7662 section 2: the caller must authenticate; the answer is the
+        token's claims with ``active``, or ``{"active": false}``."""
+        form = self._fields(pairs)
+        if self._client(handler, form, now) is None:
+            raise _invalid_client("client authentication is required for introspection")
+        token = form.get("token")
+        if token is None:
+            raise _TokenError("invalid_request", "token is missing (RFC 7662 section 2.1)")
+        with self._lock:
+            claims = self._opaque.get(token)
+        if claims is None:
+            try:
+                validator = JwtValidator(
+                    self.key_set(),
+                    issuer=self.issuer,
+                    clock_skew_s=0,
+                    reject_unexpected_audience=False,  # any audience: the caller checks its own
+                )
+                claims = dict(validator.validate(token, now=now).claims)
+            except InvalidToken:
+                return {"active": False}
+        elif not claims["nbf"] <= now < claims["exp"]:
+            return {"active": False}
+        return {"active": True, **claims, "token_type": "Bearer"}
+
+    def _token(self, handler: _Handler, pairs: list[tuple[str, str]], now: float) -> dict[str, Any]:
+        form = self._fields(pairs)
         grant_type = form.get("grant_type")
         if grant_type is None:
             raise _TokenError("invalid_request", "grant_type is missing")
@@ -1050,10 +1151,7 @@ class TestIdentityProvider:
                 "unsupported_grant_type",
                 f"grant_type must be {GRANT_CLIENT_CREDENTIALS} or {GRANT_JWT_BEARER}",
             )
-        authorization = handler.headers.get_all("Authorization") or []
-        if len(authorization) > 1:
-            raise _TokenError("invalid_request", "more than one Authorization header")
-        client = self._authenticate(authorization[0] if authorization else None, form, now)
+        client = self._client(handler, form, now)
         if grant_type == GRANT_CLIENT_CREDENTIALS:
             if client is None:
                 # RFC 6749 section 4.4.2: "The client MUST authenticate".
@@ -1206,7 +1304,7 @@ class TestIdentityProvider:
         validator = JwtValidator(
             client.keys,
             algorithms=_ASSERTION_ALGORITHMS,
-            audience=(self.token_endpoint, self.issuer),
+            audience=(self.token_endpoint, self.introspection_endpoint, self.issuer),
             issuer=client.client_id,
             require_iat=False,  # RFC 7523 section 3 item 6: iat is optional
             clock_skew_s=ASSERTION_CLOCK_SKEW_S,
