@@ -438,7 +438,7 @@ async def preflight(
     raises :class:`ConfigurationError` unless the listener speaks Kafka and
     enables OAUTHBEARER (and :class:`OSError` if it cannot be reached), so that
     a wrong port costs one timeout, not one per case."""
-    where = f"{host}:{port}"
+    where = "the listener"
     hint = "" if tls is not None else " (a SASL_SSL listener needs --tls)"
     try:
         async with asyncio.timeout(timeout_s):
@@ -458,7 +458,8 @@ async def preflight(
             f"{where} does not speak Kafka: it closed the connection on ApiVersions{hint}"
         ) from None
     except (MalformedFrame, MalformedMessage) as err:
-        raise ConfigurationError(f"{where} does not speak Kafka: {err}") from None
+        # A TLS listener answers plaintext with an alert: a "frame" of 350 MB.
+        raise ConfigurationError(f"{where} does not speak Kafka: {err}{hint}") from None
 
 
 async def probe(
