@@ -412,6 +412,7 @@ _JWT_VALIDATE_OPTIONS: Final = {
     "clock_skew": "--clock-skew",
     "no_require_iat": "--no-require-iat",
     "insecure_loopback": "--insecure-loopback",
+    "cache_size": "--cache-size",
 }
 
 
@@ -454,6 +455,7 @@ def _validator(args: argparse.Namespace) -> tuple[TokenValidator, JwksRefresher 
         groups_claim=args.groups_claim,
         clock_skew_s=30.0 if args.clock_skew is None else args.clock_skew,
         require_iat=not args.no_require_iat,
+        cache_size=args.cache_size or 0,
     )
     return validator, refresher
 
@@ -921,6 +923,13 @@ def _add_validator_options(parser: argparse.ArgumentParser, *, required: bool) -
     )
     jwt_options.add_argument(
         "--no-require-iat", action="store_true", help="accept a JWT without an iat claim"
+    )
+    jwt_options.add_argument(
+        "--cache-size",
+        type=int,
+        metavar="N",
+        help="remember up to N verified tokens, so that a token seen again skips the "
+        "signature check (default 0: off)",
     )
 
 
