@@ -24,9 +24,23 @@ Every case carries what RFC 7628 and Kafka's broker are expected to do, as an
 ``refused`` (``refused`` or ``closed``: anything but parsing) or ``closed``.
 The report lists each case's observation beside both expectations.
 
-The probe never sends a token of its own unless given one (``token``); the
-corpus's tokens are made up, so a well-formed message normally ends in the
-challenge, which is how the probe sees that the broker parsed it.
+The probe never sends a token of its own unless given one (``token``,
+``grantable``); the corpus's tokens are made up (the real-client captures'
+unsecured tokens are sent expired), so a well-formed message normally ends in
+the challenge, which is how the probe sees that the broker parsed it. A flow
+case whose first step never reached what it tests (:attr:`ProbeCase.needs`) is
+*not exercised*: neither agreeing nor not.
+
+Before any case, :func:`preflight` checks, within one timeout, that the
+listener speaks Kafka and enables OAUTHBEARER. Connections use TLS when given
+an :class:`ssl.SSLContext` (SASL_SSL listeners).
+
+As a fuzzer: :func:`generated_cases` draws initial responses from the public
+hypothesis strategies, each expecting what the codec predicts
+(:func:`predicted`); :func:`shrink_findings` groups the disagreements by kind
+(:func:`finding_kind`) and shrinks one input of each against the live listener
+by delta debugging (:func:`shrink`), each candidate judged again by the codec
+and by the broker; :func:`junit_xml` writes the results for CI.
 """
 
 from __future__ import annotations
