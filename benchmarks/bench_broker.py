@@ -8,10 +8,21 @@ authentication: connect, ApiVersions, SaslHandshake, SaslAuthenticate, close.
 It replays the requests of our ``KafkaClientConnection`` (recorded once, after a
 real authentication proves the broker grants the token) in lockstep, and checks
 each connection's final answer, so that it costs less than the broker it loads.
-It runs with Kafka's unsecured tokens and with RS256 tokens against a JWKS file.
+It runs with Kafka's unsecured tokens and with RS256 tokens against a JWKS file,
+the latter also with the verified-token cache on (``--cache-size``: the replayed
+token is verified once, then found in the cache).
 The baseline, measured in the same run with the same concurrency, is a bare
 connection to an asyncio server that answers one 4-byte frame: a rate with no
 Kafka and no SASL in it, which shows what the authentication itself costs.
+
+The anchor: the real Apache Kafka broker (tests/real_kafka.py: its jars from
+tests/interop/kafka/lib, a JDK), started in the same run on the same machine,
+under the same load generator replaying the same requests, with the same
+validator kinds: Kafka's default unsecured validator on one listener, and
+``OAuthBearerValidatorCallbackHandler`` against the same JWKS file (a
+``file:`` URL) on another. Its rates are printed beside ours, for information:
+no target depends on them. Quick mode leaves it out (a JVM takes 10-20 s to
+start) unless ``--kafka`` is given; ``--no-kafka`` leaves it out of a full run.
 
 Memory: 2,000 server connections are driven through authentication in
 memory (the pure ``KafkaServerConnection``, a client's recorded bytes) and kept;
@@ -26,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -75,6 +87,14 @@ class Mode:
 
 FULL: Final = Mode(seconds=5.0, warmup_s=1.0, concurrency=64, connections=2_000)
 QUICK: Final = Mode(seconds=0.5, warmup_s=0.2, concurrency=16, connections=200)
+#: The JVM compiles its hot paths in the first seconds: Kafka's warm-up is longer.
+KAFKA_WARMUP_S: Final = 5.0
+#: The RS256 token's audience and issuer, which both brokers check (Kafka 4.4
+#: refuses to start a JWT validator that checks neither).
+AUDIENCE: Final = "bench-cluster"
+ISSUER: Final = "https://idp.bench.example"
+#: The verified-token cache's size for the cached load (``--cache-size``).
+CACHE_SIZE: Final = 10_000
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -96,7 +116,8 @@ def rs256_fixture(folder: Path) -> tuple[str, Path]:
     path = folder / "jwks.json"
     path.write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
     now = int(time.time())
-    claims = {"sub": "bench", "iat": now, "exp": now + 86_400, "scope": "kafka"}
+    claims = {"sub": "bench", "iat": now, "exp": now + 86_400, "scope": "kafka", "aud": AUDIENCE}
+    claims["iss"] = ISSUER
     token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
     return token, path
 
@@ -200,7 +221,7 @@ async def checked_requests(port: int, token: str) -> list[bytes]:
     grants the token, then the client's frames are recorded."""
     outcome = await authenticate("127.0.0.1", port, token)
     if not isinstance(outcome, ClientAuthenticated):
-        raise SystemExit(f"the emulator refused the benchmark's token: {outcome}")
+        raise SystemExit(f"the broker refused the benchmark's token: {outcome}")
     return request_frames(token)
 
 
@@ -248,7 +269,8 @@ async def rate(once: Callable[[], Awaitable[None]], target: Server, mode: Mode) 
     return Rate(counted / elapsed, share)
 
 
-def measure_rates(mode: Mode) -> dict[str, Rate]:
+def measure_rates(mode: Mode, *, kafka: bool) -> tuple[dict[str, Rate], str]:
+    """Every load's rate; and the real Kafka broker's version, or why it was not run."""
     rates: dict[str, Rate] = {}
     with server("-c", BARE_SERVER) as bare:
         rates["bare"] = asyncio.run(rate(lambda: bare_connection(bare.port), bare, mode))
@@ -261,12 +283,79 @@ def measure_rates(mode: Mode) -> dict[str, Rate]:
         )
     with tempfile.TemporaryDirectory() as folder:
         signed, jwks = rs256_fixture(Path(folder))
-        with server(*broker, "--jwks", str(jwks)) as emulator:
-            frames = asyncio.run(checked_requests(emulator.port, signed))
-            rates["rs256"] = asyncio.run(
-                rate(lambda: kafka_authentication(emulator.port, frames), emulator, mode)
+        for key, extra in (("rs256", ()), ("rs256-cached", ("--cache-size", str(CACHE_SIZE)))):
+            with server(
+                *broker, "--jwks", str(jwks), "--audience", AUDIENCE, "--issuer", ISSUER, *extra
+            ) as emulator:
+                frames = asyncio.run(checked_requests(emulator.port, signed))
+                rates[key] = asyncio.run(
+                    rate(
+                        functools.partial(kafka_authentication, emulator.port, frames),
+                        emulator,
+                        mode,
+                    )
+                )
+        kafka_version = "not run (quick mode; --kafka runs it)" if not kafka else ""
+        if kafka:
+            kafka_version = kafka_rates(rates, mode, token, signed, jwks)
+    return rates, kafka_version
+
+
+# --- the anchor: the real Kafka broker --------------------------------------------------------
+
+
+def kafka_rates(rates: dict[str, Rate], mode: Mode, token: str, signed: str, jwks: Path) -> str:
+    """The real Kafka broker's rates, added to ``rates`` as ``kafka-unsecured`` and
+    ``kafka-rs256``; its version, or why it could not run."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import shutil
+
+    from tests.real_kafka import LIB_DIR, KafkaBroker, jaas_module, selected_version
+
+    version = selected_version()
+    if not (LIB_DIR / version / f"kafka_2.13-{version}.jar").is_file():
+        return f"not run: Apache Kafka {version}'s jars are not in {LIB_DIR / version}"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "not run: no JDK (java) found"
+    jwks_url = jwks.resolve().as_uri()
+    validator = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+    properties = {
+        "listener.name.unsecured.oauthbearer.sasl.jaas.config": jaas_module(
+            unsecuredLoginStringClaim_sub="broker"
+        ),
+        "listener.name.jwt.oauthbearer.sasl.jaas.config": jaas_module(),
+        "listener.name.jwt.oauthbearer.sasl.server.callback.handler.class": validator,
+        "listener.name.jwt.sasl.oauthbearer.jwks.endpoint.url": jwks_url,
+        "listener.name.jwt.sasl.oauthbearer.expected.audience": AUDIENCE,
+        "listener.name.jwt.sasl.oauthbearer.expected.issuer": ISSUER,
+    }
+    for listener in ("unsecured", "jwt"):
+        properties[f"listener.name.{listener}.sasl.enabled.mechanisms"] = "OAUTHBEARER"
+    kafka = KafkaBroker(
+        version=version,
+        listeners={"UNSECURED": "SASL_PLAINTEXT", "JWT": "SASL_PLAINTEXT"},
+        properties=properties,
+        jvm_properties={"org.apache.kafka.sasl.oauthbearer.allowed.urls": jwks_url},
+    )
+    warm = Mode(mode.seconds, max(mode.warmup_s, KAFKA_WARMUP_S), mode.concurrency, 0)
+    try:
+        kafka.start()
+        assert kafka.pid is not None
+        for key, listener, credential in (
+            ("kafka-unsecured", "UNSECURED", token),
+            ("kafka-rs256", "JWT", signed),
+        ):
+            target = Server(kafka.ports[listener], kafka.pid)
+            frames = asyncio.run(checked_requests(target.port, credential))
+            rates[key] = asyncio.run(
+                rate(functools.partial(kafka_authentication, target.port, frames), target, warm)
             )
-    return rates
+    finally:
+        kafka.stop()
+        kafka.cleanup(keep_log=False)
+    return version
 
 
 # --- memory -----------------------------------------------------------------------------------
@@ -347,37 +436,64 @@ def _number(value: float | None, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:,.0f}{suffix}"
 
 
-def report(rates: dict[str, Rate], per_connection: float, mode: Mode) -> tuple[str, bool]:
+#: Each load's label in the report (report.py prints the same).
+LABELS: Final = {
+    "bare": "bare TCP connection, one 4-byte frame each way (baseline)",
+    "unsecured": "complete authentication, unsecured token",
+    "rs256": "complete authentication, RS256 token (JWKS file)",
+    "rs256-cached": "complete authentication, RS256 token, verified-token cache on",
+    "kafka-unsecured": "Apache Kafka {version}: complete authentication, unsecured token",
+    "kafka-rs256": "Apache Kafka {version}: complete authentication, RS256 token (JWKS file)",
+}
+#: Ours beside the real broker's: (our load, Kafka's load).
+ANCHORS: Final = (("unsecured", "kafka-unsecured"), ("rs256", "kafka-rs256"))
+
+
+def report(
+    rates: dict[str, Rate], per_connection: float, mode: Mode, kafka: str
+) -> tuple[str, bool]:
     unsecured = rates["unsecured"]
     capacity = unsecured.per_server_core_s
     met_rate = unsecured.per_s >= MIN_AUTHENTICATIONS_PER_S
     met_memory = per_connection <= MAX_BYTES_PER_CONNECTION
-    labels = {
-        "bare": "bare TCP connection, one 4-byte frame each way (baseline)",
-        "unsecured": "complete authentication, unsecured token",
-        "rs256": "complete authentication, RS256 token (JWKS file)",
-    }
     lines = [
         "# oauthbearer broker emulator: authentications over loopback",
         "",
         environment_line(["cryptography"]),
         (
             f"{os.cpu_count()} CPUs; {mode.concurrency} connections in flight; "
-            f"{mode.seconds:g} s per measurement after {mode.warmup_s:g} s of warm-up. The load"
+            f"{mode.seconds:g} s per measurement after {mode.warmup_s:g} s of warm-up "
+            f"({KAFKA_WARMUP_S:g} s for Kafka's JVM). The load"
         ),
         "generator shares the machine: 'server core' is the share of one core the server",
         "used, and 'per server core-second' what a core of its own would serve.",
+        (
+            f"The anchor, the real broker: Apache Kafka {kafka}, in the same run, under the "
+            "same load."
+            if "kafka-unsecured" in rates
+            else f"The anchor, the real Kafka broker: {kafka}."
+        ),
         "",
         "| load | per second | ratio to a bare connection | server core | per server core-second |",
         "|---|---:|---:|---:|---:|",
     ]
-    for key, label in labels.items():
+    for key, label in LABELS.items():
+        if key not in rates:
+            continue
         measured = rates[key]
         lines.append(
-            f"| {label} | {measured.per_s:,.0f} | {measured.per_s / rates['bare'].per_s:.2f}x "
+            f"| {label.format(version=kafka)} | {measured.per_s:,.0f} "
+            f"| {measured.per_s / rates['bare'].per_s:.2f}x "
             f"| {'n/a' if measured.server_cpu is None else f'{measured.server_cpu:.2f}'} "
             f"| {_number(measured.per_server_core_s)} |"
         )
+    anchored = [(ours, theirs) for ours, theirs in ANCHORS if theirs in rates]
+    if anchored:
+        lines += ["", "Ours beside the real broker (the anchor, not a target):", ""]
+        lines += [
+            f"- {ours}: {rates[ours].per_s / rates[theirs].per_s:.2f}x Kafka's rate"
+            for ours, theirs in anchored
+        ]
     lines += [
         "",
         "| target | result | status |",
@@ -400,11 +516,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short run, for the smoke test")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    anchor = parser.add_mutually_exclusive_group()
+    anchor.add_argument(
+        "--kafka", action="store_true", help="measure the real Kafka broker in quick mode too"
+    )
+    anchor.add_argument(
+        "--no-kafka", action="store_true", help="leave the real Kafka broker out of a full run"
+    )
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
-    rates = measure_rates(mode)
+    with_kafka = args.kafka or not (args.quick or args.no_kafka)
+    rates, kafka = measure_rates(mode, kafka=with_kafka)
     per_connection = bytes_per_connection(mode.connections)
-    text, met = report(rates, per_connection, mode)
+    text, met = report(rates, per_connection, mode, kafka)
     print(text)
     if args.json is not None:
         document: dict[str, Any] = {
@@ -412,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": mode.concurrency,
             "per_second": {key: measured.per_s for key, measured in rates.items()},
             "server_cpu": {key: measured.server_cpu for key, measured in rates.items()},
+            # The real broker's version when its loads ran ("kafka-*"), else why not.
+            "kafka": kafka,
             "bytes_per_connection": per_connection,
             "targets_met": met,
         }

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from bench_broker import ANCHORS as BROKER_ANCHORS
+from bench_broker import LABELS as BROKER_LABELS
 from bench_broker import MAX_BYTES_PER_CONNECTION, MIN_AUTHENTICATIONS_PER_S
 
 if TYPE_CHECKING:
@@ -232,12 +234,8 @@ def harness_section(script: Script, document: Mapping[str, Any], mode: str) -> S
     )
 
 
-#: bench_broker.py's loads, as its own report names them.
-BROKER_LOADS: Final = {
-    "bare": "bare TCP connection, one 4-byte frame each way (baseline)",
-    "unsecured": "complete authentication, unsecured token",
-    "rs256": "complete authentication, RS256 token (JWKS file)",
-}
+#: bench_broker.py's loads that every document has, as its own report names them.
+BROKER_LOADS: Final = {key: BROKER_LABELS[key] for key in ("bare", "unsecured", "rs256")}
 
 
 def broker_section(script: Script, document: Mapping[str, Any], mode: str) -> Section:
@@ -246,6 +244,12 @@ def broker_section(script: Script, document: Mapping[str, Any], mode: str) -> Se
     rates = _field(document, "per_second", dict)
     cpu = _field(document, "server_cpu", dict)
     per_s = {key: _figure(rates, key) for key in BROKER_LOADS}
+    # The cached load and the real Kafka broker's (the anchor) are in newer documents,
+    # the latter only when Kafka ran: each is read when it is there.
+    per_s.update({key: _figure(rates, key) for key in BROKER_LABELS if key in rates})
+    kafka = document.get("kafka")
+    if kafka is not None and not isinstance(kafka, str):
+        raise SanityError(f"'kafka' is {kafka!r}, not a version or a reason")
     targets = (
         Target(
             subject="complete authentications per second, unsecured tokens",
@@ -276,15 +280,33 @@ def broker_section(script: Script, document: Mapping[str, Any], mode: str) -> Se
         "| load | per second | ratio to a bare connection | server core | per server core-second |",
         "|---|--:|--:|--:|--:|",
     ]
-    for key, label in BROKER_LOADS.items():
+    for key, label in BROKER_LABELS.items():
+        if key not in per_s:
+            continue
         share = cpu.get(key)
         if share is not None and not (isinstance(share, int | float) and share >= 0):
             raise SanityError(f"the server's CPU share for {key!r} is {share!r}")
         lines.append(
-            f"| {label} | {per_s[key]:,.0f} | {per_s[key] / per_s['bare']:.2f}x "
+            f"| {label.format(version=kafka)} | {per_s[key]:,.0f} "
+            f"| {per_s[key] / per_s['bare']:.2f}x "
             f"| {'n/a' if share is None else f'{share:.2f}'} "
             f"| {'n/a' if not share else f'{per_s[key] / share:,.0f}'} |"
         )
+    anchored = [(ours, theirs) for ours, theirs in BROKER_ANCHORS if theirs in per_s]
+    if anchored:
+        lines += [
+            "",
+            f"The anchor: the real broker, Apache Kafka {kafka}, measured in the same run on "
+            "the same machine under the same load generator, with the same validator kinds. "
+            "Ours beside it, for information (not a target): "
+            + "; ".join(
+                f"{ours} {per_s[ours] / per_s[theirs]:.2f}x Kafka's rate"
+                for ours, theirs in anchored
+            )
+            + ".",
+        ]
+    elif kafka is not None:
+        lines += ["", f"The anchor, the real Kafka broker: {kafka}."]
     about = (
         f"{mode} mode, {_field(document, 'concurrency', int)} connections in flight. A load "
         "test with two absolute targets: the script's MIN_AUTHENTICATIONS_PER_S and "

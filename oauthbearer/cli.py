@@ -40,13 +40,14 @@ from oauthbearer.unsecured import (
 )
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Sequence
 
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     from oauthbearer.jwks_fetch import JwksRefresher
     from oauthbearer.kafka.broker import BrokerEmulator
-    from oauthbearer.kafka.probe import ProbeResult
+    from oauthbearer.kafka.probe import Finding, ProbeResult
     from oauthbearer.testing.conformance import ConformanceCase
     from oauthbearer.token import OAuthBearerToken, TokenValidator
 
@@ -412,6 +413,7 @@ _JWT_VALIDATE_OPTIONS: Final = {
     "clock_skew": "--clock-skew",
     "no_require_iat": "--no-require-iat",
     "insecure_loopback": "--insecure-loopback",
+    "cache_size": "--cache-size",
 }
 
 
@@ -506,6 +508,7 @@ def _validator(args: argparse.Namespace) -> tuple[TokenValidator, JwksRefresher 
         groups_claim=args.groups_claim,
         clock_skew_s=30.0 if args.clock_skew is None else args.clock_skew,
         require_iat=not args.no_require_iat,
+        cache_size=args.cache_size or 0,
     )
     return validator, refresher
 
@@ -636,9 +639,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
     from oauthbearer.kafka.probe import (  # noqa: PLC0415
+        GENERATED_PREFIX,
         builtin_cases,
         corpus_cases,
+        describe_finding,
+        generated_cases,
+        junit_xml,
         probe,
+        shrink_findings,
         summary,
     )
     from oauthbearer.testing.conformance import select_cases  # noqa: PLC0415
@@ -646,38 +654,105 @@ def cmd_probe(args: argparse.Namespace) -> int:
     host, port = _host_port(args.bootstrap, "--bootstrap")
     if not args.timeout > 0:
         raise UsageError("--timeout must be a number of seconds > 0")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be >= 1")
+    if args.generate < 0:
+        raise UsageError("--generate must be >= 0")
+    tls = _probe_tls(args)
     corpus = _corpus(args.corpus)
     if args.case:
         corpus = select_cases(corpus, args.case)
-    cases = corpus_cases(corpus) + [
-        case
-        for case in builtin_cases()
-        if not args.case or any(fnmatch.fnmatchcase(case.id, p) for p in args.case)
-    ]
+
+    def selected(case_id: str) -> bool:
+        return not args.case or any(fnmatch.fnmatchcase(case_id, p) for p in args.case)
+
+    cases = corpus_cases(corpus) + [case for case in builtin_cases() if selected(case.id)]
+    if args.generate:
+        generated = generated_cases(args.generate, seed=args.seed)
+        cases += [case for case in generated if selected(case.id)]
     if not cases:
         raise UsageError(f"--case {' '.join(args.case)} matches no case")
+    dialect = Dialect(args.expect)
+
+    async def run() -> tuple[list[ProbeResult], list[Finding]]:
+        results = await probe(
+            host, port, cases, timeout_s=args.timeout, concurrency=args.concurrency, tls=tls
+        )
+        findings = await shrink_findings(
+            host,
+            port,
+            results,
+            dialect=dialect,
+            timeout_s=args.timeout,
+            concurrency=args.concurrency,
+            tls=tls,
+            budget_s=args.shrink_time,
+        )
+        return results, findings
+
+    started = time.monotonic()
     try:
-        results = asyncio.run(probe(host, port, cases, timeout_s=args.timeout))
+        results, findings = asyncio.run(run())
     except (OSError, ConfigurationError) as exc:
         print(f"oauthbearer probe: {args.bootstrap}: {exc}", file=sys.stderr)
         return 2
-    agrees = [r.kafka_agrees if args.expect == "kafka" else r.rfc7628_agrees for r in results]
+    seconds = time.monotonic() - started
+    agrees = [r.agrees(dialect) for r in results]
     violations = [r for r in results if r.violation]
-    failed = sum(agree is False for agree in agrees) + len(violations)
+    disagree = sum(agree is False for agree in agrees)
+    if args.junit is not None:
+        xml = junit_xml(results, dialect=dialect, target=args.bootstrap, findings=findings)
+        try:
+            with open(args.junit, "w", encoding="utf-8") as out:
+                out.write(xml)
+        except OSError as exc:
+            raise UsageError(f"--junit {args.junit}: {exc.strerror}") from None
     if args.json:
-        print(json.dumps([_probe_json(r) for r in results], indent=2))
+        minimal = {f.result.case.id: f for f in findings}
+        print(json.dumps([_probe_json(r, minimal.get(r.case.id)) for r in results], indent=2))
     else:
-        print(summary(results))
+        # Generated cases are listed only when something is wrong with them.
+        shown = [
+            r
+            for r, agree in zip(results, agrees, strict=True)
+            if not r.case.id.startswith(GENERATED_PREFIX) or agree is False or r.violation
+        ]
+        print(summary(shown))
+        for finding in findings:
+            print("\n" + describe_finding(finding))
+        made = sum(r.case.id.startswith(GENERATED_PREFIX) for r in results)
         print(
-            f"\n{len(results)} cases against {args.bootstrap}: "
-            f"{sum(agree is True for agree in agrees)} as {args.expect} expects, "
-            f"{sum(agree is False for agree in agrees)} not, {len(violations)} violations."
+            f"\n{len(results)} cases against {args.bootstrap}"
+            + (f" ({made} generated, seed {args.seed})" if made else "")
+            + f": {sum(agree is True for agree in agrees)} as {args.expect} expects, "
+            f"{disagree} not, {sum(not r.exercised for r in results)} not exercised, "
+            f"{len(violations)} violations; {seconds:.1f} s."
         )
-    return 1 if failed else 0
+    return 1 if disagree or violations else 0
 
 
-def _probe_json(result: ProbeResult) -> dict[str, Any]:
-    return {
+def _probe_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """--tls, --cafile, --insecure: the context the probe's connections use."""
+    if not (args.tls or args.cafile or args.insecure):
+        return None
+    import ssl  # noqa: PLC0415 - only the TLS probe needs it
+
+    if args.insecure and args.cafile:
+        raise UsageError("--insecure verifies nothing: leave out --cafile")
+    try:
+        context = ssl.create_default_context(cafile=args.cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"--cafile {args.cafile}: {exc}") from None
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _probe_json(result: ProbeResult, finding: Finding | None = None) -> dict[str, Any]:
+    from oauthbearer.kafka.probe import escaped  # noqa: PLC0415 - with the probe
+
+    shown: dict[str, Any] = {
         "case": result.case.id,
         "observed": str(result.observed),
         "after_challenge": None if result.after_challenge is None else str(result.after_challenge),
@@ -685,6 +760,7 @@ def _probe_json(result: ProbeResult) -> dict[str, Any]:
         "message": result.message,
         "after_error_code": result.after_error_code,
         "after_message": result.after_message,
+        "exercised": result.exercised,
         "kafka_expects": str(result.case.kafka),
         "kafka_agrees": result.kafka_agrees,
         "rfc7628_expects": str(result.case.rfc7628),
@@ -692,6 +768,15 @@ def _probe_json(result: ProbeResult) -> dict[str, Any]:
         "violation": result.violation,
         "seconds": round(result.seconds, 3),
     }
+    if finding is not None:
+        shown["finding"] = {
+            "kind": finding.kind,
+            "count": finding.count,
+            "minimal_hex": finding.minimal.hex(),
+            "minimal_text": escaped(finding.minimal, len(finding.minimal)),
+            "attempts": finding.attempts,
+        }
+    return shown
 
 
 # --- check ------------------------------------------------------------------------------------
@@ -924,6 +1009,13 @@ def _add_validator_options(parser: argparse.ArgumentParser, *, required: bool) -
     )
     jwt_options.add_argument(
         "--no-require-iat", action="store_true", help="accept a JWT without an iat claim"
+    )
+    jwt_options.add_argument(
+        "--cache-size",
+        type=int,
+        metavar="N",
+        help="remember up to N verified tokens, so that a token seen again skips the "
+        "signature check (default 0: off)",
     )
 
 
@@ -1224,6 +1316,45 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         metavar="SECONDS",
         help="the bound on one case (default 5)",
+    )
+    probe_parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also send N initial responses generated from the public hypothesis strategies "
+        "(ids gen-*), each judged by the codec's prediction; disagreements are shrunk",
+    )
+    probe_parser.add_argument(
+        "--seed", type=int, default=0, help="the seed of --generate (default 0)"
+    )
+    probe_parser.add_argument(
+        "--shrink-time",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="the bound on shrinking every disagreement (default 120; 0: none)",
+    )
+    probe_parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="cases in flight at once (default 4)",
+    )
+    probe_parser.add_argument(
+        "--tls", action="store_true", help="connect over TLS (a SASL_SSL listener)"
+    )
+    probe_parser.add_argument(
+        "--cafile", metavar="FILE", help="trust this CA bundle (PEM); implies --tls"
+    )
+    probe_parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the listener's certificate; implies --tls",
+    )
+    probe_parser.add_argument(
+        "--junit", metavar="FILE", help="also write the results as JUnit XML, for CI"
     )
     probe_parser.add_argument("--json", action="store_true", help="print the results as JSON")
     probe_parser.set_defaults(func=cmd_probe)

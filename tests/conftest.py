@@ -17,6 +17,7 @@ import pytest
 from oauthbearer.testing.idp import TestIdentityProvider
 from tests.real_kafka import KafkaBroker, jaas_module, selected_version
 from tests.real_postgres import PostgresServer
+from tests.tls_ca import LoopbackCa, make_ca
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,6 +47,12 @@ _VALIDATOR: Final = (
 
 
 @pytest.fixture(scope="session")
+def kafka_tls_ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCa:
+    """The self-signed CA of the real broker's SASL_SSL listener (``TLS``)."""
+    return make_ca(tmp_path_factory.mktemp("kafka-tls"))
+
+
+@pytest.fixture(scope="session")
 def kafka_idp() -> Iterator[TestIdentityProvider]:
     """The identity provider whose JWKS the real broker's JWT listener trusts."""
     with TestIdentityProvider() as idp:
@@ -63,6 +70,7 @@ def kafka_broker_properties(idp: TestIdentityProvider) -> dict[str, str]:
     * ``PRODUCE``: the ``JWT`` listener's validation, with a short
       ``connections.max.reauth.ms`` and a short JWKS refresh, for clients that
       produce and consume while tokens, keys and the IdP change under them.
+    * ``TLS`` (SASL_SSL, the certificate of ``kafka_tls_ca``): the default validator.
     """
     login = {"unsecuredLoginStringClaim_sub": "broker"}
     props = {
@@ -96,22 +104,27 @@ def kafka_broker_properties(idp: TestIdentityProvider) -> dict[str, str]:
             KAFKA_PRODUCE_MAX_REAUTH_MS
         ),
     }
-    for listener in ("unsecured", "options", "reauth", "jwt", "produce"):
+    props["listener.name.tls.oauthbearer.sasl.jaas.config"] = jaas_module(**login)
+    for listener in ("unsecured", "options", "reauth", "jwt", "produce", "tls"):
         props[f"listener.name.{listener}.sasl.enabled.mechanisms"] = "OAUTHBEARER"
     return props
 
 
 @pytest.fixture(scope="session")
 def kafka_broker(
-    request: pytest.FixtureRequest, kafka_idp: TestIdentityProvider
+    request: pytest.FixtureRequest, kafka_idp: TestIdentityProvider, kafka_tls_ca: LoopbackCa
 ) -> Iterator[KafkaBroker]:
     """A real Kafka node of the selected version, its five OAUTHBEARER listeners up."""
     broker = KafkaBroker(
         version=selected_version(),
-        listeners=dict.fromkeys(
-            ("UNSECURED", "OPTIONS", "REAUTH", "JWT", "PRODUCE"), "SASL_PLAINTEXT"
-        ),
-        properties=kafka_broker_properties(kafka_idp),
+        listeners={
+            **dict.fromkeys(("UNSECURED", "OPTIONS", "REAUTH", "JWT", "PRODUCE"), "SASL_PLAINTEXT"),
+            "TLS": "SASL_SSL",
+        },
+        properties={
+            **kafka_broker_properties(kafka_idp),
+            **kafka_tls_ca.kafka_listener_properties("TLS"),
+        },
         # Kafka 4 fetches no OAuth URL that this system property does not allow.
         jvm_properties={
             "org.apache.kafka.sasl.oauthbearer.allowed.urls": kafka_idp.jwks_uri,

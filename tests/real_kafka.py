@@ -246,6 +246,11 @@ class KafkaBroker:
             time.sleep(0.2)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (for its CPU time in benchmarks)."""
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> None:
         process, self._process = self._process, None
         stop_process(process, STOP_TIMEOUT_S)

@@ -7,9 +7,6 @@ properties feed a parser.
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from oauthbearer import ClientInitialResponse, Dialect
@@ -29,27 +26,3 @@ parser_inputs = (
     | obs.mutated(encoded_initial_responses)
     | st.binary(max_size=200)
 )
-
-
-T = TypeVar("T")
-
-
-def seeded_examples(strategy: st.SearchStrategy[T], count: int, seed_value: int) -> list[T]:
-    """``count`` values of ``strategy``, the same on every run: the inputs of the
-    differentials against real peers (Kafka, PostgreSQL), which send each one."""
-    values: list[T] = []
-
-    @seed(seed_value)
-    @settings(
-        max_examples=count,
-        database=None,
-        phases=[Phase.generate],
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        values.append(value)
-
-    collect()
-    return values

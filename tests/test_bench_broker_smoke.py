@@ -19,9 +19,12 @@ def test_quick_run_reports_rates_and_memory(tmp_path: pathlib.Path) -> None:
     assert done.returncode == 0, done.stderr
     assert document is not None
     assert document["mode"] == "quick"
-    assert set(document["per_second"]) == {"bare", "unsecured", "rs256"}
+    assert set(document["per_second"]) == {"bare", "unsecured", "rs256", "rs256-cached"}
+    # Quick mode leaves the real Kafka broker (the anchor) out, and says so.
+    assert document["kafka"].startswith("not run")
     assert all(rate > 0 for rate in document["per_second"].values())
     # Every authentication is whole: the connection objects keep some state.
     assert 0 < document["bytes_per_connection"] < 100_000
     assert isinstance(document["targets_met"], bool)
     assert "complete authentication, RS256 token" in done.stdout
+    assert "verified-token cache on" in done.stdout

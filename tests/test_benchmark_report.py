@@ -449,3 +449,30 @@ def test_a_log_scale_holds_a_figure_that_log10_rounds_up() -> None:
     scale = report.Scale.fit([999_999.999_999_999_9], log=True)
     assert scale.low == 100_000.0
     assert scale.high == 1_000_000.0
+
+
+def test_the_real_kafka_broker_is_an_anchor_beside_ours_not_a_target() -> None:
+    docs = documents()
+    broker = docs["bench_broker"]
+    broker["per_second"].update(
+        {"rs256-cached": 3000.0, "kafka-unsecured": 2500.0, "kafka-rs256": 1000.0}
+    )
+    broker["server_cpu"].update({"rs256-cached": 0.9, "kafka-unsecured": 1.2, "kafka-rs256": None})
+    broker["kafka"] = "4.4.0"
+    markdown = report.render_markdown(sections(docs), RUN)
+    kafka_row = (
+        "| Apache Kafka 4.4.0: complete authentication, unsecured token | 2,500 | 0.50x | 1.20 |"
+    )
+    assert kafka_row in markdown
+    assert "| complete authentication, RS256 token, verified-token cache on | 3,000 |" in markdown
+    assert "rs256 1.50x Kafka's rate" in markdown
+    # Not a target: the verdicts are the same five.
+    assert len(verdict_rows(markdown)) == 5
+    assert "**5 of 5 targets met.**" in markdown
+    # Without Kafka, the reason is printed; a 'kafka' that is not text is refused.
+    docs = documents()
+    docs["bench_broker"]["kafka"] = "not run (quick mode; --kafka runs it)"
+    assert "real Kafka broker: not run (quick mode" in report.render_markdown(sections(docs), RUN)
+    docs["bench_broker"]["kafka"] = 4
+    built = {section.script.name: section for section in sections(docs)}
+    assert "'kafka' is 4" in (built["bench_broker"].failure or "")

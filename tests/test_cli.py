@@ -414,6 +414,19 @@ def test_validate_no_require_iat(
     assert json.loads(out)["start_time_ms"] is None
 
 
+def test_validate_cache_size(
+    capsys: pytest.CaptureFixture[str], pems: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    jwks = tmp_path / "jwks.json"
+    token = mint(capsys, pems["rsa"], jwks)
+    base = ("validate", "--jwks", str(jwks), "--now", str(NOW), token)
+    assert run(capsys, *base, "--cache-size", "16")[0] == 0
+    assert run_exit(capsys, *base, "--cache-size", "-1")[0] == 2
+    code, _, err = run_exit(capsys, "validate", "--unsecured", "--cache-size", "16", token)
+    assert code == 2
+    assert "--cache-size applies to --jwks only" in err
+
+
 class _JwksServer:
     """A JWKS endpoint on 127.0.0.1, in a thread, for the duration of a ``with`` block."""
 

@@ -56,7 +56,6 @@ from oauthbearer.session import Authenticated, ChallengeIssued
 from oauthbearer.testing import strategies
 from oauthbearer.testing.conformance import load_corpus
 from tests.real_postgres import ISSUER, SCOPE
-from tests.strategies import seeded_examples
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,7 +101,7 @@ class Answer:
 
 def drawn(strategy: st.SearchStrategy[T], count: int, offset: int) -> list[T]:
     """``count`` values of ``strategy``, the same on every run (seeded)."""
-    return seeded_examples(strategy, count, SEED + offset)
+    return strategies.drawn(strategy, count, SEED + offset)
 
 
 def positional_mutations() -> list[tuple[str, bytes]]:

@@ -24,22 +24,38 @@ Every case carries what RFC 7628 and Kafka's broker are expected to do, as an
 ``refused`` (``refused`` or ``closed``: anything but parsing) or ``closed``.
 The report lists each case's observation beside both expectations.
 
-The probe never sends a token of its own unless given one (``token``); the
-corpus's tokens are made up, so a well-formed message normally ends in the
-challenge, which is how the probe sees that the broker parsed it.
+The probe never sends a token of its own unless given one (``token``,
+``grantable``); the corpus's tokens are made up (the real-client captures'
+unsecured tokens are sent expired), so a well-formed message normally ends in
+the challenge, which is how the probe sees that the broker parsed it. A flow
+case whose first step never reached what it tests (:attr:`ProbeCase.needs`) is
+*not exercised*: neither agreeing nor not.
+
+Before any case, :func:`preflight` checks, within one timeout, that the
+listener speaks Kafka and enables OAUTHBEARER. Connections use TLS when given
+an :class:`ssl.SSLContext` (SASL_SSL listeners).
+
+As a fuzzer: :func:`generated_cases` draws initial responses from the public
+hypothesis strategies, each expecting what the codec predicts
+(:func:`predicted`); :func:`shrink_findings` groups the disagreements by kind
+(:func:`finding_kind`) and shrinks one input of each against the live listener
+by delta debugging (:func:`shrink`), each candidate judged again by the codec
+and by the broker; :func:`junit_xml` writes the results for CI.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import enum
+import json
 import time
 from typing import TYPE_CHECKING, Final
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
-from oauthbearer.gs2 import ErrorResponse
+from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.kafka.protocol import (
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
@@ -64,14 +80,22 @@ from oauthbearer.kafka.protocol import (
 )
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     from oauthbearer.testing.conformance import ConformanceCase
 
 __all__ = [
     "DEFAULT_CASE_TIMEOUT_S",
+    "GENERATED_MIX",
+    "GENERATED_PREFIX",
     "PROBE_TOKEN",
+    "SHRINK_BUDGET_S",
+    "SHRINK_MAX_ATTEMPTS",
+    "SHRINK_MAX_RUN",
+    "SHRINK_TOTAL_BUDGET_S",
     "Expected",
+    "Finding",
     "Observed",
     "ProbeCase",
     "ProbeResult",
@@ -80,7 +104,20 @@ __all__ = [
     "builtin_cases",
     "challenge_status",
     "corpus_cases",
+    "describe_finding",
+    "escaped",
+    "expired_unsecured_tokens",
+    "finding_kind",
+    "generated_cases",
+    "hexed",
+    "is_predicted",
+    "junit_xml",
+    "predicted",
+    "predicted_case",
+    "preflight",
     "probe",
+    "shrink",
+    "shrink_findings",
     "summary",
 ]
 
@@ -152,6 +189,12 @@ class ProbeCase:
     step: Step = Step.SEND
     #: The second message of :attr:`Step.RESPOND_AGAIN` and :attr:`Step.REAUTHENTICATE`.
     follow_up: bytes | None = dataclasses.field(default=None, repr=False)
+    #: The first outcome the case exists to reach, when what it tests is the
+    #: step after it: ``challenged`` for the %x01 flow, :attr:`Step.SKIP_ACK` and
+    #: :attr:`Step.RESPOND_AGAIN`, ``granted`` for :attr:`Step.REAUTHENTICATE`
+    #: (the default follows the step). A case that does not reach it is *not
+    #: exercised*: the broker never met the situation, so it neither agrees nor not.
+    needs: Observed | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, bytes):
@@ -165,6 +208,18 @@ class ProbeCase:
         for name in ("kafka", "rfc7628"):
             object.__setattr__(self, name, Expected(getattr(self, name)))
         object.__setattr__(self, "step", Step(self.step))
+        if self.needs is None:
+            object.__setattr__(self, "needs", _STEP_NEEDS.get(self.step))
+        else:
+            object.__setattr__(self, "needs", Observed(self.needs))
+
+
+#: What each step needs the first message to reach before it can run.
+_STEP_NEEDS: Final = {
+    Step.SKIP_ACK: Observed.CHALLENGED,
+    Step.RESPOND_AGAIN: Observed.CHALLENGED,
+    Step.REAUTHENTICATE: Observed.GRANTED,
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,12 +241,25 @@ class ProbeResult:
     seconds: float = 0.0
 
     @property
+    def exercised(self) -> bool:
+        """Whether the case reached the situation it tests (:attr:`ProbeCase.needs`)."""
+        return self.case.needs is None or self.observed is self.case.needs
+
+    @property
     def kafka_agrees(self) -> bool | None:
-        return None if self.violation else self.case.kafka.admits(self.observed)
+        return self.agrees(Dialect.KAFKA)
 
     @property
     def rfc7628_agrees(self) -> bool | None:
-        return None if self.violation else self.case.rfc7628.admits(self.observed)
+        return self.agrees(Dialect.RFC7628)
+
+    def agrees(self, dialect: Dialect | str) -> bool | None:
+        """Whether the broker did what ``dialect`` expects; None when nothing is
+        expected, the case was not exercised, or a violation overrides it."""
+        if self.violation or not self.exercised:
+            return None
+        expected = self.case.kafka if Dialect(dialect) is Dialect.KAFKA else self.case.rfc7628
+        return expected.admits(self.observed)
 
     @property
     def violation(self) -> str | None:
@@ -308,9 +376,11 @@ def _outcome(answer: ResponseMessage) -> tuple[Observed, int, str | None]:
     return Observed.CHALLENGED, 0, answer.auth_bytes.decode("utf-8", "replace")
 
 
-async def _run_case(host: str, port: int, case: ProbeCase) -> ProbeResult:
+async def _run_case(
+    host: str, port: int, case: ProbeCase, tls: ssl.SSLContext | None
+) -> ProbeResult:
     started = time.monotonic()
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     wire = _Wire(reader, writer)
     observed: Observed = Observed.TIMEOUT
     after: _Outcome | None = None
@@ -389,6 +459,41 @@ async def _reauthenticate(wire: _Wire, version: int, case: ProbeCase) -> _Outcom
     return _outcome(answer)
 
 
+async def preflight(
+    host: str,
+    port: int,
+    *,
+    timeout_s: float = DEFAULT_CASE_TIMEOUT_S,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """One connection's ApiVersions and SaslHandshake, bounded by ``timeout_s``:
+    raises :class:`ConfigurationError` unless the listener speaks Kafka and
+    enables OAUTHBEARER (and :class:`OSError` if it cannot be reached), so that
+    a wrong port costs one timeout, not one per case."""
+    where = "the listener"
+    hint = "" if tls is not None else " (a SASL_SSL listener needs --tls)"
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(host, port, ssl=tls)
+            try:
+                await _handshake(_Wire(reader, writer))
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+    except TimeoutError:
+        raise ConfigurationError(
+            f"{where} does not speak Kafka: no answer to ApiVersions within {timeout_s:g} s{hint}"
+        ) from None
+    except _Closed:
+        raise ConfigurationError(
+            f"{where} does not speak Kafka: it closed the connection on ApiVersions{hint}"
+        ) from None
+    except (MalformedFrame, MalformedMessage) as err:
+        # A TLS listener answers plaintext with an alert: a "frame" of 350 MB.
+        raise ConfigurationError(f"{where} does not speak Kafka: {err}{hint}") from None
+
+
 async def probe(
     host: str,
     port: int,
@@ -396,21 +501,28 @@ async def probe(
     *,
     timeout_s: float = DEFAULT_CASE_TIMEOUT_S,
     concurrency: int = 1,
+    tls: ssl.SSLContext | None = None,
+    check_listener: bool = True,
 ) -> list[ProbeResult]:
     """Run every case against the listener at ``host:port``, one connection
-    each, each bounded by ``timeout_s``, at most ``concurrency`` at a time;
-    the results are in the order of ``cases``. Raises :class:`OSError` if the
-    listener cannot be reached at all, and :class:`ConfigurationError` if it
-    does not enable OAUTHBEARER."""
+    each (over TLS with ``tls``), each bounded by ``timeout_s``, at most
+    ``concurrency`` at a time; the results are in the order of ``cases``.
+
+    First, unless ``check_listener`` is false, :func:`preflight`: raises
+    :class:`OSError` if the listener cannot be reached at all, and
+    :class:`ConfigurationError` if it does not speak Kafka or does not enable
+    OAUTHBEARER."""
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ConfigurationError("probe: concurrency must be an int >= 1")
+    if check_listener:
+        await preflight(host, port, timeout_s=timeout_s, tls=tls)
     gate = asyncio.Semaphore(concurrency)
 
     async def run(case: ProbeCase) -> ProbeResult:
         async with gate:
             try:
                 async with asyncio.timeout(timeout_s):
-                    return await _run_case(host, port, case)
+                    return await _run_case(host, port, case, tls)
             except TimeoutError:
                 return ProbeResult(case=case, observed=Observed.TIMEOUT, seconds=timeout_s)
             except (MalformedFrame, MalformedMessage) as err:
@@ -444,6 +556,7 @@ def builtin_cases(token: str = PROBE_TOKEN) -> list[ProbeCase]:
             data=good,
             kafka=Expected.PARSED,
             rfc7628=Expected.PARSED,
+            needs=Observed.CHALLENGED,
         ),
         ProbeCase(
             id="flow-challenge-skip",
@@ -473,7 +586,10 @@ def builtin_cases(token: str = PROBE_TOKEN) -> list[ProbeCase]:
 
 
 def corpus_cases(cases: Iterable[ConformanceCase]) -> list[ProbeCase]:
-    """The conformance corpus as probe cases: each initial response sent as is.
+    """The conformance corpus as probe cases: each initial response sent as is,
+    but for one change (:func:`expired_unsecured_tokens`): the real client captures
+    carry unsecured tokens that a default broker would grant, so the probe sends
+    them expired.
 
     The grammar's verdict becomes the broker's expected behaviour: ``accept`` is
     ``parsed``, ``reject`` is ``refused``. One thing the grammar does not see
@@ -497,7 +613,7 @@ def corpus_cases(cases: Iterable[ConformanceCase]) -> list[ProbeCase]:
             ProbeCase(
                 id=case.id,
                 description=case.description,
-                data=case.data,
+                data=expired_unsecured_tokens(case.data),
                 kafka=kafka,
                 rfc7628=expected(case, Dialect.RFC7628),
             )
@@ -525,7 +641,8 @@ def summary(results: Sequence[ProbeResult]) -> str:
         lines.append(
             f"| {case.id} | {result.observed}"
             + (f" ({result.error_code})" if result.error_code else "")
-            + f" | {result.after_challenge or '-'} | {case.kafka} | {_mark(result.kafka_agrees)} "
+            + f" | {result.after_challenge or ('-' if result.exercised else 'not exercised')} "
+            f"| {case.kafka} | {_mark(result.kafka_agrees)} "
             f"| {case.rfc7628} | {_mark(result.rfc7628_agrees)} |"
         )
     lines.extend(
@@ -548,3 +665,416 @@ def challenge_status(result: ProbeResult) -> str | None:
         return ErrorResponse.decode(result.message.encode()).status
     except MalformedMessage:
         return None
+
+
+def expired_unsecured_tokens(data: bytes) -> bytes:
+    """``data`` with an unsecured token (``alg`` ``none``) that has an ``exp``
+    claim made to expire in 1970, so that no broker grants it.
+
+    The corpus's wire captures of real clients carry such tokens for ``alice``,
+    expiring in 2100: Kafka's default (unsecured) validator would grant them,
+    and the probe would authenticate to the listener it probes. Expired, they
+    keep their grammar (so their expectations) and end in the challenge."""
+    try:
+        token = ClientInitialResponse.decode(data, dialect=Dialect.KAFKA).token
+    except MalformedMessage:
+        return data
+    parts = token.split(".")
+    if len(parts) != 3 or parts[2]:
+        return data
+    try:
+        header, claims = (
+            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
+        )
+    except (ValueError, TypeError):
+        return data
+    if not (isinstance(header, dict) and header.get("alg") == "none" and isinstance(claims, dict)):
+        return data
+    if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= 1:
+        return data
+    claims["exp"] = 1
+    payload = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode())
+    expired = f"{parts[0]}.{payload.decode().rstrip('=')}."
+    return data.replace(token.encode(), expired.encode())
+
+
+# --- generated inputs: the public strategies, predicted by the codec ---------------------------
+
+#: The ids of generated cases start with this.
+GENERATED_PREFIX: Final = "gen-"
+#: How ``--generate N`` shares N among the strategies (weights): valid messages
+#: in Kafka's and in the strict dialect's forms, one fault in each rule of either
+#: dialect, and byte mutations of a real client's message.
+GENERATED_MIX: Final = (("valid-kafka", 5), ("valid-rfc7628", 2), ("invalid", 8), ("mutated", 3))
+
+
+def predicted(data: bytes, dialect: Dialect | str) -> tuple[Expected, str]:
+    """What a broker of ``dialect`` does with ``data`` as an initial response,
+    and why: ``accepted``, the codec's reason code, or ``frame-too-large``
+    (Kafka refuses a SaslAuthenticate frame past ``sasl.server.max.receive.size``
+    unread, by closing the connection)."""
+    dialect = Dialect(dialect)
+    if dialect is Dialect.KAFKA and authenticate_frame_size(data) > SASL_SERVER_MAX_RECEIVE_SIZE:
+        return Expected.CLOSED, "frame-too-large"
+    try:
+        ClientInitialResponse.decode(data, dialect=dialect)
+    except MalformedMessage as err:
+        return Expected.REFUSED, err.reason
+    return Expected.PARSED, "accepted"
+
+
+def predicted_case(case_id: str, data: bytes, description: str = "") -> ProbeCase:
+    """A case whose expectations are the codec's verdicts (:func:`predicted`)."""
+    return ProbeCase(
+        id=case_id,
+        description=description or case_id,
+        data=data,
+        kafka=predicted(data, Dialect.KAFKA)[0],
+        rfc7628=predicted(data, Dialect.RFC7628)[0],
+    )
+
+
+def is_predicted(case: ProbeCase) -> bool:
+    """Whether the case's expectations are the codec's, so that any change of
+    its bytes can be judged again: what :func:`shrink` needs."""
+    return (
+        case.step is Step.SEND
+        and case.needs is None
+        and case.kafka is predicted(case.data, Dialect.KAFKA)[0]
+        and case.rfc7628 is predicted(case.data, Dialect.RFC7628)[0]
+    )
+
+
+def generated_cases(
+    count: int, *, seed: int, token: str = PROBE_TOKEN, grantable: str | None = None
+) -> list[ProbeCase]:
+    """``count`` initial responses drawn from :mod:`oauthbearer.testing.strategies`
+    (shared by :data:`GENERATED_MIX`), each expecting what the codec predicts
+    (:func:`predicted_case`); ids ``gen-<kind>-<n>``.
+
+    The made-up ``token`` goes into the mutated messages. With ``grantable`` (a
+    token the broker under test grants: only for a broker of your own), every
+    other valid Kafka-form message carries it instead of its drawn token, so that
+    the grant path is judged too. Needs hypothesis (the ``test`` extra)."""
+    try:
+        from hypothesis import strategies as st  # noqa: PLC0415 - optional
+
+        from oauthbearer.testing import strategies  # noqa: PLC0415
+    except ImportError as err:  # pragma: no cover - the test extra is installed in the tests
+        raise ConfigurationError(
+            f"generated cases need hypothesis (pip install 'oauthbearer[test]'): {err}"
+        ) from None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ConfigurationError("generated_cases: count must be an int >= 0")
+    weights = sum(weight for _, weight in GENERATED_MIX)
+    shares = {kind: count * weight // weights for kind, weight in GENERATED_MIX}
+    shares["invalid"] += count - sum(shares.values())
+    cases: list[ProbeCase] = []
+    valid = strategies.drawn(
+        strategies.valid_initial_responses(Dialect.KAFKA), shares["valid-kafka"], seed + 1
+    )
+    for index, value in enumerate(valid):
+        data = value.data
+        drawn_token = value.message.token.encode()
+        if grantable is not None and index % 2 == 0 and data.count(drawn_token) == 1:
+            data = data.replace(drawn_token, grantable.encode())
+        cases.append(predicted_case(f"{GENERATED_PREFIX}valid-kafka-{index}", data))
+    strict = strategies.drawn(
+        strategies.valid_initial_responses(Dialect.RFC7628), shares["valid-rfc7628"], seed + 2
+    )
+    cases += [
+        predicted_case(f"{GENERATED_PREFIX}valid-rfc7628-{index}", value.data)
+        for index, value in enumerate(strict)
+    ]
+    invalid = strategies.drawn(strategies.invalid_initial_responses(), shares["invalid"], seed + 3)
+    cases += [
+        predicted_case(
+            f"{GENERATED_PREFIX}invalid-{value.dialect}-{value.reason}-{index}",
+            value.data,
+            f"one fault ({value.reason}) in a {value.dialect}-form message",
+        )
+        for index, value in enumerate(invalid)
+    ]
+    base = f"n,,\x01auth=Bearer {token}\x01traceId=abc\x01\x01".encode()
+    near = strategies.drawn(strategies.mutated(st.just(base)), shares["mutated"], seed + 4)
+    cases += [
+        predicted_case(
+            f"{GENERATED_PREFIX}mutated-{index}", data, "a real client's message, mutated"
+        )
+        for index, data in enumerate(near)
+    ]
+    return cases
+
+
+# --- findings, shrunk --------------------------------------------------------------------------
+
+#: The bound on the probes that shrinking one finding sends.
+SHRINK_MAX_ATTEMPTS: Final = 400
+#: The longest run of bytes that shrinking cuts at every offset, after ddmin.
+SHRINK_MAX_RUN: Final = 8
+#: The bound on the time shrinking one finding takes.
+SHRINK_BUDGET_S: Final = 30.0
+#: The bound on the time shrinking every finding of a run takes.
+SHRINK_TOTAL_BUDGET_S: Final = 120.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """One kind of disagreement (or a violation): the smallest input found that
+    the broker still treats the same way, and how many results share the kind."""
+
+    kind: str
+    #: The first result of the kind (the shortest input).
+    result: ProbeResult
+    #: The results of the kind (the first included).
+    count: int
+    #: The input, shrunk (the original when shrinking was not possible).
+    minimal: bytes = dataclasses.field(repr=False)
+    #: The broker's answer to :attr:`minimal`.
+    minimal_result: ProbeResult | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+def finding_kind(result: ProbeResult, dialect: Dialect | str) -> str | None:
+    """What is wrong with ``result`` against ``dialect``, in terms that stay
+    the same while its input shrinks; None when nothing is."""
+    if result.violation:
+        return f"violation: {result.violation}"
+    if result.agrees(dialect) is not False:
+        return None
+    expected, why = predicted(result.case.data, dialect)
+    if not is_predicted(result.case):
+        expected = result.case.kafka if Dialect(dialect) is Dialect.KAFKA else result.case.rfc7628
+        why = result.case.id
+    return f"{Dialect(dialect)} expects {expected} ({why}), observed {result.observed}"
+
+
+async def shrink(
+    host: str,
+    port: int,
+    result: ProbeResult,
+    *,
+    dialect: Dialect | str = Dialect.KAFKA,
+    timeout_s: float = DEFAULT_CASE_TIMEOUT_S,
+    concurrency: int = 1,
+    tls: ssl.SSLContext | None = None,
+    max_attempts: int = SHRINK_MAX_ATTEMPTS,
+    budget_s: float = SHRINK_BUDGET_S,
+) -> tuple[bytes, ProbeResult | None, int]:
+    """Delta debugging (Zeller's ddmin) against the live listener: the shortest
+    part of ``result``'s input (bytes removed, order kept) that the broker still
+    answers with the same :func:`finding_kind`, found within ``max_attempts``
+    probes and ``budget_s`` seconds. After ddmin, every run of up to
+    :data:`SHRINK_MAX_RUN` bytes is cut at every offset, so that a whole pair or
+    word goes too. Returns the input, the broker's answer to it
+    (None when nothing smaller held) and the probes sent.
+
+    Each candidate is judged by the codec again (:func:`predicted_case`), so a
+    cut that changes the prediction and the answer alike is not taken for the
+    same finding. Only cases with the codec's expectations can be shrunk."""
+    kind = finding_kind(result, dialect)
+    if kind is None or not is_predicted(result.case):
+        return result.case.data, None, 0
+    judged: dict[bytes, ProbeResult | None] = {}
+    attempts = 0
+    deadline = time.monotonic() + budget_s
+
+    async def holding(batch: list[bytes]) -> ProbeResult | None:
+        """The first candidate of ``batch`` with the same finding, if any."""
+        nonlocal attempts
+        fresh = [c for c in dict.fromkeys(batch) if c not in judged][: max_attempts - attempts]
+        attempts += len(fresh)
+        answers = await probe(
+            host,
+            port,
+            [predicted_case(f"shrink-{n}", data) for n, data in enumerate(fresh)],
+            timeout_s=timeout_s,
+            concurrency=concurrency,
+            tls=tls,
+            check_listener=False,
+        )
+        for data, answer in zip(fresh, answers, strict=True):
+            judged[data] = answer if finding_kind(answer, dialect) == kind else None
+        return next((judged[c] for c in batch if judged.get(c) is not None), None)
+
+    def left() -> bool:
+        return attempts < max_attempts and time.monotonic() < deadline
+
+    data = result.case.data
+    best: ProbeResult | None = None
+    parts = 2
+    while data and left():
+        size = -(-len(data) // parts)
+        held = await holding([data[:i] + data[i + size :] for i in range(0, len(data), size)])
+        if held is not None:
+            data, best = held.case.data, held
+            parts = max(parts - 1, 2)
+        elif size == 1:
+            break
+        else:
+            parts = min(2 * parts, len(data))
+    # ddmin cuts at multiples of the chunk size; a key=value pair or a word
+    # straddles them. Cutting every short run at every offset finishes the job.
+    width = SHRINK_MAX_RUN
+    while width > 1 and left():
+        runs = [data[:i] + data[i + width :] for i in range(len(data) - width + 1)]
+        held = await holding(runs) if runs else None
+        if held is not None:
+            data, best, width = held.case.data, held, SHRINK_MAX_RUN
+        else:
+            width -= 1
+    return data, best, attempts
+
+
+async def shrink_findings(
+    host: str,
+    port: int,
+    results: Sequence[ProbeResult],
+    *,
+    dialect: Dialect | str = Dialect.KAFKA,
+    timeout_s: float = DEFAULT_CASE_TIMEOUT_S,
+    concurrency: int = 1,
+    tls: ssl.SSLContext | None = None,
+    budget_s: float = SHRINK_TOTAL_BUDGET_S,
+) -> list[Finding]:
+    """Every disagreement and violation among ``results``, grouped by
+    :func:`finding_kind`, the shortest input of each kind shrunk (:func:`shrink`)
+    while ``budget_s`` lasts. A timeout is not shrunk (each attempt would cost
+    the whole timeout), nor a case whose expectations are not the codec's."""
+    kinds: dict[str, list[ProbeResult]] = {}
+    for result in results:
+        kind = finding_kind(result, dialect)
+        if kind is not None:
+            kinds.setdefault(kind, []).append(result)
+    findings = []
+    deadline = time.monotonic() + budget_s
+    for kind, members in kinds.items():
+        first = min(members, key=lambda r: len(r.case.data))
+        started = time.monotonic()
+        minimal, answer, attempts = first.case.data, None, 0
+        left = deadline - started
+        if left > 0 and first.observed is not Observed.TIMEOUT:
+            minimal, answer, attempts = await shrink(
+                host,
+                port,
+                first,
+                dialect=dialect,
+                timeout_s=timeout_s,
+                concurrency=concurrency,
+                tls=tls,
+                budget_s=min(SHRINK_BUDGET_S, left),
+            )
+        findings.append(
+            Finding(
+                kind=kind,
+                result=first,
+                count=len(members),
+                minimal=minimal,
+                minimal_result=answer,
+                attempts=attempts,
+                seconds=time.monotonic() - started,
+            )
+        )
+    return findings
+
+
+#: How much of an input a report shows.
+SHOWN_BYTES: Final = 512
+
+
+def escaped(data: bytes, limit: int = SHOWN_BYTES) -> str:
+    """``data`` as printable ASCII: ``\\x01`` for %x01, ``\\\\`` for a backslash."""
+    text = data[:limit].decode("latin-1").encode("unicode_escape").decode("ascii")
+    return text + (f"... ({len(data)} bytes)" if len(data) > limit else "")
+
+
+def hexed(data: bytes, limit: int = SHOWN_BYTES) -> str:
+    return data[:limit].hex(" ") + (f" ... ({len(data)} bytes)" if len(data) > limit else "")
+
+
+def describe_finding(finding: Finding) -> str:
+    """The finding as the report prints it: the kind, the count, the minimal input."""
+    original = finding.result.case
+    lines = [
+        f"FINDING {finding.kind}: {finding.count} case(s), e.g. {original.id}",
+        (
+            f"  minimal input ({len(finding.minimal)} of {len(original.data)} bytes, "
+            f"{finding.attempts} probes, {finding.seconds:.1f} s):"
+        ),
+        f"    text: {escaped(finding.minimal)}",
+        f"    hex:  {hexed(finding.minimal)}",
+    ]
+    answer = finding.minimal_result or finding.result
+    if answer.message:
+        lines.append(f"  the broker said: {escaped(answer.message.encode(), 200)}")
+    return "\n".join(lines)
+
+
+# --- JUnit XML -----------------------------------------------------------------------------------
+
+
+def junit_xml(
+    results: Sequence[ProbeResult],
+    *,
+    dialect: Dialect | str,
+    target: str,
+    findings: Sequence[Finding] = (),
+) -> str:
+    """The results as JUnit XML, for CI: one ``testcase`` per case; a
+    ``failure`` for a disagreement with ``dialect`` or a violation (with the
+    shrunk input of its finding), ``skipped`` for a case not exercised or with
+    no expectation."""
+    from xml.etree import ElementTree as ET  # noqa: PLC0415 - only here
+
+    dialect = Dialect(dialect)
+    by_case = {finding.result.case.id: finding for finding in findings}
+    kinds = {finding.kind: finding for finding in findings}
+    suite = ET.Element("testsuite", name=f"oauthbearer probe {target} ({dialect})")
+    failures = skipped = 0
+    for result in results:
+        case = result.case
+        testcase = ET.SubElement(
+            suite,
+            "testcase",
+            classname="oauthbearer.probe",
+            name=case.id,
+            time=f"{result.seconds:.3f}",
+        )
+        agrees = result.agrees(dialect)
+        expected = case.kafka if dialect is Dialect.KAFKA else case.rfc7628
+        if result.violation or agrees is False:
+            failures += 1
+            message = (
+                f"violation: {result.violation}"
+                if result.violation
+                else f"observed {result.observed}, {dialect} expects {expected}"
+            )
+            details = [
+                case.description,
+                f"input: {escaped(case.data)}",
+                (
+                    f"broker: {result.observed} {result.error_code or ''} "
+                    f"{escaped((result.message or '').encode(), 200)}"
+                ),
+            ]
+            kind = finding_kind(result, dialect)
+            finding = by_case.get(case.id) or (kinds.get(kind) if kind else None)
+            if finding is not None:
+                details += [
+                    f"minimal input of this kind: {escaped(finding.minimal)}",
+                    f"hex: {hexed(finding.minimal)}",
+                ]
+            ET.SubElement(testcase, "failure", message=message).text = "\n".join(details)
+        elif agrees is None:
+            skipped += 1
+            why = "not exercised" if not result.exercised else f"{dialect} expects nothing"
+            ET.SubElement(testcase, "skipped", message=why)
+    suite.set("tests", str(len(results)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", str(skipped))
+    suite.set("time", f"{sum(r.seconds for r in results):.3f}")
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -51,8 +51,10 @@ import dataclasses
 import json
 import string
 import types
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as seed_decorator
 from hypothesis import strategies as st
 
 from oauthbearer.errors import MALFORMED_REASONS
@@ -97,6 +99,7 @@ __all__ = [
     "ValidErrorResponse",
     "ValidInitialResponse",
     "authzids",
+    "drawn",
     "error_responses",
     "extension_keys",
     "extension_values",
@@ -1303,6 +1306,34 @@ def invalid_kafka_requests(
         return InvalidKafkaRequest(before + bad, reason)
 
     return draw_invalid()
+
+
+T = TypeVar("T")
+
+
+def drawn(strategy: st.SearchStrategy[T], count: int, seed: int) -> list[T]:
+    """``count`` values of ``strategy``, the same for the same ``seed`` (and
+    hypothesis version): the generate phase only, no database. What a
+    differential against a live peer sends, so that a run can be repeated
+    (``oauthbearer probe --generate``, the Kafka and PostgreSQL differentials)."""
+    values: list[T] = []
+    if count <= 0:
+        return values
+
+    @seed_decorator(seed)
+    @settings(
+        max_examples=count,
+        database=None,
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value: T) -> None:
+        values.append(value)
+
+    collect()
+    return values[:count]
 
 
 def _check_tables() -> None:
