@@ -34,6 +34,7 @@ from oauthbearer.login import (
 )
 from oauthbearer.login.http import discover, fetch_token
 from oauthbearer.login.sources import client_credentials_fetch
+from oauthbearer.testing import TestIdentityProvider
 from tests.real_kafka import jaas_module
 from tests.real_keycloak import JWT_CLIENT, KAFKA_AUDIENCE, KAFKA_SCOPE, SECRET_CLIENT
 
@@ -386,3 +387,31 @@ def test_key_rotation_through_the_admin_api(keycloak: KeycloakServer) -> None:
         with pytest.raises(InvalidToken):
             config.validator.validate(old_token, now=time.time())
         config.validator.validate(secret_token(keycloak), now=time.time())
+
+
+# --- the test IdP's keycloak profile ---------------------------------------------------------
+
+
+def json_shape(value: Any) -> Any:
+    """A JSON value's shape: object member names (recursively) and JSON type names."""
+    if isinstance(value, dict):
+        return {name: json_shape(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return ["array", *sorted({type(item).__name__ for item in value})]
+    return type(value).__name__
+
+
+def test_the_keycloak_profile_has_keycloaks_claim_names_and_types(
+    keycloak: KeycloakServer,
+) -> None:
+    real = secret_token(keycloak)
+    with TestIdentityProvider(profile="keycloak") as idp:
+        idp.add_client(SECRET_CLIENT, "pw", scopes=("kafka", "profile"), audience=KAFKA_AUDIENCE)
+        request = client_credentials_request(idp.token_endpoint, SECRET_CLIENT, "pw")
+        ours = fetch_token(request, allow_insecure_loopback=True).access_token
+    assert json_shape(claims_of(ours)) == json_shape(claims_of(real))
+    assert json_shape(header_of(ours)) == json_shape(header_of(real))
+    assert header_of(ours)["typ"] == header_of(real)["typ"]
+    for name in ("typ", "preferred_username", "azp", "client_id"):
+        assert claims_of(ours)[name] == claims_of(real)[name]
+    uuid.UUID(claims_of(ours)["sub"])
