@@ -903,6 +903,21 @@ def cmd_idp(args: argparse.Namespace) -> int:
     # The test identity provider is a shell: imported only for this command.
     from oauthbearer.testing.idp import serve  # noqa: PLC0415
 
+    claims: dict[str, Any] = {}
+    for item in args.claim or ():
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            print(f"oauthbearer idp: --claim {item!r} is not NAME=JSON", file=sys.stderr)
+            return 2
+        try:
+            claims[name] = json.loads(value)
+        except ValueError:
+            print(f"oauthbearer idp: --claim {name}: the value is not JSON", file=sys.stderr)
+            return 2
+    # Without --scope-claim, the profile's own scope claim.
+    chosen: dict[str, Any] = {}
+    if args.scope_claim is not None:
+        chosen["scope_claim"] = None if args.scope_claim == "none" else args.scope_claim
     try:
         serve(
             args.host,
@@ -912,6 +927,10 @@ def cmd_idp(args: argparse.Namespace) -> int:
             scopes=args.scope or ("demo",),
             audience=args.audience,
             lifetime_s=args.lifetime,
+            profile=args.profile,
+            claims=claims,
+            opaque=args.opaque,
+            **chosen,
         )
     except ConfigurationError as exc:
         print(f"oauthbearer idp: {exc}", file=sys.stderr)
@@ -1369,6 +1388,26 @@ def build_parser() -> argparse.ArgumentParser:
     idp.add_argument("--scope", action="append", help="a scope the client may ask for")
     idp.add_argument("--audience", help="the tokens' aud claim")
     idp.add_argument("--lifetime", type=int, default=3600, help="token lifetime in seconds")
+    idp.add_argument(
+        "--profile",
+        choices=("generic", "okta", "keycloak", "entra"),
+        default="generic",
+        help="issue tokens in this provider's shape (docs/idp.md)",
+    )
+    idp.add_argument(
+        "--claim",
+        action="append",
+        metavar="NAME=JSON",
+        help='another claim in every token, its value JSON (e.g. groups=["admins"])',
+    )
+    idp.add_argument(
+        "--scope-claim",
+        metavar="NAME|none",
+        help="the claim that carries the scope (default: the profile's); none: no scope claim",
+    )
+    idp.add_argument(
+        "--opaque", action="store_true", help="issue opaque access tokens instead of JWTs"
+    )
     idp.set_defaults(func=cmd_idp)
     return parser
 

@@ -16,6 +16,7 @@ import pytest
 
 from oauthbearer.testing.idp import TestIdentityProvider
 from tests.real_kafka import KafkaBroker, jaas_module, selected_version
+from tests.real_keycloak import keycloak  # noqa: F401 - a fixture, registered here
 from tests.real_postgres import PostgresServer
 from tests.tls_ca import LoopbackCa, make_ca
 

@@ -360,24 +360,33 @@ def test_an_assertion_file_must_be_readable_when_the_source_is_made(tmp_path: Pa
         jwt_bearer_fetch(latin1)
 
 
-def test_the_client_reads_the_configured_scope_and_subject_claims(
-    idp: TestIdentityProvider,
-) -> None:
+def test_the_client_reads_the_configured_scope_and_subject_claims() -> None:
     """sasl.oauthbearer.scope.claim.name / .sub.claim.name apply to the client's
     token check too, as in Kafka's ClientJwtValidator (Okta: scp and cid)."""
-    idp.add_client("okta-style", "pw", scopes=("kafka",), extra_claims={"scp": ["a", "b"]})
-    props = properties(idp) | {
-        "sasl.jaas.config": (
-            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
-            'clientId="okta-style" clientSecret="pw" scope="kafka";'
-        ),
-        "sasl.oauthbearer.scope.claim.name": "scp",
-        "sasl.oauthbearer.sub.claim.name": "client_id",
-    }
-    config = client_login(props, now=time.time(), allow_insecure_loopback=True)
-    assert isinstance(config, ClientCredentialsConfig)
-    assert (config.scope_claim, config.subject_claim) == ("scp", "client_id")
-    with client_credentials_provider(config, allow_insecure_loopback=True) as provider:
-        token = provider.token()
-    assert token.scope == frozenset({"a", "b"})
-    assert token.principal == "okta-style"
+    with TestIdentityProvider(profile="okta") as okta:
+        okta.add_client("okta-style", "pw", scopes=("kafka", "orders.read"))
+        props = properties(okta) | {
+            "sasl.jaas.config": (
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+                'clientId="okta-style" clientSecret="pw" scope="kafka orders.read";'
+            ),
+            "sasl.oauthbearer.scope.claim.name": "scp",
+            "sasl.oauthbearer.sub.claim.name": "cid",
+        }
+        config = client_login(props, now=time.time(), allow_insecure_loopback=True)
+        assert isinstance(config, ClientCredentialsConfig)
+        assert (config.scope_claim, config.subject_claim) == ("scp", "cid")
+        with client_credentials_provider(config, allow_insecure_loopback=True) as provider:
+            token = provider.token()
+        assert token.scope == frozenset({"kafka", "orders.read"})
+        assert token.principal == "okta-style"
+        # Without scope.claim.name=scp the client finds no scope in Okta's tokens,
+        # as it would with Okta itself (the provider writes no "scope" claim).
+        default = client_login(
+            {k: v for k, v in props.items() if k != "sasl.oauthbearer.scope.claim.name"},
+            now=time.time(),
+            allow_insecure_loopback=True,
+        )
+        assert isinstance(default, ClientCredentialsConfig)
+        with client_credentials_provider(default, allow_insecure_loopback=True) as provider:
+            assert provider.token().scope == frozenset()

@@ -55,6 +55,34 @@ picks a free port). It serves four paths:
   (RFC 8414 section 2). The server has no authorization endpoint, so the
   members about one are left out.
 
+Profiles
+--------
+``profile`` gives the tokens the shape a real provider gives its
+client-credentials access tokens, so that a broker or client configured for
+that provider is tested against what it will really see (docs/idp.md):
+
+* ``generic`` (the default): the RFC 9068 shape above;
+* ``okta``: no ``typ`` header; ``scp`` a JSON array and no ``scope``; ``cid``,
+  ``ver`` 1, a ``jti`` starting ``AT.``, no ``nbf``, no ``client_id``;
+* ``keycloak``: ``typ`` ``JWT``; ``sub`` a UUID (the service account's id),
+  ``azp``, ``typ`` ``Bearer``, ``realm_access.roles``, ``preferred_username``
+  ``service-account-<client>``, ``client_id``, ``scope`` a space-delimited
+  string, no ``nbf`` (checked against a real Keycloak's tokens in
+  tests/test_interop_keycloak.py);
+* ``entra`` (a v2.0 app-only token): ``typ`` ``JWT``; ``sub`` and ``oid`` a
+  GUID, ``tid``, ``ver`` ``2.0``, ``azp``, ``azpacr``, ``uti``; the granted
+  scopes are application permissions in ``roles``, a JSON array, and there is
+  no ``scp`` (``scope_claim="scp"`` writes a delegated token's ``scp``, a
+  space-delimited string, instead); no ``client_id``.
+
+``scope_claim`` names the claim that carries the granted scope (the
+profile's by default; ``None`` for none): the scope is written under that
+name only, never under a second one, so that a validator that reads the wrong
+claim fails against this provider as it would against the real one. With
+``opaque``, access tokens are random strings instead of JWTs; the claims each
+stands for are kept (see :meth:`TestIdentityProvider.opaque_claims`) for an
+introspection endpoint to read.
+
 Faults are injected per endpoint (:meth:`~TestIdentityProvider.inject`) and
 consumed in order, one per request; a faulted request is not processed
 (except :class:`Slow`, which delays a normal answer). Every request is
@@ -85,6 +113,7 @@ import threading
 import time
 import types
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias
 
@@ -116,6 +145,7 @@ __all__ = [
     "GRANT_JWT_BEARER",
     "MAX_ASSERTION_LIFETIME_S",
     "MAX_LOGGED_REQUESTS",
+    "MAX_OPAQUE_TOKENS",
     "MAX_REQUEST_BODY",
     "REDACTED",
     "DropConnection",
@@ -126,6 +156,7 @@ __all__ = [
     "IdentityProviderStateError",
     "MalformedJson",
     "OversizedBody",
+    "Profile",
     "RecordedRequest",
     "Slow",
     "TestIdentityProvider",
@@ -154,6 +185,33 @@ _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 RESERVED_CLAIMS: Final = frozenset(
     {"iss", "sub", "aud", "scope", "iat", "nbf", "exp", "jti", "client_id"}
 )
+#: The claims real providers carry a scope in: an extra claim of one of these
+#: names beside the provider's own scope claim would make a second scope.
+SCOPE_CLAIMS: Final = frozenset({"scope", "scp"})
+
+
+class Profile(enum.StrEnum):
+    """Whose token shape the provider imitates (see the module documentation)."""
+
+    GENERIC = "generic"
+    OKTA = "okta"
+    KEYCLOAK = "keycloak"
+    ENTRA = "entra"
+
+
+#: Each profile's scope claim, and whether it holds a JSON array (else a
+#: space-delimited string).
+PROFILE_SCOPE_CLAIMS: Final[Mapping[Profile, tuple[str, bool]]] = types.MappingProxyType(
+    {
+        Profile.GENERIC: ("scope", False),
+        Profile.OKTA: ("scp", True),
+        Profile.KEYCLOAK: ("scope", False),
+        Profile.ENTRA: ("roles", True),
+    }
+)
+#: A fixed tenant id for the ``entra`` profile (Entra ID's ``tid``).
+ENTRA_TENANT_ID: Final = "72f988bf-0000-4000-8000-00000000a1b2"
+_UUID_NAMESPACE: Final = uuid.UUID("6f2c0f7e-3a53-4c43-9d0e-0a0b7e5f1d11")
 
 # --- Limits --------------------------------------------------------------------------
 
@@ -179,6 +237,9 @@ HANDLER_TIMEOUT_S: Final = 10.0
 DEFAULT_OVERSIZED_BYTES: Final = 2 * MAX_JWKS_SIZE
 #: Default lifetime of an access token, in seconds.
 DEFAULT_LIFETIME_S: Final = 3600
+#: Opaque tokens whose claims are remembered; the oldest is forgotten first, so
+#: that a long-running ``serve`` does not grow without bound.
+MAX_OPAQUE_TOKENS: Final = 10_000
 
 
 #: Signature algorithms accepted on client assertions (never ``none`` nor ``HS*``).
@@ -427,6 +488,15 @@ def _check_lifetime(lifetime_s: object, name: str) -> int:
     return lifetime_s
 
 
+class _Default(enum.Enum):
+    """The "not given" marker where ``None`` is a meaningful value."""
+
+    DEFAULT = enum.auto()
+
+
+_DEFAULT: Final = _Default.DEFAULT
+
+
 def _check_extra_claims(extra_claims: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
     if extra_claims is None:
         return types.MappingProxyType({})
@@ -572,8 +642,35 @@ class TestIdentityProvider:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        profile: Profile | str = Profile.GENERIC,
+        scope_claim: str | _Default | None = _DEFAULT,
+        opaque: bool = False,
     ) -> None:
         self._host = _check_loopback(host)
+        try:
+            self.profile = Profile(profile)
+        except ValueError:
+            names = ", ".join(p.value for p in Profile)
+            raise ConfigurationError(
+                f"TestIdentityProvider: profile must be one of {names}"
+            ) from None
+        default_claim, default_as_list = PROFILE_SCOPE_CLAIMS[self.profile]
+        if isinstance(scope_claim, _Default):
+            scope_claim = default_claim
+        elif scope_claim is not None and (not isinstance(scope_claim, str) or not scope_claim):
+            raise ConfigurationError(
+                "TestIdentityProvider: scope_claim must be a claim name or None"
+            )
+        #: The claim that carries the granted scope (``None``: no scope claim).
+        self.scope_claim: str | None = scope_claim
+        # The profile's own claim keeps its type; ``roles`` is always a list.
+        self._scope_as_list = (
+            default_as_list if scope_claim == default_claim else scope_claim == "roles"
+        )
+        if not isinstance(opaque, bool):
+            raise ArgumentTypeError("TestIdentityProvider: opaque must be a bool")
+        self.opaque = opaque
+        self._opaque: collections.OrderedDict[str, Mapping[str, Any]] = collections.OrderedDict()
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ConfigurationError("TestIdentityProvider: port must be an int from 0 to 65535")
         self._port = port
@@ -593,7 +690,6 @@ class TestIdentityProvider:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._issuer: str | None = None
-        self._opaque: dict[str, dict[str, Any]] = {}  # opaque token -> its claims
 
     def __repr__(self) -> str:
         state = "not started" if self._issuer is None else self._issuer
@@ -765,6 +861,7 @@ class TestIdentityProvider:
             lifetime_s=_check_lifetime(lifetime_s, name),
             extra_claims=_check_extra_claims(extra_claims, name),
         )
+        self._check_scope_extras(client.extra_claims, f"{name}: extra_claims")
         with self._lock:
             self._clients[client_id] = client
 
@@ -810,22 +907,31 @@ class TestIdentityProvider:
         extra_claims: Mapping[str, Any],
         client_id: str | None,
         now: float,
+        opaque: bool = False,
     ) -> str:
+        self._check_scope_extras(extra_claims, "extra_claims")
         issued = math.floor(now)  # whole seconds, as providers write NumericDates
-        claims: dict[str, Any] = dict(extra_claims)
-        claims.update(iss=self.issuer, sub=sub)
+        claims, typ = self._profile_claims(sub, client_id)
+        claims.update(extra_claims)
+        claims.update(iss=self.issuer, sub=claims.pop("sub", sub))
         if audience is not None:
             claims["aud"] = audience if isinstance(audience, str) else list(audience)
-        if scopes:
-            claims["scope"] = " ".join(sorted(scopes))
-        claims.update(iat=issued, nbf=issued, exp=issued + lifetime_s)
-        claims["jti"] = secrets.token_urlsafe(16)
-        if client_id is not None:
+        if scopes and self.scope_claim is not None:
+            ordered = sorted(scopes)
+            claims[self.scope_claim] = ordered if self._scope_as_list else " ".join(ordered)
+        claims.update(iat=issued, exp=issued + lifetime_s)
+        if self.profile in (Profile.GENERIC, Profile.ENTRA):
+            claims["nbf"] = issued
+        prefix = "AT." if self.profile is Profile.OKTA else ""
+        claims["jti"] = prefix + secrets.token_urlsafe(16)
+        if client_id is not None and self.profile in (Profile.GENERIC, Profile.KEYCLOAK):
             claims["client_id"] = client_id
+        if opaque or self.opaque:
+            return self._remember_opaque(claims)
         with self._lock:
             key = self._keys[-1]
-        # RFC 9068 section 2.1: typ "at+jwt" marks a JWT access token.
-        headers = {"kid": key.kid, "typ": "at+jwt"}
+        # pyjwt writes typ "JWT" unless told None (which leaves it out).
+        headers: dict[str, Any] = {"kid": key.kid, "typ": typ}
         return pyjwt.encode(claims, key.private_key, algorithm="RS256", headers=headers)
 
     def mint_opaque_token(
@@ -840,33 +946,85 @@ class TestIdentityProvider:
         client_id: str | None = None,
     ) -> str:
         """An opaque access token (random, meaningless to anyone but this
-        provider) with the claims :meth:`mint_token` would sign; only the
-        introspection endpoint can tell what it stands for."""
+        provider) standing for the claims :meth:`mint_token` would sign, in the
+        provider's profile; only the introspection endpoint can tell what it
+        stands for (whether or not the provider was made with ``opaque``)."""
         if not isinstance(sub, str) or not sub or sub.strip() != sub:
             raise ConfigurationError("mint_opaque_token: sub must be a non-blank string")
-        issued = math.floor(self._clock() if now is None else _check_number(now, "now"))
-        claims: dict[str, Any] = dict(_check_extra_claims(extra_claims, "mint_opaque_token"))
-        claims.update(iss=self.issuer, sub=sub)
-        aud = _check_audience(audience, "mint_opaque_token")
-        if aud is not None:
-            claims["aud"] = aud if isinstance(aud, str) else list(aud)
-        scopes = _check_scopes(scope, "mint_opaque_token")
-        if scopes:
-            claims["scope"] = " ".join(sorted(scopes))
-        lifetime = _check_lifetime(lifetime_s, "mint_opaque_token")
-        claims.update(iat=issued, nbf=issued, exp=issued + lifetime)
-        if client_id is not None:
-            claims["client_id"] = client_id
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._opaque[token] = claims
-        return token
+        issued = self._clock() if now is None else _check_number(now, "mint_opaque_token: now")
+        return self._sign(
+            sub=sub,
+            scopes=_check_scopes(scope, "mint_opaque_token"),
+            audience=_check_audience(audience, "mint_opaque_token"),
+            lifetime_s=_check_lifetime(lifetime_s, "mint_opaque_token"),
+            extra_claims=_check_extra_claims(extra_claims, "mint_opaque_token"),
+            client_id=client_id,
+            now=issued,
+            opaque=True,
+        )
 
     def revoke(self, token: str) -> bool:
         """Forget an opaque token: introspection calls it inactive from now on.
         Returns whether it was known."""
         with self._lock:
             return self._opaque.pop(token, None) is not None
+
+    def _profile_claims(self, sub: str, client_id: str | None) -> tuple[dict[str, Any], str | None]:
+        """The profile's own claims (``extra_claims`` may replace them) and ``typ`` header."""
+        actor = sub if client_id is None else client_id
+        # Keycloak and Entra ID name a service principal by a GUID, not by its client id.
+        guid = str(uuid.uuid5(_UUID_NAMESPACE, f"{self.profile.value}:{sub}"))
+        if self.profile is Profile.OKTA:
+            return {"ver": 1, "cid": actor}, None
+        if self.profile is Profile.KEYCLOAK:
+            return {
+                "sub": guid,
+                "typ": "Bearer",
+                "azp": actor,
+                "realm_access": {"roles": ["default-roles", "offline_access"]},
+                "preferred_username": f"service-account-{actor}",
+            }, "JWT"
+        if self.profile is Profile.ENTRA:
+            return {
+                "sub": guid,
+                "oid": guid,
+                "tid": ENTRA_TENANT_ID,
+                "ver": "2.0",
+                "azp": actor,
+                "azpacr": "1",
+                "uti": secrets.token_urlsafe(16),
+            }, "JWT"
+        # RFC 9068 section 2.1: typ "at+jwt" marks a JWT access token.
+        return {}, "at+jwt"
+
+    def _check_scope_extras(self, extra_claims: Mapping[str, Any], name: str) -> None:
+        """Refuse an extra scope claim beside the provider's own: two scope claims
+        would let a validator that reads the wrong one pass (issue 16)."""
+        if self.scope_claim is None:
+            return
+        doubled = sorted(SCOPE_CLAIMS.union((self.scope_claim,)).intersection(extra_claims))
+        if doubled:
+            raise ConfigurationError(
+                f"{name} cannot set {', '.join(doubled)}: the provider writes the scope in "
+                f"{self.scope_claim!r}; choose the claim with scope_claim= (or a profile), "
+                "or pass scope_claim=None to write only your own"
+            )
+
+    def _remember_opaque(self, claims: Mapping[str, Any]) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._opaque[token] = types.MappingProxyType(dict(claims))
+            while len(self._opaque) > MAX_OPAQUE_TOKENS:
+                self._opaque.popitem(last=False)
+        return token
+
+    def opaque_claims(self, token: str) -> Mapping[str, Any] | None:
+        """The claims an opaque token issued here stands for (expired or not:
+        the caller judges ``exp``), or ``None`` for a token this provider never
+        issued or has forgotten (:data:`MAX_OPAQUE_TOKENS`). This is what an
+        RFC 7662 introspection endpoint reads."""
+        with self._lock:
+            return self._opaque.get(token)
 
     def sign_raw(self, header: bytes, payload: bytes, *, algorithm: str = "RS256") -> str:
         """Sign any header and payload bytes with the current signing key, as given.
@@ -1362,12 +1520,18 @@ def serve(
     scopes: str | Iterable[str] = ("demo",),
     audience: str | Iterable[str] | None = None,
     lifetime_s: int = DEFAULT_LIFETIME_S,
+    profile: Profile | str = Profile.GENERIC,
+    scope_claim: str | _Default | None = _DEFAULT,
+    claims: Mapping[str, Any] | None = None,
+    opaque: bool = False,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> None:
     """Run a :class:`TestIdentityProvider` until interrupted (Ctrl-C) or until
     ``stop`` is set, after printing its endpoints and one client's credentials
     (the secret is random unless given) to ``out`` (standard output).
+    ``profile``, ``scope_claim`` and ``opaque`` are :class:`TestIdentityProvider`'s;
+    ``claims`` are added to every token (the client's ``extra_claims``).
 
     ``host`` must be an IPv4 loopback address: this server is for tests and
     demos, and must never be reachable from another machine.
@@ -1375,8 +1539,18 @@ def serve(
     _check_loopback(host)
     secret = secrets.token_urlsafe(24) if client_secret is None else client_secret
     stream = sys.stdout if out is None else out
-    with TestIdentityProvider(host=host, port=port) as idp:
-        idp.add_client(client_id, secret, scopes=scopes, audience=audience, lifetime_s=lifetime_s)
+    provider = TestIdentityProvider(
+        host=host, port=port, profile=profile, scope_claim=scope_claim, opaque=opaque
+    )
+    with provider as idp:
+        idp.add_client(
+            client_id,
+            secret,
+            scopes=scopes,
+            audience=audience,
+            lifetime_s=lifetime_s,
+            extra_claims=claims,
+        )
         granted = " ".join(sorted(_check_scopes(scopes, "serve")))
         lines = [
             "oauthbearer test identity provider (loopback only; for tests and demos)",
@@ -1387,6 +1561,8 @@ def serve(
             f"client_id:       {client_id}",
             f"client_secret:   {secret}",
             f"scope:           {granted}",
+            f"profile:         {idp.profile.value} (scope claim: {idp.scope_claim or 'none'}"
+            + (", opaque tokens)" if idp.opaque else ")"),
             "Press Ctrl-C to stop.",
         ]
         stream.write("\n".join(lines) + "\n")
