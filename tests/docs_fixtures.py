@@ -51,22 +51,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import datetime
 import email.message
 import importlib
-import ipaddress
 import socket
 import socketserver
-import ssl
 import threading
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from oauthbearer import InvalidToken, JwtValidator, ServerSession
 from oauthbearer.config import client_login, parse_properties
@@ -74,8 +71,10 @@ from oauthbearer.errors import OAuthBearerError
 from oauthbearer.kafka.broker import AuthenticationRecord, BrokerEmulator
 from oauthbearer.session import Authenticated, AuthzidPolicy, ChallengeIssued
 from oauthbearer.testing import TestIdentityProvider
+from tests.tls_ca import make_ca
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable
     from pathlib import Path
 
@@ -121,68 +120,9 @@ def _name(common_name: str) -> x509.Name:
 
 def make_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
     """A server context with a certificate for 127.0.0.1, and the file of the
-    CA that issued it (for a client's ``cafile``)."""
-    now = datetime.datetime.now(datetime.UTC)
-    before, after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (
-        x509.CertificateBuilder(not_valid_before=before, not_valid_after=after)
-        .subject_name(_name("oauthbearer docs test CA"))
-        .issuer_name(_name("oauthbearer docs test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder(not_valid_before=before, not_valid_after=after)
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cafile = directory / "test-ca.pem"
-    cafile.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    chain = directory / "server.pem"
-    chain.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        + leaf.public_bytes(serialization.Encoding.PEM)
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(chain)
-    return context, cafile
+    CA that issued it (for a client's ``cafile``): the tests' one CA."""
+    ca = make_ca(directory)
+    return ca.server_context(directory), ca.ca_file
 
 
 # --- Mail: IMAP and SMTP ------------------------------------------------------------------

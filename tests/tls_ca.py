@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
+import ssl
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -40,6 +41,15 @@ class LoopbackCa:
     def one_line(pem: bytes) -> str:
         """A PEM block with its line breaks as spaces: one ``.properties`` line."""
         return " ".join(pem.decode("ascii").split())
+
+    def server_context(self, folder: Path) -> ssl.SSLContext:
+        """An ``ssl`` server context presenting the server's certificate (for the
+        loopback servers the tests run themselves)."""
+        chain = folder / "server.pem"
+        chain.write_bytes(self.server_key_pem + self.server_chain_pem)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(chain)
+        return context
 
     def kafka_listener_properties(self, listener: str) -> dict[str, str]:
         """``listener``'s PEM key store, as server.properties states it."""

@@ -884,17 +884,16 @@ class TestIdentityProvider:
         issuer. ``now`` defaults to the provider's clock; ``client_id``, when
         given, becomes the ``client_id`` claim.
         """
-        if not isinstance(sub, str) or not sub or sub.strip() != sub:
-            raise ConfigurationError("mint_token: sub must be a non-blank string")
-        issued = self._clock() if now is None else _check_number(now, "mint_token: now")
-        return self._sign(
-            sub=sub,
-            scopes=_check_scopes(scope, "mint_token"),
-            audience=_check_audience(audience, "mint_token"),
-            lifetime_s=_check_lifetime(lifetime_s, "mint_token"),
-            extra_claims=_check_extra_claims(extra_claims, "mint_token"),
+        return self._mint(
+            "mint_token",
+            sub,
+            scope=scope,
+            audience=audience,
+            lifetime_s=lifetime_s,
+            now=now,
+            extra_claims=extra_claims,
             client_id=client_id,
-            now=issued,
+            opaque=False,
         )
 
     def _sign(
@@ -949,18 +948,43 @@ class TestIdentityProvider:
         provider) standing for the claims :meth:`mint_token` would sign, in the
         provider's profile; only the introspection endpoint can tell what it
         stands for (whether or not the provider was made with ``opaque``)."""
+        return self._mint(
+            "mint_opaque_token",
+            sub,
+            scope=scope,
+            audience=audience,
+            lifetime_s=lifetime_s,
+            now=now,
+            extra_claims=extra_claims,
+            client_id=client_id,
+            opaque=True,
+        )
+
+    def _mint(
+        self,
+        name: str,
+        sub: str,
+        *,
+        scope: str | Iterable[str],
+        audience: str | Iterable[str] | None,
+        lifetime_s: int,
+        now: float | None,
+        extra_claims: Mapping[str, Any] | None,
+        client_id: str | None,
+        opaque: bool,
+    ) -> str:
         if not isinstance(sub, str) or not sub or sub.strip() != sub:
-            raise ConfigurationError("mint_opaque_token: sub must be a non-blank string")
-        issued = self._clock() if now is None else _check_number(now, "mint_opaque_token: now")
+            raise ConfigurationError(f"{name}: sub must be a non-blank string")
+        issued = self._clock() if now is None else _check_number(now, f"{name}: now")
         return self._sign(
             sub=sub,
-            scopes=_check_scopes(scope, "mint_opaque_token"),
-            audience=_check_audience(audience, "mint_opaque_token"),
-            lifetime_s=_check_lifetime(lifetime_s, "mint_opaque_token"),
-            extra_claims=_check_extra_claims(extra_claims, "mint_opaque_token"),
+            scopes=_check_scopes(scope, name),
+            audience=_check_audience(audience, name),
+            lifetime_s=_check_lifetime(lifetime_s, name),
+            extra_claims=_check_extra_claims(extra_claims, name),
             client_id=client_id,
             now=issued,
-            opaque=True,
+            opaque=opaque,
         )
 
     def revoke(self, token: str) -> bool:
