@@ -26,6 +26,7 @@ size limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import json
@@ -188,7 +189,8 @@ async def ask_postgres(port: int, data: bytes) -> Answer:
         return Answer(kind.get(error.sqlstate, Kind.OTHER), error=str(error))
     finally:
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionResetError):  # the server closed first
+            await writer.wait_closed()
 
 
 def ask_postgres_all(port: int, inputs: Sequence[bytes]) -> list[Answer]:
@@ -197,7 +199,12 @@ def ask_postgres_all(port: int, inputs: Sequence[bytes]) -> list[Answer]:
 
         async def one(data: bytes) -> Answer:
             async with limit:
-                return await asyncio.wait_for(ask_postgres(port, data), 30)
+                try:
+                    return await asyncio.wait_for(ask_postgres(port, data), 30)
+                except ConnectionResetError:
+                    # A reset before any answer is the loaded machine's, not a
+                    # verdict (PostgreSQL answers every refusal): ask once more.
+                    return await asyncio.wait_for(ask_postgres(port, data), 30)
 
         return await asyncio.gather(*(one(data) for data in inputs))
 
