@@ -40,6 +40,7 @@ PURE = (
     "login/client_token",
     "kafka_claims",
     "kafka/protocol",
+    "kafka/records",
     "kafka/connection",
     "kafka/client",
     "integrations/mail",

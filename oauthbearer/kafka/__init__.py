@@ -1,9 +1,10 @@
-"""Kafka's wire protocol for the authentication phase (pure codecs), and a
-broker's and a client's side of a connection through OAUTHBEARER authentication.
+"""Kafka's wire protocol for the authentication phase and the records that follow
+(pure codecs), and a broker's and a client's side of a connection through
+OAUTHBEARER authentication.
 
-See :mod:`oauthbearer.kafka.protocol`, :mod:`oauthbearer.kafka.connection`,
-:mod:`oauthbearer.kafka.client`,
-docs/kafka-wire.md and docs/kafka-embedding.md.
+See :mod:`oauthbearer.kafka.protocol`, :mod:`oauthbearer.kafka.records`,
+:mod:`oauthbearer.kafka.connection`, :mod:`oauthbearer.kafka.client`,
+docs/kafka-wire.md, docs/kafka-records.md and docs/kafka-embedding.md.
 """
 
 from __future__ import annotations
@@ -84,6 +85,19 @@ from oauthbearer.kafka.protocol import (
     response_header_version,
     wire_text,
 )
+from oauthbearer.kafka.records import (
+    MAX_DECOMPRESSED_SIZE,
+    RECORD_BATCH_MAGIC,
+    RECORD_BATCH_OVERHEAD,
+    Compression,
+    Record,
+    RecordBatch,
+    RecordHeader,
+    TimestampType,
+    crc32c,
+    decode_record_batches,
+    encode_record_batches,
+)
 
 __all__ = [
     "API_VERSIONS_REQUEST_VERSION",
@@ -94,6 +108,7 @@ __all__ = [
     "CONNECTION_FAILURE_REASONS",
     "DEFAULT_AUTHENTICATION_TIMEOUT_MS",
     "KAFKA_FRAME_REASONS",
+    "MAX_DECOMPRESSED_SIZE",
     "MAX_ELEMENTS_BEFORE_AUTHENTICATION",
     "MAX_METADATA_TOPICS",
     "MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION",
@@ -103,6 +118,8 @@ __all__ = [
     "MIN_REAUTH_INTERVAL_MS",
     "NEED_DATA",
     "PAUSED",
+    "RECORD_BATCH_MAGIC",
+    "RECORD_BATCH_OVERHEAD",
     "SASL_HANDSHAKE_REQUEST_VERSION",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
@@ -120,6 +137,7 @@ __all__ = [
     "ClientAuthenticationFailed",
     "ClientEvent",
     "ClientPhase",
+    "Compression",
     "ConnectionClosed",
     "ConnectionEvent",
     "ConnectionPhase",
@@ -136,6 +154,9 @@ __all__ = [
     "MetadataResponse",
     "MetadataTopic",
     "Reader",
+    "Record",
+    "RecordBatch",
+    "RecordHeader",
     "RequestHeader",
     "RequestMessage",
     "ResponseHeader",
@@ -146,10 +167,14 @@ __all__ = [
     "SaslHandshakeResponse",
     "ServerEvent",
     "TaggedField",
+    "TimestampType",
     "Writer",
     "api_versions_response_version",
+    "crc32c",
+    "decode_record_batches",
     "decode_request",
     "decode_response",
+    "encode_record_batches",
     "encode_request",
     "encode_response",
     "peer_text",

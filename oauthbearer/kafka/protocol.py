@@ -228,6 +228,14 @@ KAFKA_FRAME_REASONS: Final = types.MappingProxyType(
         "unknown-api-key": "the request's API key is not one this codec speaks",
         "invalid-topic": "a Metadata request asks about a topic by neither name nor id",
         "unsupported-version": "the API version is outside the supported range",
+        "unsupported-magic": "a record batch is not of format v2 (its magic byte is not 2)",
+        "crc-mismatch": "a record batch's CRC-32C does not match its bytes",
+        "unsupported-compression": "a record batch is compressed with a codec other than "
+        "gzip (snappy, lz4, zstd, or an unknown one)",
+        "invalid-compressed-data": "a record batch's gzip stream is corrupt, ends early, "
+        "or is followed by other bytes",
+        "invalid-record": "a record's length prefix disagrees with its fields, or runs past "
+        "its batch",
     }
 )
 
@@ -307,6 +315,12 @@ class Reader:
         """Raise :class:`MalformedFrame` at ``offset`` (default: the next byte)."""
         where = self._pos if offset is None else offset
         raise MalformedFrame(reason, detail, offset=where, error_code=self._error_code)
+
+    def raw(self, n: int, what: str = "bytes") -> bytes:
+        """The next ``n`` bytes as they are (a length the caller has read)."""
+        if n < 0:
+            self.fail("invalid-length", f"{what} has length {n}")
+        return self._take(n, what)
 
     def _take(self, n: int, what: str) -> bytes:
         end = self._pos + n
