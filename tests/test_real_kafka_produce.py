@@ -6,7 +6,8 @@ listener (tests/conftest.py: JWT validation against ``kafka_idp``'s JWKS, a
 client-credentials client at the IdP and its own
 :class:`~oauthbearer.login.TokenProvider` on Kafka's refresh settings:
 
-* kafka-python, aiokafka and confluent-kafka, and our own
+* kafka-python, aiokafka, a Faust app (examples/faust_app.py, on aiokafka)
+  and confluent-kafka, and our own
   :class:`~oauthbearer.kafka.KafkaClientConnection` as the authentication
   phase of the small client of examples/kafka_small_client.py (on a blocking
   socket and on asyncio), each produce :data:`RECORDS` records (keys
@@ -38,6 +39,7 @@ import collections
 import dataclasses
 import datetime
 import re
+import tempfile
 import threading
 import time
 import uuid
@@ -93,7 +95,14 @@ RETRY_PROPERTIES: Final = {
 #: Re-authenticate at this fraction of the session lifetime (Kafka's Java client
 #: picks 85-95 %).
 REAUTH_AT: Final = 0.85
-CLIENTS: Final = ("kafka-python", "aiokafka", "confluent-kafka", "ours-sync", "ours-asyncio")
+CLIENTS: Final = (
+    "kafka-python",
+    "aiokafka",
+    "confluent-kafka",
+    "faust",
+    "ours-sync",
+    "ours-asyncio",
+)
 
 _COMPLETE = re.compile(
     r"\[(?P<thread>[^\]]+)\] DEBUG \S+SaslServerAuthenticator - Authentication complete; "
@@ -335,6 +344,34 @@ def run_confluent(run: ClientRun, provider: TokenProvider, bootstrap: str, start
             consumer.close()
 
 
+def run_faust(run: ClientRun, provider: TokenProvider, bootstrap: str, start: float) -> None:
+    """examples/faust_app.py's RecordsApp: Faust's producer sends each slot's
+    records, and its agent collects them (Faust's consumer, in a group)."""
+    client_module("faust", "pip install faust-streaming")
+    from examples import faust_app
+    from oauthbearer.integrations.aiokafka import aiokafka_token_provider
+
+    async def main(datadir: str) -> None:
+        records = faust_app.RecordsApp(
+            bootstrap,
+            aiokafka_token_provider(provider),
+            app_id=run.topic,
+            topic=run.topic,
+            datadir=datadir,
+        )
+        try:
+            async with records:
+                async for numbers in achunks(start):
+                    await records.send(key(i) for i in numbers)
+                    run.produced = numbers.stop
+                await records.until_seen(RECORDS, TIMELINE.drain_timeout)
+        finally:
+            run.consumed = list(records.keys)
+
+    with tempfile.TemporaryDirectory(prefix="faust-produce-") as datadir:
+        asyncio.run(main(datadir))
+
+
 def _fetching(run: ClientRun, start: float, deadline: float) -> bool:
     """Whether our clients go on fetching: until every record is back, and, so
     that their sessions outlive the refresh in the outage and carry a token
@@ -426,6 +463,7 @@ def scenario(kafka_broker: KafkaBroker, kafka_idp: TestIdentityProvider) -> Scen
         "kafka-python": run_kafka_python,
         "aiokafka": run_aiokafka,
         "confluent-kafka": run_confluent,
+        "faust": run_faust,
         "ours-sync": run_ours_sync,
         "ours-asyncio": run_ours_asyncio,
     }
@@ -516,9 +554,10 @@ def test_no_record_is_lost_or_duplicated(scenario: Scenario, name: str) -> None:
     assert max(counts.values()) == 1, f"duplicated: {[k for k, n in counts.items() if n > 1][:5]}"
 
 
-#: aiokafka 0.14 has no KIP-368 re-authentication: the broker closes its
-#: connections when their session ends, and it connects and authenticates anew.
-NO_REAUTHENTICATION: Final = frozenset({"aiokafka"})
+#: aiokafka 0.14 has no KIP-368 re-authentication, and Faust runs on it: the
+#: broker closes their connections when their session ends, and they connect
+#: and authenticate anew.
+NO_REAUTHENTICATION: Final = frozenset({"aiokafka", "faust"})
 
 
 @pytest.mark.parametrize("name", CLIENTS)
