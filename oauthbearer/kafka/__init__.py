@@ -3,7 +3,7 @@
 OAUTHBEARER authentication.
 
 See :mod:`oauthbearer.kafka.protocol`, :mod:`oauthbearer.kafka.records`,
-:mod:`oauthbearer.kafka.connection`, :mod:`oauthbearer.kafka.client`,
+:mod:`oauthbearer.kafka.server`, :mod:`oauthbearer.kafka.client`,
 docs/kafka-wire.md, docs/kafka-records.md and docs/kafka-embedding.md.
 """
 
@@ -19,24 +19,6 @@ from oauthbearer.kafka.client import (
     ClientEvent,
     ClientPhase,
     KafkaClientConnection,
-)
-from oauthbearer.kafka.connection import (
-    CONNECTION_FAILURE_REASONS,
-    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
-    MAX_ELEMENTS_BEFORE_AUTHENTICATION,
-    MAX_METADATA_TOPICS,
-    MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
-    MECHANISM,
-    MIN_REAUTH_INTERVAL_MS,
-    PAUSED,
-    ApplicationRequest,
-    Authenticated,
-    AuthenticationFailedEvent,
-    ConnectionClosed,
-    ConnectionEvent,
-    ConnectionPhase,
-    KafkaServerConnection,
-    ServerEvent,
 )
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
@@ -117,6 +99,24 @@ from oauthbearer.kafka.records import (
     decode_record_batches,
     encode_record_batches,
 )
+from oauthbearer.kafka.server import (
+    CONNECTION_FAILURE_REASONS,
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_ELEMENTS_BEFORE_AUTHENTICATION,
+    MAX_METADATA_TOPICS,
+    MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
+    MECHANISM,
+    MIN_REAUTH_INTERVAL_MS,
+    PAUSED,
+    ApplicationRequest,
+    ConnectionClosed,
+    ConnectionEvent,
+    KafkaServerConnection,
+    ServerAuthenticated,
+    ServerAuthenticationFailed,
+    ServerEvent,
+    ServerPhase,
+)
 
 __all__ = [
     "API_VERSIONS_REQUEST_VERSION",
@@ -154,8 +154,6 @@ __all__ = [
     "ApiVersionsResponse",
     "ApplicationRequest",
     "ApplicationResponse",
-    "Authenticated",
-    "AuthenticationFailedEvent",
     "ClientAuthenticated",
     "ClientAuthenticationFailed",
     "ClientEvent",
@@ -163,7 +161,6 @@ __all__ = [
     "Compression",
     "ConnectionClosed",
     "ConnectionEvent",
-    "ConnectionPhase",
     "DecoderEvent",
     "ErrorCode",
     "FetchPartition",
@@ -202,7 +199,10 @@ __all__ = [
     "SaslAuthenticateResponse",
     "SaslHandshakeRequest",
     "SaslHandshakeResponse",
+    "ServerAuthenticated",
+    "ServerAuthenticationFailed",
     "ServerEvent",
+    "ServerPhase",
     "TaggedField",
     "TimestampType",
     "Writer",

@@ -17,18 +17,18 @@ from oauthbearer.kafka.client import (
     ClientAuthenticationFailed,
     KafkaClientConnection,
 )
-from oauthbearer.kafka.connection import ConnectionClosed
 from oauthbearer.kafka.protocol import NEED_DATA, ApiKey, MetadataRequest
+from oauthbearer.kafka.server import ConnectionClosed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from oauthbearer.session import ClientSession
 
-__all__ = ["DEFAULT_TIMEOUT_S", "authenticate"]
+__all__ = ["DEFAULT_LOGIN_TIMEOUT_S", "authenticate"]
 
 #: The bound on one whole authentication, connection included.
-DEFAULT_TIMEOUT_S: Final = 10.0
+DEFAULT_LOGIN_TIMEOUT_S: Final = 10.0
 
 
 async def authenticate(
@@ -38,7 +38,7 @@ async def authenticate(
     *,
     extensions: Mapping[str, str] | None = None,
     metadata: bool = False,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_LOGIN_TIMEOUT_S,
     local_addr: tuple[str, int] | None = None,
 ) -> ClientAuthenticated | ClientAuthenticationFailed:
     """Connect (from ``local_addr``, if given), authenticate with ``session`` (or

@@ -67,15 +67,6 @@ from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
 from oauthbearer.gs2 import Dialect, ErrorResponse
-from oauthbearer.kafka.connection import (
-    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
-    MAX_METADATA_TOPICS,
-    ApplicationRequest,
-    Authenticated,
-    AuthenticationFailedEvent,
-    ConnectionClosed,
-    KafkaServerConnection,
-)
 from oauthbearer.kafka.protocol import (
     AUTHORIZED_OPERATIONS_OMITTED,
     NEED_DATA,
@@ -88,6 +79,15 @@ from oauthbearer.kafka.protocol import (
     MetadataResponse,
     MetadataTopic,
     peer_text,
+)
+from oauthbearer.kafka.server import (
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_METADATA_TOPICS,
+    ApplicationRequest,
+    ConnectionClosed,
+    KafkaServerConnection,
+    ServerAuthenticated,
+    ServerAuthenticationFailed,
 )
 from oauthbearer.session import AuthzidPolicy, ServerSession, TokenReceived
 from oauthbearer.token import TokenValidator
@@ -666,7 +666,7 @@ class BrokerEmulator:
 
     def _judge(
         self, connection: KafkaServerConnection, event: TokenReceived
-    ) -> Authenticated | AuthenticationFailedEvent | InvalidToken:
+    ) -> ServerAuthenticated | ServerAuthenticationFailed | InvalidToken:
         """Validate the token: grant it (the connection's outcome), or send the
         error challenge and return the validator's refusal."""
         try:
@@ -916,7 +916,7 @@ class _BrokerProtocol(asyncio.Protocol):
                     self._refusal = outcome  # the challenge is queued; the client answers it
                     continue
                 event = outcome
-            if isinstance(event, Authenticated):
+            if isinstance(event, ServerAuthenticated):
                 self._refusal = None
                 emulator._report(
                     AuthenticationRecord(
@@ -927,7 +927,7 @@ class _BrokerProtocol(asyncio.Protocol):
                         session_lifetime_ms=event.session_lifetime_ms,
                     )
                 )
-            elif isinstance(event, AuthenticationFailedEvent):
+            elif isinstance(event, ServerAuthenticationFailed):
                 emulator._report(
                     AuthenticationRecord(
                         peer=self._peer,
