@@ -43,7 +43,11 @@ It follows Apache Kafka's Java client (``SaslClientAuthenticator`` and
   and SaslAuthenticate again on the authenticated connection, with no request
   in flight.
 * Responses arrive in request order; each must carry the correlation id of
-  the oldest request in flight (``NetworkClient.correlate``).
+  the oldest request in flight (``NetworkClient.correlate``). A Produce with
+  ``acks=0`` is never in flight: the broker does not answer it.
+* The broker's ApiVersions ranges are kept (``api_versions``), so that the
+  application sends each request at the highest version both sides speak
+  (``usable_version``, Kafka's ``NodeApiVersions.latestUsableVersion``).
 
 Errors from the broker never raise: each becomes a
 :class:`ClientAuthenticationFailed` (``reason`` in

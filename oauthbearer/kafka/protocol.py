@@ -1,4 +1,5 @@
-"""Kafka's wire format for the authentication phase: primitives, headers, messages, frames.
+"""Kafka's wire format for the authentication phase and the records that follow:
+primitives, headers, messages, frames.
 
 Theory of operation
 -------------------
@@ -13,11 +14,15 @@ client that does not yet know the broker's versions must be able to read it
 (``ApiVersionsResponse.json``).
 
 This module knows the four APIs a SASL client meets before it is authenticated,
-and the one it sends next:
+the one it sends next (:data:`SUPPORTED_VERSIONS`: what the server connections
+serve), and the two that move records (:data:`RECORD_API_VERSIONS`, for
+clients; the batches inside them are :mod:`oauthbearer.kafka.records`):
 
 ========================  ===  ========  ===============
 API                       key  versions  first flexible
 ========================  ===  ========  ===============
+Produce                     0  3-13      9
+Fetch                       1  4-18      12
 Metadata                    3  0-13      9
 SaslHandshake              17  0-1       never
 ApiVersions                18  0-5       3

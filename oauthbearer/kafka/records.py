@@ -442,6 +442,7 @@ def decode_record_batches(
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ArgumentTypeError("decode_record_batches() takes bytes")
+    _check_int("max_decompressed_size", max_decompressed_size, (0, _INT64[1]))
     data = bytes(data)
     reader = Reader(data, error_code=ErrorCode.CORRUPT_MESSAGE)
     batches = []
