@@ -256,6 +256,8 @@ class ObservedValidator:
 
     def validate(self, token: str, *, now: float) -> OAuthBearerToken:
         """``validator.validate(token, now=now)``, reported."""
+        if _installed is None and not _VALIDATION_LOG.isEnabledFor(logging.DEBUG):
+            return self.validator.validate(token, now=now)  # nothing to report: the fast path
         started = self._clock()
         try:
             result = self.validator.validate(token, now=now)

@@ -122,7 +122,7 @@ def _at(epoch_ms: float) -> str:
             timespec="seconds"
         )
     except (OverflowError, OSError, ValueError):
-        return f"{epoch_ms:.0f} ms since the epoch"
+        return "a time out of range"  # a token's own numbers: never trusted to format
 
 
 class _State:
