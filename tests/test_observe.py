@@ -16,9 +16,11 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oauthbearer.config import ClientCredentialsConfig
-from oauthbearer.errors import InvalidToken
+from oauthbearer.errors import ArgumentTypeError, InvalidToken
 from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.kafka import ClientAuthenticated, ClientAuthenticationFailed
 from oauthbearer.kafka.aio import authenticate
@@ -40,6 +42,8 @@ from oauthbearer.observe import (
     token_id,
 )
 from oauthbearer.testing.idp import Endpoint, HttpStatus, TestIdentityProvider
+from oauthbearer.validation.jwks import JsonWebKeySet
+from oauthbearer.validation.jwks_cache import KeySetChange
 from oauthbearer.validation.jwks_fetch import JwksRefresher
 from oauthbearer.validation.jwt import JwtValidator
 
@@ -456,3 +460,52 @@ def test_token_id_and_log_text() -> None:
     assert len(token_id("x" * 10_000)) == 12
     assert log_text("a\r\nb\u2028") == "'a\\x0d\\x0ab\\u2028'"
     assert log_text(42) == "'42'"
+
+
+# --- properties --------------------------------------------------------------------------
+
+KIDS = st.sets(st.text(st.characters(codec=None), min_size=1, max_size=8), max_size=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(old=KIDS, new=KIDS)
+def test_key_set_change_names_exactly_the_kids_added_and_removed(
+    old: set[str], new: set[str]
+) -> None:
+    def key_set(kids: set[str]) -> JsonWebKeySet:
+        return JsonWebKeySet.from_dict(
+            {
+                "keys": [
+                    {"kty": "oct", "k": "YW5jaG9y"},  # no kid: counted, never named
+                    *({"kty": "oct", "kid": kid, "k": "c2VjcmV0"} for kid in sorted(kids)),
+                ]
+            },
+            allow_symmetric=True,
+        )
+
+    change = KeySetChange.between(key_set(old), key_set(new))
+    assert change.added == tuple(sorted(new - old))
+    assert change.removed == tuple(sorted(old - new))
+    assert change.keys == len(new) + 1
+    assert KeySetChange.between(None, key_set(new)).added == tuple(sorted(new))
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(st.characters(codec=None), max_size=60))
+def test_log_text_forges_no_line(value: str) -> None:
+    shown = log_text(value)
+    assert shown.startswith("'")
+    assert shown.endswith("'")
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
+    assert "\u2028" not in shown
+    assert "\u2029" not in shown
+    shown.encode("utf-8")  # no lone surrogate survives
+
+
+def test_other_exceptions_pass_through_unreported(
+    idp: TestIdentityProvider, hooks: RecordingHooks
+) -> None:
+    validator = ObservedValidator(JwtValidator(idp.key_set(), audience=AUDIENCE))
+    with pytest.raises(ArgumentTypeError):
+        validator.validate(b"bytes", now=time.time())  # type: ignore[arg-type]
+    assert hooks.counts == {}
