@@ -226,6 +226,7 @@ class RecordingHooks:
 
 
 _VALIDATION_LOG: Final = logging.getLogger("oauthbearer.validation")
+_DEBUG: Final = logging.DEBUG
 
 
 class ObservedValidator:
@@ -240,12 +241,13 @@ class ObservedValidator:
     ``clock`` times the calls (a monotonic clock, a parameter for tests).
     """
 
-    __slots__ = ("_cache", "_clock", "_seen", "_seen_lock", "validator")
+    __slots__ = ("_cache", "_clock", "_seen", "_seen_lock", "_validate", "validator")
 
     def __init__(
         self, validator: TokenValidator, *, clock: Callable[[], float] = time.perf_counter
     ) -> None:
         self.validator = validator
+        self._validate = validator.validate
         self._clock = clock
         self._cache: Any = getattr(validator, "cache", None)
         self._seen = (0, 0)  # the cache's (hits, misses) already reported
@@ -256,11 +258,11 @@ class ObservedValidator:
 
     def validate(self, token: str, *, now: float) -> OAuthBearerToken:
         """``validator.validate(token, now=now)``, reported."""
-        if _installed is None and not _VALIDATION_LOG.isEnabledFor(logging.DEBUG):
-            return self.validator.validate(token, now=now)  # nothing to report: the fast path
+        if _installed is None and not _VALIDATION_LOG.isEnabledFor(_DEBUG):
+            return self._validate(token, now=now)  # nothing to report: the fast path
         started = self._clock()
         try:
-            result = self.validator.validate(token, now=now)
+            result = self._validate(token, now=now)
         except InvalidToken as error:
             self._report(token, started, error)
             raise
