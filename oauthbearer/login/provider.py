@@ -18,7 +18,7 @@ Kafka's ``ExpiringCredentialRefreshingLogin``:
 
 Everything is logged on ``oauthbearer.login`` and counted through
 :mod:`oauthbearer.observe` (docs/observability.md): each token fetched (its
-principal, expiry and :func:`~oauthbearer.token_id`, never the token),
+principal, expiry and :func:`~oauthbearer.observe.token_id`, never the token),
 each failed attempt (its number, the wait before the next, the cause), the
 refresh scheduled (when, and why), a refresh failed, the recovery, and the last
 good token served while refreshes fail.
@@ -97,7 +97,7 @@ def attempt_failed(
     hand the error to the provider whose fetch is running, if any, so that its
     ``token()`` names the error in flight. The retry loops of
     :mod:`oauthbearer.login.http` call this; ``counted``: whether the attempt
-    is a token request (:data:`~oauthbearer.Metric.TOKEN_FETCH_ATTEMPTS`)."""
+    is a token request (:data:`~oauthbearer.observe.Metric.TOKEN_FETCH_ATTEMPTS`)."""
     if counted:
         count(Metric.TOKEN_FETCH_ATTEMPTS, outcome="failed")
     state = _IN_FLIGHT.get()
@@ -208,15 +208,14 @@ class _State:
     def current(self) -> OAuthBearerToken:
         with self.lock:
             token, error = self.token, self.error or self.in_flight
+            what = "refresh" if self.error is not None else "attempt"
         if token is not None and token.lifetime_ms > self.clock() * 1000:
             if error is not None:
                 self._served_last_good(token, error)
             return token
         if error is not None:
             raise TokenUnavailable(
-                f"no unexpired token: the last {'refresh' if self.error else 'attempt'} "
-                f"failed: {error}",
-                error=error,
+                f"no unexpired token: the last {what} failed: {error}", error=error
             )
         if token is not None:
             raise TokenUnavailable("no unexpired token: the token expired before a refresh")
