@@ -239,7 +239,18 @@ def test_the_private_import_checker_sees_them(tmp_path: Path) -> None:
 #: (imports for annotations only, under ``if TYPE_CHECKING:``, are free). The
 #: core is the codec, the state machines, the token and the errors.
 CORE = frozenset(
-    {"errors", "gs2", "session", "token", "kafka_claims", "unsecured", "_json", "_text", "_files"}
+    {
+        "errors",
+        "gs2",
+        "session",
+        "token",
+        "kafka_claims",
+        "unsecured",
+        "_json",
+        "_text",
+        "_files",
+        "observe",
+    }
 )
 LAYERS: dict[str, frozenset[str]] = {
     "core": frozenset(),

@@ -89,6 +89,7 @@ from oauthbearer.kafka.server import (
     ServerAuthenticated,
     ServerAuthenticationFailed,
 )
+from oauthbearer.observe import ObservedValidator
 from oauthbearer.session import AuthzidPolicy, ServerSession, TokenReceived
 from oauthbearer.token import TokenValidator
 
@@ -395,7 +396,10 @@ class BrokerEmulator:
             raise ConfigurationError(
                 "failed_authentication_delay_s must be from 0 to less than idle_timeout_s"
             )
-        self._validator = validator
+        # Each verdict counted and logged (oauthbearer.observe), as every shell's.
+        self._validator = (
+            validator if isinstance(validator, ObservedValidator) else ObservedValidator(validator)
+        )
         self._host = host
         self._port = port
         self._advertised_host = advertised_host or host

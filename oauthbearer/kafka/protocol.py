@@ -60,6 +60,7 @@ import types
 import uuid
 from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
 
+from oauthbearer._text import cut_utf8, peer_text
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
 
 if TYPE_CHECKING:
@@ -726,27 +727,8 @@ class Writer:
 
 # --- Text from the peer ---------------------------------------------------------
 
-#: What :func:`peer_text` escapes: C0 and C1 controls and DEL (a newline forges a
-#: log line, an escape sequence drives a terminal), the Unicode line and
-#: paragraph separators, and lone surrogates, which UTF-8 cannot carry.
-_UNSAFE_TEXT: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_CUT_MARK: Final = "..."
 #: Code points that UTF-8 cannot encode: in a Python string, every surrogate is lone.
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def peer_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
-    """``value``, which holds text a peer chose, made safe to log: the characters
-    that could forge a line or cannot be encoded are escaped (``\\x0a``,
-    ``\\ud800``), and the result is cut to at most ``max_bytes`` UTF-8 bytes,
-    ``...`` marking the cut. The one place peer text is made fit for a log line
-    (the wire takes :func:`wire_text`)."""
-    return _cut(_UNSAFE_TEXT.sub(_escape_char, value[: max_bytes + 1]), max_bytes)
 
 
 def wire_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
@@ -756,17 +738,7 @@ def wire_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
     cut to ``max_bytes`` UTF-8 bytes, ``...`` marking the cut (past that limit
     Kafka's own serializer fails). Controls travel as they are, as from Kafka:
     a log line takes :func:`peer_text`."""
-    return _cut(_LONE_SURROGATE.sub("?", value[: max_bytes + 1]), max_bytes)
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    # Callers pass at most max_bytes + 1 characters: a character is a byte at
-    # least, so that is enough to tell whether the text fits.
-    raw = text.encode("utf-8")
-    if len(raw) <= max_bytes:
-        return text
-    keep = raw[: max(max_bytes - len(_CUT_MARK), 0)].decode("utf-8", "ignore")
-    return (keep + _CUT_MARK)[:max_bytes]
+    return cut_utf8(_LONE_SURROGATE.sub("?", value[: max_bytes + 1]), max_bytes)
 
 
 # --- Field checks -----------------------------------------------------------------

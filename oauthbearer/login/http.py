@@ -41,6 +41,7 @@ from oauthbearer.login.grants import (
     parse_discovery,
     parse_token_response,
 )
+from oauthbearer.login.provider import attempt_failed, attempt_succeeded
 
 if TYPE_CHECKING:
     import ssl
@@ -164,6 +165,20 @@ def _transport(
     return send
 
 
+def _failed(loop: RetryLoop[_E], error: _E, now: float, what: str) -> float:
+    counted = isinstance(error, TokenEndpointError)
+    """``loop.failed``, with the attempt reported
+    (:func:`~oauthbearer.login.provider.attempt_failed`: logged, counted, and
+    handed to the provider waiting for this fetch) before it waits or gives up."""
+    try:
+        wait = loop.failed(error, retryable=error.retryable, now=now)
+    except type(error):
+        attempt_failed(error, what=what, attempt=loop.attempts, wait_s=None, counted=counted)
+        raise
+    attempt_failed(error, what=what, attempt=loop.attempts, wait_s=wait, counted=counted)
+    return wait
+
+
 def fetch_token(
     request: TokenRequest,
     *,
@@ -194,9 +209,12 @@ def fetch_token(
         sent = now()
         try:
             status, body = send(request)
-            return parse_token_response(status, body, now=sent, request=request)
+            response = parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            sleep(_failed(loop, error, now(), "token request"))
+        else:
+            attempt_succeeded()
+            return response
 
 
 async def fetch_token_async(
@@ -223,9 +241,12 @@ async def fetch_token_async(
         sent = now()
         try:
             status, body = await asyncio.to_thread(send, request)
-            return parse_token_response(status, body, now=sent, request=request)
+            response = parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            await sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            await sleep(_failed(loop, error, now(), "token request"))
+        else:
+            attempt_succeeded()
+            return response
 
 
 def _discover_once(
@@ -298,7 +319,7 @@ def discover(
         try:
             return _discover_once(issuer, get, allow_insecure_loopback=allow_insecure_loopback)
         except DiscoveryError as error:
-            sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            sleep(_failed(loop, error, now(), "discovery request"))
 
 
 async def discover_async(
@@ -325,4 +346,4 @@ async def discover_async(
                 _discover_once, issuer, get, allow_insecure_loopback=allow_insecure_loopback
             )
         except DiscoveryError as error:
-            await sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            await sleep(_failed(loop, error, now(), "discovery request"))
