@@ -36,6 +36,7 @@ from oauthbearer.kafka.connection import (
     ConnectionPhase,
     KafkaServerConnection,
     ServerEvent,
+    foreign_protocol,
 )
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
@@ -152,6 +153,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "foreign_protocol",
     "peer_text",
     "request_header_version",
     "response_header_version",
