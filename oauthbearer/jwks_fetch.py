@@ -153,7 +153,8 @@ class JwksRefresher:
 
     ``fetch`` returns a :class:`~oauthbearer.jwks.JsonWebKeySet` or raises
     (:func:`fetch_jwks_url` and :func:`file_jwks_source` make one). Each
-    refresh retries as Kafka does (``retry``). Use :meth:`start` for a
+    refresh retries as Kafka does (``retry``), each retry logged at WARNING on
+    ``oauthbearer.jwks`` (the attempt, the wait, the cause). Use :meth:`start` for a
     background thread, or ``await`` :meth:`run` in an asyncio program; either
     way the first fetch happens at once and its failure is raised.
     """
@@ -240,7 +241,14 @@ class JwksRefresher:
                 # Transient trouble is retried; anything else (a configuration
                 # mistake, a bug in a custom fetch) is raised at once.
                 retryable = not isinstance(error, JwksFetchError) or error.retryable
-                self._clock.sleep(loop.failed(error, retryable=retryable, now=self._clock.now()))
+                wait = loop.failed(error, retryable=retryable, now=self._clock.now())
+                _LOG.warning(
+                    "JWKS fetch failed (attempt %d), retrying in %.2f s: %s",
+                    loop.attempts,
+                    wait,
+                    error,
+                )
+                self._clock.sleep(wait)
 
     # -- the background thread --
 

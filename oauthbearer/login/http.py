@@ -10,7 +10,9 @@ one succeeds, retrying as Kafka's login module does
 (:class:`~oauthbearer.retry.RetryLoop`: 100 ms doubling within a 10 s budget,
 ``sasl.login.retry.backoff.ms`` / ``.max.ms``): an answer that is not worth
 retrying ends the loop at once, and when the loop ends in failure the *first*
-error is raised, as Kafka's ``Retry`` does. :func:`discover` reads an
+error is raised, as Kafka's ``Retry`` does. Each retry is logged at WARNING
+on the ``oauthbearer.login`` logger: the attempt that failed, the wait and
+the cause (the error's message, which holds no secret). :func:`discover` reads an
 issuer's metadata (a GET, which follows redirects the URL policy allows). The
 ``*_async`` twins run each attempt in a worker thread
 (:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`.
@@ -23,8 +25,9 @@ in messages are redacted (:func:`~oauthbearer.urls.redact_url`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from oauthbearer.login.requests import (
     MAX_DISCOVERY_SIZE,
@@ -54,6 +57,16 @@ __all__ = [
     "get_json",
     "post",
 ]
+
+_LOG: Final = logging.getLogger("oauthbearer.login")
+
+
+def _retrying(what: str, attempts: int, wait: float, error: Exception) -> float:
+    """Log a retry (the attempt that failed, the wait, the cause: the error's
+    message, which holds no secret) and return the wait."""
+    _LOG.warning("%s failed (attempt %d), retrying in %.2f s: %s", what, attempts, wait, error)
+    return wait
+
 
 _E = TypeVar("_E", TokenEndpointError, DiscoveryError)
 
@@ -195,7 +208,8 @@ def fetch_token(
             status, body = send(request)
             return parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            wait = loop.failed(error, retryable=error.retryable, now=now())
+            sleep(_retrying("token request", loop.attempts, wait, error))
 
 
 async def fetch_token_async(
@@ -224,7 +238,8 @@ async def fetch_token_async(
             status, body = await asyncio.to_thread(send, request)
             return parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            await sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            wait = loop.failed(error, retryable=error.retryable, now=now())
+            await sleep(_retrying("token request", loop.attempts, wait, error))
 
 
 def _discover_once(
@@ -297,7 +312,8 @@ def discover(
         try:
             return _discover_once(issuer, get, allow_insecure_loopback=allow_insecure_loopback)
         except DiscoveryError as error:
-            sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            wait = loop.failed(error, retryable=error.retryable, now=now())
+            sleep(_retrying("discovery", loop.attempts, wait, error))
 
 
 async def discover_async(
@@ -324,4 +340,5 @@ async def discover_async(
                 _discover_once, issuer, get, allow_insecure_loopback=allow_insecure_loopback
             )
         except DiscoveryError as error:
-            await sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            wait = loop.failed(error, retryable=error.retryable, now=now())
+            await sleep(_retrying("discovery", loop.attempts, wait, error))
