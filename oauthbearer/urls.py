@@ -49,6 +49,7 @@ from typing import Final
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 __all__ = [
+    "INSECURE_LOOPBACK_REMEDY",
     "MAX_SHOWN_URL_LENGTH",
     "UrlParts",
     "check_url",
@@ -61,6 +62,9 @@ __all__ = [
 #: A URL in a message is cut to this many characters, so that a hostile
 #: ``Location`` header cannot flood a log line.
 MAX_SHOWN_URL_LENGTH: Final = 200
+#: The argument that allows plain http to a loopback address, as a refusal
+#: names it (:attr:`~oauthbearer.errors.ConfigurationError.remedy`).
+INSECURE_LOOPBACK_REMEDY: Final = "allow_insecure_loopback=True"
 
 #: RFC 3986 appendix B: scheme, authority, path, query, fragment.
 _URI: Final = re.compile(r"(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.S)
@@ -190,11 +194,10 @@ def check_url(
         file_url_path(url, option=option)
         return url
     allowed = "https or file" if allow_file else "https"
-    wrong_scheme = _refuse(
-        option,
-        f"must use {allowed} (http only to a loopback address, when "
-        "allow_insecure_loopback is set)",
-        url,
+    wrong_scheme = ConfigurationError(
+        f"{option} must use {allowed} (http only to a loopback address, with "
+        f"{INSECURE_LOOPBACK_REMEDY}): {redact_url(url)}",
+        remedy=INSECURE_LOOPBACK_REMEDY,
     )
     if not parts.scheme:
         raise _refuse(option, "must be an absolute URL with a scheme and a host", url)
