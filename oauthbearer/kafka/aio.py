@@ -21,6 +21,7 @@ from oauthbearer.kafka.connection import ConnectionClosed
 from oauthbearer.kafka.protocol import NEED_DATA, ApiKey, MetadataRequest
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Mapping
 
     from oauthbearer.session import ClientSession
@@ -40,10 +41,12 @@ async def authenticate(
     metadata: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     local_addr: tuple[str, int] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> ClientAuthenticated | ClientAuthenticationFailed:
-    """Connect (from ``local_addr``, if given), authenticate with ``session`` (or
-    a token and ``extensions``), optionally ask for Metadata v1 as real clients
-    do next, and close.
+    """Connect (from ``local_addr``, if given; over TLS with ``ssl_context``, a
+    SASL_SSL listener, its certificate checked for ``host``), authenticate with
+    ``session`` (or a token and ``extensions``), optionally ask for Metadata v1
+    as real clients do next, and close.
 
     Returns the outcome; raises :class:`OSError` (or :class:`TimeoutError`) when
     the connection fails, and :class:`ConnectionError` when the broker closes
@@ -58,6 +61,7 @@ async def authenticate(
             host,
             port,
             local_addr=local_addr,
+            ssl=ssl_context,
         )
         try:
             return await outcome
