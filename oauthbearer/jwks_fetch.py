@@ -261,6 +261,11 @@ class JwksRefresher:
         self._thread.start()
         return self
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called (the background thread runs, or ran)."""
+        return self._thread is not None
+
     def stop(self, timeout_s: float | None = 5.0) -> None:
         """Stop the background thread, if running."""
         self._stopping.set()
@@ -269,7 +274,7 @@ class JwksRefresher:
             self._thread.join(timeout_s)
 
     def __enter__(self) -> Self:
-        return self if self._thread is not None else self.start()
+        return self if self.started else self.start()
 
     def __exit__(
         self,
