@@ -1416,7 +1416,9 @@ def build_parser() -> argparse.ArgumentParser:
         "KafkaClient and [<listener>.]KafkaServer sections stand in for an unset "
         "sasl.jaas.config",
     )
-    check.add_argument("--listener", help="the broker listener to check (if several)")
+    check.add_argument(
+        "--listener", metavar="NAME", help="the broker listener to check (if several)"
+    )
     check.add_argument(
         "--insecure-loopback",
         action="store_true",
