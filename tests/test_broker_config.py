@@ -786,3 +786,14 @@ def test_the_emulator_and_its_records_from_python(config: Path, ca: LoopbackCa) 
 
     assert isinstance(asyncio.run(run()), ClientAuthenticated)
     assert [(r.outcome, r.principal) for r in records] == [("authenticated", "alice")]
+
+
+def test_the_cli_names_a_missing_certificate_and_a_lone_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "chain.pem"
+    assert main(["broker", "--listen", "127.0.0.1:0", "--certfile", str(missing)]) == 2
+    assert f"--certfile: {missing}: No such file or directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["broker", "--keyfile", str(missing)])
+    assert "--keyfile needs --certfile" in capsys.readouterr().err

@@ -223,10 +223,10 @@ class ListenerTls:
                     f"({error.reason or 'not PEM, or the key does not match'}; an encrypted "
                     "key needs its password)"
                 ) from None
+            files = " or ".join(f for f in (self.certfile, self.keyfile) if f is not None)
             raise ConfigurationError(
-                f"{self.source} {error.filename or ''}: {error.strerror or error}".replace(
-                    "  ", " "
-                )
+                f"{self.source}: {error.filename or files or 'the key store'}: "
+                f"{error.strerror or type(error).__name__}"
             ) from None
         return context
 
