@@ -55,13 +55,13 @@ from oauthbearer import OAuthBearerToken, ServerSession, UnsecuredJwsValidator
 from oauthbearer.kafka import (
     NEED_DATA,
     ApiKey,
-    Authenticated,
     ClientAuthenticated,
     Frame,
     KafkaClientConnection,
     KafkaFrameDecoder,
     KafkaServerConnection,
     SaslAuthenticateResponse,
+    ServerAuthenticated,
     decode_response,
 )
 from oauthbearer.kafka.aio import authenticate
@@ -415,7 +415,7 @@ def bytes_per_connection(count: int) -> float:
         connection.receive_data(stream, now=now)
         authenticated = False
         while (event := connection.next_event()) is not NEED_DATA:
-            authenticated = authenticated or isinstance(event, Authenticated)
+            authenticated = authenticated or isinstance(event, ServerAuthenticated)
         if not authenticated:
             raise SystemExit("a connection did not authenticate")
         connection.data_to_send()

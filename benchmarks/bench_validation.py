@@ -70,9 +70,9 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from harness import Benchmark, Column, Operation, b64url, run_main
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwt import JwtValidator
-from oauthbearer.verified_cache import VerifiedTokenCache
+from oauthbearer.validation.jwks import JsonWebKeySet
+from oauthbearer.validation.jwt import JwtValidator
+from oauthbearer.validation.verified_cache import VerifiedTokenCache
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

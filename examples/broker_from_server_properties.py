@@ -31,6 +31,7 @@ from oauthbearer.config import broker_listener
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.kafka import ClientAuthenticated
 from oauthbearer.kafka.aio import authenticate
+from oauthbearer.kafka.broker import BrokerEmulator
 from oauthbearer.unsecured import kafka_unsecured_login
 
 DEMO_PROPERTIES = """\
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             # The one call: the listener as Kafka reads it (nothing started yet).
             listener = broker_listener(path, listener=args.listener, listen=("127.0.0.1", 0))
-            emulator = listener.emulator(topics=["orders"])
+            emulator = BrokerEmulator.from_listener(listener, topics=["orders"])
         except (ConfigurationError, OSError) as error:
             print(f"cannot serve {path}: {error}", file=sys.stderr)
             return 2

@@ -39,9 +39,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from fuzzlib import Input, check, main
 
 from oauthbearer.errors import InvalidToken
-from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwt import JwtValidator
 from oauthbearer.unsecured import UnsecuredJwsValidator
+from oauthbearer.validation.jwks import JsonWebKeySet
+from oauthbearer.validation.jwt import JwtValidator
 
 if TYPE_CHECKING:
     from collections.abc import Callable

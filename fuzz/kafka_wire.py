@@ -31,16 +31,6 @@ from fuzzlib import Input, OracleViolation, check, main, violated
 
 from oauthbearer.errors import SessionStateError
 from oauthbearer.gs2 import ErrorResponse
-from oauthbearer.kafka.connection import (
-    CONNECTION_FAILURE_REASONS,
-    PAUSED,
-    ApplicationRequest,
-    Authenticated,
-    AuthenticationFailedEvent,
-    ConnectionClosed,
-    ConnectionPhase,
-    KafkaServerConnection,
-)
 from oauthbearer.kafka.protocol import (
     CONNECTION_CLOSED,
     KAFKA_FRAME_REASONS,
@@ -55,6 +45,16 @@ from oauthbearer.kafka.protocol import (
     decode_response,
     encode_request,
     encode_response,
+)
+from oauthbearer.kafka.server import (
+    CONNECTION_FAILURE_REASONS,
+    PAUSED,
+    ApplicationRequest,
+    ConnectionClosed,
+    KafkaServerConnection,
+    ServerAuthenticated,
+    ServerAuthenticationFailed,
+    ServerPhase,
 )
 from oauthbearer.session import ServerSession, TokenReceived
 from oauthbearer.token import OAuthBearerToken
@@ -205,7 +205,7 @@ def _drive(config: int, chunks: list[bytes]) -> tuple[list[object], bytes]:
         try:
             conn.next_event()
         except SessionStateError:
-            check(conn.phase is ConnectionPhase.FAILED, "a refused call did not fail it")
+            check(conn.phase is ServerPhase.FAILED, "a refused call did not fail it")
         else:
             violated("a connection that is over took next_event()")
     return events, bytes(sent)
@@ -213,15 +213,15 @@ def _drive(config: int, chunks: list[bytes]) -> tuple[list[object], bytes]:
 
 def _check_event(conn: KafkaServerConnection, event: object) -> bool:
     """Check one event; whether it ends the connection."""
-    if isinstance(event, AuthenticationFailedEvent):
+    if isinstance(event, ServerAuthenticationFailed):
         check(event.reason in CONNECTION_FAILURE_REASONS, f"reason {event.reason!r}")
-        check(conn.phase is ConnectionPhase.FAILED, "a failure left the connection live")
+        check(conn.phase is ServerPhase.FAILED, "a failure left the connection live")
         return True
     if isinstance(event, ConnectionClosed):
-        check(conn.phase is ConnectionPhase.CLOSED, "a close left the connection live")
+        check(conn.phase is ServerPhase.CLOSED, "a close left the connection live")
         return True
     check(
-        isinstance(event, Authenticated | ApplicationRequest | TokenReceived),
+        isinstance(event, ServerAuthenticated | ApplicationRequest | TokenReceived),
         f"an undocumented event {type(event).__name__}",
     )
     return False

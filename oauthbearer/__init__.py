@@ -27,25 +27,7 @@ from oauthbearer.gs2 import (
     Dialect,
     ErrorResponse,
 )
-from oauthbearer.jwks import (
-    MAX_JWKS_SIZE,
-    MAX_KEYS,
-    MAX_KID_LENGTH,
-    MIN_RSA_KEY_BITS,
-    JsonWebKey,
-    JsonWebKeySet,
-    KeySource,
-)
-from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.jwt import (
-    KAFKA_RULES,
-    MAX_KEYS_TRIED,
-    MAX_TOKEN_LENGTH,
-    STRICT_RULES,
-    JwtRules,
-    JwtValidator,
-)
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.session import (
     Authenticated,
     AuthenticationSucceeded,
@@ -67,6 +49,24 @@ from oauthbearer.unsecured import (
     UnsecuredLogin,
     kafka_unsecured_login,
     librdkafka_unsecured_login,
+)
+from oauthbearer.validation.jwks import (
+    MAX_JWKS_SIZE,
+    MAX_KEYS,
+    MAX_KID_LENGTH,
+    MIN_RSA_KEY_BITS,
+    JsonWebKey,
+    JsonWebKeySet,
+    KeySource,
+)
+from oauthbearer.validation.jwks_cache import JwksCache, JwksRefreshPolicy
+from oauthbearer.validation.jwt import (
+    KAFKA_RULES,
+    MAX_KEYS_TRIED,
+    MAX_TOKEN_LENGTH,
+    STRICT_RULES,
+    JwtRules,
+    JwtValidator,
 )
 
 __version__ = "0.1.0.dev0"

@@ -2,7 +2,7 @@
 
 :class:`CachedFile` is Kafka's ``CachedFile`` with its last-modified policy,
 used wherever a file may be replaced while the process runs: a JWKS file
-(:func:`oauthbearer.jwks_fetch.file_jwks_source`), the private key and the
+(:func:`oauthbearer.validation.jwks_fetch.file_jwks_source`), the private key and the
 assertion template of the jwt-bearer grant (:mod:`oauthbearer.login.sources`).
 A file counts as changed when its modification time (in nanoseconds), its size
 or its inode differ, so that a file replaced by a rename (as Kubernetes swaps a

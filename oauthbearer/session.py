@@ -171,11 +171,11 @@ ExtensionValidator = Callable[[OAuthBearerToken, Mapping[str, str]], ExtensionVe
 
 S = TypeVar("S", bound=enum.Enum)
 M = TypeVar("M", bound="_Machine[Any]")
-P = ParamSpec("P")
+_Params = ParamSpec("_Params")
 R = TypeVar("R")
 
 
-def _moves(method: Callable[Concatenate[M, P], R]) -> Callable[Concatenate[M, P], R]:
+def _moves(method: Callable[Concatenate[M, _Params], R]) -> Callable[Concatenate[M, _Params], R]:
     """Mark a method that drives the machine: whatever it raises leaves it FAILED.
 
     This is the one place that enforces "any error is final", so no error path
@@ -183,7 +183,7 @@ def _moves(method: Callable[Concatenate[M, P], R]) -> Callable[Concatenate[M, P]
     """
 
     @functools.wraps(method)
-    def guarded(self: M, /, *args: P.args, **kwargs: P.kwargs) -> R:
+    def guarded(self: M, /, *args: _Params.args, **kwargs: _Params.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
         except BaseException:

@@ -56,7 +56,7 @@ UNSECURED_HEADER: Final = b'{"alg":"none"}'
 
 #: Longest token the validator reads: far above any real unsecured token, and
 #: under Kafka's default SASL receive size.
-MAX_TOKEN_LENGTH: Final = 65_536
+MAX_UNSECURED_TOKEN_LENGTH: Final = 65_536
 
 #: Kafka's default token lifetime for the unsecured login, in seconds.
 DEFAULT_LIFETIME_SECONDS: Final = 3600
@@ -387,9 +387,9 @@ class UnsecuredJwsValidator:
         """Kafka's checks in Kafka's order; refusals are :class:`InvalidToken`."""
         if not isinstance(token, str) or not token:
             raise InvalidToken("invalid_token", detail="token value must not be empty")
-        if len(token) > MAX_TOKEN_LENGTH:
+        if len(token) > MAX_UNSECURED_TOKEN_LENGTH:
             raise InvalidToken(
-                "invalid_token", detail=f"token longer than {MAX_TOKEN_LENGTH} characters"
+                "invalid_token", detail=f"token longer than {MAX_UNSECURED_TOKEN_LENGTH} characters"
             )
         try:
             jws = _parse_jws(token, self.principal_claim_name, self.scope_claim_name)

@@ -21,6 +21,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
 #: clock, no randomness).
 PURE = (
     "_json",
+    "_net",
+    "_text",
     "config/names",
     "config/jaas",
     "config/_values",
@@ -29,18 +31,18 @@ PURE = (
     "session",
     "token",
     "unsecured",
-    "jwt",
-    "jwks",
-    "verified_cache",
-    "urls",
-    "retry",
-    "introspection",
-    "login/refresh",
-    "login/requests",
-    "login/client_token",
+    "validation/jwt",
+    "validation/jwks",
+    "validation/verified_cache",
     "kafka_claims",
+    "validation/introspection",
+    "http/urls",
+    "http/retry",
+    "login/refresh",
+    "login/grants",
+    "login/client_token",
     "kafka/protocol",
-    "kafka/connection",
+    "kafka/server",
     "kafka/client",
     "integrations/mail",
     "integrations/postgresql",
@@ -69,18 +71,18 @@ FORBIDDEN = frozenset(
 SHELLS = frozenset(
     {
         "oauthbearer._files",
-        "oauthbearer.cli",
-        "oauthbearer.check",
-        "oauthbearer.demo",
-        "oauthbearer.jwks_fetch",
-        "oauthbearer.introspection_http",
-        "oauthbearer.transport",
+        "oauthbearer.cli.commands",
+        "oauthbearer.cli.check",
+        "oauthbearer.cli.demo",
+        "oauthbearer.validation.jwks_fetch",
+        "oauthbearer.validation.introspection_http",
+        "oauthbearer.http.transport",
         "oauthbearer.login.http",
         "oauthbearer.login.provider",
         "oauthbearer.login.sources",
         "oauthbearer.kafka.aio",
         "oauthbearer.kafka.broker",
-        "oauthbearer.kafka.probe",
+        "oauthbearer.testing.probe",
         "oauthbearer.testing.idp",
         "oauthbearer.testing.conformance",
     }
@@ -169,12 +171,11 @@ KNOWN_PRIVATE_IMPORTS = frozenset(
     {
         ("integrations/_adapter", "oauthbearer.gs2", "_check_extensions"),
         ("integrations/_adapter", "oauthbearer.gs2", "_is_b64token"),
-        ("jwt", "oauthbearer.jwks", "_show"),
-        ("jwt", "oauthbearer.token", "_unchecked_token"),
-        ("kafka/client", "oauthbearer.kafka.connection", "_FramedConnection"),
+        ("validation/jwt", "oauthbearer.token", "_unchecked_token"),
+        ("kafka/client", "oauthbearer.kafka.server", "_FramedConnection"),
         ("kafka/client", "oauthbearer.session", "_moves"),
-        ("kafka/connection", "oauthbearer.session", "_Machine"),
-        ("kafka/connection", "oauthbearer.session", "_moves"),
+        ("kafka/server", "oauthbearer.session", "_Machine"),
+        ("kafka/server", "oauthbearer.session", "_moves"),
     }
 )
 
@@ -230,3 +231,87 @@ def test_the_private_import_checker_sees_them(tmp_path: Path) -> None:
         ("oauthbearer", "_private"),
         ("oauthbearer.unsecured", "_read_part"),
     }
+
+
+# --- the layers import in one direction (issue 13 item 5) ----------------------------------
+
+#: The package's layers, bottom up, and the layers each may import at run time
+#: (imports for annotations only, under ``if TYPE_CHECKING:``, are free). The
+#: core is the codec, the state machines, the token and the errors.
+CORE = frozenset(
+    {
+        "errors",
+        "gs2",
+        "session",
+        "token",
+        "kafka_claims",
+        "unsecured",
+        "_json",
+        "_net",
+        "_text",
+        "_files",
+    }
+)
+LAYERS: dict[str, frozenset[str]] = {
+    "core": frozenset(),
+    "http": frozenset({"core"}),
+    "login": frozenset({"core", "http"}),
+    "validation": frozenset({"core", "http", "login"}),
+    "config": frozenset({"core", "http", "login", "validation"}),
+    "kafka": frozenset({"core", "package"}),
+    "integrations": frozenset({"core", "http", "login", "validation", "kafka"}),
+    "testing": frozenset({"core", "http", "login", "validation", "kafka"}),
+    "cli": frozenset(
+        {
+            "core",
+            "http",
+            "login",
+            "validation",
+            "config",
+            "kafka",
+            "integrations",
+            "testing",
+            "package",
+        }
+    ),
+    "package": frozenset({"core", "http", "validation"}),
+}
+
+
+def layer(module: str) -> str:
+    """The layer of a dotted module name inside the package."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in {"__init__", "__main__"}:
+        return "package" if parts[-1] != "__main__" else "cli"
+    return "core" if parts[1] in CORE else parts[1]
+
+
+def test_every_module_has_a_layer() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(("oauthbearer", *path.relative_to(PACKAGE).with_suffix("").parts))
+        assert layer(module) in LAYERS, module
+
+
+def test_the_layers_import_downwards() -> None:
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(("oauthbearer", *path.relative_to(PACKAGE).with_suffix("").parts))
+        own = layer(module)
+        for name in imports(path):
+            if name.split(".")[0] != "oauthbearer" or name == "oauthbearer.__version__":
+                continue
+            # ``from oauthbearer.x import y`` also records ``oauthbearer.x.y``: judge the module.
+            target = layer(name)
+            if target not in LAYERS:
+                continue
+            if target != own and target not in LAYERS[own]:
+                upward.append((module, name))
+    assert upward == []
+
+
+def test_the_layer_checker_sees_an_upward_import() -> None:
+    assert layer("oauthbearer.kafka.server") == "kafka"
+    assert layer("oauthbearer.gs2") == "core"
+    assert layer("oauthbearer") == "package"
+    assert "testing" not in LAYERS["kafka"]
+    assert "cli" not in LAYERS["testing"]

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from oauthbearer.jwks_cache import JwksRefreshPolicy
-from oauthbearer.jwks_fetch import JwksRefresher
+from oauthbearer.http.retry import MAX_WAIT_S, RetryPolicy
 from oauthbearer.login.client_token import ClientTokenError, client_token
 from oauthbearer.login.provider import AsyncTokenProvider, TokenProvider
-from oauthbearer.retry import MAX_WAIT_S, RetryPolicy
 from oauthbearer.token import OAuthBearerToken
+from oauthbearer.validation.jwks_cache import JwksRefreshPolicy
+from oauthbearer.validation.jwks_fetch import JwksRefresher
 from tests.test_jwks_cache import key_set
 
 if TYPE_CHECKING:
-    from oauthbearer.jwks import JsonWebKeySet
+    from oauthbearer.validation.jwks import JsonWebKeySet
 
 #: 9999-12-31T23:59:59Z: past threading.TIMEOUT_MAX from now (about 292 years).
 YEAR_9999_S = 253_402_300_799

@@ -35,11 +35,12 @@ from oauthbearer.config import (
 )
 from oauthbearer.config.listener import CERTIFICATE_REMEDY
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.jwks_fetch import JwksFetchError
 from oauthbearer.kafka import ClientAuthenticated, ClientAuthenticationFailed
 from oauthbearer.kafka.aio import authenticate
+from oauthbearer.kafka.broker import BrokerEmulator
 from oauthbearer.testing import TestIdentityProvider
 from oauthbearer.unsecured import kafka_unsecured_login
+from oauthbearer.validation.jwks_fetch import JwksFetchError
 from tests.conftest import kafka_broker_properties
 from tests.peers import missing_peer
 from tests.real_kafka import KafkaBroker
@@ -217,7 +218,7 @@ def test_listen_replaces_the_address_and_a_wildcard_is_advertised_by_name(config
     )
     import socket
 
-    emulator = signed.emulator()
+    emulator = BrokerEmulator.from_listener(signed)
     assert emulator.host == ""
     assert emulator.bootstrap == f"{socket.getfqdn()}:9092"
 
@@ -353,7 +354,7 @@ def secure_only(ca: LoopbackCa, keystore: str) -> str:
 
 
 async def served_over_tls(listener: BrokerListener, ca: LoopbackCa) -> object:
-    async with listener.emulator() as emulator:
+    async with BrokerEmulator.from_listener(listener) as emulator:
         return await authenticate(
             "127.0.0.1",
             emulator.port,
@@ -469,7 +470,7 @@ def test_the_key_and_its_password_never_show(ca: LoopbackCa) -> None:
     listener = listener_of(secure_only(ca, wrong))
     assert "wrong-pass" not in repr(listener)
     with pytest.raises(ConfigurationError) as refused:
-        listener.emulator()
+        BrokerEmulator.from_listener(listener)
     message = str(refused.value)
     assert message.startswith("ssl.keystore.certificate.chain and ssl.keystore.key:")
     assert "wrong-pass" not in message
@@ -776,7 +777,10 @@ def test_the_emulator_and_its_records_from_python(config: Path, ca: LoopbackCa) 
 
     async def run() -> object:
         with listener.validation:
-            async with listener.emulator(topics=[TOPIC], on_authentication=records.append) as b:
+            emulator = BrokerEmulator.from_listener(
+                listener, topics=[TOPIC], on_authentication=records.append
+            )
+            async with emulator as b:
                 return await authenticate(
                     "127.0.0.1",
                     b.port,

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from oauthbearer.check import run_check
 from oauthbearer.cli import main
+from oauthbearer.cli.check import run_check
 from oauthbearer.testing import HttpStatus, TestIdentityProvider
 
 if TYPE_CHECKING:

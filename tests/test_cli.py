@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from oauthbearer import ClientInitialResponse
-from oauthbearer.cli import escape, main, parse_bytes
+from oauthbearer._text import escape_bytes as escape
+from oauthbearer.cli.commands import main, parse_bytes
 
 MESSAGE = b"n,a=al=2Cice,\x01auth=Bearer abc.def\x01traceId=x\x01\x01"
 
@@ -25,7 +26,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("fmt", ["escaped", "hex", "base64"])
 def test_formats_round_trip(fmt: str) -> None:
-    from oauthbearer.cli import format_bytes
+    from oauthbearer.cli.commands import format_bytes
 
     assert parse_bytes(format_bytes(MESSAGE, fmt).decode().rstrip("\n"), fmt) == MESSAGE
 

@@ -34,8 +34,8 @@ from oauthbearer.config import (
     parse_jaas_config,
     parse_properties,
 )
+from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.login.refresh import RefreshConfig
-from oauthbearer.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -25,7 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oauthbearer import MALFORMED_REASONS, ConfigurationError, Dialect
-from oauthbearer.cli import escape, main
+from oauthbearer._text import escape_bytes as escape
+from oauthbearer.cli import main
 from oauthbearer.testing.conformance import (
     CORPUS_FORMAT,
     ConformanceCase,

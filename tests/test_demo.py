@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from oauthbearer import demo
-from oauthbearer.cli import main
+from oauthbearer.cli import demo, main
 from oauthbearer.testing.idp import TestIdentityProvider
 
 if TYPE_CHECKING:

@@ -207,7 +207,9 @@ def test_sasl_ssl_from_server_properties(client: JavaProgram, tmp_path: Path) ->
         }
     )
     records: list[AuthenticationRecord] = []
-    emulator = listener.emulator(topics=(TOPIC,), on_authentication=records.append)
+    emulator = BrokerEmulator.from_listener(
+        listener, topics=(TOPIC,), on_authentication=records.append
+    )
     with listener.validation, emulator.running_in_thread() as broker:
         done = client.run(
             broker.bootstrap,

@@ -22,8 +22,6 @@ import pytest
 
 from oauthbearer.config import ClientCredentialsConfig, broker_validator
 from oauthbearer.errors import InvalidToken
-from oauthbearer.jwks_fetch import JwksRefresher
-from oauthbearer.jwt import JwtValidator
 from oauthbearer.login import (
     TokenEndpointError,
     TokenProvider,
@@ -35,6 +33,8 @@ from oauthbearer.login import (
 from oauthbearer.login.http import discover, fetch_token
 from oauthbearer.login.sources import client_credentials_fetch
 from oauthbearer.testing import TestIdentityProvider
+from oauthbearer.validation.jwks_fetch import JwksRefresher
+from oauthbearer.validation.jwt import JwtValidator
 from tests.real_kafka import jaas_module
 from tests.real_keycloak import JWT_CLIENT, KAFKA_AUDIENCE, KAFKA_SCOPE, SECRET_CLIENT
 

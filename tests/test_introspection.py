@@ -20,7 +20,9 @@ import pytest
 from oauthbearer import ServerSession, TokenReceived
 from oauthbearer.errors import ConfigurationError, InvalidToken
 from oauthbearer.gs2 import ClientInitialResponse, ErrorResponse
-from oauthbearer.introspection import (
+from oauthbearer.login.grants import CLIENT_ASSERTION_TYPE_JWT_BEARER
+from oauthbearer.testing.idp import TestIdentityProvider
+from oauthbearer.validation.introspection import (
     MAX_INTROSPECTION_RESPONSE_SIZE,
     IntrospectionCache,
     IntrospectionError,
@@ -31,10 +33,8 @@ from oauthbearer.introspection import (
     parse_introspection_response,
     token_key,
 )
-from oauthbearer.introspection_http import IntrospectionValidator
-from oauthbearer.jwt import JwtValidator
-from oauthbearer.login.requests import CLIENT_ASSERTION_TYPE_JWT_BEARER
-from oauthbearer.testing.idp import TestIdentityProvider
+from oauthbearer.validation.introspection_http import IntrospectionValidator
+from oauthbearer.validation.jwt import JwtValidator
 
 URL = "https://idp.example/introspect"
 NOW = 1_700_000_000.0

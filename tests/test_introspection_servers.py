@@ -24,8 +24,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oauthbearer.errors import InvalidToken
-from oauthbearer.introspection import IntrospectionCache, IntrospectionError, IntrospectionRules
-from oauthbearer.introspection_http import IntrospectionValidator
 from oauthbearer.testing.idp import (
     DropConnection,
     Endpoint,
@@ -33,6 +31,12 @@ from oauthbearer.testing.idp import (
     MalformedJson,
     TestIdentityProvider,
 )
+from oauthbearer.validation.introspection import (
+    IntrospectionCache,
+    IntrospectionError,
+    IntrospectionRules,
+)
+from oauthbearer.validation.introspection_http import IntrospectionValidator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -337,7 +341,7 @@ def test_authlibs_endpoint(authlib_server: AuthlibServer, method: str) -> None:
 def test_validate_introspect_on_the_command_line(
     idp: TestIdentityProvider, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from oauthbearer.cli import CLIENT_SECRET_ENV, main
+    from oauthbearer.cli.commands import CLIENT_SECRET_ENV, main
 
     token = idp.mint_opaque_token("alice", scope="kafka")
     base = ["validate", "--introspect", idp.introspection_endpoint, "--client-id", "broker"]

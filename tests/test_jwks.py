@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.jwks import (
+from oauthbearer.validation.jwks import (
     MAX_JWKS_SIZE,
     MAX_KEYS,
     MAX_KID_LENGTH,
@@ -329,7 +329,7 @@ def test_b64url_decode_round_trips() -> None:
 
 def test_importing_the_modules_does_not_load_cryptography() -> None:
     code = (
-        "import sys, oauthbearer.jwks, oauthbearer.jwt; "
+        "import sys, oauthbearer.validation.jwks, oauthbearer.validation.jwt; "
         "assert 'cryptography' not in sys.modules, 'cryptography loaded'; "
         "assert 'jwt' not in sys.modules, 'pyjwt loaded'"
     )

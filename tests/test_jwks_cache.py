@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwks_cache import MIN_EXPEDITE_INTERVAL_S, JwksCache, JwksRefreshPolicy
-from oauthbearer.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
-from oauthbearer.retry import RetryPolicy
-from oauthbearer.urls import redact_url
+from oauthbearer.http.retry import RetryPolicy
+from oauthbearer.http.urls import redact_url
+from oauthbearer.validation.jwks import JsonWebKeySet
+from oauthbearer.validation.jwks_cache import MIN_EXPEDITE_INTERVAL_S, JwksCache, JwksRefreshPolicy
+from oauthbearer.validation.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
 
 if TYPE_CHECKING:
     import pathlib

@@ -16,9 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
-from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwks_cache import JwksCache
-from oauthbearer.jwt import (
+from oauthbearer.kafka_claims import KAFKA_MAX_TOKEN_LENGTH
+from oauthbearer.session import ServerSession
+from oauthbearer.token import TokenValidator
+from oauthbearer.validation.jwks import JsonWebKeySet
+from oauthbearer.validation.jwks_cache import JwksCache
+from oauthbearer.validation.jwt import (
     KAFKA_RULES,
     MAX_KEYS_TRIED,
     MAX_TOKEN_LENGTH,
@@ -26,9 +29,6 @@ from oauthbearer.jwt import (
     JwtRules,
     JwtValidator,
 )
-from oauthbearer.kafka_claims import KAFKA_MAX_TOKEN_LENGTH
-from oauthbearer.session import ServerSession
-from oauthbearer.token import TokenValidator
 from tests.test_jwks import b64url, private_key, public_jwk
 
 NOW = 1_800_000_000.0

@@ -53,8 +53,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from oauthbearer.errors import InvalidToken
-from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwt import JwtValidator
+from oauthbearer.validation.jwks import JsonWebKeySet
+from oauthbearer.validation.jwt import JwtValidator
 from tests.test_jwks import b64url, private_key, public_jwk
 from tests.test_jwt import SECRET, forge
 

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from jwt.algorithms import RSAAlgorithm
 
 from oauthbearer.errors import InvalidToken
-from oauthbearer.jwks import JsonWebKeySet
-from oauthbearer.jwt import JwtValidator
 from oauthbearer.token import OAuthBearerToken
+from oauthbearer.validation.jwks import JsonWebKeySet
+from oauthbearer.validation.jwt import JwtValidator
 
 NOW = 1_800_000_000
 ISSUER = "https://idp.example"

@@ -16,7 +16,6 @@ import pytest
 
 from oauthbearer import JwtValidator, UnsecuredJwsValidator
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.jwks_fetch import JwksRefresher
 from oauthbearer.kafka import ClientAuthenticated, ClientAuthenticationFailed
 from oauthbearer.kafka.aio import authenticate
 from oauthbearer.kafka.broker import (
@@ -26,6 +25,7 @@ from oauthbearer.kafka.broker import (
     BrokerEmulator,
 )
 from oauthbearer.unsecured import kafka_unsecured_login
+from oauthbearer.validation.jwks_fetch import JwksRefresher
 from tests.tls_ca import LoopbackCa, make_ca
 
 if TYPE_CHECKING:

@@ -28,8 +28,6 @@ from oauthbearer.kafka import (
     ApiVersionsResponse,
     ApplicationRequest,
     ApplicationResponse,
-    Authenticated,
-    AuthenticationFailedEvent,
     ClientAuthenticated,
     ClientAuthenticationFailed,
     ClientPhase,
@@ -49,6 +47,8 @@ from oauthbearer.kafka import (
     SaslAuthenticateResponse,
     SaslHandshakeRequest,
     SaslHandshakeResponse,
+    ServerAuthenticated,
+    ServerAuthenticationFailed,
     decode_request,
     encode_request,
     encode_response,
@@ -188,7 +188,7 @@ def test_success_reports_the_session_lifetime() -> None:
     pair = started(client(), server())
     assert pair.client_events == [ClientAuthenticated(session_lifetime_ms=LIFETIME_MS)]
     (granted,) = pair.server_events
-    assert isinstance(granted, Authenticated)
+    assert isinstance(granted, ServerAuthenticated)
     assert granted.principal == "alice"
     assert pair.client.phase is ClientPhase.AUTHENTICATED
     # Kafka's order: ApiVersions v3 (with the software name), SaslHandshake v1
@@ -228,7 +228,7 @@ def test_a_client_session_and_a_correlation_start_may_be_given() -> None:
     pair = started(conn, server())
     assert pair.client_events == [ClientAuthenticated(session_lifetime_ms=LIFETIME_MS)]
     (granted,) = pair.server_events
-    assert isinstance(granted, Authenticated)
+    assert isinstance(granted, ServerAuthenticated)
     assert dict(granted.extensions) == {"traceId": "abc"}
     # INT32 correlation ids wrap to 0, as Kafka's do.
     assert [decode_request(f)[0].correlation_id for f in pair.sent] == [2**31 - 1, 0, 1]
@@ -254,7 +254,7 @@ def test_challenge_sends_x01_and_surfaces_58_with_status_and_scope() -> None:
     assert header.api_key == ApiKey.SASL_AUTHENTICATE
     assert last == SaslAuthenticateRequest(auth_bytes=b"\x01")
     (refused,) = pair.server_events
-    assert isinstance(refused, AuthenticationFailedEvent)
+    assert isinstance(refused, ServerAuthenticationFailed)
     assert refused.error_code == 58
 
 
@@ -596,7 +596,7 @@ def test_reauthentication_runs_handshake_and_authenticate_again() -> None:
         session_lifetime_ms=LIFETIME_MS, reauthentication=True
     )
     granted = pair.server_events[-1]
-    assert isinstance(granted, Authenticated)
+    assert isinstance(granted, ServerAuthenticated)
     assert granted.reauthentication
     assert dict(granted.extensions) == {"traceId": "again"}
     # No ApiVersions the second time: SaslHandshake v1, then SaslAuthenticate.

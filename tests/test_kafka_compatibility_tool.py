@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from oauthbearer.check import STEPS, run_check
+from oauthbearer.cli.check import STEPS, run_check
 from oauthbearer.testing import TestIdentityProvider
 from tests.real_kafka import classpath, java_tool, selected_version
 

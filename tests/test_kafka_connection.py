@@ -37,10 +37,7 @@ from oauthbearer.kafka import (
     ApiVersionsRequest,
     ApiVersionsResponse,
     ApplicationRequest,
-    Authenticated,
-    AuthenticationFailedEvent,
     ConnectionClosed,
-    ConnectionPhase,
     ErrorCode,
     Frame,
     KafkaFrameDecoder,
@@ -52,13 +49,16 @@ from oauthbearer.kafka import (
     SaslAuthenticateResponse,
     SaslHandshakeRequest,
     SaslHandshakeResponse,
+    ServerAuthenticated,
+    ServerAuthenticationFailed,
+    ServerPhase,
     TaggedField,
     decode_response,
     encode_request,
     foreign_protocol,
     peer_text,
 )
-from oauthbearer.kafka.connection import _TABLE
+from oauthbearer.kafka.server import _TABLE
 from oauthbearer.session import ExtensionVerdict, TokenReceived
 from oauthbearer.unsecured import kafka_unsecured_login
 
@@ -102,7 +102,7 @@ def metadata(correlation: int = 4, topics: tuple[str, ...] | None = None) -> byt
     return request(3, 1, correlation, MetadataRequest(topics=topics))
 
 
-def phase_of(conn: KafkaServerConnection) -> ConnectionPhase:
+def phase_of(conn: KafkaServerConnection) -> ServerPhase:
     """The phase, read through a call so that mypy does not narrow it across calls."""
     return conn.phase
 
@@ -129,7 +129,7 @@ def pump(conn: KafkaServerConnection, data: bytes, *, now: float = NOW) -> list[
         if event is NEED_DATA or event is PAUSED:
             return events
         events.append(event)
-        if isinstance(event, AuthenticationFailedEvent | ConnectionClosed):
+        if isinstance(event, ServerAuthenticationFailed | ConnectionClosed):
             return events
 
 
@@ -148,10 +148,10 @@ def response(data: bytes, api_key: int, version: int) -> object:
     return message
 
 
-def authenticated(conn: KafkaServerConnection, principal: str = "alice") -> Authenticated:
+def authenticated(conn: KafkaServerConnection, principal: str = "alice") -> ServerAuthenticated:
     events = pump(conn, api_versions() + handshake() + authenticate(initial(principal)))
     (event,) = events
-    assert isinstance(event, Authenticated)
+    assert isinstance(event, ServerAuthenticated)
     conn.data_to_send()
     return event
 
@@ -162,7 +162,7 @@ def authenticated(conn: KafkaServerConnection, principal: str = "alice") -> Auth
 def test_success_with_an_unsecured_token_and_the_session_lifetime() -> None:
     conn = server()
     (event,) = pump(conn, api_versions() + handshake() + authenticate(initial()))
-    assert isinstance(event, Authenticated)
+    assert isinstance(event, ServerAuthenticated)
     assert event.principal == "alice"
     assert event.session_lifetime_ms == LIFETIME_MS
     assert event.session_expiry_ms == int(NOW * 1000) + LIFETIME_MS
@@ -178,7 +178,7 @@ def test_success_with_an_unsecured_token_and_the_session_lifetime() -> None:
     header, done = decode_response(out[2], api_key=36, api_version=1)
     assert header.correlation_id == 3
     assert done == SaslAuthenticateResponse(session_lifetime_ms=LIFETIME_MS)
-    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert phase_of(conn) is ServerPhase.AUTHENTICATED
     assert conn.principal == "alice"
 
 
@@ -190,7 +190,7 @@ def test_max_reauth_ms_caps_the_session_lifetime() -> None:
 def test_saslauthenticate_v0_cannot_carry_the_lifetime() -> None:
     conn = server()
     (event,) = pump(conn, handshake() + authenticate(initial(), version=0))
-    assert isinstance(event, Authenticated)
+    assert isinstance(event, ServerAuthenticated)
     assert event.session_lifetime_ms == 0
     _, done = frames(conn.data_to_send())
     assert decode_response(done, api_key=36, api_version=0)[1] == SaslAuthenticateResponse()
@@ -201,7 +201,7 @@ def test_saslauthenticate_v2_flexible() -> None:
     pump(conn, handshake())
     conn.data_to_send()
     (event,) = pump(conn, authenticate(initial(), version=2))
-    assert isinstance(event, Authenticated)
+    assert isinstance(event, ServerAuthenticated)
     assert response(conn.data_to_send(), 36, 2) == SaslAuthenticateResponse(
         session_lifetime_ms=LIFETIME_MS
     )
@@ -238,7 +238,7 @@ def test_saslauthenticate_or_a_refused_handshake_after_authentication_gets_34() 
         error_code=34,
         error_message="SaslAuthenticate request received after successful authentication",
     )
-    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert phase_of(conn) is ServerPhase.AUTHENTICATED
 
 
 # --- The RFC 7628 error path -------------------------------------------------------------
@@ -254,16 +254,16 @@ def test_refusal_goes_through_the_challenge_and_x01_with_error_58() -> None:
     assert challenge.session_lifetime_ms == 0
     document = json.loads(challenge.auth_bytes)
     assert document["status"] == "insufficient_scope"
-    assert phase_of(conn) is ConnectionPhase.CHALLENGED
+    assert phase_of(conn) is ServerPhase.CHALLENGED
     (event,) = pump(conn, authenticate(b"\x01", correlation=4))
-    assert event == AuthenticationFailedEvent(
+    assert event == ServerAuthenticationFailed(
         message=challenge.auth_bytes.decode(), error_code=58, reason="authentication-failed"
     )
     final = response(conn.data_to_send(), 36, 1)
     assert final == SaslAuthenticateResponse(
         error_code=58, error_message=challenge.auth_bytes.decode()
     )
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
 
 
 def test_a_client_skipping_the_x01_is_granted_nothing() -> None:
@@ -273,7 +273,7 @@ def test_a_client_skipping_the_x01_is_granted_nothing() -> None:
     conn.data_to_send()
     events = pump(conn, metadata(topics=("secret",)))
     assert events == [
-        AuthenticationFailedEvent(
+        ServerAuthenticationFailed(
             message="Unexpected Kafka request of type METADATA during SASL authentication. "
             "The client ignored the error challenge; nothing is granted.",
             error_code=34,
@@ -284,7 +284,7 @@ def test_a_client_skipping_the_x01_is_granted_nothing() -> None:
     assert isinstance(reply, MetadataResponse)
     assert reply.brokers == ()
     assert [(t.name, t.error_code) for t in reply.topics] == [("secret", 34)]
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
     with pytest.raises(SessionStateError):
         conn.next_event()
 
@@ -300,9 +300,9 @@ def test_a_new_initial_response_after_the_challenge_is_judged_afresh_in_kafkas_d
     assert again == SaslAuthenticateResponse(
         auth_bytes=b'{"status":"insufficient_scope","scope":"[admin]"}'
     )
-    assert phase_of(conn) is ConnectionPhase.CHALLENGED
+    assert phase_of(conn) is ServerPhase.CHALLENGED
     (event,) = pump(conn, authenticate(b"\x01", correlation=5))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "authentication-failed"
 
 
@@ -311,7 +311,7 @@ def test_a_new_initial_response_after_the_challenge_grants_a_good_token() -> Non
     pump(conn, handshake() + authenticate(b"n,,\x01auth=Bearer not-a-jwt\x01\x01"))
     conn.data_to_send()
     (event,) = pump(conn, authenticate(initial(), correlation=4))
-    assert isinstance(event, Authenticated)
+    assert isinstance(event, ServerAuthenticated)
     assert event.principal == "alice"
 
 
@@ -321,7 +321,7 @@ def test_anything_but_x01_after_the_challenge_fails_in_the_strict_dialect() -> N
     pump(conn, handshake() + authenticate(initial()))
     conn.data_to_send()
     (event,) = pump(conn, authenticate(initial(), correlation=4))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "malformed-response"
     reply = response(conn.data_to_send(), 36, 1)
     assert isinstance(reply, SaslAuthenticateResponse)
@@ -332,7 +332,7 @@ def test_a_scheme_other_than_bearer_closes_unanswered_in_kafkas_dialect() -> Non
     # Kafka's parser throws an unchecked exception; the broker closes the connection.
     conn = server()
     (event,) = pump(conn, handshake() + authenticate(b"n,,\x01auth=Basic YWxpY2U=\x01\x01"))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert (event.reason, event.error_code) == ("malformed-response", 58)
     handshake_reply = conn.data_to_send()
     assert response(handshake_reply, 17, 1) == SaslHandshakeResponse(mechanisms=("OAUTHBEARER",))
@@ -345,7 +345,7 @@ def test_a_scheme_other_than_bearer_closes_unanswered_in_kafkas_dialect() -> Non
 def test_unsupported_mechanism_gets_33_with_the_enabled_list() -> None:
     conn = server()
     (event,) = pump(conn, handshake(mechanism="PLAIN"))
-    assert event == AuthenticationFailedEvent(
+    assert event == ServerAuthenticationFailed(
         message="Unsupported SASL mechanism PLAIN", error_code=33, reason="unsupported-mechanism"
     )
     assert response(conn.data_to_send(), 17, 1) == SaslHandshakeResponse(
@@ -361,7 +361,7 @@ def test_a_request_before_the_handshake_fails_without_an_answer(frame: bytes, na
     # SaslServerAuthenticator.handleKafkaRequest: InvalidRequestException, no response.
     conn = server()
     (event,) = pump(conn, frame)
-    assert event == AuthenticationFailedEvent(
+    assert event == ServerAuthenticationFailed(
         message=f"Unexpected Kafka request of type {name} during SASL handshake.",
         error_code=ErrorCode.INVALID_REQUEST,
         reason="unexpected-request",
@@ -374,7 +374,7 @@ def test_a_request_other_than_saslauthenticate_after_the_handshake_gets_34() -> 
     pump(conn, handshake())
     conn.data_to_send()
     (event,) = pump(conn, handshake(correlation=5))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert (event.error_code, event.reason) == (34, "unexpected-request")
     assert response(conn.data_to_send(), 17, 1) == SaslHandshakeResponse(error_code=34)
 
@@ -382,7 +382,7 @@ def test_a_request_other_than_saslauthenticate_after_the_handshake_gets_34() -> 
 def test_a_second_apiversions_before_the_handshake_fails() -> None:
     conn = server()
     (event,) = pump(conn, api_versions() + api_versions(correlation=2))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "unexpected-request"
 
 
@@ -396,9 +396,9 @@ def test_an_unsupported_apiversions_version_is_answered_at_v0_and_may_be_retried
     assert isinstance(reply, ApiVersionsResponse)
     assert reply.error_code == ErrorCode.UNSUPPORTED_VERSION
     assert [k.api_key for k in reply.api_keys] == [ApiKey.API_VERSIONS]
-    assert phase_of(conn) is ConnectionPhase.AWAITING_HANDSHAKE
+    assert phase_of(conn) is ServerPhase.AWAITING_HANDSHAKE
     assert pump(conn, api_versions(correlation=2)) == []
-    assert phase_of(conn) is ConnectionPhase.VERSIONS_ANSWERED
+    assert phase_of(conn) is ServerPhase.VERSIONS_ANSWERED
 
 
 def test_invalid_client_software_name_is_answered_invalid_request() -> None:
@@ -416,7 +416,7 @@ def test_invalid_client_software_name_is_answered_invalid_request() -> None:
 def test_handshake_v0_then_bare_tokens() -> None:
     conn = server()
     (event,) = pump(conn, handshake(version=0) + sized(initial()))
-    assert isinstance(event, Authenticated)
+    assert isinstance(event, ServerAuthenticated)
     assert event.session_lifetime_ms == 0
     out = conn.data_to_send()
     shake, token = frames(out)
@@ -432,7 +432,7 @@ def test_handshake_v0_refusal_sends_the_bare_challenge_then_closes_silently() ->
     _, challenge = frames(conn.data_to_send())
     assert json.loads(challenge)["status"] == "insufficient_scope"
     (event,) = pump(conn, sized(b"\x01"))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.message == challenge.decode()
     assert conn.data_to_send() == b""
 
@@ -446,14 +446,14 @@ def test_reauthentication_keeps_the_principal() -> None:
     later = NOW + 600
     events = pump(conn, handshake(correlation=10) + authenticate(initial(now=later), 11), now=later)
     (event,) = events
-    assert isinstance(event, Authenticated)
+    assert isinstance(event, ServerAuthenticated)
     assert event.reauthentication
     assert event.session_lifetime_ms == LIFETIME_MS
     _shake, done = frames(conn.data_to_send())
     assert decode_response(done, api_key=36, api_version=1)[1] == SaslAuthenticateResponse(
         session_lifetime_ms=LIFETIME_MS
     )
-    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert phase_of(conn) is ServerPhase.AUTHENTICATED
 
 
 def test_reauthentication_with_another_principal_is_refused() -> None:
@@ -461,7 +461,7 @@ def test_reauthentication_with_another_principal_is_refused() -> None:
     authenticated(conn)
     (event,) = pump(conn, handshake(correlation=10) + authenticate(initial("bob"), 11), now=NOW + 5)
     message = "Cannot change principals during re-authentication from User.alice: User.bob"
-    assert event == AuthenticationFailedEvent(
+    assert event == ServerAuthenticationFailed(
         message=message, error_code=58, reason="principal-changed"
     )
     _, done = frames(conn.data_to_send())
@@ -477,7 +477,7 @@ def test_a_second_reauthentication_within_a_second_gets_34() -> None:
     conn.data_to_send()
     assert pump(conn, handshake(correlation=12), now=NOW + 5.5) == []
     assert response(conn.data_to_send(), 17, 1) == SaslHandshakeResponse(error_code=34)
-    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert phase_of(conn) is ServerPhase.AUTHENTICATED
 
 
 def test_a_request_after_the_session_expired_closes_the_connection() -> None:
@@ -485,7 +485,7 @@ def test_a_request_after_the_session_expired_closes_the_connection() -> None:
     authenticated(conn)
     assert len(pump(conn, metadata(), now=NOW + 60)) == 1  # at the edge: still valid
     (event,) = pump(conn, metadata(correlation=5), now=NOW + 61)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "session-expired"
     assert conn.data_to_send() == b""
 
@@ -500,9 +500,9 @@ def test_pure_mode_stops_at_token_received() -> None:
     assert conn.next_event() is PAUSED
     token = UnsecuredJwsValidator().validate(event.response.token, now=NOW)
     outcome = conn.accept(token)
-    assert isinstance(outcome, Authenticated)
+    assert isinstance(outcome, ServerAuthenticated)
     assert outcome.session_lifetime_ms == LIFETIME_MS
-    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert phase_of(conn) is ServerPhase.AUTHENTICATED
 
 
 def test_pure_mode_reject_sends_the_challenge() -> None:
@@ -513,7 +513,7 @@ def test_pure_mode_reject_sends_the_challenge() -> None:
     reply = response(conn.data_to_send(), 36, 1)
     assert isinstance(reply, SaslAuthenticateResponse)
     assert json.loads(reply.auth_bytes) == {"status": "invalid_token"}
-    assert phase_of(conn) is ConnectionPhase.CHALLENGED
+    assert phase_of(conn) is ServerPhase.CHALLENGED
 
 
 # --- Malformed input -----------------------------------------------------------------------
@@ -526,7 +526,7 @@ def test_malformed_initial_response_gets_kafkas_generic_58() -> None:
         "Authentication failed during authentication due to invalid credentials "
         "with SASL mechanism OAUTHBEARER"
     )
-    assert event == AuthenticationFailedEvent(
+    assert event == ServerAuthenticationFailed(
         message=text, error_code=58, reason="malformed-response"
     )
 
@@ -544,15 +544,15 @@ def test_malformed_initial_response_gets_kafkas_generic_58() -> None:
 def test_malformed_frames_give_a_typed_failure(data: bytes, code: int) -> None:
     conn = server()
     (event,) = pump(conn, data)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert (event.reason, event.error_code) == ("malformed-frame", code)
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
 
 
 def test_end_of_stream() -> None:
     conn = server()
     assert pump(conn, b"") == [ConnectionClosed()]
-    assert phase_of(conn) is ConnectionPhase.CLOSED
+    assert phase_of(conn) is ServerPhase.CLOSED
 
 
 def test_every_reason_is_documented() -> None:
@@ -600,20 +600,20 @@ def test_a_tls_client_hello_on_a_plaintext_listener_is_named(max_frame_size: int
         max_frame_size=max_frame_size,
     )
     (event,) = pump(conn, hello)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "tls-handshake"
     assert "TLS handshake" in event.message
     assert "16 03 01" in event.message
     assert "SASL_SSL" in event.message
     assert conn.data_to_send() == b""  # nothing is answered
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
 
 
 @pytest.mark.parametrize("line", [b"GET / HTTP/1.1\r\n", b"POST /token HTTP/1.1\r\n", b"PRI * "])
 def test_an_http_request_on_the_kafka_port_is_named(line: bytes) -> None:
     conn = server()
     (event,) = pump(conn, line + b"Host: kafka.example\r\n\r\n")
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "http-request"
     assert repr(line[:4].decode().strip()) in event.message
     assert conn.data_to_send() == b""
@@ -633,7 +633,7 @@ def events_of(pieces: list[bytes]) -> list[object]:
     conn = server()
     events: list[object] = []
     for piece in pieces:
-        if conn.phase in (ConnectionPhase.FAILED, ConnectionPhase.CLOSED):
+        if conn.phase in (ServerPhase.FAILED, ServerPhase.CLOSED):
             break
         events += pump(conn, piece)
     return events
@@ -651,7 +651,7 @@ def test_another_protocol_is_named_wherever_the_stream_is_cut(tail: bytes, cuts:
         reason = foreign_protocol(head)
         if reason is not None:
             (event,) = whole
-            assert isinstance(event, AuthenticationFailedEvent)
+            assert isinstance(event, ServerAuthenticationFailed)
             assert event.reason == reason
 
 
@@ -664,11 +664,11 @@ def test_illegal_calls_raise_and_fail_the_connection() -> None:
         conn.send_response(
             RequestHeader(api_key=3, api_version=1, correlation_id=1), MetadataResponse()
         )
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
     conn = server()
     with pytest.raises(SessionStateError):
         conn.reject(ErrorResponse("invalid_token"))
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
     with pytest.raises(SessionStateError):
         conn.receive_data(b"", now=NOW)
 
@@ -705,7 +705,7 @@ def test_chunking_does_not_change_the_outcome(cuts: list[int]) -> None:
 def test_byte_at_a_time_equals_whole_frames() -> None:
     whole = run_stream([STREAM])
     assert run_stream([STREAM[i : i + 1] for i in range(len(STREAM))]) == whole
-    assert len(whole[0]) == 2  # Authenticated, then the Metadata request
+    assert len(whole[0]) == 2  # ServerAuthenticated, then the Metadata request
 
 
 FRAMES = st.sampled_from(
@@ -768,16 +768,16 @@ def test_random_call_sequences_raise_only_our_errors(
                     RequestHeader(api_key=3, api_version=1, correlation_id=1), MetadataResponse()
                 )
         except SessionStateError:
-            assert phase_of(conn) is ConnectionPhase.FAILED
+            assert phase_of(conn) is ServerPhase.FAILED
             # The call was not allowed in the phase it was made in.
             assert not any(
                 phase is before and event.split(":")[0] == _call(name) for phase, event in _TABLE
             )
             return
         except OAuthBearerError:
-            assert phase_of(conn) is ConnectionPhase.FAILED
+            assert phase_of(conn) is ServerPhase.FAILED
             return
-        assert all(phase in ConnectionPhase for phase, _ in _TABLE)
+        assert all(phase in ServerPhase for phase, _ in _TABLE)
 
 
 def _call(name: str) -> str:
@@ -822,7 +822,7 @@ def test_the_frame_limit_is_sasls_until_authenticated_then_the_request_limit() -
     over_sasl = SASL_SERVER_MAX_RECEIVE_SIZE + 1
     early = server()
     (failure,) = pump(early, big_request(over_sasl))
-    assert isinstance(failure, AuthenticationFailedEvent)
+    assert isinstance(failure, ServerAuthenticationFailed)
     assert failure.reason == "malformed-frame"
     assert "exceeds max_frame_size 524288" in failure.message
 
@@ -837,7 +837,7 @@ def test_the_frame_limit_is_sasls_until_authenticated_then_the_request_limit() -
     later = NOW + 600
     pump(conn, handshake(correlation=10), now=later)
     (failure,) = pump(conn, big_request(over_sasl, correlation=11), now=later)
-    assert isinstance(failure, AuthenticationFailedEvent)
+    assert isinstance(failure, ServerAuthenticationFailed)
     assert failure.reason == "malformed-frame"
 
 
@@ -849,10 +849,10 @@ def test_the_frame_limit_does_not_depend_on_where_the_stream_is_cut() -> None:
     conn = server()
     stream = api_versions() + handshake() + authenticate(initial()) + big_request(over_sasl)
     authenticated_event, request = pump(conn, stream)
-    assert isinstance(authenticated_event, Authenticated)
+    assert isinstance(authenticated_event, ServerAuthenticated)
     assert isinstance(request, ApplicationRequest)
     (failure,) = pump(conn, handshake(correlation=10) + big_request(over_sasl), now=NOW + 600)
-    assert isinstance(failure, AuthenticationFailedEvent)
+    assert isinstance(failure, ServerAuthenticationFailed)
     assert "exceeds max_frame_size 524288" in failure.message
 
 
@@ -863,7 +863,7 @@ def test_the_request_limit_is_configurable_and_checked() -> None:
     )
     authenticated(conn)
     (failure,) = pump(conn, big_request(1_001))
-    assert isinstance(failure, AuthenticationFailedEvent)
+    assert isinstance(failure, ServerAuthenticationFailed)
     assert "exceeds max_frame_size 1000" in failure.message
     with pytest.raises(ConfigurationError):
         KafkaServerConnection(lambda: ServerSession(validator), max_request_size=-1)
@@ -891,7 +891,7 @@ def test_tagged_fields_up_to_the_limit_are_served() -> None:
         tagged_fields=empty_tags(MAX_TAGGED_FIELDS),
     )
     assert pump(conn, tagged_request(18, 3, message, MAX_TAGGED_FIELDS)) == []
-    assert phase_of(conn) is ConnectionPhase.VERSIONS_ANSWERED
+    assert phase_of(conn) is ServerPhase.VERSIONS_ANSWERED
 
 
 @pytest.mark.parametrize("where", ["header", "body"])
@@ -905,11 +905,11 @@ def test_an_api_versions_frame_full_of_tagged_fields_fails_unread(where: str) ->
     )
     conn = server()
     (event,) = pump(conn, tagged_request(18, 3, message, count if where == "header" else 0))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert (event.reason, event.error_code) == ("malformed-frame", ErrorCode.INVALID_REQUEST)
     assert f"more than the limit of {MAX_TAGGED_FIELDS}" in event.message
     assert conn.data_to_send() == b""
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
 
 
 def test_a_sasl_authenticate_header_full_of_tagged_fields_fails_unread() -> None:
@@ -918,9 +918,9 @@ def test_a_sasl_authenticate_header_full_of_tagged_fields_fails_unread() -> None
     conn.data_to_send()
     frame = tagged_request(36, 2, SaslAuthenticateRequest(auth_bytes=initial()), 10_000)
     (event,) = pump(conn, frame)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "malformed-frame"
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
 
 
 def test_a_pre_authentication_metadata_naming_many_topics_is_closed_unanswered() -> None:
@@ -930,7 +930,7 @@ def test_a_pre_authentication_metadata_naming_many_topics_is_closed_unanswered()
     conn.data_to_send()
     many = tuple("" for _ in range(10_000))
     (event,) = pump(conn, metadata(topics=many))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert (event.reason, event.error_code) == ("unexpected-request", 34)
     assert conn.data_to_send() == b""
 
@@ -941,7 +941,7 @@ def test_a_pre_authentication_metadata_up_to_the_limit_is_answered_per_topic() -
     conn.data_to_send()
     topics = tuple(f"t{n}" for n in range(MAX_ELEMENTS_BEFORE_AUTHENTICATION))
     (event,) = pump(conn, metadata(topics=topics))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     reply = response(conn.data_to_send(), 3, 1)
     assert isinstance(reply, MetadataResponse)
     assert [t.error_code for t in reply.topics] == [34] * len(topics)
@@ -960,13 +960,13 @@ def test_refused_requests_before_authentication_close_the_connection() -> None:
         reply = response(conn.data_to_send(), 18, 3)
         assert isinstance(reply, ApiVersionsResponse)
         assert reply.error_code == ErrorCode.INVALID_REQUEST
-        assert phase_of(conn) is ConnectionPhase.AWAITING_HANDSHAKE
+        assert phase_of(conn) is ServerPhase.AWAITING_HANDSHAKE
     (event,) = pump(conn, invalid_api_versions(limit))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert (event.reason, event.error_code) == ("too-many-refusals", ErrorCode.INVALID_REQUEST)
     reply = response(conn.data_to_send(), 18, 3)  # the last one is answered too
     assert isinstance(reply, ApiVersionsResponse)
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
 
 
 def test_one_unsupported_api_versions_then_a_retry_is_what_clients_do() -> None:
@@ -991,10 +991,10 @@ def test_the_deadline_runs_from_the_connections_start() -> None:
     conn.data_to_send()
     assert conn.check_deadline(now=NOW + timeout_s - 0.5) is None
     event = conn.check_deadline(now=NOW + timeout_s)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "authentication-timeout"
     assert conn.data_to_send() == b""  # nothing is said to a client that says nothing
-    assert phase_of(conn) is ConnectionPhase.FAILED
+    assert phase_of(conn) is ServerPhase.FAILED
     assert conn.check_deadline(now=NOW + 2 * timeout_s) is None  # over: nothing more
 
 
@@ -1012,7 +1012,7 @@ def test_a_frame_after_the_deadline_is_not_read() -> None:
     conn.data_to_send()
     assert deadline_of(conn) == NOW + 1
     (event,) = pump(conn, handshake(), now=NOW + 1)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "authentication-timeout"
     assert conn.data_to_send() == b""
 
@@ -1022,7 +1022,7 @@ def test_the_deadline_stands_while_the_application_validates() -> None:
     (received,) = pump(conn, handshake() + authenticate(initial()), now=NOW)
     assert isinstance(received, TokenReceived)
     event = conn.check_deadline(now=NOW + 3600)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "authentication-timeout"
 
 
@@ -1031,7 +1031,7 @@ def test_an_authenticated_connection_has_no_deadline() -> None:
     authenticated(conn)
     assert conn.authentication_deadline is None
     assert conn.check_deadline(now=NOW + 3000) is None
-    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert phase_of(conn) is ServerPhase.AUTHENTICATED
 
 
 def test_no_timeout_means_no_deadline() -> None:
@@ -1061,7 +1061,7 @@ def test_metadata_topics_are_bounded_after_authentication() -> None:
     (event,) = pump(conn, metadata(topics=("a", "b", "c")))
     assert isinstance(event, ApplicationRequest)
     (event,) = pump(conn, metadata(correlation=5, topics=("a", "b", "c", "d")))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert (event.reason, event.error_code) == ("malformed-frame", ErrorCode.INVALID_REQUEST)
     assert "more than the limit of 3" in event.message
 
@@ -1070,7 +1070,7 @@ def test_the_default_topic_bound_refuses_a_larger_request_unread() -> None:
     conn = server()
     authenticated(conn)
     (event,) = pump(conn, metadata(topics=("",) * (MAX_METADATA_TOPICS + 1)))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "malformed-frame"
 
 
@@ -1089,7 +1089,7 @@ def refusal_of(conn: KafkaServerConnection, data: bytes, *, now: float = NOW) ->
     """Feed ``data``; the connection must fail with 58, and the error message it
     sends must be what the event says, within a Kafka STRING's limits."""
     (event,) = pump(conn, data, now=now)
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.error_code == 58
     last = frames(conn.data_to_send())[-1]  # after the handshake's answer, if queued
     _header, reply = decode_response(last, api_key=36, api_version=1)
@@ -1202,10 +1202,10 @@ def test_no_peer_input_makes_the_server_connection_raise(
     if reauthenticate:
         stream = api_versions() + handshake() + authenticate(initial()) + stream
     for data, now in ((stream, NOW), (tail, NOW + 2), (b"", NOW + 3)):
-        if conn.phase in (ConnectionPhase.FAILED, ConnectionPhase.CLOSED):
+        if conn.phase in (ServerPhase.FAILED, ServerPhase.CLOSED):
             break
         for event in pump(conn, data, now=now):
-            if isinstance(event, AuthenticationFailedEvent):
+            if isinstance(event, ServerAuthenticationFailed):
                 assert len(event.message.encode("utf-8")) <= MAX_STRING_LENGTH or (
                     event.reason != "authentication-failed"
                 )
@@ -1228,7 +1228,7 @@ def test_the_challenge_path_answers_every_version(auth_version: int, metadata_ve
     assert isinstance(challenge, SaslAuthenticateResponse)
     assert json.loads(challenge.auth_bytes)["status"] == "insufficient_scope"
     (event,) = pump(conn, request(3, metadata_version, 4, MetadataRequest(topics=("secret",))))
-    assert isinstance(event, AuthenticationFailedEvent)
+    assert isinstance(event, ServerAuthenticationFailed)
     assert event.reason == "challenge-ignored"
     reply = response(conn.data_to_send(), 3, metadata_version)
     assert isinstance(reply, MetadataResponse)
@@ -1270,7 +1270,7 @@ def test_api_versions_v5_checks_the_cluster_once_authenticated(
     reply = response(conn.data_to_send(), 18, 5)
     assert isinstance(reply, ApiVersionsResponse)
     assert reply.error_code == error_code
-    assert phase_of(conn) is ConnectionPhase.AUTHENTICATED
+    assert phase_of(conn) is ServerPhase.AUTHENTICATED
 
 
 def test_api_versions_v5_before_authentication_compares_no_cluster() -> None:
@@ -1299,4 +1299,4 @@ def test_bytes_after_an_authenticated_request_are_ignored_as_kafka_does() -> Non
     assert event.message == MetadataRequest(topics=None, allow_auto_topic_creation=False)
     fresh = server()
     (failed,) = pump(fresh, sized(frame))
-    assert isinstance(failed, AuthenticationFailedEvent)
+    assert isinstance(failed, ServerAuthenticationFailed)

@@ -17,7 +17,7 @@ Inputs (:func:`differential_inputs`):
 * every case of the shipped conformance corpus;
 * generated initial responses from the public strategies
   (:mod:`oauthbearer.testing.strategies`), seeded, as ``oauthbearer probe
-  --generate`` draws them (:func:`~oauthbearer.kafka.probe.generated_cases`):
+  --generate`` draws them (:func:`~oauthbearer.testing.probe.generated_cases`):
   valid ones in both dialects' forms (half of Kafka's carrying a real token,
   so that the grant path with its authzid and extension rules is judged as
   well as the challenge), one fault in each rule, byte mutations, and messages
@@ -39,18 +39,19 @@ import pytest
 
 from oauthbearer import ClientInitialResponse, Dialect, MalformedMessage
 from oauthbearer.config import broker_listener
-from oauthbearer.kafka.probe import (
+from oauthbearer.kafka.broker import BrokerEmulator
+from oauthbearer.kafka.protocol import SASL_SERVER_MAX_RECEIVE_SIZE
+from oauthbearer.testing.conformance import load_corpus
+from oauthbearer.testing.probe import (
     Expected,
     Observed,
     ProbeCase,
     ProbeResult,
-    Step,
+    ProbeStep,
     authenticate_frame_size,
     generated_cases,
     probe,
 )
-from oauthbearer.kafka.protocol import SASL_SERVER_MAX_RECEIVE_SIZE
-from oauthbearer.testing.conformance import load_corpus
 from oauthbearer.unsecured import kafka_unsecured_login
 
 if TYPE_CHECKING:
@@ -135,34 +136,34 @@ def exchange_cases() -> list[ProbeCase]:
         case(
             "exchange-new-response-after-challenge-granted",
             message(bogus),
-            step=Step.RESPOND_AGAIN,
+            step=ProbeStep.RESPOND_AGAIN,
             follow_up=message(good),
         ),
         case(
             "exchange-new-response-after-challenge-challenged",
             message(bogus),
-            step=Step.RESPOND_AGAIN,
+            step=ProbeStep.RESPOND_AGAIN,
             follow_up=message("still-not-a-jwt"),
         ),
         case(
             "exchange-new-response-after-challenge-malformed",
             message(bogus),
-            step=Step.RESPOND_AGAIN,
+            step=ProbeStep.RESPOND_AGAIN,
             follow_up=b"n,,\x01auth=Bearer\x01\x01",
         ),
         case(
             "exchange-empty-after-challenge",
             message(bogus),
-            step=Step.RESPOND_AGAIN,
+            step=ProbeStep.RESPOND_AGAIN,
             follow_up=b"",
         ),
         case(
             "exchange-double-ack-after-challenge",
             message(bogus),
-            step=Step.RESPOND_AGAIN,
+            step=ProbeStep.RESPOND_AGAIN,
             follow_up=b"\x01\x01",
         ),
-        case("exchange-skip-ack", message(bogus), step=Step.SKIP_ACK),
+        case("exchange-skip-ack", message(bogus), step=ProbeStep.SKIP_ACK),
         case("exchange-lone-ack-first", b"\x01"),
         case("exchange-empty-first", b""),
         case("exchange-granted", message(good)),
@@ -183,19 +184,19 @@ def reauthentication_cases() -> list[ProbeCase]:
         case(
             "reauth-same-principal",
             first,
-            step=Step.REAUTHENTICATE,
+            step=ProbeStep.REAUTHENTICATE,
             follow_up=message(unsecured_token()),
         ),
         case(
             "reauth-changed-principal",
             first,
-            step=Step.REAUTHENTICATE,
+            step=ProbeStep.REAUTHENTICATE,
             follow_up=message(unsecured_token("mallory")),
         ),
         case(
             "reauth-challenged",
             first,
-            step=Step.REAUTHENTICATE,
+            step=ProbeStep.REAUTHENTICATE,
             follow_up=message("not-a-jwt"),
         ),
     ]
@@ -232,7 +233,7 @@ def differential(
     config = broker_listener(kafka_broker.properties, listener=listener, listen=("127.0.0.1", 0))
 
     async def both() -> tuple[list[ProbeResult], list[ProbeResult]]:
-        ours = config.emulator()
+        ours = BrokerEmulator.from_listener(config)
         async with ours:
             real = await probe(
                 "127.0.0.1", kafka_broker.ports[listener], cases, concurrency=CONCURRENCY
@@ -287,7 +288,7 @@ def test_corpus_and_generated_inputs_agree_with_kafka(kafka_broker: KafkaBroker)
     assert not any(r.observed is Observed.TIMEOUT for r in real)
     found = disagreements(real, predicted)
     assert not found, f"{len(found)} of {len(cases)} disagree:\n" + "\n".join(found[:60])
-    codec = codec_disagreements([r for r in real if r.case.step is Step.SEND])
+    codec = codec_disagreements([r for r in real if r.case.step is ProbeStep.SEND])
     assert not codec, f"{len(codec)} codec disagreements:\n" + "\n".join(codec[:40])
 
 

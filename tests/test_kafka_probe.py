@@ -22,12 +22,12 @@ from oauthbearer.kafka import (
     encode_response,
 )
 from oauthbearer.kafka.broker import BrokerEmulator
-from oauthbearer.kafka.probe import (
+from oauthbearer.testing.probe import (
     Expected,
     Observed,
     ProbeCase,
     ProbeResult,
-    Step,
+    ProbeStep,
     builtin_cases,
     challenge_status,
     probe,
@@ -206,7 +206,7 @@ def test_cases_check_their_fields() -> None:
         rfc7628=Expected.PARSED,
         step="slow-send",  # type: ignore[arg-type]
     )
-    assert case.step is Step.SLOW_SEND
+    assert case.step is ProbeStep.SLOW_SEND
     assert "data" not in repr(case)
 
 
@@ -249,8 +249,8 @@ def test_cli_probe_reports_an_unreachable_listener(capsys: pytest.CaptureFixture
 
 
 def test_corpus_cases_expect_the_frame_limit_before_the_grammar() -> None:
-    from oauthbearer.kafka.probe import corpus_cases
     from oauthbearer.testing.conformance import load_corpus
+    from oauthbearer.testing.probe import corpus_cases
 
     probes = {case.id: case for case in corpus_cases(load_corpus())}
     big = [c for c in probes.values() if len(c.data) > 500_000]

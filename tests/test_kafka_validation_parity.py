@@ -4,7 +4,7 @@ Each listener of the real broker (tests/conftest.py) is turned into our
 validator by :func:`oauthbearer.config.broker_validator`, from the very
 properties the broker runs with. Several hundred tokens, generated from a
 seeded matrix of claim and header shapes, are then sent to the broker (one
-connection each, through :mod:`oauthbearer.kafka.probe`) and validated by us at
+connection each, through :mod:`oauthbearer.testing.probe`) and validated by us at
 the same moment. The verdicts must be identical: granted, or challenged with
 the same ``status`` (and ``scope``) in the error JSON.
 
@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from oauthbearer.config import broker_validator
 from oauthbearer.errors import InvalidToken, MalformedMessage
 from oauthbearer.gs2 import ErrorResponse
-from oauthbearer.kafka.probe import Expected, Observed, ProbeCase, ProbeResult, probe
+from oauthbearer.testing.probe import Expected, Observed, ProbeCase, ProbeResult, probe
 from tests.conftest import KAFKA_AUDIENCE, KAFKA_SCOPE_CLAIM, KAFKA_SUB_CLAIM, UNSECURED_OPTIONS
 
 if TYPE_CHECKING:

@@ -16,17 +16,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from oauthbearer.jwks_fetch import JwksRefresher
-from oauthbearer.jwt import JwtValidator
+from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.login.client_token import client_token
-from oauthbearer.login.http import discover, fetch_token
-from oauthbearer.login.requests import (
+from oauthbearer.login.grants import (
     TokenEndpointError,
     client_credentials_request,
     make_assertion,
     private_key_jwt_request,
 )
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.login.http import discover, fetch_token
 from oauthbearer.testing.idp import (
     DropConnection,
     EmptyBody,
@@ -38,6 +36,8 @@ from oauthbearer.testing.idp import (
     Slow,
     TestIdentityProvider,
 )
+from oauthbearer.validation.jwks_fetch import JwksRefresher
+from oauthbearer.validation.jwt import JwtValidator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

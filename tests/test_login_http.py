@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 
 from oauthbearer.errors import ConfigurationError
+from oauthbearer.http.retry import RetryPolicy
+from oauthbearer.login.grants import (
+    MAX_TOKEN_RESPONSE_SIZE,
+    DiscoveryError,
+    TokenEndpointError,
+    TokenRequest,
+    client_credentials_request,
+)
 from oauthbearer.login.http import (
     discover,
     discover_async,
@@ -20,14 +28,6 @@ from oauthbearer.login.http import (
     get_json,
     post,
 )
-from oauthbearer.login.requests import (
-    MAX_TOKEN_RESPONSE_SIZE,
-    DiscoveryError,
-    TokenEndpointError,
-    TokenRequest,
-    client_credentials_request,
-)
-from oauthbearer.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,4 +1,4 @@
-"""Token requests, assertions, token responses and discovery (oauthbearer.login.requests)."""
+"""Token requests, assertions, token responses and discovery (oauthbearer.login.grants)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
-from oauthbearer.login.requests import (
+from oauthbearer.http.retry import is_retryable_status
+from oauthbearer.login.grants import (
     MAX_DISCOVERY_SIZE,
     MAX_SHOWN_ERROR_TEXT,
     MAX_TOKEN_RESPONSE_SIZE,
@@ -32,7 +33,6 @@ from oauthbearer.login.requests import (
     parse_token_response,
     private_key_jwt_request,
 )
-from oauthbearer.retry import is_retryable_status
 
 URL = "https://idp.example/oauth2/token"
 FORM = "application/x-www-form-urlencoded"

@@ -14,15 +14,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oauthbearer.config import ClientCredentialsConfig, JwtBearerConfig, client_login
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.jwks_fetch import JwksRefresher
-from oauthbearer.jwt import JwtValidator
-from oauthbearer.login.requests import TokenEndpointError, make_assertion
+from oauthbearer.login.grants import TokenEndpointError, make_assertion
 from oauthbearer.login.sources import (
     client_credentials_provider,
     jwt_bearer_fetch,
     jwt_bearer_provider,
 )
 from oauthbearer.testing import TestIdentityProvider
+from oauthbearer.validation.jwks_fetch import JwksRefresher
+from oauthbearer.validation.jwt import JwtValidator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

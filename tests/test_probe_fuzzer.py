@@ -33,7 +33,9 @@ from oauthbearer.kafka import (
     encode_response,
 )
 from oauthbearer.kafka.broker import BrokerEmulator
-from oauthbearer.kafka.probe import (
+from oauthbearer.kafka.protocol import SASL_SERVER_MAX_RECEIVE_SIZE
+from oauthbearer.testing.conformance import load_corpus
+from oauthbearer.testing.probe import (
     GENERATED_PREFIX,
     Expected,
     Finding,
@@ -52,8 +54,6 @@ from oauthbearer.kafka.probe import (
     shrink_findings,
     summary,
 )
-from oauthbearer.kafka.protocol import SASL_SERVER_MAX_RECEIVE_SIZE
-from oauthbearer.testing.conformance import load_corpus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence

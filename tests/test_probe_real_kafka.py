@@ -20,7 +20,7 @@ import pytest
 
 from oauthbearer.cli import main
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.kafka.probe import (
+from oauthbearer.testing.probe import (
     Observed,
     ProbeResult,
     builtin_cases,

@@ -11,8 +11,8 @@ import pytest
 
 from oauthbearer.config import client_login, parse_jaas_config
 from oauthbearer.errors import ConfigurationError
-from oauthbearer.login.http import fetch_token
-from oauthbearer.login.requests import (
+from oauthbearer.http.retry import RetryPolicy
+from oauthbearer.login.grants import (
     REDACTED,
     TokenEndpointError,
     TokenRequest,
@@ -22,7 +22,7 @@ from oauthbearer.login.requests import (
     parse_token_response,
     scrub_secrets,
 )
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.login.http import fetch_token
 
 MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 SECRET = "correct horseBatteryStaple9"

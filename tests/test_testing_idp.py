@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from oauthbearer import ConfigurationError, InvalidToken, JwtValidator
-from oauthbearer.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.testing import (
     DropConnection,
     EmptyBody,
@@ -40,6 +39,7 @@ from oauthbearer.testing.idp import (
     MAX_ASSERTION_LIFETIME_S,
     REDACTED,
 )
+from oauthbearer.validation.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from oauthbearer import ConfigurationError, JwtValidator
-from oauthbearer.cli import build_parser
+from oauthbearer.cli.commands import build_parser
 from oauthbearer.testing import Profile, TestIdentityProvider
 from oauthbearer.testing.idp import ENTRA_TENANT_ID
 

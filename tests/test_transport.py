@@ -1,4 +1,4 @@
-"""One HTTP attempt (oauthbearer.transport) against a hostile local server:
+"""One HTTP attempt (oauthbearer.http.transport) against a hostile local server:
 every failure is one of our errors, with ``retryable`` set, within the
 attempt's wall-clock deadline; and the retry loop that the shells share."""
 
@@ -17,16 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oauthbearer.errors import OAuthBearerError
-from oauthbearer.jwks_cache import JwksRefreshPolicy
-from oauthbearer.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
-from oauthbearer.login.http import discover, fetch_token, get_json, post
-from oauthbearer.login.requests import (
+from oauthbearer.http.retry import RetryLoop, RetryPolicy, is_retryable_status
+from oauthbearer.http.transport import MAX_REDIRECTS, HttpError, http_request
+from oauthbearer.login.grants import (
     DiscoveryError,
     TokenEndpointError,
     client_credentials_request,
 )
-from oauthbearer.retry import RetryLoop, RetryPolicy, is_retryable_status
-from oauthbearer.transport import MAX_REDIRECTS, HttpError, http_request
+from oauthbearer.login.http import discover, fetch_token, get_json, post
+from oauthbearer.validation.jwks_cache import JwksRefreshPolicy
+from oauthbearer.validation.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
 from tests.test_jwks_cache import jwks
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""One URL policy for every outgoing HTTP call (oauthbearer.urls), and every
+"""One URL policy for every outgoing HTTP call (oauthbearer.http.urls), and every
 URL-taking public API held to it with the same hostile URLs."""
 
 from __future__ import annotations
@@ -14,15 +14,7 @@ from hypothesis import strategies as st
 from oauthbearer.cli import main
 from oauthbearer.config import broker_validator, client_login
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
-from oauthbearer.jwks_fetch import JwksRefresher, fetch_jwks_url
-from oauthbearer.login.http import discover, discover_async, fetch_token, fetch_token_async
-from oauthbearer.login.requests import (
-    TokenRequest,
-    client_credentials_request,
-    discovery_urls,
-    jwt_bearer_request,
-)
-from oauthbearer.urls import (
+from oauthbearer.http.urls import (
     MAX_SHOWN_URL_LENGTH,
     check_url,
     file_url_path,
@@ -30,6 +22,14 @@ from oauthbearer.urls import (
     redact_url,
     split_url,
 )
+from oauthbearer.login.grants import (
+    TokenRequest,
+    client_credentials_request,
+    discovery_urls,
+    jwt_bearer_request,
+)
+from oauthbearer.login.http import discover, discover_async, fetch_token, fetch_token_async
+from oauthbearer.validation.jwks_fetch import JwksRefresher, fetch_jwks_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from oauthbearer import ConfigurationError, InvalidToken, JsonWebKeySet, JwtValidator
-from oauthbearer.jwks import jwk_thumbprint
-from oauthbearer.jwks_cache import JwksCache
-from oauthbearer.verified_cache import VerifiedTokenCache
+from oauthbearer.validation.jwks import jwk_thumbprint
+from oauthbearer.validation.jwks_cache import JwksCache
+from oauthbearer.validation.verified_cache import VerifiedTokenCache
 
 NOW = 1_767_225_600
 KEY_A = rsa.generate_private_key(public_exponent=65537, key_size=2048)

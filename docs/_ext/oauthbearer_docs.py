@@ -457,7 +457,7 @@ def _changelog_source(app: Sphinx, docname: str, source: list[str]) -> None:
 
 def constant_value(path: str) -> object:
     """The value of the constant named by its dotted ``path``
-    (``oauthbearer.jwt.MAX_TOKEN_LENGTH``); raises LookupError if there is none."""
+    (``oauthbearer.validation.jwt.MAX_TOKEN_LENGTH``); raises LookupError if there is none."""
     module_name, _, name = path.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), name)

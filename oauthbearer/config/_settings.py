@@ -17,7 +17,7 @@ from oauthbearer.config.names import (
     show_key,
 )
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
-from oauthbearer.retry import RetryPolicy
+from oauthbearer.http.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping

@@ -36,11 +36,11 @@ from oauthbearer.config.names import (
 )
 from oauthbearer.config.properties import load_properties
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
-from oauthbearer.jwks_cache import JwksRefreshPolicy
-from oauthbearer.jwks_fetch import JwksRefresher
-from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, KAFKA_RULES, JwtRules, JwtValidator
+from oauthbearer.http.urls import check_url, file_url_path, split_url
 from oauthbearer.unsecured import UnsecuredJwsValidator
-from oauthbearer.urls import check_url, file_url_path, split_url
+from oauthbearer.validation.jwks_cache import JwksRefreshPolicy
+from oauthbearer.validation.jwks_fetch import JwksRefresher
+from oauthbearer.validation.jwt import ASYMMETRIC_ALGORITHMS, KAFKA_RULES, JwtRules, JwtValidator
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -71,11 +71,11 @@ class BrokerValidatorConfig:
     """What a Kafka broker listener validates tokens with.
 
     ``validator`` is an :class:`~oauthbearer.unsecured.UnsecuredJwsValidator`
-    or a :class:`~oauthbearer.jwt.JwtValidator`; for the latter, ``refresher``
-    keeps its keys fresh and has *not* been started: call :meth:`start` (the
-    first fetch, then a thread; or use it as a context manager, which also
-    stops it), or ``await refresher.astart()`` in an asyncio program, before
-    validating. ``jaas`` is the listener's JAAS entry.
+    or a :class:`~oauthbearer.validation.jwt.JwtValidator`; for the latter,
+    ``refresher`` keeps its keys fresh and has *not* been started: call
+    :meth:`start` (the first fetch, then a thread; or use it as a context
+    manager, which also stops it), or ``await refresher.astart()`` in an
+    asyncio program, before validating. ``jaas`` is the listener's JAAS entry.
     """
 
     listener: str
@@ -165,9 +165,9 @@ def broker_validator(
     ``sasl.jaas.config``, the ``<listener>.KafkaServer`` or ``KafkaServer``
     section of ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s
     result) is used, as Kafka reads ``java.security.auth.login.config``.
-    Signed tokens are judged by ``rules``: :data:`~oauthbearer.jwt.KAFKA_RULES`
+    Signed tokens are judged by ``rules``: :data:`~oauthbearer.validation.jwt.KAFKA_RULES`
     (the default) grants exactly what Kafka's broker grants;
-    :data:`~oauthbearer.jwt.STRICT_RULES` applies RFC 8725 and RFC 9068 instead
+    :data:`~oauthbearer.validation.jwt.STRICT_RULES` applies RFC 8725 and RFC 9068 instead
     (docs/validation.md lists the differences). Nothing is fetched or started here.
     """
     if not isinstance(properties, Mapping):

@@ -43,10 +43,14 @@ from oauthbearer.config.names import (
     UNSECURED_LOGINS,
 )
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.http.retry import RetryPolicy
+from oauthbearer.http.urls import check_url, file_url_path, split_url
 from oauthbearer.login.refresh import RefreshConfig
-from oauthbearer.retry import RetryPolicy
-from oauthbearer.unsecured import UnsecuredLogin, check_kafka_extension, kafka_unsecured_login
-from oauthbearer.urls import check_url, file_url_path, split_url
+from oauthbearer.unsecured import (
+    UnsecuredLogin,
+    check_kafka_extension,
+    kafka_unsecured_login,
+)
 
 if TYPE_CHECKING:
     from oauthbearer.config.jaas import JaasConfig
@@ -164,7 +168,7 @@ class JwtBearerConfig:
     ``audience``, ``exp`` = now + ``exp_seconds``, ``nbf`` = now -
     ``nbf_seconds``, a random ``jti`` when ``include_jti``, and the header and
     claims of ``template_file`` layered as Kafka layers them (see
-    :func:`~oauthbearer.login.requests.make_assertion`). The other fields are
+    :func:`~oauthbearer.login.grants.make_assertion`). The other fields are
     those of :class:`ClientCredentialsConfig`; there is no client secret, as
     Kafka sends none with this grant.
     """

@@ -5,8 +5,9 @@ Theory of operation
 -------------------
 A broker's properties describe every listener it has; a client meets one of
 them. :func:`broker_listener` reads that one, by Kafka's rules, into a
-:class:`BrokerListener`, and :meth:`BrokerListener.emulator` builds the
-:class:`~oauthbearer.kafka.broker.BrokerEmulator` that serves it:
+:class:`BrokerListener`, and
+:meth:`BrokerEmulator.from_listener <oauthbearer.kafka.broker.BrokerEmulator.from_listener>`
+builds the broker emulator that serves it:
 
 * **where**: ``listeners`` (Kafka's endpoint grammar, ``NAME://host:port``; an
   empty host binds every interface), ``advertised.listeners`` for the address
@@ -41,7 +42,8 @@ listeners) has no bearing on a client's authentication: those keys are listed
 in :attr:`BrokerListener.unread`, so that a shell can say what it did not read.
 
 Nothing is read from disk, fetched or started here but the properties file
-given by path; :meth:`BrokerListener.emulator` reads the key store's files.
+given by path; :meth:`ListenerTls.context` reads the key store's files (when
+the emulator is built).
 No message holds a setting's value where it could be a secret.
 """
 
@@ -57,7 +59,7 @@ from oauthbearer.config._values import INT_RANGE, LONG_RANGE, bad_value, parse_i
 from oauthbearer.config.broker import BrokerValidatorConfig, broker_validator
 from oauthbearer.config.properties import load_properties
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
-from oauthbearer.jwt import KAFKA_RULES, JwtRules
+from oauthbearer.validation.jwt import KAFKA_RULES, JwtRules
 
 if TYPE_CHECKING:
     import ssl
@@ -65,8 +67,6 @@ if TYPE_CHECKING:
 
     from oauthbearer.config._settings import Setting, View
     from oauthbearer.config.jaas import JaasConfig
-    from oauthbearer.gs2 import Dialect
-    from oauthbearer.kafka.broker import AuthenticationRecord, BrokerEmulator
 
 __all__ = [
     "CERTIFICATE_REMEDY",
@@ -270,57 +270,6 @@ class BrokerListener:
     def unsecured(self) -> bool:
         """Whether the listener accepts unsigned tokens (Kafka's default validator)."""
         return self.validation.unsecured
-
-    def emulator(
-        self,
-        *,
-        topics: tuple[str, ...] | list[str] = (),
-        dialect: Dialect | str = "kafka",
-        advertised_host: str | None = None,
-        allow_unsecured_on_network: bool = False,
-        on_authentication: Callable[[AuthenticationRecord], object] | None = None,
-    ) -> BrokerEmulator:
-        """The :class:`~oauthbearer.kafka.broker.BrokerEmulator` that serves this
-        listener as the properties describe it (not started; neither is the
-        validation's refresher: start it with ``validation.start()`` or use
-        ``validation`` as a context manager). ``advertised_host`` overrides the
-        advertised one; ``allow_unsecured_on_network`` is the emulator's. A
-        SASL_SSL listener's key store is read here."""
-        import socket  # noqa: PLC0415 - a shell step: the machine's name, the emulator
-        import time  # noqa: PLC0415
-
-        from oauthbearer.kafka.broker import BrokerEmulator  # noqa: PLC0415
-
-        advertised = advertised_host or self.advertised_host or socket.getfqdn()
-        limits = {
-            name: value
-            for name, value in (
-                ("max_request_size", self.max_request_size),
-                ("idle_timeout_s", self.idle_timeout_s),
-                ("failed_authentication_delay_s", self.failed_authentication_delay_s),
-                ("max_connections", self.max_connections),
-                ("max_connections_per_address", self.max_connections_per_address),
-                ("backlog", self.backlog),
-            )
-            if value is not None
-        }
-        return BrokerEmulator(
-            self.validation.validator,
-            host=self.host,
-            port=self.port,
-            advertised_host=advertised,
-            advertised_port=self.advertised_port or None,
-            ssl_context=None if self.tls is None else self.tls.context(),
-            allow_unsecured_on_network=allow_unsecured_on_network,
-            node_id=self.node_id,
-            topics=tuple(topics),
-            dialect=dialect,
-            max_reauth_ms=self.max_reauth_ms,
-            max_frame_size=self.max_frame_size,
-            clock=time.time,
-            on_authentication=on_authentication,
-            **limits,  # type: ignore[arg-type]
-        )
 
 
 class _Reads(Mapping[str, str]):

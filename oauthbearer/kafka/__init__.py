@@ -1,7 +1,7 @@
 """Kafka's wire protocol for the authentication phase (pure codecs), and a
 broker's and a client's side of a connection through OAUTHBEARER authentication.
 
-See :mod:`oauthbearer.kafka.protocol`, :mod:`oauthbearer.kafka.connection`,
+See :mod:`oauthbearer.kafka.protocol`, :mod:`oauthbearer.kafka.server`,
 :mod:`oauthbearer.kafka.client`,
 docs/kafka-wire.md and docs/kafka-embedding.md.
 """
@@ -18,25 +18,6 @@ from oauthbearer.kafka.client import (
     ClientEvent,
     ClientPhase,
     KafkaClientConnection,
-)
-from oauthbearer.kafka.connection import (
-    CONNECTION_FAILURE_REASONS,
-    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
-    MAX_ELEMENTS_BEFORE_AUTHENTICATION,
-    MAX_METADATA_TOPICS,
-    MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
-    MECHANISM,
-    MIN_REAUTH_INTERVAL_MS,
-    PAUSED,
-    ApplicationRequest,
-    Authenticated,
-    AuthenticationFailedEvent,
-    ConnectionClosed,
-    ConnectionEvent,
-    ConnectionPhase,
-    KafkaServerConnection,
-    ServerEvent,
-    foreign_protocol,
 )
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
@@ -85,6 +66,25 @@ from oauthbearer.kafka.protocol import (
     response_header_version,
     wire_text,
 )
+from oauthbearer.kafka.server import (
+    CONNECTION_FAILURE_REASONS,
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_ELEMENTS_BEFORE_AUTHENTICATION,
+    MAX_METADATA_TOPICS,
+    MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
+    MECHANISM,
+    MIN_REAUTH_INTERVAL_MS,
+    PAUSED,
+    ApplicationRequest,
+    ConnectionClosed,
+    ConnectionEvent,
+    KafkaServerConnection,
+    ServerAuthenticated,
+    ServerAuthenticationFailed,
+    ServerEvent,
+    ServerPhase,
+    foreign_protocol,
+)
 
 __all__ = [
     "API_VERSIONS_REQUEST_VERSION",
@@ -115,15 +115,12 @@ __all__ = [
     "ApiVersionsResponse",
     "ApplicationRequest",
     "ApplicationResponse",
-    "Authenticated",
-    "AuthenticationFailedEvent",
     "ClientAuthenticated",
     "ClientAuthenticationFailed",
     "ClientEvent",
     "ClientPhase",
     "ConnectionClosed",
     "ConnectionEvent",
-    "ConnectionPhase",
     "DecoderEvent",
     "ErrorCode",
     "Frame",
@@ -145,7 +142,10 @@ __all__ = [
     "SaslAuthenticateResponse",
     "SaslHandshakeRequest",
     "SaslHandshakeResponse",
+    "ServerAuthenticated",
+    "ServerAuthenticationFailed",
     "ServerEvent",
+    "ServerPhase",
     "TaggedField",
     "Writer",
     "api_versions_response_version",

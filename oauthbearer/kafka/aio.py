@@ -17,8 +17,8 @@ from oauthbearer.kafka.client import (
     ClientAuthenticationFailed,
     KafkaClientConnection,
 )
-from oauthbearer.kafka.connection import ConnectionClosed
 from oauthbearer.kafka.protocol import NEED_DATA, ApiKey, MetadataRequest
+from oauthbearer.kafka.server import ConnectionClosed
 
 if TYPE_CHECKING:
     import ssl
@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
     from oauthbearer.session import ClientSession
 
-__all__ = ["DEFAULT_TIMEOUT_S", "authenticate"]
+__all__ = ["DEFAULT_LOGIN_TIMEOUT_S", "authenticate"]
 
 #: The bound on one whole authentication, connection included.
-DEFAULT_TIMEOUT_S: Final = 10.0
+DEFAULT_LOGIN_TIMEOUT_S: Final = 10.0
 #: How long closing the connection may take before it is cut (a TLS close
 #: waits for the broker's close_notify).
 CLOSE_WAIT_S: Final = 1.0
@@ -42,7 +42,7 @@ async def authenticate(
     *,
     extensions: Mapping[str, str] | None = None,
     metadata: bool = False,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_LOGIN_TIMEOUT_S,
     local_addr: tuple[str, int] | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> ClientAuthenticated | ClientAuthenticationFailed:

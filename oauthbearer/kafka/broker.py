@@ -76,17 +76,9 @@ import types
 import uuid
 from typing import TYPE_CHECKING, Final, Self
 
+from oauthbearer._net import is_loopback
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
 from oauthbearer.gs2 import Dialect, ErrorResponse
-from oauthbearer.kafka.connection import (
-    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
-    MAX_METADATA_TOPICS,
-    ApplicationRequest,
-    Authenticated,
-    AuthenticationFailedEvent,
-    ConnectionClosed,
-    KafkaServerConnection,
-)
 from oauthbearer.kafka.protocol import (
     AUTHORIZED_OPERATIONS_OMITTED,
     NEED_DATA,
@@ -100,15 +92,24 @@ from oauthbearer.kafka.protocol import (
     MetadataTopic,
     peer_text,
 )
+from oauthbearer.kafka.server import (
+    DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+    MAX_METADATA_TOPICS,
+    ApplicationRequest,
+    ConnectionClosed,
+    KafkaServerConnection,
+    ServerAuthenticated,
+    ServerAuthenticationFailed,
+)
 from oauthbearer.session import AuthzidPolicy, ServerSession, TokenReceived
 from oauthbearer.token import TokenValidator
 from oauthbearer.unsecured import UnsecuredJwsValidator
-from oauthbearer.urls import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from types import TracebackType
 
+    from oauthbearer.config.listener import BrokerListener
     from oauthbearer.kafka.protocol import Frame, RequestHeader, RequestMessage
     from oauthbearer.session import ExtensionValidator
 
@@ -505,6 +506,57 @@ class BrokerEmulator:
         self._protocols: set[_BrokerProtocol] = set()
         self._stop: asyncio.Event | None = None
 
+    @classmethod
+    def from_listener(
+        cls,
+        listener: BrokerListener,
+        *,
+        topics: Sequence[str] = (),
+        dialect: Dialect | str = Dialect.KAFKA,
+        advertised_host: str | None = None,
+        allow_unsecured_on_network: bool = False,
+        on_authentication: Callable[[AuthenticationRecord], object] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Self:
+        """The emulator that serves a broker listener as its properties describe
+        it (:func:`oauthbearer.config.broker_listener`'s reading): address,
+        advertised address, TLS certificate, validator, session lifetime and the
+        limits Kafka's settings state (the others keep this class's defaults).
+        Not started; neither is the listener's key refresher: start it first
+        (``listener.validation.start()``, or use ``listener.validation`` as a
+        context manager). A SASL_SSL listener's key store is read here.
+        ``advertised_host`` overrides the advertised host (an empty one, Kafka's
+        wildcard, is advertised as this machine's name)."""
+        limits = {
+            name: value
+            for name, value in (
+                ("max_request_size", listener.max_request_size),
+                ("idle_timeout_s", listener.idle_timeout_s),
+                ("failed_authentication_delay_s", listener.failed_authentication_delay_s),
+                ("max_connections", listener.max_connections),
+                ("max_connections_per_address", listener.max_connections_per_address),
+                ("backlog", listener.backlog),
+            )
+            if value is not None
+        }
+        return cls(
+            listener.validation.validator,
+            host=listener.host,
+            port=listener.port,
+            advertised_host=advertised_host or listener.advertised_host or socket.getfqdn(),
+            advertised_port=listener.advertised_port or None,
+            ssl_context=None if listener.tls is None else listener.tls.context(),
+            allow_unsecured_on_network=allow_unsecured_on_network,
+            node_id=listener.node_id,
+            topics=topics,
+            dialect=dialect,
+            max_reauth_ms=listener.max_reauth_ms,
+            max_frame_size=listener.max_frame_size,
+            clock=clock,
+            on_authentication=on_authentication,
+            **limits,  # type: ignore[arg-type]
+        )
+
     def __repr__(self) -> str:
         state = "listening" if self._listener is not None else "stopped"
         return f"<BrokerEmulator {self._host}:{self._port} {state}>"
@@ -788,7 +840,7 @@ class BrokerEmulator:
 
     def _judge(
         self, connection: KafkaServerConnection, event: TokenReceived
-    ) -> Authenticated | AuthenticationFailedEvent | InvalidToken:
+    ) -> ServerAuthenticated | ServerAuthenticationFailed | InvalidToken:
         """Validate the token: grant it (the connection's outcome), or send the
         error challenge and return the validator's refusal."""
         try:
@@ -1052,7 +1104,7 @@ class _BrokerProtocol(asyncio.Protocol):
                     self._refusal = outcome  # the challenge is queued; the client answers it
                     continue
                 event = outcome
-            if isinstance(event, Authenticated):
+            if isinstance(event, ServerAuthenticated):
                 self._refusal = None
                 emulator._report(
                     AuthenticationRecord(
@@ -1063,7 +1115,7 @@ class _BrokerProtocol(asyncio.Protocol):
                         session_lifetime_ms=event.session_lifetime_ms,
                     )
                 )
-            elif isinstance(event, AuthenticationFailedEvent):
+            elif isinstance(event, ServerAuthenticationFailed):
                 emulator._report(
                     AuthenticationRecord(
                         peer=self._peer,

@@ -72,7 +72,6 @@ from oauthbearer.errors import (
     MalformedMessage,
     ProtocolError,
 )
-from oauthbearer.kafka.connection import MECHANISM, ConnectionClosed, _FramedConnection
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
     SOCKET_REQUEST_MAX_BYTES,
@@ -95,6 +94,7 @@ from oauthbearer.kafka.protocol import (
     decode_response,
     encode_request,
 )
+from oauthbearer.kafka.server import MECHANISM, ConnectionClosed, _FramedConnection
 from oauthbearer.session import (
     ChallengeReceived,
     ClientSession,
@@ -235,36 +235,36 @@ class ClientPhase(enum.Enum):
     FAILED = "failed"
 
 
-C = ClientPhase
+_C = ClientPhase
 _LIVE: Final = (
-    C.IDLE,
-    C.VERSIONS_SENT,
-    C.HANDSHAKE_SENT,
-    C.AUTHENTICATING,
-    C.CHALLENGED,
-    C.AUTHENTICATED,
+    _C.IDLE,
+    _C.VERSIONS_SENT,
+    _C.HANDSHAKE_SENT,
+    _C.AUTHENTICATING,
+    _C.CHALLENGED,
+    _C.AUTHENTICATED,
 )
 
 # (phase, input) -> next phase. An input is a call ("initiate") or a call with
 # its outcome ("frame:handshake": the response next_event read, and what it was).
 _TABLE: Final[Mapping[tuple[ClientPhase, str], ClientPhase]] = types.MappingProxyType(
     {
-        (C.IDLE, "initiate"): C.VERSIONS_SENT,
+        (_C.IDLE, "initiate"): _C.VERSIONS_SENT,
         **{(p, "receive_data"): p for p in _LIVE},
-        **{(p, "data_to_send"): p for p in (*_LIVE, C.CLOSED, C.FAILED)},
+        **{(p, "data_to_send"): p for p in (*_LIVE, _C.CLOSED, _C.FAILED)},
         **{(p, "next_event:frame"): p for p in _LIVE},
-        **{(p, "frame:failure"): C.FAILED for p in _LIVE},
-        **{(p, "frame:closed"): C.CLOSED for p in _LIVE},
+        **{(p, "frame:failure"): _C.FAILED for p in _LIVE},
+        **{(p, "frame:closed"): _C.CLOSED for p in _LIVE},
         # KIP-511: asked again, once, at a version the broker speaks.
-        (C.VERSIONS_SENT, "frame:versions_retry"): C.VERSIONS_SENT,
-        (C.VERSIONS_SENT, "frame:versions"): C.HANDSHAKE_SENT,
-        (C.HANDSHAKE_SENT, "frame:handshake"): C.AUTHENTICATING,
-        (C.AUTHENTICATING, "frame:success"): C.AUTHENTICATED,
-        (C.AUTHENTICATING, "frame:challenge"): C.CHALLENGED,
-        (C.AUTHENTICATED, "send_request"): C.AUTHENTICATED,
-        (C.AUTHENTICATED, "frame:response"): C.AUTHENTICATED,
+        (_C.VERSIONS_SENT, "frame:versions_retry"): _C.VERSIONS_SENT,
+        (_C.VERSIONS_SENT, "frame:versions"): _C.HANDSHAKE_SENT,
+        (_C.HANDSHAKE_SENT, "frame:handshake"): _C.AUTHENTICATING,
+        (_C.AUTHENTICATING, "frame:success"): _C.AUTHENTICATED,
+        (_C.AUTHENTICATING, "frame:challenge"): _C.CHALLENGED,
+        (_C.AUTHENTICATED, "send_request"): _C.AUTHENTICATED,
+        (_C.AUTHENTICATED, "frame:response"): _C.AUTHENTICATED,
         # KIP-368: a new exchange on the same connection, from SaslHandshake.
-        (C.AUTHENTICATED, "reauthenticate"): C.HANDSHAKE_SENT,
+        (_C.AUTHENTICATED, "reauthenticate"): _C.HANDSHAKE_SENT,
     }
 )
 

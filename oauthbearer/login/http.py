@@ -1,13 +1,13 @@
 """The shell that talks to a token endpoint: one attempt, then Kafka's retries.
 
-:mod:`oauthbearer.login.requests` builds requests and reads answers; this
+:mod:`oauthbearer.login.grants` builds requests and reads answers; this
 module sends them. :func:`post` makes one attempt through
-:func:`oauthbearer.transport.http_request`, which bounds it by a wall-clock
+:func:`oauthbearer.http.transport.http_request`, which bounds it by a wall-clock
 deadline (``timeout_s``), follows no redirect (a token request must not be
 replayed to another place, nor turned into a GET) and turns every failure
 into an error with ``retryable`` set. :func:`fetch_token` makes attempts until
 one succeeds, retrying as Kafka's login module does
-(:class:`~oauthbearer.retry.RetryLoop`: 100 ms doubling within a 10 s budget,
+(:class:`~oauthbearer.http.retry.RetryLoop`: 100 ms doubling within a 10 s budget,
 ``sasl.login.retry.backoff.ms`` / ``.max.ms``): an answer that is not worth
 retrying ends the loop at once, and when the loop ends in failure the *first*
 error is raised, as Kafka's ``Retry`` does. Each retry is logged at WARNING
@@ -18,8 +18,8 @@ issuer's metadata (a GET, which follows redirects the URL policy allows). The
 (:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`.
 
 Only https is spoken, except plain http to a loopback address when
-``allow_insecure_loopback`` is set (:func:`oauthbearer.urls.check_url`). URLs
-in messages are redacted (:func:`~oauthbearer.urls.redact_url`).
+``allow_insecure_loopback`` is set (:func:`oauthbearer.http.urls.check_url`). URLs
+in messages are redacted (:func:`~oauthbearer.http.urls.redact_url`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from oauthbearer.login.requests import (
+from oauthbearer.http.retry import RetryLoop, RetryPolicy, is_retryable_status
+from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
+from oauthbearer.http.urls import check_url, redact_url
+from oauthbearer.login.grants import (
     MAX_DISCOVERY_SIZE,
     MAX_TOKEN_RESPONSE_SIZE,
     Discovery,
@@ -41,9 +44,6 @@ from oauthbearer.login.requests import (
     parse_discovery,
     parse_token_response,
 )
-from oauthbearer.retry import RetryLoop, RetryPolicy, is_retryable_status
-from oauthbearer.transport import DEFAULT_TIMEOUT_S, HttpError, http_request
-from oauthbearer.urls import check_url, redact_url
 
 if TYPE_CHECKING:
     import ssl
@@ -105,14 +105,15 @@ def _exchange(
 def post(
     request: TokenRequest,
     *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
 ) -> tuple[int, bytes]:
     """POST ``request`` once and return the status and the body (at most
-    :data:`~oauthbearer.login.requests.MAX_TOKEN_RESPONSE_SIZE` + 1 bytes, so
+    :data:`~oauthbearer.login.grants.MAX_TOKEN_RESPONSE_SIZE` + 1 bytes, so
     the parser can tell an oversized body). A failure of the attempt (see
-    :mod:`oauthbearer.transport`) raises a :class:`TokenEndpointError`; a URL that is not https a
+    :mod:`oauthbearer.http.transport`) raises a :class:`TokenEndpointError`; a URL
+    that is not https a
     :class:`~oauthbearer.errors.ConfigurationError`."""
     check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     return _exchange(
@@ -132,7 +133,7 @@ def post(
 def get_json(
     url: str,
     *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
     max_size: int = MAX_DISCOVERY_SIZE,
@@ -182,7 +183,7 @@ def fetch_token(
     now: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
     transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
@@ -218,7 +219,7 @@ async def fetch_token_async(
     now: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
     transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
@@ -295,7 +296,7 @@ def discover(
     now: Callable[[], float] = time.monotonic,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
 ) -> Discovery:
@@ -322,7 +323,7 @@ async def discover_async(
     now: Callable[[], float] = time.monotonic,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
 ) -> Discovery:

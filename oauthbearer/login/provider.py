@@ -29,8 +29,8 @@ import time
 from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
+from oauthbearer.http.retry import MAX_WAIT_S
 from oauthbearer.login.refresh import RETRY_AFTER_FAILURE_MS, RefreshConfig, next_refresh_ms
-from oauthbearer.retry import MAX_WAIT_S
 from oauthbearer.token import OAuthBearerToken
 
 if TYPE_CHECKING:

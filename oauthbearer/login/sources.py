@@ -3,7 +3,7 @@
 This is where the pieces meet: :mod:`oauthbearer.config` reads the client's
 properties into a :class:`~oauthbearer.config.client.ClientCredentialsConfig` (or a
 :class:`~oauthbearer.config.client.JwtBearerConfig`);
-:mod:`oauthbearer.login.requests` builds the request and
+:mod:`oauthbearer.login.grants` builds the request and
 :mod:`oauthbearer.login.http` sends it with Kafka's retries;
 :mod:`oauthbearer.login.client_token` reads the token as Kafka's client does;
 :class:`~oauthbearer.login.provider.TokenProvider` keeps it fresh.
@@ -26,24 +26,24 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError
+from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S
+from oauthbearer.http.urls import check_url
 from oauthbearer.login.client_token import ClientTokenError, client_token
-from oauthbearer.login.http import fetch_token
-from oauthbearer.login.provider import TokenProvider
-from oauthbearer.login.requests import (
+from oauthbearer.login.grants import (
     assertion_template_from_json,
     client_credentials_request,
     jwt_bearer_request,
     load_private_key,
     make_assertion,
 )
-from oauthbearer.transport import DEFAULT_TIMEOUT_S
-from oauthbearer.urls import check_url
+from oauthbearer.login.http import fetch_token
+from oauthbearer.login.provider import TokenProvider
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from oauthbearer.config import ClientCredentialsConfig, JwtBearerConfig, TokenFileConfig
-    from oauthbearer.login.requests import TokenRequest
+    from oauthbearer.login.grants import TokenRequest
     from oauthbearer.token import OAuthBearerToken
 
 __all__ = [
@@ -74,7 +74,7 @@ def _timeout_s(config: ClientCredentialsConfig | JwtBearerConfig) -> float:
     """One urllib timeout from Kafka's connect and read timeouts (ms)."""
     values = [ms for ms in (config.connect_timeout_ms, config.read_timeout_ms) if ms is not None]
     if not values:
-        return DEFAULT_TIMEOUT_S
+        return DEFAULT_HTTP_TIMEOUT_S
     if 0 in values:
         return NO_TIMEOUT_S
     return max(values) / 1000

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORPUS_FORMAT",
-    "DEFAULT_TIMEOUT_S",
+    "DEFAULT_VERDICT_TIMEOUT_S",
     "MAX_VERDICT_SIZE",
     "CaseResult",
     "ConformanceCase",
@@ -91,7 +91,7 @@ CORPUS_FORMAT: Final = "oauthbearer-conformance/1"
 
 #: How long an external implementation may take over one case, by default: a
 #: JVM starts in well under a second, and nothing here needs more than a parse.
-DEFAULT_TIMEOUT_S: Final = 5.0
+DEFAULT_VERDICT_TIMEOUT_S: Final = 5.0
 
 #: Largest verdict read from an external implementation: room for the fields
 #: of the largest input (KAFKA_MAX_RECEIVE_SIZE bytes) with every byte written
@@ -424,7 +424,7 @@ def codec_verdict(data: bytes, dialect: Dialect) -> Verdict:
 
 
 def command_implementation(
-    command: str | Sequence[str], *, timeout: float = DEFAULT_TIMEOUT_S
+    command: str | Sequence[str], *, timeout: float = DEFAULT_VERDICT_TIMEOUT_S
 ) -> Implementation:
     """An implementation that runs ``command`` once per case (the verdict protocol).
 

@@ -20,7 +20,7 @@ picks a free port). It serves four paths:
     an assertion signed by a registered client key, whose ``sub`` becomes the
     token's subject (client authentication is optional, as the RFC allows).
 
-  A JWT assertion is checked by :class:`~oauthbearer.jwt.JwtValidator` against
+  A JWT assertion is checked by :class:`~oauthbearer.validation.jwt.JwtValidator` against
   the client's registered public key: ``iss`` is the client, ``aud`` holds the
   token endpoint or the issuer (RFC 7523 section 3), ``exp`` is required and at
   most :data:`MAX_ASSERTION_LIFETIME_S` ahead, ``nbf`` and ``iat`` are honoured
@@ -122,17 +122,17 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from oauthbearer._json import loads_strict
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, OAuthBearerError
-from oauthbearer.jwks import (
+from oauthbearer.login.grants import REDACTED, is_credential_name
+from oauthbearer.validation.jwks import (
     MAX_JWKS_SIZE,
     MIN_RSA_KEY_BITS,
     JsonWebKeySet,
     b64url_decode,
     jwk_thumbprint,
-    loads_strict,
 )
-from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
-from oauthbearer.login.requests import REDACTED, is_credential_name
+from oauthbearer.validation.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -356,7 +356,7 @@ class RecordedRequest:
     ``headers`` keeps the order and case of the request (``Authorization``
     keeps its scheme: ``Basic [redacted]``); ``form`` holds the token
     request's fields; every credential-bearing field, query parameter and
-    header (:func:`~oauthbearer.login.requests.is_credential_name`: the
+    header (:func:`~oauthbearer.login.grants.is_credential_name`: the
     client secret, assertions, tokens, API keys, in any case) is redacted;
     ``time`` is the provider's clock on arrival; ``status`` is the HTTP
     status sent, ``None`` when the connection was dropped; ``fault`` the
@@ -801,7 +801,7 @@ class TestIdentityProvider:
             return {"keys": [dict(key.jwk) for key in reversed(self._keys)]}
 
     def key_set(self) -> JsonWebKeySet:
-        """The published keys, loaded: for a :class:`~oauthbearer.jwt.JwtValidator`
+        """The published keys, loaded: for a :class:`~oauthbearer.validation.jwt.JwtValidator`
         in a test that needs no HTTP."""
         return JsonWebKeySet.from_dict(self.jwks)
 

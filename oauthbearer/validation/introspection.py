@@ -9,21 +9,21 @@ the provider's introspection endpoint (RFC 7662 section 2.1) as a form
 (section 2.1: "the endpoint MUST also require some form of authorization"):
 ``client_secret_basic``, ``client_secret_post`` or ``private_key_jwt``, built by
 the same functions as a token request
-(:func:`oauthbearer.login.requests.client_secret_auth`,
-:func:`~oauthbearer.login.requests.private_key_jwt_auth`).
+(:func:`oauthbearer.login.grants.client_secret_auth`,
+:func:`~oauthbearer.login.grants.private_key_jwt_auth`).
 
 The answer (section 2.2) is read strictly by :func:`parse_introspection_response`:
 
-* HTTP 200 and a strict JSON object (:func:`oauthbearer.jwks.loads_strict`), at
+* HTTP 200 and a strict JSON object (:func:`oauthbearer._json.loads_strict`), at
   most :data:`MAX_INTROSPECTION_RESPONSE_SIZE` bytes; anything else is an
   :class:`IntrospectionError`, the identity provider's failure, never a verdict
   on the token. Its ``retryable`` follows Kafka's rule for HTTP statuses
-  (:func:`oauthbearer.retry.is_retryable_status`).
+  (:func:`oauthbearer.http.retry.is_retryable_status`).
 * ``active`` is REQUIRED and a JSON boolean. ``false`` is a refusal:
   :class:`~oauthbearer.errors.InvalidToken` with status ``invalid_token``
   (section 2.2: the server gives no reason, nor do we).
 * ``exp``, ``iat`` and ``nbf``, when present, are NumericDates (a JSON number,
-  not a boolean, 0 to :data:`~oauthbearer.jwt.MAX_NUMERIC_DATE`); ``scope`` a
+  not a boolean, 0 to :data:`~oauthbearer.validation.jwt.MAX_NUMERIC_DATE`); ``scope`` a
   space-delimited string (section 2.2, RFC 6749 section 3.3); ``client_id``,
   ``username``, ``token_type``, ``sub``, ``iss`` and ``jti`` strings; ``aud`` a
   string or an array of strings. A member of the wrong type is the provider's
@@ -46,11 +46,11 @@ refusal for ``negative_ttl_s`` (a client that retries a dead token does not
 reach the provider each time). An :class:`IntrospectionError` is never cached.
 Entries are keyed by the SHA-256 of the token, so the cache holds no token as a
 key, and at most ``max_entries`` are kept (the oldest go first). The shell
-(:mod:`oauthbearer.introspection_http`) owns the locks, the one request in
+(:mod:`oauthbearer.validation.introspection_http`) owns the locks, the one request in
 flight per token and the cap on concurrent requests.
 
 :class:`JwtOrIntrospection` chains the two ways: a token that
-:meth:`JwtValidator.can_verify <oauthbearer.jwt.JwtValidator.can_verify>` (a
+:meth:`JwtValidator.can_verify <oauthbearer.validation.jwt.JwtValidator.can_verify>` (a
 JWT whose ``kid`` and ``alg`` match a key we hold) is judged locally, and its
 verdict is final; any other token is introspected.
 
@@ -70,24 +70,24 @@ import math
 import types
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
+from oauthbearer._json import loads_strict
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, OAuthBearerError
 from oauthbearer.gs2 import is_b64token
-from oauthbearer.jwks import loads_strict
-from oauthbearer.jwt import MAX_NUMERIC_DATE, MAX_TOKEN_LENGTH
-from oauthbearer.login.requests import (
+from oauthbearer.http.retry import is_retryable_status
+from oauthbearer.http.urls import check_url, redact_url
+from oauthbearer.login.grants import (
     client_secret_auth,
     form_body,
     private_key_jwt_auth,
     shown_text,
 )
-from oauthbearer.retry import is_retryable_status
 from oauthbearer.token import OAuthBearerToken, parse_scope
-from oauthbearer.urls import check_url, redact_url
+from oauthbearer.validation.jwt import MAX_NUMERIC_DATE, MAX_TOKEN_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from oauthbearer.jwt import JwtValidator
+    from oauthbearer.validation.jwt import JwtValidator
 
 __all__ = [
     "DEFAULT_MAX_CACHE_ENTRIES",
@@ -185,7 +185,7 @@ def introspection_request(
     """The RFC 7662 section 2.1 request for ``token``, the client authenticated
     by ``auth_method``: ``client_secret_basic``/``client_secret_post`` with
     ``client_id`` and ``client_secret``, or ``private_key_jwt`` with a signed
-    ``assertion`` (:func:`~oauthbearer.login.requests.make_assertion`; the
+    ``assertion`` (:func:`~oauthbearer.login.grants.make_assertion`; the
     shell makes a fresh one per request)."""
     url = check_url(endpoint, option="introspection endpoint", allow_insecure_loopback=True)
     if not isinstance(token, str):
@@ -436,7 +436,7 @@ def parse_introspection_response(
 
 def check_token(token: object) -> str:
     """``token`` as it may be sent for introspection: a str, at most
-    :data:`~oauthbearer.jwt.MAX_TOKEN_LENGTH` characters, an RFC 6750
+    :data:`~oauthbearer.validation.jwt.MAX_TOKEN_LENGTH` characters, an RFC 6750
     b64token; else :class:`~oauthbearer.errors.InvalidToken` without asking."""
     if not isinstance(token, str):
         raise ArgumentTypeError("token must be a str")
@@ -532,7 +532,7 @@ class IntrospectionCache:
 
 class AsyncTokenValidator(Protocol):
     """A validator that also judges in a coroutine (``avalidate``), as
-    :class:`~oauthbearer.introspection_http.IntrospectionValidator` does."""
+    :class:`~oauthbearer.validation.introspection_http.IntrospectionValidator` does."""
 
     def validate(self, token: str, *, now: float) -> OAuthBearerToken: ...
 

@@ -50,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from oauthbearer._json import loads_strict
+from oauthbearer._text import show_value
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -66,7 +67,6 @@ __all__ = [
     "KeySource",
     "b64url_decode",
     "decode_standard",
-    "loads_strict",
 ]
 
 # --- Limits ---------------------------------------------------------------------
@@ -206,7 +206,7 @@ class KeySource(Protocol):
 @runtime_checkable
 class Jose4jKeySource(Protocol):
     """A :class:`KeySource` that can also select keys as jose4j does (Kafka's
-    broker): :class:`JsonWebKeySet` and :class:`~oauthbearer.jwks_cache.JwksCache`."""
+    broker): :class:`JsonWebKeySet` and :class:`~oauthbearer.validation.jwks_cache.JwksCache`."""
 
     def keys_for(
         self, kid: str | None, alg: str, *, honour_jwk_alg: bool = True
@@ -357,7 +357,7 @@ def _load(jwk: Mapping[str, Any], *, allow_symmetric: bool) -> JsonWebKey:
             raise _Skip(f"'kid' is longer than MAX_KID_LENGTH ({MAX_KID_LENGTH})")
     use = jwk.get("use")
     if use is not None and use != "sig":
-        raise _Skip(f"'use' is {_show(use)}, not 'sig'")
+        raise _Skip(f"'use' is {show_value(use)}, not 'sig'")
     key_ops = jwk.get("key_ops")
     if key_ops is not None:
         if not isinstance(key_ops, list) or not all(isinstance(op, str) for op in key_ops):
@@ -367,7 +367,7 @@ def _load(jwk: Mapping[str, Any], *, allow_symmetric: bool) -> JsonWebKey:
         key_ops = tuple(key_ops)
     alg = jwk.get("alg")
     if alg is not None and (not isinstance(alg, str) or alg not in _ALG_KEYS):
-        raise _Skip(f"'alg' {_show(alg)} is not a supported signature algorithm")
+        raise _Skip(f"'alg' {show_value(alg)} is not a supported signature algorithm")
     kty = jwk.get("kty")
     crv: str | None = None
     key: Any
@@ -384,7 +384,7 @@ def _load(jwk: Mapping[str, Any], *, allow_symmetric: bool) -> JsonWebKey:
         if not key:
             raise _Skip("'k' is empty")
     else:
-        raise _Skip(f"'kty' {_show(kty)} is not RSA, EC, OKP or oct")
+        raise _Skip(f"'kty' {show_value(kty)} is not RSA, EC, OKP or oct")
     loaded = JsonWebKey(
         kid=kid,
         kty=kty,
@@ -454,7 +454,7 @@ def _load_ec(jwk: Mapping[str, Any]) -> tuple[str, Any]:
         "P-521": ec.SECP521R1,
     }
     if not isinstance(crv, str) or crv not in curves:
-        raise _Skip(f"'crv' {_show(crv)} is not P-256, P-384 or P-521")
+        raise _Skip(f"'crv' {show_value(crv)} is not P-256, P-384 or P-521")
     x, y = _member_bytes(jwk, "x"), _member_bytes(jwk, "y")
     size = EC_COORDINATE_SIZE[crv]
     # RFC 7518 section 6.2.1.2: the coordinates MUST be the full size of the curve.
@@ -473,7 +473,7 @@ def _load_okp(jwk: Mapping[str, Any]) -> tuple[str, Any]:
     crv = jwk.get("crv")
     if not isinstance(crv, str) or crv not in _OKP_KEY_SIZE:
         # X25519 and X448 (RFC 8037 section 2) are key agreement curves.
-        raise _Skip(f"'crv' {_show(crv)} is not Ed25519 or Ed448")
+        raise _Skip(f"'crv' {show_value(crv)} is not Ed25519 or Ed448")
     x = _member_bytes(jwk, "x")
     if len(x) != _OKP_KEY_SIZE[crv]:
         raise _Skip(f"'x' must be {_OKP_KEY_SIZE[crv]} bytes on {crv}")
@@ -483,9 +483,3 @@ def _load_okp(jwk: Mapping[str, Any]) -> tuple[str, Any]:
         return crv, ed448.Ed448PublicKey.from_public_bytes(x)
     except Exception:  # noqa: BLE001 - UnsupportedAlgorithm when OpenSSL lacks Ed448
         raise _Skip(f"{crv} is not supported by this cryptography build") from None
-
-
-def _show(value: object) -> str:
-    """A short, safe rendering of a (possibly hostile) value for a message."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -11,7 +11,7 @@ client's initial response. What the broker does next is the
 * ``granted``: error code 0 and empty ``auth_bytes``;
 * ``challenged``: error code 0 with an RFC 7628 error challenge (the broker
   parsed the message and refused the token); the probe then answers ``%x01``
-  (or, for :attr:`Step.SKIP_ACK` cases, sends Metadata instead) and records
+  (or, for :attr:`ProbeStep.SKIP_ACK` cases, sends Metadata instead) and records
   what follows: a ``granted`` after a challenge is a violation whatever the
   expectation;
 * ``refused``: an error code straight away (Kafka: 58 with its generic text
@@ -54,6 +54,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Final
 
+from oauthbearer._text import escape_bytes
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.kafka.protocol import (
@@ -99,7 +100,7 @@ __all__ = [
     "Observed",
     "ProbeCase",
     "ProbeResult",
-    "Step",
+    "ProbeStep",
     "authenticate_frame_size",
     "builtin_cases",
     "challenge_status",
@@ -160,7 +161,7 @@ class Expected(enum.StrEnum):
         return observed is Observed.CLOSED
 
 
-class Step(enum.StrEnum):
+class ProbeStep(enum.StrEnum):
     """How the probe sends a case."""
 
     #: One SaslAuthenticate with the bytes; %x01 if challenged.
@@ -186,12 +187,12 @@ class ProbeCase:
     data: bytes = dataclasses.field(repr=False)
     kafka: Expected
     rfc7628: Expected
-    step: Step = Step.SEND
-    #: The second message of :attr:`Step.RESPOND_AGAIN` and :attr:`Step.REAUTHENTICATE`.
+    step: ProbeStep = ProbeStep.SEND
+    #: The second message of :attr:`ProbeStep.RESPOND_AGAIN` and :attr:`ProbeStep.REAUTHENTICATE`.
     follow_up: bytes | None = dataclasses.field(default=None, repr=False)
     #: The first outcome the case exists to reach, when what it tests is the
-    #: step after it: ``challenged`` for the %x01 flow, :attr:`Step.SKIP_ACK` and
-    #: :attr:`Step.RESPOND_AGAIN`, ``granted`` for :attr:`Step.REAUTHENTICATE`
+    #: step after it: ``challenged`` for the %x01 flow, :attr:`ProbeStep.SKIP_ACK` and
+    #: :attr:`ProbeStep.RESPOND_AGAIN`, ``granted`` for :attr:`ProbeStep.REAUTHENTICATE`
     #: (the default follows the step). A case that does not reach it is *not
     #: exercised*: the broker never met the situation, so it neither agrees nor not.
     needs: Observed | None = None
@@ -199,7 +200,7 @@ class ProbeCase:
     def __post_init__(self) -> None:
         if not isinstance(self.data, bytes):
             raise ArgumentTypeError("ProbeCase.data must be bytes")
-        needs_follow_up = self.step in (Step.RESPOND_AGAIN, Step.REAUTHENTICATE)
+        needs_follow_up = self.step in (ProbeStep.RESPOND_AGAIN, ProbeStep.REAUTHENTICATE)
         if needs_follow_up != isinstance(self.follow_up, bytes):
             raise ArgumentTypeError(
                 "ProbeCase.follow_up must be bytes for the respond-again and reauthenticate "
@@ -207,7 +208,7 @@ class ProbeCase:
             )
         for name in ("kafka", "rfc7628"):
             object.__setattr__(self, name, Expected(getattr(self, name)))
-        object.__setattr__(self, "step", Step(self.step))
+        object.__setattr__(self, "step", ProbeStep(self.step))
         if self.needs is None:
             object.__setattr__(self, "needs", _STEP_NEEDS.get(self.step))
         else:
@@ -216,9 +217,9 @@ class ProbeCase:
 
 #: What each step needs the first message to reach before it can run.
 _STEP_NEEDS: Final = {
-    Step.SKIP_ACK: Observed.CHALLENGED,
-    Step.RESPOND_AGAIN: Observed.CHALLENGED,
-    Step.REAUTHENTICATE: Observed.GRANTED,
+    ProbeStep.SKIP_ACK: Observed.CHALLENGED,
+    ProbeStep.RESPOND_AGAIN: Observed.CHALLENGED,
+    ProbeStep.REAUTHENTICATE: Observed.GRANTED,
 }
 
 
@@ -230,7 +231,7 @@ class ProbeResult:
     observed: Observed
     #: The second step: after a challenge, what the broker did with the %x01
     #: (the skipped ack, or the new initial response); after a grant, with the
-    #: re-authentication of :attr:`Step.REAUTHENTICATE`.
+    #: re-authentication of :attr:`ProbeStep.REAUTHENTICATE`.
     after_challenge: Observed | None = None
     error_code: int | None = None
     #: The broker's error message or challenge, as text (never a token of ours).
@@ -265,13 +266,13 @@ class ProbeResult:
     def violation(self) -> str | None:
         """A finding whatever the case expects: something granted on the challenge path.
 
-        A new initial response after the challenge (:attr:`Step.RESPOND_AGAIN`)
+        A new initial response after the challenge (:attr:`ProbeStep.RESPOND_AGAIN`)
         starts a new exchange in Kafka's dialect, so a grant there is no finding.
         """
         if (
             self.observed is Observed.CHALLENGED
             and self.after_challenge is Observed.GRANTED
-            and self.case.step is not Step.RESPOND_AGAIN
+            and self.case.step is not ProbeStep.RESPOND_AGAIN
         ):
             return "granted after an error challenge"
         return None
@@ -388,7 +389,7 @@ async def _run_case(
     message: str | None = None
     try:
         version = await _handshake(wire)
-        send = wire.slow if case.step is Step.SLOW_SEND else None
+        send = wire.slow if case.step is ProbeStep.SLOW_SEND else None
         try:
             answer = await wire.call(
                 ApiKey.SASL_AUTHENTICATE,
@@ -402,7 +403,7 @@ async def _run_case(
             observed, code, message = _outcome(answer)
             if observed is Observed.CHALLENGED:
                 after = await _after_challenge(wire, version, case)
-            elif observed is Observed.GRANTED and case.step is Step.REAUTHENTICATE:
+            elif observed is Observed.GRANTED and case.step is ProbeStep.REAUTHENTICATE:
                 after = await _reauthenticate(wire, version, case)
     finally:
         writer.close()
@@ -425,13 +426,13 @@ _Outcome = tuple[Observed, int | None, str | None]
 
 async def _after_challenge(wire: _Wire, version: int, case: ProbeCase) -> _Outcome:
     try:
-        if case.step is Step.SKIP_ACK:
+        if case.step is ProbeStep.SKIP_ACK:
             # Metadata instead of %x01 (what aiokafka and KafkaJS do): a broker
             # that names its brokers in the answer has granted the connection.
             answer = await wire.call(ApiKey.METADATA, 1, MetadataRequest(topics=None))
             assert isinstance(answer, MetadataResponse)
             return (Observed.GRANTED if answer.brokers else Observed.REFUSED), None, None
-        reply = case.follow_up if case.step is Step.RESPOND_AGAIN else b"\x01"
+        reply = case.follow_up if case.step is ProbeStep.RESPOND_AGAIN else b"\x01"
         assert reply is not None
         answer = await wire.call(
             ApiKey.SASL_AUTHENTICATE, version, SaslAuthenticateRequest(auth_bytes=reply)
@@ -565,7 +566,7 @@ def builtin_cases(token: str = PROBE_TOKEN) -> list[ProbeCase]:
             data=good,
             kafka=Expected.PARSED,
             rfc7628=Expected.PARSED,
-            step=Step.SKIP_ACK,
+            step=ProbeStep.SKIP_ACK,
         ),
         ProbeCase(
             id="flow-slow-sender",
@@ -573,7 +574,7 @@ def builtin_cases(token: str = PROBE_TOKEN) -> list[ProbeCase]:
             data=good,
             kafka=Expected.PARSED,
             rfc7628=Expected.PARSED,
-            step=Step.SLOW_SEND,
+            step=ProbeStep.SLOW_SEND,
         ),
         ProbeCase(
             id="limit-oversize",
@@ -738,7 +739,7 @@ def is_predicted(case: ProbeCase) -> bool:
     """Whether the case's expectations are the codec's, so that any change of
     its bytes can be judged again: what :func:`shrink` needs."""
     return (
-        case.step is Step.SEND
+        case.step is ProbeStep.SEND
         and case.needs is None
         and case.kafka is predicted(case.data, Dialect.KAFKA)[0]
         and case.rfc7628 is predicted(case.data, Dialect.RFC7628)[0]
@@ -984,9 +985,8 @@ SHOWN_BYTES: Final = 512
 
 
 def escaped(data: bytes, limit: int = SHOWN_BYTES) -> str:
-    """``data`` as printable ASCII: ``\\x01`` for %x01, ``\\\\`` for a backslash."""
-    text = data[:limit].decode("latin-1").encode("unicode_escape").decode("ascii")
-    return text + (f"... ({len(data)} bytes)" if len(data) > limit else "")
+    """``data`` as a report shows it (:func:`oauthbearer._text.escape_bytes`)."""
+    return escape_bytes(data, limit)
 
 
 def hexed(data: bytes, limit: int = SHOWN_BYTES) -> str:

@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from oauthbearer import __version__
+from oauthbearer._text import escape_bytes
 from oauthbearer.errors import (
     ConfigurationError,
     InvalidToken,
@@ -30,14 +31,14 @@ from oauthbearer.errors import (
     OAuthBearerError,
 )
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
-from oauthbearer.introspection import IntrospectionError, IntrospectionRules
-from oauthbearer.jwks import MIN_RSA_KEY_BITS, JsonWebKeySet
-from oauthbearer.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
 from oauthbearer.unsecured import (
     UnsecuredJwsValidator,
     kafka_unsecured_login,
     librdkafka_unsecured_login,
 )
+from oauthbearer.validation.introspection import IntrospectionError, IntrospectionRules
+from oauthbearer.validation.jwks import MIN_RSA_KEY_BITS, JsonWebKeySet
+from oauthbearer.validation.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
 
 if TYPE_CHECKING:
     import ssl
@@ -46,11 +47,11 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     from oauthbearer.config import BrokerValidatorConfig, JaasConfig
-    from oauthbearer.jwks_fetch import JwksRefresher
     from oauthbearer.kafka.broker import BrokerEmulator
-    from oauthbearer.kafka.probe import Finding, ProbeResult
     from oauthbearer.testing.conformance import ConformanceCase
+    from oauthbearer.testing.probe import Finding, ProbeResult
     from oauthbearer.token import OAuthBearerToken, TokenValidator
+    from oauthbearer.validation.jwks_fetch import JwksRefresher
 
     _SigningKey = (
         rsa.RSAPrivateKey
@@ -88,8 +89,8 @@ def flag_spellings() -> dict[str, str]:
     name as their remedy (:attr:`~oauthbearer.errors.ConfigurationError.remedy`)."""
     from oauthbearer.config.broker import LISTENER_REMEDY  # noqa: PLC0415 - error paths only
     from oauthbearer.config.listener import CERTIFICATE_REMEDY  # noqa: PLC0415
+    from oauthbearer.http.urls import INSECURE_LOOPBACK_REMEDY  # noqa: PLC0415
     from oauthbearer.kafka.broker import UNSECURED_ON_NETWORK_REMEDY  # noqa: PLC0415
-    from oauthbearer.urls import INSECURE_LOOPBACK_REMEDY  # noqa: PLC0415
 
     return {
         INSECURE_LOOPBACK_REMEDY: "--insecure-loopback",
@@ -137,15 +138,7 @@ def format_bytes(data: bytes, fmt: str) -> bytes:
         return data.hex().encode() + b"\n"
     if fmt == "base64":
         return base64.b64encode(data) + b"\n"
-    return escape(data).encode() + b"\n"
-
-
-def escape(data: bytes) -> str:
-    """Printable ASCII as is; everything else as ``\\xNN``."""
-    return "".join(
-        chr(b) if 0x20 <= b < 0x7F and b != 0x5C else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
-        for b in data
-    )
+    return escape_bytes(data).encode() + b"\n"
 
 
 def token_summary(token: str) -> dict[str, Any]:
@@ -449,7 +442,7 @@ _JWT_VALIDATE_OPTIONS: Final = {
 def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
     """A refresher for ``--jwks SOURCE``: an https URL, a loopback http URL, or a file."""
     # The shell is imported here: most commands need no urllib, threads or asyncio.
-    from oauthbearer.jwks_fetch import JwksRefresher  # noqa: PLC0415
+    from oauthbearer.validation.jwks_fetch import JwksRefresher  # noqa: PLC0415
 
     if "://" not in source:
         if insecure_loopback:
@@ -477,7 +470,7 @@ CLIENT_SECRET_ENV: Final = "OAUTHBEARER_CLIENT_SECRET"
 
 def _introspector(args: argparse.Namespace) -> TokenValidator:
     """The IntrospectionValidator that ``--introspect URL`` and its options describe."""
-    from oauthbearer.introspection_http import IntrospectionValidator  # noqa: PLC0415
+    from oauthbearer.validation.introspection_http import IntrospectionValidator  # noqa: PLC0415
 
     if args.option:
         raise UsageError("-o/--option applies to --unsecured only")
@@ -683,6 +676,7 @@ def _configured_broker(
     few flags that are not Kafka settings; and the keys the file set that the
     listener does not read."""
     from oauthbearer.config import broker_listener  # noqa: PLC0415
+    from oauthbearer.kafka.broker import BrokerEmulator  # noqa: PLC0415
 
     for dest, option in {**_JWT_VALIDATE_OPTIONS, **_INTROSPECT_OPTIONS}.items():
         if dest != "insecure_loopback" and getattr(args, dest) not in (None, False):
@@ -708,7 +702,8 @@ def _configured_broker(
         )
     except OSError as exc:
         raise UsageError(f"--config {args.config}: {exc.strerror}") from None
-    emulator = listener.emulator(
+    emulator = BrokerEmulator.from_listener(
+        listener,
         topics=args.topic,
         dialect=args.dialect,
         advertised_host=args.advertised_host,
@@ -747,7 +742,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     # The probe is an asyncio shell, and the corpus is package data: imported here only.
     import asyncio  # noqa: PLC0415
 
-    from oauthbearer.kafka.probe import (  # noqa: PLC0415
+    from oauthbearer.testing.conformance import select_cases  # noqa: PLC0415
+    from oauthbearer.testing.probe import (  # noqa: PLC0415
         GENERATED_PREFIX,
         builtin_cases,
         corpus_cases,
@@ -758,7 +754,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
         shrink_findings,
         summary,
     )
-    from oauthbearer.testing.conformance import select_cases  # noqa: PLC0415
 
     host, port = _host_port(args.bootstrap, "--bootstrap")
     if not args.timeout > 0:
@@ -859,7 +854,7 @@ def _probe_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def _probe_json(result: ProbeResult, finding: Finding | None = None) -> dict[str, Any]:
-    from oauthbearer.kafka.probe import escaped  # noqa: PLC0415 - with the probe
+    from oauthbearer.testing.probe import escaped  # noqa: PLC0415 - with the probe
 
     shown: dict[str, Any] = {
         "case": result.case.id,
@@ -930,7 +925,7 @@ def _jaas_file(path: str | None) -> dict[str, tuple[JaasConfig, ...]] | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from oauthbearer.check import STEPS, print_step, run_check, summary  # noqa: PLC0415
+    from oauthbearer.cli.check import STEPS, print_step, run_check, summary  # noqa: PLC0415
 
     given = (args.client, args.broker, args.client_property, args.broker_property, args.jaas_file)
     if not any(given):
@@ -989,7 +984,7 @@ def _corpus(path: str | None) -> tuple[ConformanceCase, ...]:
 def cmd_conformance(args: argparse.Namespace) -> int:
     # The runner is a shell (package data, subprocesses): imported for this command only.
     from oauthbearer.testing.conformance import (  # noqa: PLC0415
-        DEFAULT_TIMEOUT_S,
+        DEFAULT_VERDICT_TIMEOUT_S,
         command_implementation,
         format_report,
         run_conformance,
@@ -1011,7 +1006,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     if args.command_line is not None:
         try:
             implementation = command_implementation(
-                args.command_line, timeout=args.timeout or DEFAULT_TIMEOUT_S
+                args.command_line, timeout=args.timeout or DEFAULT_VERDICT_TIMEOUT_S
             )
         except (ConfigurationError, ValueError) as exc:  # shlex: unbalanced quotes
             raise UsageError(f"--command: {exc}") from None
@@ -1078,7 +1073,7 @@ def cmd_idp(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     # The demo is a shell of its own (threads, sockets, the test provider).
-    from oauthbearer import demo  # noqa: PLC0415
+    from oauthbearer.cli import demo  # noqa: PLC0415
 
     return demo.run_in_memory() if args.in_memory else demo.run()
 

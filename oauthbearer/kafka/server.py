@@ -53,7 +53,7 @@ and ``KafkaApis``)::
   they arrive, whatever the frame limit.
 
 Errors from the peer never raise: each becomes an
-:class:`AuthenticationFailedEvent` (with the Kafka response queued where Kafka
+:class:`ServerAuthenticationFailed` (with the Kafka response queued where Kafka
 sends one), after which the connection is ``FAILED``. A call the current phase
 does not allow raises :class:`~oauthbearer.errors.SessionStateError` and leaves
 the connection ``FAILED``: one phase enum, one transition table (``_TABLE``).
@@ -108,9 +108,7 @@ from oauthbearer.kafka.protocol import (
     wire_text,
 )
 from oauthbearer.session import (
-    Authenticated as SessionAuthenticated,
-)
-from oauthbearer.session import (
+    Authenticated,
     ChallengeIssued,
     S,
     ServerSession,
@@ -135,13 +133,13 @@ __all__ = [
     "MIN_REAUTH_INTERVAL_MS",
     "PAUSED",
     "ApplicationRequest",
-    "Authenticated",
-    "AuthenticationFailedEvent",
     "ConnectionClosed",
     "ConnectionEvent",
-    "ConnectionPhase",
     "KafkaServerConnection",
+    "ServerAuthenticated",
+    "ServerAuthenticationFailed",
     "ServerEvent",
+    "ServerPhase",
     "foreign_protocol",
 ]
 
@@ -186,7 +184,7 @@ MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION: Final = 3
 #: version (v3+) must match this, else the answer is INVALID_REQUEST.
 _SOFTWARE_PATTERN: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
 
-#: Every :attr:`AuthenticationFailedEvent.reason`, with its meaning.
+#: Every :attr:`ServerAuthenticationFailed.reason`, with its meaning.
 CONNECTION_FAILURE_REASONS: Final = types.MappingProxyType(
     {
         "malformed-frame": "a frame or a request does not follow Kafka's wire format",
@@ -251,7 +249,7 @@ PAUSED: Final = ConnectionEvent.PAUSED
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Authenticated:
+class ServerAuthenticated:
     """The client authenticated (or re-authenticated, KIP-368).
 
     ``session_lifetime_ms`` is what was reported to the client (0 at
@@ -270,7 +268,7 @@ class Authenticated:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class AuthenticationFailedEvent:
+class ServerAuthenticationFailed:
     """Authentication failed; the connection is over. Send what
     :meth:`KafkaServerConnection.data_to_send` holds (Kafka's error response,
     where Kafka sends one), then close.
@@ -306,8 +304,8 @@ class ConnectionClosed:
 
 
 ServerEvent = (
-    Authenticated
-    | AuthenticationFailedEvent
+    ServerAuthenticated
+    | ServerAuthenticationFailed
     | ApplicationRequest
     | ConnectionClosed
     | TokenReceived
@@ -317,7 +315,7 @@ ServerEvent = (
 # --- The machine ----------------------------------------------------------------------
 
 
-class ConnectionPhase(enum.Enum):
+class ServerPhase(enum.Enum):
     """Phases of :class:`KafkaServerConnection`."""
 
     #: Fresh: ApiVersions or SaslHandshake.
@@ -336,48 +334,47 @@ class ConnectionPhase(enum.Enum):
     FAILED = "failed"
 
 
-_P = ConnectionPhase
-P = _P
+_P = ServerPhase
 _LIVE: Final = (
-    P.AWAITING_HANDSHAKE,
-    P.VERSIONS_ANSWERED,
-    P.AUTHENTICATING,
-    P.VALIDATING,
-    P.CHALLENGED,
-    P.AUTHENTICATED,
+    _P.AWAITING_HANDSHAKE,
+    _P.VERSIONS_ANSWERED,
+    _P.AUTHENTICATING,
+    _P.VALIDATING,
+    _P.CHALLENGED,
+    _P.AUTHENTICATED,
 )
-_READING: Final = tuple(p for p in _LIVE if p is not P.VALIDATING)
+_READING: Final = tuple(p for p in _LIVE if p is not _P.VALIDATING)
 
 # (phase, input) -> next phase. An input is a call ("accept") or a call with its
 # outcome ("frame:handshake", the frame next_event read, and what it was).
-_TABLE: Final[Mapping[tuple[ConnectionPhase, str], ConnectionPhase]] = types.MappingProxyType(
+_TABLE: Final[Mapping[tuple[ServerPhase, str], ServerPhase]] = types.MappingProxyType(
     {
         **{(p, "receive_data"): p for p in _LIVE},
-        **{(p, "data_to_send"): p for p in (*_LIVE, P.CLOSED, P.FAILED)},
-        **{(p, "check_deadline"): p for p in (*_LIVE, P.CLOSED, P.FAILED)},
+        **{(p, "data_to_send"): p for p in (*_LIVE, _P.CLOSED, _P.FAILED)},
+        **{(p, "check_deadline"): p for p in (*_LIVE, _P.CLOSED, _P.FAILED)},
         **{(p, "next_event:frame"): p for p in _LIVE},
-        **{(p, "frame:failure"): P.FAILED for p in _LIVE},
-        **{(p, "frame:closed"): P.CLOSED for p in _READING},
-        (P.AWAITING_HANDSHAKE, "frame:api_versions"): P.VERSIONS_ANSWERED,
+        **{(p, "frame:failure"): _P.FAILED for p in _LIVE},
+        **{(p, "frame:closed"): _P.CLOSED for p in _READING},
+        (_P.AWAITING_HANDSHAKE, "frame:api_versions"): _P.VERSIONS_ANSWERED,
         # An ApiVersions version the broker does not speak, or invalid software
         # names: answered with the error, and the client may try again.
-        (P.AWAITING_HANDSHAKE, "frame:api_versions_error"): P.AWAITING_HANDSHAKE,
-        (P.AWAITING_HANDSHAKE, "frame:handshake"): P.AUTHENTICATING,
-        (P.VERSIONS_ANSWERED, "frame:handshake"): P.AUTHENTICATING,
-        (P.AUTHENTICATING, "frame:token"): P.VALIDATING,
-        (P.VALIDATING, "accept:success"): P.AUTHENTICATED,
-        (P.VALIDATING, "accept:failure"): P.FAILED,
-        (P.VALIDATING, "reject"): P.CHALLENGED,
+        (_P.AWAITING_HANDSHAKE, "frame:api_versions_error"): _P.AWAITING_HANDSHAKE,
+        (_P.AWAITING_HANDSHAKE, "frame:handshake"): _P.AUTHENTICATING,
+        (_P.VERSIONS_ANSWERED, "frame:handshake"): _P.AUTHENTICATING,
+        (_P.AUTHENTICATING, "frame:token"): _P.VALIDATING,
+        (_P.VALIDATING, "accept:success"): _P.AUTHENTICATED,
+        (_P.VALIDATING, "accept:failure"): _P.FAILED,
+        (_P.VALIDATING, "reject"): _P.CHALLENGED,
         # After the client's %x01 the exchange can only fail; anything else is
         # a new initial response in Kafka's dialect (the session decides).
-        (P.CHALLENGED, "frame:ack"): P.FAILED,
-        (P.CHALLENGED, "frame:token"): P.VALIDATING,
-        (P.AUTHENTICATED, "frame:api_versions"): P.AUTHENTICATED,
-        (P.AUTHENTICATED, "frame:api_versions_error"): P.AUTHENTICATED,
-        (P.AUTHENTICATED, "frame:handshake"): P.AUTHENTICATING,  # KIP-368
-        (P.AUTHENTICATED, "frame:refused"): P.AUTHENTICATED,  # KafkaApis: 34
-        (P.AUTHENTICATED, "frame:request"): P.AUTHENTICATED,
-        (P.AUTHENTICATED, "send_response"): P.AUTHENTICATED,
+        (_P.CHALLENGED, "frame:ack"): _P.FAILED,
+        (_P.CHALLENGED, "frame:token"): _P.VALIDATING,
+        (_P.AUTHENTICATED, "frame:api_versions"): _P.AUTHENTICATED,
+        (_P.AUTHENTICATED, "frame:api_versions_error"): _P.AUTHENTICATED,
+        (_P.AUTHENTICATED, "frame:handshake"): _P.AUTHENTICATING,  # KIP-368
+        (_P.AUTHENTICATED, "frame:refused"): _P.AUTHENTICATED,  # KafkaApis: 34
+        (_P.AUTHENTICATED, "frame:request"): _P.AUTHENTICATED,
+        (_P.AUTHENTICATED, "send_response"): _P.AUTHENTICATED,
     }
 )
 
@@ -444,7 +441,7 @@ class _FramedConnection(_Machine[S], Generic[S, E]):
         return out
 
 
-class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | ConnectionEvent"]):
+class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | ConnectionEvent"]):
     """A broker's side of one Kafka connection authenticating with OAUTHBEARER.
 
     ``session_factory`` makes the :class:`~oauthbearer.session.ServerSession`
@@ -502,7 +499,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         "_timeout_s",
     )
     _TABLE = _TABLE
-    _FAILED = ConnectionPhase.FAILED
+    _FAILED = ServerPhase.FAILED
     _MALFORMED = "malformed-frame"
 
     def __init__(
@@ -520,7 +517,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         node_id: int | None = None,
         now: float | None = None,
     ) -> None:
-        super().__init__(ConnectionPhase.AWAITING_HANDSHAKE)
+        super().__init__(ServerPhase.AWAITING_HANDSHAKE)
         if not callable(session_factory):
             raise ArgumentTypeError("session_factory must be a callable returning ServerSession")
         if isinstance(mechanisms, str) or not all(isinstance(m, str) for m in mechanisms):
@@ -587,14 +584,14 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         return f"<KafkaServerConnection phase={self._state.name}>"
 
     @property
-    def phase(self) -> ConnectionPhase:
+    def phase(self) -> ServerPhase:
         return self._state
 
     @property
     def principal(self) -> str | None:
         """The authenticated principal, while the connection is authenticated."""
         previous = self._previous
-        if self._state is not ConnectionPhase.AUTHENTICATED or previous is None:
+        if self._state is not ServerPhase.AUTHENTICATED or previous is None:
             return None
         return previous.principal
 
@@ -628,10 +625,10 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         """The next event, :data:`~oauthbearer.kafka.NEED_DATA`, or :data:`PAUSED`
         while a token awaits :meth:`accept` or :meth:`reject`.
 
-        After :class:`AuthenticationFailedEvent` or :class:`ConnectionClosed`
+        After :class:`ServerAuthenticationFailed` or :class:`ConnectionClosed`
         the connection is over; calling again raises.
         """
-        if self._state is ConnectionPhase.VALIDATING:
+        if self._state is ServerPhase.VALIDATING:
             return PAUSED
         self._check("next_event")
         expired = self._expire(self._now)
@@ -642,23 +639,23 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         return self._pump()
 
     @_moves
-    def check_deadline(self, *, now: float) -> AuthenticationFailedEvent | None:
+    def check_deadline(self, *, now: float) -> ServerAuthenticationFailed | None:
         """Fail the connection if the client has not authenticated by ``now``
         (epoch seconds) and :attr:`authentication_deadline` has passed; the
         event says so (reason ``authentication-timeout``; nothing is sent).
         Otherwise, and once the connection is over, ``None``."""
         self._check("check_deadline")
         _check_now(now)
-        if self._state in (ConnectionPhase.CLOSED, ConnectionPhase.FAILED):
+        if self._state in (ServerPhase.CLOSED, ServerPhase.FAILED):
             return None
         return self._expire(float(now))
 
     @_moves
-    def accept(self, token: OAuthBearerToken) -> Authenticated | AuthenticationFailedEvent:
+    def accept(self, token: OAuthBearerToken) -> ServerAuthenticated | ServerAuthenticationFailed:
         """Grant the token of :class:`~oauthbearer.session.TokenReceived`.
 
-        Returns the outcome: :class:`Authenticated`, or
-        :class:`AuthenticationFailedEvent` when the authzid, an extension or a
+        Returns the outcome: :class:`ServerAuthenticated`, or
+        :class:`ServerAuthenticationFailed` when the authzid, an extension or a
         re-authentication's principal is refused.
         """
         self._check("accept")
@@ -702,15 +699,15 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
 
     def _dispatch(self, frame: Frame) -> ServerEvent | None:
         phase = self._state
-        if phase is ConnectionPhase.AUTHENTICATED:
+        if phase is ServerPhase.AUTHENTICATED:
             return self._authenticated(frame)
-        if self._raw_tokens and phase in (ConnectionPhase.AUTHENTICATING, P.CHALLENGED):
+        if self._raw_tokens and phase in (ServerPhase.AUTHENTICATING, _P.CHALLENGED):
             return self._token(frame.data, None)
         try:
             api_key = Reader(frame.data).int16("request_api_key")
         except MalformedFrame as err:
             return self._fail(str(err), err.error_code, "malformed-frame")
-        if phase in (ConnectionPhase.AWAITING_HANDSHAKE, ConnectionPhase.VERSIONS_ANSWERED):
+        if phase in (ServerPhase.AWAITING_HANDSHAKE, ServerPhase.VERSIONS_ANSWERED):
             return self._handshaking(frame, api_key)
         return self._authenticating(frame, api_key)
 
@@ -723,11 +720,11 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
                 "unexpected-request",
             )
         decoded = self._decode(frame)
-        if isinstance(decoded, AuthenticationFailedEvent):
+        if isinstance(decoded, ServerAuthenticationFailed):
             return decoded
         header, message = decoded
         if isinstance(message, ApiVersionsRequest):
-            if self._state is not ConnectionPhase.AWAITING_HANDSHAKE:
+            if self._state is not ServerPhase.AWAITING_HANDSHAKE:
                 return self._fail(
                     "Unexpected ApiVersions request received during SASL authentication "
                     "state HANDSHAKE_REQUEST",
@@ -742,7 +739,12 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         self, header: RequestHeader, message: SaslHandshakeRequest
     ) -> ServerEvent | None:
         if message.mechanism != MECHANISM:
-            self._send(header, SaslHandshakeResponse(error_code=33, mechanisms=self._mechanisms))
+            self._send(
+                header,
+                SaslHandshakeResponse(
+                    error_code=ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms=self._mechanisms
+                ),
+            )
             return self._fail(
                 f"Unsupported SASL mechanism {message.mechanism}",
                 ErrorCode.UNSUPPORTED_SASL_MECHANISM,
@@ -761,7 +763,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         if api_key != ApiKey.SASL_AUTHENTICATE:
             return self._unexpected_during_authentication(frame, api_key)
         decoded = self._decode(frame)
-        if isinstance(decoded, AuthenticationFailedEvent):
+        if isinstance(decoded, ServerAuthenticationFailed):
             return decoded
         header, message = decoded
         assert isinstance(message, SaslAuthenticateRequest)
@@ -778,7 +780,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             reply = _error_response(message, ErrorCode.ILLEGAL_SASL_STATE)
             if reply is not None:
                 self._send(header, reply)
-        challenged = self._state is ConnectionPhase.CHALLENGED
+        challenged = self._state is ServerPhase.CHALLENGED
         if challenged:
             text += " The client ignored the error challenge; nothing is granted."
         reason = "challenge-ignored" if challenged else "unexpected-request"
@@ -788,7 +790,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         exchange = self._exchange
         assert exchange is not None  # AUTHENTICATING and CHALLENGED always have one
         self._pending = header
-        acknowledged = self._state is P.CHALLENGED and data == b"\x01"
+        acknowledged = self._state is _P.CHALLENGED and data == b"\x01"
         self._move("frame:ack" if acknowledged else "frame:token")
         try:
             outcome = exchange.receive(data, now=self._now)
@@ -830,7 +832,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         now_ms = self._now_ms()
         if header.api_key == ApiKey.SASL_HANDSHAKE and self._may_reauthenticate(now_ms):
             decoded = self._decode(frame)
-            if isinstance(decoded, AuthenticationFailedEvent):
+            if isinstance(decoded, ServerAuthenticationFailed):
                 return decoded
             self._last_reauth_ms = now_ms
             header, message = decoded
@@ -845,7 +847,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             )
         if header.api_key in (ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE):
             decoded = self._decode(frame)
-            if isinstance(decoded, AuthenticationFailedEvent):
+            if isinstance(decoded, ServerAuthenticationFailed):
                 return decoded
             header, message = decoded
             if isinstance(message, ApiVersionsRequest):
@@ -868,7 +870,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             # As Kafka's broker (KafkaApis) does, bytes after the request's
             # fields are ignored: librdkafka 2.16's Metadata v13 has three.
             decoded = self._decode(frame, ignore_trailing_data=True)
-            if isinstance(decoded, AuthenticationFailedEvent):
+            if isinstance(decoded, ServerAuthenticationFailed):
                 return decoded
             header, message = decoded
             self._move("frame:request")
@@ -878,7 +880,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
 
     # -- outcomes --
 
-    def _succeed(self, outcome: SessionAuthenticated) -> Authenticated | AuthenticationFailedEvent:
+    def _succeed(self, outcome: Authenticated) -> ServerAuthenticated | ServerAuthenticationFailed:
         token = outcome.token
         previous = self._previous
         reauthentication = previous is not None
@@ -906,7 +908,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         else:
             reported = lifetime if header.api_version >= 1 else 0
             self._send(header, SaslAuthenticateResponse(session_lifetime_ms=reported))
-        return Authenticated(
+        return ServerAuthenticated(
             principal=token.principal,
             token=token,
             extensions=outcome.extensions,
@@ -923,7 +925,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         else:
             self._send(header, SaslAuthenticateResponse(auth_bytes=issued.reply))
 
-    def _refuse(self, message: str, reason: str, move: str | None) -> AuthenticationFailedEvent:
+    def _refuse(self, message: str, reason: str, move: str | None) -> ServerAuthenticationFailed:
         """Fail the exchange as Kafka does: 58 and the message, except with bare
         tokens, where Kafka closes without a word.
 
@@ -942,7 +944,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             self._move(move)
         return self._fail(message, ErrorCode.SASL_AUTHENTICATION_FAILED, reason)
 
-    def _expire(self, now: float) -> AuthenticationFailedEvent | None:
+    def _expire(self, now: float) -> ServerAuthenticationFailed | None:
         deadline = self._deadline
         if deadline is None or now < deadline:
             return None
@@ -954,7 +956,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             "authentication-timeout",
         )
 
-    def _speaks_another_protocol(self, head: bytes) -> AuthenticationFailedEvent:
+    def _speaks_another_protocol(self, head: bytes) -> ServerAuthenticationFailed:
         """The client opened with a TLS handshake or an HTTP request: nothing is
         answered (Kafka's broker closes at the frame size), and the event says
         what the client speaks, with the four bytes (in hex) that show it."""
@@ -975,17 +977,17 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
         assert reason is not None  # only another protocol's bytes are kept
         return self._fail(text, ErrorCode.CORRUPT_MESSAGE, reason)
 
-    def _fail(self, message: str, error_code: int, reason: str) -> AuthenticationFailedEvent:
-        if self._state is not ConnectionPhase.FAILED:
+    def _fail(self, message: str, error_code: int, reason: str) -> ServerAuthenticationFailed:
+        if self._state is not ServerPhase.FAILED:
             self._move("frame:failure")
         self._exchange = None
-        return AuthenticationFailedEvent(message=message, error_code=error_code, reason=reason)
+        return ServerAuthenticationFailed(message=message, error_code=error_code, reason=reason)
 
     # -- helpers --
 
     def _decode(
         self, frame: Frame, *, ignore_trailing_data: bool = False
-    ) -> tuple[RequestHeader, RequestMessage] | AuthenticationFailedEvent:
+    ) -> tuple[RequestHeader, RequestMessage] | ServerAuthenticationFailed:
         try:
             return decode_request(
                 frame,
@@ -997,7 +999,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
 
     def _answer_api_versions(
         self, header: RequestHeader, message: ApiVersionsRequest
-    ) -> AuthenticationFailedEvent | None:
+    ) -> ServerAuthenticationFailed | None:
         version = api_versions_response_version(header.api_version)
         if version != header.api_version:
             # KIP-511: v0, UNSUPPORTED_VERSION, and the ApiVersions range.
@@ -1012,7 +1014,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
             reply = ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
             outcome = "frame:api_versions_error"
         elif (
-            self._state is ConnectionPhase.AUTHENTICATED
+            self._state is ServerPhase.AUTHENTICATED
             and message.cluster_id is not None
             and self._identity is not None
             and (message.cluster_id, message.node_id) != self._identity
@@ -1040,7 +1042,7 @@ class KafkaServerConnection(_FramedConnection[ConnectionPhase, "ServerEvent | Co
 
     def _max_elements(self) -> int:
         """The bound on every array of the next request read."""
-        if self._state is ConnectionPhase.AUTHENTICATED:
+        if self._state is ServerPhase.AUTHENTICATED:
             return self._max_metadata_topics
         return MAX_ELEMENTS_BEFORE_AUTHENTICATION
 

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from oauthbearer.config import JaasConfig
     from oauthbearer.token import OAuthBearerToken, TokenValidator
 
-__all__ = ["STEPS", "Step", "run_check", "summary"]
+__all__ = ["STEPS", "CheckStep", "run_check", "summary"]
 
 #: The steps, in order, named as Kafka's OAuthCompatibilityTool names them.
 STEPS: Final = (
@@ -93,7 +93,7 @@ _RETRY_LOGGERS: Final = ("oauthbearer.login", "oauthbearer.jwks")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Step:
+class CheckStep:
     """One step's verdict; ``number`` is its place (1 to 5) in :data:`STEPS`."""
 
     name: str
@@ -139,10 +139,10 @@ def run_check(
     now: Callable[[], float] = time.time,
     allow_insecure_loopback: bool = False,
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
-    out: Callable[[Step], None] | None = None,
+    out: Callable[[CheckStep], None] | None = None,
     progress: Callable[[str], None] | None = None,
     spellings: Mapping[str, str] | None = None,
-) -> list[Step]:
+) -> list[CheckStep]:
     """Run the five :data:`STEPS` (stopping at the first failure) and return them.
 
     ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s result) stands
@@ -207,9 +207,9 @@ def _run_check(
     now: Callable[[], float],
     allow_insecure_loopback: bool,
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None,
-    out: Callable[[Step], None] | None,
+    out: Callable[[CheckStep], None] | None,
     said: Callable[[OAuthBearerError], str],
-) -> list[Step]:
+) -> list[CheckStep]:
     from oauthbearer.login.client_token import client_token  # noqa: PLC0415 - shells
     from oauthbearer.login.sources import (  # noqa: PLC0415
         client_credentials_fetch,
@@ -217,18 +217,18 @@ def _run_check(
         token_file_fetch,
     )
 
-    steps: list[Step] = []
+    steps: list[CheckStep] = []
 
-    def record(step: Step) -> None:
+    def record(step: CheckStep) -> None:
         steps.append(step)
         if out is not None:
             out(step)
 
     def passed(name: str, detail: str) -> None:
-        record(Step(name, passed=True, detail=detail))
+        record(CheckStep(name, passed=True, detail=detail))
 
     def failed(name: str, detail: str) -> None:
-        record(Step(name, passed=False, detail=detail))
+        record(CheckStep(name, passed=False, detail=detail))
 
     try:
         login = client_login(
@@ -351,7 +351,7 @@ def _client_validator(
     return built.validator
 
 
-def summary(steps: Sequence[Step]) -> str:
+def summary(steps: Sequence[CheckStep]) -> str:
     """The last line: ``SUCCESS``, or the step that failed."""
     if len(steps) == len(STEPS) and all(step.passed for step in steps):
         return "SUCCESS: the client's token is one the broker accepts"
@@ -361,10 +361,10 @@ def summary(steps: Sequence[Step]) -> str:
     return f"FAILED at step {failed.label}"
 
 
-def print_step(stream: TextIO) -> Callable[[Step], None]:
+def print_step(stream: TextIO) -> Callable[[CheckStep], None]:
     """A step printer for the CLI: ``PASSED n/5: name: detail`` (or ``FAILED``)."""
 
-    def show(step: Step) -> None:
+    def show(step: CheckStep) -> None:
         verdict = "PASSED" if step.passed else "FAILED"
         print(f"{verdict} {step.label}: {step.detail}", file=stream, flush=True)
 

@@ -16,7 +16,7 @@ the token, so a repeat costs a hash and a lookup. An entry stops answering when:
 
 Only accepted tokens are cached: a refusal is always checked in full. A cache
 belongs to one validator, whose configuration (audience, issuer, ...) its
-answers reflect; :class:`~oauthbearer.jwt.JwtValidator` creates its own when
+answers reflect; :class:`~oauthbearer.validation.jwt.JwtValidator` creates its own when
 given ``cache_size``. The entries are an :class:`collections.OrderedDict`, so
 evicting the oldest is O(1) and an insert into a full cache costs the same at
 any size; its operations are atomic under the interpreter lock, and eviction
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Final
 from oauthbearer.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from oauthbearer.jwks import JsonWebKey, KeySource
     from oauthbearer.token import OAuthBearerToken
+    from oauthbearer.validation.jwks import JsonWebKey, KeySource
 
 __all__ = ["VerifiedTokenCache"]
 

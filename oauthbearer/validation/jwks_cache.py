@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 A validator asks :meth:`JwksCache.keys_for` for the keys that may check a token.
 The cache answers from the last key set it was given and never fetches: a shell
-(:mod:`oauthbearer.jwks_fetch`) does that, asking :meth:`JwksCache.refresh_due`
+(:mod:`oauthbearer.validation.jwks_fetch`) does that, asking :meth:`JwksCache.refresh_due`
 when to, and reporting back with :meth:`JwksCache.update` or
 :meth:`JwksCache.failed`. The rules are Kafka's broker's:
 
@@ -41,7 +41,7 @@ from oauthbearer.errors import ConfigurationError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from oauthbearer.jwks import JsonWebKey, JsonWebKeySet
+    from oauthbearer.validation.jwks import JsonWebKey, JsonWebKeySet
 
 __all__ = [
     "DEFAULT_REFRESH_INTERVAL_S",
@@ -95,8 +95,8 @@ class JwksRefreshPolicy:
 class JwksCache:
     """The current key set, and when it should be refreshed.
 
-    A :class:`~oauthbearer.jwks.KeySource`, so a
-    :class:`~oauthbearer.jwt.JwtValidator` can use it directly.
+    A :class:`~oauthbearer.validation.jwks.KeySource`, so a
+    :class:`~oauthbearer.validation.jwt.JwtValidator` can use it directly.
     """
 
     def __init__(
@@ -131,7 +131,7 @@ class JwksCache:
     ) -> tuple[JsonWebKey, ...]:
         """The keys for a token; an unknown ``kid`` may ask for an expedited refresh.
 
-        ``honour_jwk_alg``: see :meth:`oauthbearer.jwks.JsonWebKeySet.keys_for`.
+        ``honour_jwk_alg``: see :meth:`oauthbearer.validation.jwks.JsonWebKeySet.keys_for`.
         """
         keys = self._keys
         if keys is None:

@@ -46,6 +46,7 @@ import re
 import urllib.parse
 from typing import Final
 
+from oauthbearer._net import is_loopback
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 __all__ = [
@@ -109,19 +110,6 @@ def split_url(url: str) -> UrlParts:
     assert match is not None  # the expression matches every string
     scheme, authority, path, query, fragment = match.groups()
     return UrlParts((scheme or "").lower(), authority, path, query, fragment)
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` (without brackets) names this machine: ``localhost``
-    (any case), an address in ``127.0.0.0/8``, or ``::1``."""
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def redact_url(url: str) -> str:

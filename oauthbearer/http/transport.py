@@ -4,7 +4,7 @@ The JWKS fetch, the token POST and the discovery GET all go through
 :func:`http_request`, so that they share one set of rules:
 
 * **The URL policy.** The URL, and every redirect's target, must pass
-  :func:`oauthbearer.urls.check_url`; messages show URLs redacted.
+  :func:`oauthbearer.http.urls.check_url`; messages show URLs redacted.
 * **A wall-clock deadline per attempt.** ``timeout_s`` bounds the whole
   attempt: connecting, the TLS handshake, a proxy's ``CONNECT``, the headers,
   the body and any redirects. Each socket operation also times out after
@@ -22,7 +22,7 @@ The JWKS fetch, the token POST and the discovery GET all go through
   truncated answer (``BadStatusLine``, ``IncompleteRead``, ``LineTooLong``,
   too many headers) and TLS trouble are retryable; a certificate that does
   not verify, a bad redirect and an oversized body are not. An HTTP status is
-  not an error here: the caller reads it (:func:`oauthbearer.retry.is_retryable_status`).
+  not an error here: the caller reads it (:func:`oauthbearer.http.retry.is_retryable_status`).
 
 Proxies: as in :mod:`urllib.request`, the ``https_proxy``, ``http_proxy`` and
 ``no_proxy`` environment variables are honoured (the ``CONNECT`` tunnel is
@@ -43,7 +43,7 @@ import urllib.request
 from typing import TYPE_CHECKING, Any, Final
 
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
-from oauthbearer.urls import check_url, redact_url, split_url
+from oauthbearer.http.urls import check_url, redact_url, split_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from typing import IO
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S",
+    "DEFAULT_HTTP_TIMEOUT_S",
     "MAX_REDIRECTS",
     "HttpError",
     "HttpResponse",
@@ -61,7 +61,7 @@ __all__ = [
 #: The wall-clock deadline of one attempt, in seconds. Kafka leaves
 #: ``sasl.login.connect.timeout.ms`` and ``.read.timeout.ms`` unset (the JDK then
 #: waits forever); an attempt that hangs forever helps nobody.
-DEFAULT_TIMEOUT_S: Final = 10.0
+DEFAULT_HTTP_TIMEOUT_S: Final = 10.0
 #: Redirects a GET follows: enough for an http-to-https or a moved-document hop
 #: or two, few enough that a loop ends at once (Java follows 20, urllib 10).
 MAX_REDIRECTS: Final = 5
@@ -268,7 +268,7 @@ def http_request(
     *,
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
     max_size: int,

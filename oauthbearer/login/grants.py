@@ -36,7 +36,7 @@ which nothing overrides.
 
 Responses: :func:`parse_token_response` turns a status and body into a
 :class:`TokenResponse` or raises :class:`TokenEndpointError`, whose
-``retryable`` follows Kafka's rule (:func:`oauthbearer.retry.is_retryable_status`).
+``retryable`` follows Kafka's rule (:func:`oauthbearer.http.retry.is_retryable_status`).
 
 Discovery: :func:`discovery_urls` and :func:`parse_discovery` (OpenID Connect
 Discovery 1.0 section 4, RFC 8414 section 3).
@@ -60,12 +60,12 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from oauthbearer._json import loads_strict
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
 from oauthbearer.gs2 import is_b64token
-from oauthbearer.jwks import loads_strict
+from oauthbearer.http.retry import is_retryable_status
+from oauthbearer.http.urls import check_url, redact_url, split_url
 from oauthbearer.kafka_claims import java_trim
-from oauthbearer.retry import is_retryable_status
-from oauthbearer.urls import check_url, redact_url, split_url
 
 if TYPE_CHECKING:
     import random as _random
@@ -275,7 +275,7 @@ def shown_text(value: str) -> str:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    """Strict JSON (:func:`~oauthbearer.jwks.loads_strict`: UTF-8, no byte order
+    """Strict JSON (:func:`~oauthbearer._json.loads_strict`: UTF-8, no byte order
     mark, no duplicate member, no NaN) holding an object; ``ValueError`` says
     what is wrong."""
     try:

@@ -45,7 +45,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Final, TypeAlias
 
-from oauthbearer.cli import escape
+from oauthbearer._text import escape_bytes
 from oauthbearer.config import ClientCredentialsConfig, broker_validator, client_login
 from oauthbearer.errors import AuthenticationFailed, OAuthBearerError
 from oauthbearer.gs2 import Dialect
@@ -77,7 +77,11 @@ from oauthbearer.session import (
     ServerSession,
 )
 from oauthbearer.testing.idp import TestIdentityProvider
-from oauthbearer.unsecured import UnsecuredJwsValidator, UnsecuredLogin, kafka_unsecured_login
+from oauthbearer.unsecured import (
+    UnsecuredJwsValidator,
+    UnsecuredLogin,
+    kafka_unsecured_login,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -109,7 +113,7 @@ class DemoFailed(Exception):
 
 def show_bytes(data: bytes, token: str = "") -> str:
     """Wire bytes for display, with ``token`` shortened and the length appended."""
-    text = escape(data)
+    text = escape_bytes(data)
     if token:
         text = text.replace(token, _short(token))
     return f"{text}   [{len(data)} byte{'' if len(data) == 1 else 's'}]"

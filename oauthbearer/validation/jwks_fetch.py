@@ -1,7 +1,7 @@
-"""Shells that keep a :class:`~oauthbearer.jwks_cache.JwksCache` fed: HTTPS and files.
+"""Shells that keep a :class:`~oauthbearer.validation.jwks_cache.JwksCache` fed: HTTPS and files.
 
 The pure cache decides *when*; this module does the fetching, the retrying
-(:class:`~oauthbearer.retry.RetryPolicy`, Kafka's rule), the sleeping and the
+(:class:`~oauthbearer.http.retry.RetryPolicy`, Kafka's rule), the sleeping and the
 threading. :class:`JwksRefresher` owns a cache and refreshes it, in a
 background thread (:meth:`JwksRefresher.start`) or an asyncio task
 (:meth:`JwksRefresher.run`). As on Kafka's broker, the first fetch failing is
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
-from oauthbearer.jwks import MAX_JWKS_SIZE, JsonWebKeySet
-from oauthbearer.jwks_cache import JwksCache, JwksRefreshPolicy
-from oauthbearer.retry import MAX_WAIT_S, RetryLoop, RetryPolicy, is_retryable_status
-from oauthbearer.transport import DEFAULT_TIMEOUT_S, HttpError, http_request
-from oauthbearer.urls import check_url, redact_url
+from oauthbearer.http.retry import MAX_WAIT_S, RetryLoop, RetryPolicy, is_retryable_status
+from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
+from oauthbearer.http.urls import check_url, redact_url
+from oauthbearer.validation.jwks import MAX_JWKS_SIZE, JsonWebKeySet
+from oauthbearer.validation.jwks_cache import JwksCache, JwksRefreshPolicy
 
 if TYPE_CHECKING:
     import ssl
@@ -56,18 +56,18 @@ class JwksFetchError(OAuthBearerError):
 def fetch_jwks_url(
     url: str,
     *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
 ) -> JsonWebKeySet:
     """GET a JWKS over HTTPS, in one attempt of at most ``timeout_s`` seconds
-    (see :mod:`oauthbearer.transport`), and load its keys.
+    (see :mod:`oauthbearer.http.transport`), and load its keys.
 
-    The URL must pass :func:`oauthbearer.urls.check_url`: plain ``http`` only to
+    The URL must pass :func:`oauthbearer.http.urls.check_url`: plain ``http`` only to
     a loopback address when ``allow_insecure_loopback`` is set (for tests and
     local identity providers). Redirects are followed to URLs that pass it too,
     never from https to http, as Kafka's broker does. The body is read up to
-    :data:`~oauthbearer.jwks.MAX_JWKS_SIZE` bytes. Every failure is a
+    :data:`~oauthbearer.validation.jwks.MAX_JWKS_SIZE` bytes. Every failure is a
     :class:`JwksFetchError` (retryable for network trouble, timeouts, broken
     answers, 408, 429 and 5xx but 501 and 505), or a
     :class:`~oauthbearer.errors.ConfigurationError` for a URL the policy refuses.
@@ -151,7 +151,7 @@ class _Clock:
 class JwksRefresher:
     """Owns a :class:`JwksCache` and keeps it fresh from ``fetch``.
 
-    ``fetch`` returns a :class:`~oauthbearer.jwks.JsonWebKeySet` or raises
+    ``fetch`` returns a :class:`~oauthbearer.validation.jwks.JsonWebKeySet` or raises
     (:func:`fetch_jwks_url` and :func:`file_jwks_source` make one). Each
     refresh retries as Kafka does (``retry``), each retry logged at WARNING on
     ``oauthbearer.jwks`` (the attempt, the wait, the cause). Use :meth:`start` for a
@@ -183,14 +183,14 @@ class JwksRefresher:
         cls,
         url: str,
         *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_loopback: bool = False,
         policy: JwksRefreshPolicy | None = None,
         retry: RetryPolicy | None = None,
     ) -> JwksRefresher:
         """A refresher for an identity provider's ``jwks_uri``; a URL that is
-        refused by :func:`~oauthbearer.urls.check_url` is refused here, at once."""
+        refused by :func:`~oauthbearer.http.urls.check_url` is refused here, at once."""
         check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
 
         def fetch() -> JsonWebKeySet:

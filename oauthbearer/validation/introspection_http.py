@@ -1,17 +1,18 @@
 """IntrospectionValidator: RFC 7662 introspection over HTTP, with a cache (shell).
 
-:mod:`oauthbearer.introspection` builds the request, reads the answer and
+:mod:`oauthbearer.validation.introspection` builds the request, reads the answer and
 decides what to cache; this module sends the request through
-:func:`oauthbearer.transport.http_request` (the URL policy, a deadline per
+:func:`oauthbearer.http.transport.http_request` (the URL policy, a deadline per
 attempt, no redirect for a POST), retries as Kafka does within a short budget
 (:data:`DEFAULT_RETRY`), and owns what needs a lock:
 
-* the cache (:class:`~oauthbearer.introspection.IntrospectionCache`), behind one lock;
+* the cache (:class:`~oauthbearer.validation.introspection.IntrospectionCache`), behind one lock;
 * **one request in flight per token**: a second caller for a token being
   introspected waits for the first one's answer rather than send its own;
 * **a cap on concurrent requests** to the provider (``max_concurrent_requests``,
   :data:`DEFAULT_MAX_CONCURRENT_REQUESTS`): a caller that cannot get a slot
-  within ``timeout_s`` gets a retryable :class:`~oauthbearer.introspection.IntrospectionError`.
+  within ``timeout_s`` gets a retryable
+  :class:`~oauthbearer.validation.introspection.IntrospectionError`.
 
 :meth:`IntrospectionValidator.validate` is synchronous (a
 :class:`~oauthbearer.token.TokenValidator`); :meth:`IntrospectionValidator.avalidate`
@@ -19,7 +20,7 @@ is its coroutine twin for :class:`~oauthbearer.session.ServerSession`'s
 token-received mode: a cache hit is answered in the event loop, a miss runs the
 request in a worker thread (one per token, however many coroutines ask).
 
-Log lines (``oauthbearer.introspection``) name the endpoint (redacted) and the
+Log lines (``oauthbearer.validation.introspection``) name the endpoint (redacted) and the
 first 8 hex digits of the token's SHA-256, never the token.
 """
 
@@ -33,7 +34,11 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from oauthbearer.errors import ConfigurationError, InvalidToken
-from oauthbearer.introspection import (
+from oauthbearer.http.retry import RetryLoop, RetryPolicy
+from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
+from oauthbearer.http.urls import check_url, redact_url
+from oauthbearer.login.grants import load_private_key, make_assertion
+from oauthbearer.validation.introspection import (
     INTROSPECTION_AUTH_METHODS,
     MAX_INTROSPECTION_RESPONSE_SIZE,
     IntrospectionAuthMethod,
@@ -46,10 +51,6 @@ from oauthbearer.introspection import (
     parse_introspection_response,
     token_key,
 )
-from oauthbearer.login.requests import load_private_key, make_assertion
-from oauthbearer.retry import RetryLoop, RetryPolicy
-from oauthbearer.transport import DEFAULT_TIMEOUT_S, HttpError, http_request
-from oauthbearer.urls import check_url, redact_url
 
 if TYPE_CHECKING:
     import ssl
@@ -81,14 +82,14 @@ DEFAULT_RETRY: Final = RetryPolicy(backoff_s=0.1, budget_s=2.0)
 def post_introspection(
     request: IntrospectionRequest,
     *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure_loopback: bool = False,
 ) -> tuple[int, bytes]:
     """POST ``request`` once: the status and at most
-    :data:`~oauthbearer.introspection.MAX_INTROSPECTION_RESPONSE_SIZE` + 1
+    :data:`~oauthbearer.validation.introspection.MAX_INTROSPECTION_RESPONSE_SIZE` + 1
     bytes of body. A failed attempt raises an
-    :class:`~oauthbearer.introspection.IntrospectionError`."""
+    :class:`~oauthbearer.validation.introspection.IntrospectionError`."""
     try:
         response = http_request(
             "POST",
@@ -148,7 +149,7 @@ class IntrospectionValidator:
         cache: IntrospectionCache | None = None,
         max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
         retry: RetryPolicy | None = DEFAULT_RETRY,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_loopback: bool = False,
         transport: Callable[[IntrospectionRequest], tuple[int, bytes]] | None = None,
@@ -301,7 +302,7 @@ class IntrospectionValidator:
         """Judge ``token`` at ``now`` (epoch seconds): from the cache, or by
         asking the provider (one request per token at a time). Raises
         :class:`~oauthbearer.errors.InvalidToken` to refuse and
-        :class:`~oauthbearer.introspection.IntrospectionError` when the
+        :class:`~oauthbearer.validation.introspection.IntrospectionError` when the
         provider could not be asked (never cached, never a grant)."""
         check_token(token)
         key = token_key(token)

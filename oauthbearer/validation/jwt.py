@@ -25,7 +25,7 @@ token or a key:
    present, is a string of at most ``MAX_KID_LENGTH`` characters. ``jku``,
    ``jwk``, ``x5u`` and ``x5c`` are ignored: keys come from configuration only.
 3. *Signature*: the keys are selected by ``kid`` and ``alg`` (see
-   :meth:`oauthbearer.jwks.JsonWebKeySet.keys_for`; ``HS*`` keys come from
+   :meth:`oauthbearer.validation.jwks.JsonWebKeySet.keys_for`; ``HS*`` keys come from
    ``hmac_keys`` only, asymmetric ones from ``keys`` only, and each verifier
    also checks the key object's type, so an RSA public key can never serve as
    an HMAC secret). At most :data:`MAX_KEYS_TRIED` keys are tried. The
@@ -84,19 +84,9 @@ import types
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, NoReturn
 
+from oauthbearer._json import loads_strict
+from oauthbearer._text import show_value
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
-from oauthbearer.jwks import (
-    EC_COORDINATE_SIZE,
-    MAX_KID_LENGTH,
-    TO_STANDARD_ALPHABET,
-    Jose4jKeySource,
-    JsonWebKey,
-    JsonWebKeySet,
-    KeySource,
-    _show,
-    decode_standard,
-    loads_strict,
-)
 from oauthbearer.kafka_claims import (
     KAFKA_MAX_TOKEN_LENGTH,
     jose4j_seconds,
@@ -106,7 +96,17 @@ from oauthbearer.kafka_claims import (
     kafka_subject,
 )
 from oauthbearer.token import OAuthBearerToken, _unchecked_token
-from oauthbearer.verified_cache import VerifiedTokenCache
+from oauthbearer.validation.jwks import (
+    EC_COORDINATE_SIZE,
+    MAX_KID_LENGTH,
+    TO_STANDARD_ALPHABET,
+    Jose4jKeySource,
+    JsonWebKey,
+    JsonWebKeySet,
+    KeySource,
+    decode_standard,
+)
+from oauthbearer.validation.verified_cache import VerifiedTokenCache
 
 __all__ = [
     "ACCEPTED_TYPES",
@@ -217,7 +217,7 @@ class JwtRules:
       algorithm, and up to :data:`MAX_KEYS_TRIED` keys are tried; when false,
       keys are selected as jose4j does (the JWK's ``alg`` breaks ties only, one
       key is tried), which needs a
-      :class:`~oauthbearer.jwks.Jose4jKeySource`.
+      :class:`~oauthbearer.validation.jwks.Jose4jKeySource`.
     * ``padded_base64url``: a part may end in ``=`` padding, where jose4j stops
       reading it; when false, ``=`` is refused (RFC 7515 section 2).
     * ``max_token_length``: the default of :class:`JwtValidator`'s option.
@@ -287,7 +287,7 @@ class _SingleSecret:
 class JwtValidator:
     """A :class:`~oauthbearer.token.TokenValidator` for signed JWT access tokens.
 
-    ``keys`` is a :class:`~oauthbearer.jwks.JsonWebKeySet` or any object with
+    ``keys`` is a :class:`~oauthbearer.validation.jwks.JsonWebKeySet` or any object with
     ``keys_for(kid, alg)`` (a refreshing cache, say); it may be ``None`` only
     when every algorithm is an ``HS*`` one. See the module documentation for
     the checks, in order, and ``docs/validation.md`` for a guide.
@@ -447,7 +447,7 @@ class JwtValidator:
             _refuse(_shape_problem(shape) or f"the JWT signature {error}")
         keys = source.keys_for(kid, alg)
         if not keys:
-            which = "no 'kid'" if kid is None else f"kid {_show(kid)}"
+            which = "no 'kid'" if kid is None else f"kid {show_value(kid)}"
             _refuse(f"no configured key fits the JWT ({which}, alg {alg})")
         if len(keys) > MAX_KEYS_TRIED:
             _refuse(
@@ -459,7 +459,7 @@ class JwtValidator:
             if verify(key.key, signature, signing_input):
                 break
         else:
-            which = "" if kid is None else f", kid {_show(kid)}"
+            which = "" if kid is None else f", kid {show_value(kid)}"
             count = "the key" if len(keys) == 1 else f"any of the {len(keys)} keys"
             # A stray character in the payload is found here, on the failure path only.
             _refuse(
@@ -483,7 +483,7 @@ class JwtValidator:
         """Whether ``token`` is shaped like a JWS whose header this validator
         accepts and whose ``kid`` and ``alg`` select a key it holds. Reads the
         header only and verifies nothing: it is how
-        :class:`~oauthbearer.introspection.JwtOrIntrospection` decides to judge
+        :class:`~oauthbearer.validation.introspection.JwtOrIntrospection` decides to judge
         a token locally rather than introspect it."""
         if not isinstance(token, str) or len(token) > self._max_token_length:
             return False
@@ -540,7 +540,7 @@ class JwtValidator:
         allowed = ", ".join(self._algorithms)
         if isinstance(alg, str) and (alg in ASYMMETRIC_ALGORITHMS or alg in HMAC_ALGORITHMS):
             return f"the JWT alg {alg} is not one of the configured algorithms ({allowed})"
-        return f"the JWT alg {_show(alg)} is not a supported algorithm (configured: {allowed})"
+        return f"the JWT alg {show_value(alg)} is not a supported algorithm (configured: {allowed})"
 
     def _check_header(self, header: dict[str, Any]) -> None:
         rules = self._rules
@@ -548,7 +548,7 @@ class JwtValidator:
             typ = header["typ"]
             if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES:
                 _refuse(
-                    f"the JWT typ {_show(typ)} is not an access token type "
+                    f"the JWT typ {show_value(typ)} is not an access token type "
                     "(JWT, at+jwt or application/at+jwt; RFC 8725 section 3.11)"
                 )
         if "crit" in header and (header["crit"] != [] or not rules.jose4j_crit_cty):
@@ -615,11 +615,11 @@ class JwtValidator:
         principal = payload.get(name)
         if type(principal) is not str:
             if name not in payload:
-                _refuse(f"the JWT has no {_show(name)} claim (the principal)")
-            _refuse(f"the JWT {_show(name)} claim (the principal) is not a string")
+                _refuse(f"the JWT has no {show_value(name)} claim (the principal)")
+            _refuse(f"the JWT {show_value(name)} claim (the principal) is not a string")
         if not principal or principal.strip() != principal or not principal.isprintable():
             _refuse(
-                f"the JWT {_show(name)} claim (the principal) is blank, has surrounding "
+                f"the JWT {show_value(name)} claim (the principal) is blank, has surrounding "
                 "whitespace or holds control characters"
             )
 
@@ -638,7 +638,7 @@ class JwtValidator:
                     scope = scope.difference(("",))
             else:
                 _refuse(
-                    f"the JWT {_show(self._scope_claim)} claim (the scope) is not a string "
+                    f"the JWT {show_value(self._scope_claim)} claim (the scope) is not a string "
                     "or an array of strings"
                 )
 
@@ -661,7 +661,7 @@ class JwtValidator:
             if type(iss) is not str or iss not in self._issuers:
                 if "iss" not in payload:
                     _refuse("the JWT has no 'iss' claim; an issuer is configured")
-                _refuse(f"the JWT issuer {_show(iss)} is not the configured issuer")
+                _refuse(f"the JWT issuer {show_value(iss)} is not the configured issuer")
 
         if "aud" in payload:
             # The accepting cases inline; _check_audience decides (and words) the rest.
@@ -683,7 +683,7 @@ class JwtValidator:
         if name is not None and name in payload:
             groups = payload[name]
             if type(groups) is not list or not all(type(item) is str for item in groups):
-                _refuse(f"the JWT {_show(name)} claim is not an array of strings")
+                _refuse(f"the JWT {show_value(name)} claim is not an array of strings")
 
     def _kafka_claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
         """Kafka's broker's claim rules (:mod:`oauthbearer.kafka_claims`), in its order:
@@ -731,7 +731,7 @@ class JwtValidator:
                 return
         else:
             _refuse("the JWT 'aud' claim is not a string or an array of strings")
-        _refuse(f"the JWT audience {_show(aud)} holds none of the configured audiences")
+        _refuse(f"the JWT audience {show_value(aud)} holds none of the configured audiences")
 
 
 # --- Parts -----------------------------------------------------------------------
@@ -917,7 +917,7 @@ _DIGEST_INFO_PREFIX: Final[Mapping[str, bytes]] = types.MappingProxyType(
 
 def _make_verifiers(algorithms: Collection[str]) -> dict[str, _Verifier]:
     """One verifier per allowed algorithm, each bound to its padding and hash objects."""
-    # Lazy (DESIGN.md): importing oauthbearer.jwt must not load cryptography.
+    # Lazy (DESIGN.md): importing oauthbearer.validation.jwt must not load cryptography.
     from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
     from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import (  # noqa: PLC0415
