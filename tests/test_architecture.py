@@ -42,6 +42,7 @@ PURE = (
     "login/grants",
     "login/client_token",
     "kafka/protocol",
+    "kafka/records",
     "kafka/server",
     "kafka/client",
     "integrations/mail",
