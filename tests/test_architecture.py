@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
 #: clock, no randomness).
 PURE = (
     "_json",
+    "_net",
     "_text",
     "config/names",
     "config/jaas",
@@ -247,6 +248,7 @@ CORE = frozenset(
         "kafka_claims",
         "unsecured",
         "_json",
+        "_net",
         "_text",
         "_files",
         "observe",

@@ -10,6 +10,10 @@
   sees each of them, through the real broker, with an unsecured login and
   with client credentials on the PRODUCE listener, whose sessions end every
   3 s (tests/test_real_kafka_produce.py runs it through the whole scenario).
+* ``broker_from_server_properties.py``: the broker emulator serves a
+  listener of a ``server.properties`` (its own demo file, and a SASL_SSL one
+  with a CA made by the test), and a client authenticates to it; a key store
+  it cannot read is refused by name.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pytest
 from tests.conftest import KAFKA_AUDIENCE, KAFKA_SCOPE_CLAIM, KAFKA_SUB_CLAIM
 from tests.real_kafka import jaas_module
 from tests.test_interop_kafka import client_module
+from tests.tls_ca import make_ca
 
 if TYPE_CHECKING:
     from oauthbearer.testing import TestIdentityProvider
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
 EXAMPLES: Final = Path(__file__).parent.parent / "examples"
 SMALL_CLIENT: Final = EXAMPLES / "kafka_small_client.py"
 FAUST_APP: Final = EXAMPLES / "faust_app.py"
+BROKER_FROM_PROPERTIES: Final = EXAMPLES / "broker_from_server_properties.py"
 RECORDS: Final = 2_000
 _HANDLER: Final = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
 
@@ -197,3 +203,39 @@ def test_the_faust_app_with_client_credentials_across_sessions(
     assert done.returncode == 0, done.stderr[-4000:]
     assert "the agent saw 3000 of them" in done.stdout
     assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_broker_from_server_properties_on_its_own() -> None:
+    done = _run(str(BROKER_FROM_PROPERTIES))
+    assert done.returncode == 0, done.stderr
+    assert "listener clients: SASL_PLAINTEXT, unsecured tokens, sessions of at most 600000 ms" in (
+        done.stdout
+    )
+    assert "not read (no bearing on its clients): log.dirs, num.partitions" in done.stdout
+    assert "ClientAuthenticated(session_lifetime_ms=600000" in done.stdout
+
+
+def test_broker_from_server_properties_serves_sasl_ssl(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path)
+    properties = tmp_path / "server.properties"
+    lines = [
+        "listeners=SASL_SSL://127.0.0.1:9093",
+        "sasl.enabled.mechanisms=OAUTHBEARER",
+        (
+            "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config="
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;"
+        ),
+        *(f"{k}={v}" for k, v in ca.kafka_listener_properties("SASL_SSL").items()),
+    ]
+    properties.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    done = _run(str(BROKER_FROM_PROPERTIES), str(properties), "--cafile", str(ca.ca_file))
+    assert done.returncode == 0, done.stderr
+    assert "listener sasl_ssl: SASL_SSL" in done.stdout
+    assert "ClientAuthenticated(" in done.stdout
+    # Something it cannot serve is refused by name.
+    properties.write_text(
+        "\n".join([*lines[:3], "ssl.keystore.type=JKS"]) + "\n", encoding="latin-1"
+    )
+    done = _run(str(BROKER_FROM_PROPERTIES), str(properties))
+    assert done.returncode == 2
+    assert "ssl.keystore.type is 'JKS'" in done.stderr

@@ -116,6 +116,7 @@ from oauthbearer.kafka.server import (
     ServerAuthenticationFailed,
     ServerEvent,
     ServerPhase,
+    foreign_protocol,
 )
 
 __all__ = [
@@ -214,6 +215,7 @@ __all__ = [
     "encode_record_batches",
     "encode_request",
     "encode_response",
+    "foreign_protocol",
     "peer_text",
     "request_header_version",
     "response_header_version",

@@ -10,7 +10,9 @@ one succeeds, retrying as Kafka's login module does
 (:class:`~oauthbearer.http.retry.RetryLoop`: 100 ms doubling within a 10 s budget,
 ``sasl.login.retry.backoff.ms`` / ``.max.ms``): an answer that is not worth
 retrying ends the loop at once, and when the loop ends in failure the *first*
-error is raised, as Kafka's ``Retry`` does. :func:`discover` reads an
+error is raised, as Kafka's ``Retry`` does. Each retry is logged at WARNING
+on the ``oauthbearer.login`` logger: the attempt that failed, the wait and
+the cause (the error's message, which holds no secret). :func:`discover` reads an
 issuer's metadata (a GET, which follows redirects the URL policy allows). The
 ``*_async`` twins run each attempt in a worker thread
 (:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`.
@@ -23,8 +25,9 @@ in messages are redacted (:func:`~oauthbearer.http.urls.redact_url`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from oauthbearer.http.retry import RetryLoop, RetryPolicy, is_retryable_status
 from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
@@ -55,6 +58,9 @@ __all__ = [
     "get_json",
     "post",
 ]
+
+_LOG: Final = logging.getLogger("oauthbearer.login")
+
 
 _E = TypeVar("_E", TokenEndpointError, DiscoveryError)
 

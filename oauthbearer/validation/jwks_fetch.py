@@ -192,7 +192,8 @@ class JwksRefresher:
 
     ``fetch`` returns a :class:`~oauthbearer.validation.jwks.JsonWebKeySet` or raises
     (:func:`fetch_jwks_url` and :func:`file_jwks_source` make one). Each
-    refresh retries as Kafka does (``retry``). Use :meth:`start` for a
+    refresh retries as Kafka does (``retry``), each retry logged at WARNING on
+    ``oauthbearer.jwks`` (the attempt, the wait, the cause). Use :meth:`start` for a
     background thread, or ``await`` :meth:`run` in an asyncio program; either
     way the first fetch happens at once and its failure is raised.
     """
@@ -319,6 +320,11 @@ class JwksRefresher:
         self._thread.start()
         return self
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called (the background thread runs, or ran)."""
+        return self._thread is not None
+
     def stop(self, timeout_s: float | None = 5.0) -> None:
         """Stop the background thread, if running."""
         self._stopping.set()
@@ -327,7 +333,7 @@ class JwksRefresher:
             self._thread.join(timeout_s)
 
     def __enter__(self) -> Self:
-        return self if self._thread is not None else self.start()
+        return self if self.started else self.start()
 
     def __exit__(
         self,
