@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from oauthbearer.cli import main
 from oauthbearer.config import (
     ClientCredentialsConfig,
     async_token_provider,
@@ -536,3 +537,45 @@ def test_sasl_ssl_settings_carry_the_brokers_ca(idp: TestIdentityProvider, ca: L
     assert kafka["security_protocol"] == "SASL_SSL"
     assert len(kafka["ssl_context"].get_ca_certs()) == 1
     assert kafka["sasl_oauth_token_provider"].extensions() == {"traceId": "t1"}
+
+
+# --- The command line: --cafile ----------------------------------------------------------------
+
+
+def test_validate_takes_a_cafile(
+    tls_idp: TestIdentityProvider, ca: LoopbackCa, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tls_idp.mint_token("alice", scope="kafka")
+    argv = ["validate", token, "--jwks", tls_idp.jwks_uri, "--issuer", tls_idp.issuer]
+    assert main(argv) != 0
+    assert "certificate does not verify" in capsys.readouterr().err
+    assert main([*argv, "--cafile", str(ca.ca_file)]) == 0
+    assert "alice" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="2"):
+        main(["validate", token, "--unsecured", "--cafile", str(ca.ca_file)])
+    assert "--cafile applies to --jwks and --introspect only" in capsys.readouterr().err
+
+
+def test_check_takes_a_cafile(
+    tls_idp: TestIdentityProvider,
+    ca: LoopbackCa,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = tmp_path / "client.properties"
+    client.write_text("".join(f"{k}={v}\n" for k, v in cc_properties(tls_idp).items()))
+    broker = tmp_path / "server.properties"
+    broker.write_text(
+        f"listener.name.sasl_ssl.oauthbearer.sasl.jaas.config={MODULE};\n"
+        "listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class="
+        f"{PKG}OAuthBearerValidatorCallbackHandler\n"
+        f"listener.name.sasl_ssl.sasl.oauthbearer.jwks.endpoint.url={tls_idp.jwks_uri}\n"
+    )
+    argv = ["check", "--client", str(client), "--broker", str(broker)]
+    assert main(argv) == 1
+    assert "certificate does not verify" in capsys.readouterr().out
+    assert main([*argv, "--cafile", str(ca.ca_file)]) == 0
+    assert "SUCCESS" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="2"):
+        main([*argv, "--cafile", str(tmp_path / "none.pem")])
+    assert "no such file" in capsys.readouterr().err
