@@ -6,6 +6,7 @@ made here), and the proxy environment variables."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import select
 import socket
 import socketserver
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oauthbearer.cli import main
 from oauthbearer.config import (
@@ -29,6 +32,7 @@ from oauthbearer.config import (
     kafka_python_settings,
     token_provider,
 )
+from oauthbearer.config._settings import pem_certificates
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.http.options import HttpOptions, load_ca_context
 from oauthbearer.http.transport import HttpResponse, http_request
@@ -510,9 +514,9 @@ def test_connection_settings_that_cannot_work_are_refused(
             props.pop(key)
         else:
             props[key] = value
-    for settings in (kafka_python_settings, confluent_kafka_settings):
+    for make in (kafka_python_settings, confluent_kafka_settings):
         with pytest.raises(ConfigurationError, match=problem):
-            settings(props, allow_insecure_loopback=True)
+            make(props, allow_insecure_loopback=True)
 
 
 def test_sasl_ssl_settings_carry_the_brokers_ca(idp: TestIdentityProvider, ca: LoopbackCa) -> None:
@@ -579,3 +583,33 @@ def test_check_takes_a_cafile(
     with pytest.raises(SystemExit, match="2"):
         main([*argv, "--cafile", str(tmp_path / "none.pem")])
     assert "no such file" in capsys.readouterr().err
+
+
+# --- Properties: the PEM trust store text -------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(der=st.binary(min_size=1, max_size=600), wrap=st.sampled_from([64, 76, 10_000]))
+def test_pem_certificates_normalise_any_line_layout(der: bytes, wrap: int) -> None:
+    body = base64.b64encode(der).decode()
+    lines = [body[i : i + wrap] for i in range(0, len(body), wrap)]
+    for separator in ("\n", " ", "\r\n"):
+        text = separator.join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"])
+        pem = pem_certificates(text + separator + text, option="x")
+        blocks = pem.split("-----END CERTIFICATE-----\n")
+        assert blocks[-1] == ""
+        for block in blocks[:-1]:
+            inner = block.removeprefix("-----BEGIN CERTIFICATE-----\n").split("\n")
+            assert all(len(line) <= 64 for line in inner)
+            assert base64.b64decode("".join(inner)) == der
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=st.text(max_size=100), after=st.text(max_size=100))
+def test_pem_certificates_take_any_text_and_never_show_it(before: str, after: str) -> None:
+    # Whatever the text, our error or a result; the message never quotes the text.
+    marker = "QmVhcmVyU2VjcmV0"
+    try:
+        pem_certificates(before + marker + after, option="ssl.truststore.certificates")
+    except ConfigurationError as error:
+        assert marker not in str(error)
