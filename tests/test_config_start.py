@@ -613,3 +613,16 @@ def test_pem_certificates_take_any_text_and_never_show_it(before: str, after: st
         pem_certificates(before + marker + after, option="ssl.truststore.certificates")
     except ConfigurationError as error:
         assert marker not in str(error)
+
+
+def test_allow_insecure_loopback_is_given_once(idp: TestIdentityProvider) -> None:
+    config = client_login(cc_properties(idp), allow_insecure_loopback=True)
+    assert isinstance(config, ClientCredentialsConfig)
+    assert config.allow_insecure_loopback
+    with client_credentials_provider(config) as provider:  # no second flag
+        assert provider.token().principal == "orders"
+    strict = client_login(
+        cc_properties(idp) | {"sasl.oauthbearer.token.endpoint.url": "https://idp.example/t"}
+    )
+    assert isinstance(strict, ClientCredentialsConfig)
+    assert not strict.allow_insecure_loopback

@@ -83,6 +83,8 @@ def _check_mechanism(properties: Mapping[str, str]) -> None:
 
 def _check_trust(config: ClientCredentialsConfig | JwtBearerConfig) -> None:
     owner = type(config).__name__
+    if not isinstance(config.allow_insecure_loopback, bool):
+        raise ArgumentTypeError(f"{owner}.allow_insecure_loopback must be a bool")
     for name in ("ca_file", "ca_certificates"):
         value = getattr(config, name)
         if value is not None and (not isinstance(value, str) or not trim(value)):
@@ -124,6 +126,10 @@ class ClientCredentialsConfig:
     #: system's trust store.
     ca_file: str | None = None
     ca_certificates: str | None = dataclasses.field(default=None, repr=False)
+    #: Plain http to a loopback token endpoint is allowed (tests, a local
+    #: identity provider): set by :func:`client_login` from its own flag, so
+    #: that the flag is given once.
+    allow_insecure_loopback: bool = False
 
     def __post_init__(self) -> None:
         _check_trust(self)
@@ -221,9 +227,11 @@ class JwtBearerConfig:
     #: client reads its token's scope and principal from (Kafka's ClientJwtValidator).
     scope_claim: str = "scope"
     subject_claim: str = "sub"
-    #: As :attr:`ClientCredentialsConfig.ca_file` and ``.ca_certificates``.
+    #: As :attr:`ClientCredentialsConfig.ca_file`, ``.ca_certificates`` and
+    #: ``.allow_insecure_loopback``.
     ca_file: str | None = None
     ca_certificates: str | None = dataclasses.field(default=None, repr=False)
+    allow_insecure_loopback: bool = False
 
     def __post_init__(self) -> None:
         _check_trust(self)
@@ -406,6 +414,7 @@ def client_login(
             refresh=refresh,
             claims=claims,
             trust=(ca_file, ca_certificates),
+            allow_insecure_loopback=allow_insecure_loopback,
         )
     if split_url(url.value).scheme == "file":
         return TokenFileConfig(
@@ -439,6 +448,7 @@ def client_login(
         subject_claim=claims.subject_claim,
         ca_file=ca_file,
         ca_certificates=ca_certificates,
+        allow_insecure_loopback=allow_insecure_loopback,
     )
 
 
@@ -481,6 +491,7 @@ def _jwt_bearer_config(
     refresh: RefreshConfig,
     claims: _ClaimNames,
     trust: tuple[str | None, str | None],
+    allow_insecure_loopback: bool,
 ) -> JwtBearerConfig:
     """Kafka's ``JwtBearerJwtRetriever.configure``, without touching a file:
     ``sasl.oauthbearer.assertion.file`` if set, else the private key and the
@@ -515,6 +526,7 @@ def _jwt_bearer_config(
             subject_claim=claims.subject_claim,
             ca_file=trust[0],
             ca_certificates=trust[1],
+            allow_insecure_loopback=allow_insecure_loopback,
             **assertion,
         )
 

@@ -106,6 +106,7 @@ def _http_fetch(
     """A fetch that sends ``make_request()`` with Kafka's retries and reads the
     token as Kafka's client does; the claim names default to the config's."""
     options = config_http(config, http)
+    allow_insecure_loopback = allow_insecure_loopback or config.allow_insecure_loopback
     scope_name = scope_claim or config.scope_claim
     subject_name = subject_claim or config.subject_claim
 
@@ -340,7 +341,7 @@ def jwt_bearer_fetch(
     check_url(
         config.token_endpoint_url,
         option="sasl.oauthbearer.token.endpoint.url",
-        allow_insecure_loopback=allow_insecure_loopback,
+        allow_insecure_loopback=allow_insecure_loopback or config.allow_insecure_loopback,
     )
     assertion = _assertion_source(config, now, rng)
     return _http_fetch(
