@@ -626,3 +626,18 @@ def test_allow_insecure_loopback_is_given_once(idp: TestIdentityProvider) -> Non
     )
     assert isinstance(strict, ClientCredentialsConfig)
     assert not strict.allow_insecure_loopback
+
+
+def test_a_transport_of_ones_own_is_behind_the_url_policy() -> None:
+    called: list[str] = []
+
+    def transport(method: str, url: str, **kwargs: Any) -> HttpResponse:
+        called.append(url)
+        return HttpResponse(200, b"{}")
+
+    options = HttpOptions(transport=transport)
+    with pytest.raises(ConfigurationError, match="must use https"):
+        options.request("GET", "http://idp.example/jwks", max_size=10, what="JWKS request")
+    assert called == []
+    assert options.request("GET", "https://idp.example/jwks", max_size=10).status == 200
+    assert called == ["https://idp.example/jwks"]

@@ -21,7 +21,9 @@ takes one :class:`HttpOptions` as ``http=``, instead of four parameters each:
 * **Transport.** ``transport``: a function with the signature of
   :func:`~oauthbearer.http.transport.http_request` that makes one attempt,
   for an HTTP stack of your own (a corporate proxy library, say). The URL
-  policy is applied before it is called; it is given the SSL context.
+  policy (:func:`~oauthbearer.http.urls.check_url`) is applied before it is
+  called; it is given the SSL context and the deadline, and a redirect it
+  follows is its own to check.
 
 Proxies: the default transport honours ``https_proxy``, ``http_proxy`` and
 ``no_proxy`` (:mod:`oauthbearer.http.transport`).
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpResponse, http_request
+from oauthbearer.http.urls import check_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -178,7 +181,11 @@ class HttpOptions:
     ) -> HttpResponse:
         """One attempt through ``transport`` (default
         :func:`~oauthbearer.http.transport.http_request`), with these options."""
-        send = self.transport or http_request
+        if self.transport is None:
+            send: Transport = http_request  # it applies the URL policy itself
+        else:
+            check_url(url, option=f"{what} URL", allow_insecure_loopback=allow_insecure_loopback)
+            send = self.transport
         return send(
             method,
             url,
