@@ -41,6 +41,7 @@ PURE = (
     "login/grants",
     "login/client_token",
     "kafka/protocol",
+    "kafka/records",
     "kafka/server",
     "kafka/client",
     "integrations/mail",
