@@ -33,7 +33,9 @@
   block, to check that it did what it shows. ``file``: write the block to
   this file of the scratch directory instead of running it (a script that
   ``then`` runs). ``no-run: <reason>``: the block does not run, and says
-  why; nothing else opts a block out.
+  why; nothing else opts a block out. ``no-typecheck: <reason>``: the block is
+  left out of tests/test_docs_types.py's ``mypy --strict`` run, for a block
+  that is deliberately partial.
 - A block whose fixture cannot be had here (a client library that is not
   installed) is left out, the rest of the page runs, and the page's test is
   reported as skipped with the block's line and the reason.
@@ -95,6 +97,7 @@ class Annotation:
     then: tuple[str, ...] = ()
     file: str | None = None
     no_run: str | None = None
+    no_typecheck: str | None = None
 
 
 class Block(NamedTuple):
@@ -139,6 +142,9 @@ def parse_annotation(body: str) -> Annotation:
     if unknown:
         raise ValueError(f"docs-test: unknown fixtures {sorted(unknown)}; known: {FIXTURES}")
     (file,) = items.get("file", [None])
+    (no_typecheck,) = items.get("no-typecheck", [None])
+    if no_typecheck is not None and not no_typecheck:
+        raise ValueError("docs-test: no-typecheck needs a reason")
     return Annotation(
         fixtures=tuple(n for v in items.get("fixtures", []) for n in v.split()),
         given=tuple(n for v in items.get("given", []) for n in v.split()),
@@ -146,6 +152,7 @@ def parse_annotation(body: str) -> Annotation:
         then=tuple(items.get("then", [])),
         file=file,
         no_run=no_run,
+        no_typecheck=no_typecheck,
     )
 
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     from oauthbearer.config import BrokerValidatorConfig, JaasConfig
+    from oauthbearer.http.options import HttpOptions
     from oauthbearer.kafka.broker import BrokerEmulator
     from oauthbearer.testing.conformance import ConformanceCase
     from oauthbearer.testing.probe import Finding, ProbeResult
@@ -439,7 +440,22 @@ _JWT_VALIDATE_OPTIONS: Final = {
 }
 
 
-def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
+def _http_options(args: argparse.Namespace) -> HttpOptions | None:
+    """``--cafile``: the CA certificates (PEM) that every HTTPS call trusts."""
+    from oauthbearer.http.options import HttpOptions  # noqa: PLC0415 - ssl, on demand
+
+    cafile = getattr(args, "cafile", None)
+    if cafile is None:
+        return None
+    try:
+        return HttpOptions(cafile=cafile)
+    except ConfigurationError as exc:
+        raise UsageError(f"--cafile: {exc}") from None
+
+
+def _jwks_refresher(
+    source: str, *, insecure_loopback: bool, http: HttpOptions | None = None
+) -> JwksRefresher:
     """A refresher for ``--jwks SOURCE``: an https URL, a loopback http URL, or a file."""
     # The shell is imported here: most commands need no urllib, threads or asyncio.
     from oauthbearer.validation.jwks_fetch import JwksRefresher  # noqa: PLC0415
@@ -447,11 +463,13 @@ def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
     if "://" not in source:
         if insecure_loopback:
             raise UsageError("--insecure-loopback applies to an http://127.0.0.1 URL only")
+        if http is not None:
+            raise UsageError("--cafile applies to an https URL only")
         return JwksRefresher.for_file(source)
     if insecure_loopback and not source.startswith("http://"):
         raise UsageError("--insecure-loopback applies to an http://127.0.0.1 URL only")
     try:
-        return JwksRefresher.for_url(source, allow_insecure_loopback=insecure_loopback)
+        return JwksRefresher.for_url(source, allow_insecure_loopback=insecure_loopback, http=http)
     except ConfigurationError as exc:
         raise UsageError(f"--jwks: {explain(exc)}") from None
 
@@ -497,6 +515,7 @@ def _introspector(args: argparse.Namespace) -> TokenValidator:
             auth_method=f"client_secret_{args.client_auth or 'basic'}",  # type: ignore[arg-type]
             rules=rules,
             allow_insecure_loopback=args.insecure_loopback,
+            http=_http_options(args),
         )
     except ConfigurationError as exc:
         raise UsageError(f"--introspect: {explain(exc)}") from None
@@ -512,11 +531,15 @@ def _validator(args: argparse.Namespace) -> tuple[TokenValidator, JwksRefresher 
     _unused(args, _INTROSPECT_OPTIONS, needs="--introspect")
     if args.jwks is None:
         _unused(args, _JWT_VALIDATE_OPTIONS, needs="--jwks")
+        if getattr(args, "cafile", None) is not None:
+            raise UsageError("--cafile applies to --jwks and --introspect only")
         options = _key_values(args.option, "--option")
         return UnsecuredJwsValidator.from_options(options), None
     if args.option:
         raise UsageError("-o/--option applies to --unsecured only")
-    refresher = _jwks_refresher(args.jwks, insecure_loopback=args.insecure_loopback)
+    refresher = _jwks_refresher(
+        args.jwks, insecure_loopback=args.insecure_loopback, http=_http_options(args)
+    )
     validator = JwtValidator(
         refresher.cache,
         algorithms=args.algorithm or ("RS256",),
@@ -951,6 +974,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         out=None if args.json else print_step(sys.stdout),
         progress=progress,
         spellings=flag_spellings(),
+        http=_http_options(args),
     )
     passed = len(steps) == len(STEPS) and all(step.passed for step in steps)
     if args.json:
@@ -1130,6 +1154,12 @@ def _add_validator_options(parser: argparse.ArgumentParser, *, required: bool) -
         "--insecure-loopback",
         action="store_true",
         help="allow an http:// JWKS or introspection URL to a loopback address (for tests)",
+    )
+    jwt_options.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust the CA certificates of this PEM file (instead of the system's) for the "
+        "https JWKS or introspection URL",
     )
     jwt_options.add_argument("--issuer", action="append", help="the expected iss; repeatable")
     jwt_options.add_argument(
@@ -1418,6 +1448,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--insecure-loopback",
         action="store_true",
         help="allow http to 127.0.0.1 (the local test identity provider)",
+    )
+    check.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust the CA certificates of this PEM file (instead of the system's and the "
+        "JAAS trust stores) for every https call, client and broker side",
     )
     check.add_argument(
         "--json",

@@ -108,6 +108,7 @@ import math
 import re
 import secrets
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -592,6 +593,18 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     idp: TestIdentityProvider
+    ssl_context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.ssl_context is None:
+            return connection, address
+        # The handshake waits for the handler's thread (_Handler.setup), so that
+        # a client that never speaks TLS cannot stall the accepting loop.
+        wrapped = self.ssl_context.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out or hung up is expected here, not an error.
@@ -608,6 +621,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.idp._connection_opened(self.connection)
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()  # within the handler's timeout
+            except BaseException:
+                self.server.idp._connection_closed(self.connection)  # finish() will not run
+                raise
 
     def finish(self) -> None:
         try:
@@ -631,7 +650,10 @@ class TestIdentityProvider:
     Use it as a context manager (``with TestIdentityProvider() as idp:``) or
     call :meth:`start` and :meth:`stop`. ``host`` must be an IPv4 loopback
     address; ``port`` 0 picks a free port. ``clock`` gives the time (epoch
-    seconds) for the tokens it issues and the assertions it checks.
+    seconds) for the tokens it issues and the assertions it checks. With
+    ``ssl_context`` (a server context holding a certificate for ``host``), it
+    speaks HTTPS only, and every URL it gives (the issuer, the endpoints, the
+    metadata's) is ``https``.
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -645,8 +667,12 @@ class TestIdentityProvider:
         profile: Profile | str = Profile.GENERIC,
         scope_claim: str | _Default | None = _DEFAULT,
         opaque: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._host = _check_loopback(host)
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise ArgumentTypeError("TestIdentityProvider: ssl_context must be an ssl.SSLContext")
+        self._ssl_context = ssl_context
         try:
             self.profile = Profile(profile)
         except ValueError:
@@ -703,8 +729,10 @@ class TestIdentityProvider:
             raise IdentityProviderStateError("TestIdentityProvider.start() was already called")
         server = _Server((self._host, self._port), _Handler)
         server.idp = self
+        server.ssl_context = self._ssl_context
         self._server = server
-        self._issuer = f"http://{self._host}:{server.server_address[1]}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self._issuer = f"{scheme}://{self._host}:{server.server_address[1]}"
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -745,7 +773,8 @@ class TestIdentityProvider:
 
     @property
     def issuer(self) -> str:
-        """``http://127.0.0.1:PORT``: the ``iss`` of every token and the metadata's ``issuer``."""
+        """``http://127.0.0.1:PORT`` (``https`` with an ``ssl_context``): the
+        ``iss`` of every token and the metadata's ``issuer``."""
         if self._issuer is None:
             raise IdentityProviderStateError("TestIdentityProvider is not started")
         return self._issuer
