@@ -160,6 +160,8 @@ class ErrorCode(enum.IntEnum):
     CORRUPT_MESSAGE = 2
     #: A Metadata answer about a topic the broker does not have.
     UNKNOWN_TOPIC_OR_PARTITION = 3
+    #: A Metadata answer about a topic the client may not describe.
+    TOPIC_AUTHORIZATION_FAILED = 29
     UNSUPPORTED_SASL_MECHANISM = 33
     ILLEGAL_SASL_STATE = 34
     UNSUPPORTED_VERSION = 35
