@@ -12,8 +12,7 @@ import importlib
 import logging
 import time
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,6 +34,9 @@ from oauthbearer.validation.claim_check import ClaimCheckError
 from oauthbearer.validation.introspection_http import IntrospectionValidator
 from oauthbearer.validation.jwt import JwtValidator
 from tests.peers import missing_peer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 TOPICS = ("orders.eu", "orders.us", "payroll", "audit")
 
