@@ -13,8 +13,10 @@ wants), good and bad; the verdicts and principals must agree.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,12 +31,14 @@ from oauthbearer.config.strimzi import (
     strimzi_validator,
 )
 from oauthbearer.errors import ConfigurationError, InvalidToken
+from oauthbearer.gs2 import ClientInitialResponse
 from oauthbearer.testing.idp import TestIdentityProvider
+from oauthbearer.testing.probe import Expected, Observed, ProbeCase, probe
 from oauthbearer.validation.claim_check import ClaimCheckError
 from oauthbearer.validation.introspection_http import IntrospectionValidator
 from oauthbearer.validation.jwt import JwtValidator
 from tests.peers import missing_peer
-from tests.real_kafka import JavaProgram, classpath, java_tool, selected_version
+from tests.real_kafka import JavaProgram, KafkaBroker, classpath, java_tool, selected_version
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -64,6 +68,8 @@ def server_jaas(idp: TestIdentityProvider, **extra: str) -> str:
             "oauth.check.audience": "true",
             "oauth.custom.claim.check": CHECK,
             "oauth.username.claim": "preferred_username",
+            # The broker's own login on the listener (Kafka's unsecured login module).
+            "unsecuredLoginStringClaim_sub": "broker",
             **extra,
         }
     )
@@ -82,7 +88,7 @@ def test_the_jwks_options_map_to_our_objects(keycloak_like: TestIdentityProvider
     assert isinstance(config, StrimziValidatorConfig)
     assert isinstance(config.validator, JwtValidator)
     assert config.refresher is not None
-    assert config.ignored == ("oauth.config.id",)
+    assert config.ignored == ("unsecuredLoginStringClaim_sub", "oauth.config.id")
     assert config.authorizer.claim_check is not None
     assert CHECK in config.authorizer.claim_check.source
     assert STRIMZI_SERVER_HANDLER.endswith("JaasServerOauthValidatorCallbackHandler")
@@ -363,3 +369,64 @@ def test_without_the_audience_and_type_checks_too(
     assert all(a == b for a, b in kinds.values()), kinds
     assert kinds["wrong audience"] == ("OK", "OK")
     assert kinds["typ ID"] == ("OK", "OK")
+
+
+# --- the same, with Strimzi's validator in a real Kafka broker ------------------------------
+
+
+@pytest.fixture(scope="module")
+def strimzi_broker(
+    request: pytest.FixtureRequest, keycloak_like: TestIdentityProvider
+) -> Iterator[KafkaBroker]:
+    prefix = "listener.name.strimzi."
+    broker = KafkaBroker(
+        version=selected_version(),
+        listeners={"STRIMZI": "SASL_PLAINTEXT"},
+        properties={
+            f"{prefix}sasl.enabled.mechanisms": "OAUTHBEARER",
+            f"{prefix}oauthbearer.sasl.jaas.config": server_jaas(keycloak_like),
+            f"{prefix}oauthbearer.sasl.server.callback.handler.class": STRIMZI_SERVER_HANDLER,
+        },
+        extra_classpath=[strimzi_classpath()],
+    )
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        kept = broker.cleanup(keep_log=request.session.testsfailed > 0)
+        if kept is not None:
+            print(f"\nKafka {broker.version}'s log: {kept}", file=sys.stderr)
+
+
+def test_strimzi_in_the_broker_and_we_agree(
+    strimzi_broker: KafkaBroker, keycloak_like: TestIdentityProvider
+) -> None:
+    """Each token in its own SASL exchange with the broker's Strimzi listener."""
+    tokens = token_set(keycloak_like)
+    cases = [
+        ProbeCase(
+            id=name,
+            description=name,
+            data=ClientInitialResponse(token).encode(),
+            kafka=Expected.UNSPECIFIED,
+            rfc7628=Expected.UNSPECIFIED,
+        )
+        for name, token in tokens.items()
+    ]
+    port = strimzi_broker.ports["STRIMZI"]
+    results = asyncio.run(probe("127.0.0.1", port, cases, timeout_s=30.0))
+    broker = {r.case.id: r.observed for r in results}
+    text = server_jaas(keycloak_like)
+    ours = our_verdicts(
+        strimzi_validator(text, allow_insecure_loopback=True), list(tokens.values())
+    )
+    mine = {
+        name: Observed.GRANTED if verdict.startswith("OK ") else Observed.REFUSED
+        for name, verdict in zip(tokens, ours, strict=True)
+    }
+    assert broker == mine
+    assert [name for name, seen in broker.items() if seen is Observed.GRANTED] == [
+        "good",
+        "good, several audiences",
+    ]

@@ -32,7 +32,8 @@ strimzi-kafka-oauth e101071e):
   :class:`~oauthbearer.validation.authorizer.ClaimsAuthorizer` whose claim
   check a token must pass at authentication, as Strimzi's does.
 
-Options that change no verdict (timeouts, retries, metrics, ids) are accepted
+Options that change no verdict (timeouts, retries, metrics, ids, and Kafka's
+``unsecuredLogin*`` options for the broker's own login) are accepted
 and listed in :attr:`StrimziValidatorConfig.ignored`; every other option this
 module does not reproduce is refused by name, so that a configuration never
 means less here than in Strimzi.
@@ -173,13 +174,19 @@ def _options(config: str | JaasConfig | Mapping[str, str]) -> Mapping[str, str]:
     raise ArgumentTypeError("Strimzi options must be JAAS text, a JaasConfig or a str mapping")
 
 
+def _ignored(key: str) -> bool:
+    # Kafka's unsecuredLogin* options configure the broker's own login on the
+    # listener (Strimzi's examples set unsecuredLoginStringClaim_sub), not validation.
+    return key in _OPERATIONAL or key.startswith("unsecuredLogin")
+
+
 def _check_names(options: Mapping[str, str], known: frozenset[str]) -> tuple[str, ...]:
     for key in options:
         if key in _REFUSED:
             raise ConfigurationError(f"{key}: not supported ({_REFUSED[key]})")
-        if key not in known and key not in _OPERATIONAL:
+        if key not in known and not _ignored(key):
             raise ConfigurationError(f"{key}: not a Strimzi option this configuration supports")
-    return tuple(key for key in options if key in _OPERATIONAL)
+    return tuple(key for key in options if _ignored(key))
 
 
 def _flag(options: Mapping[str, str], key: str, *, default: bool) -> bool:
