@@ -430,3 +430,26 @@ def test_strimzi_in_the_broker_and_we_agree(
         "good",
         "good, several audiences",
     ]
+
+
+def test_the_client_login_fetches_from_a_token_endpoint(
+    keycloak_like: TestIdentityProvider,
+) -> None:
+    """Strimzi's client options, through our client-credentials source, at a real endpoint."""
+    from oauthbearer.login.sources import client_credentials_fetch
+
+    keycloak_like.add_client("kafka-app", "app-secret", scopes=["kafka"])
+    login = strimzi_client(
+        jaas(
+            **{
+                "oauth.token.endpoint.uri": keycloak_like.token_endpoint,
+                "oauth.client.id": "kafka-app",
+                "oauth.client.secret": "app-secret",
+                "oauth.scope": "kafka",
+                "oauth.username.claim": "preferred_username",
+            }
+        )
+    )
+    token = client_credentials_fetch(login, allow_insecure_loopback=True)()
+    assert token.principal == "service-account-kafka-app"
+    assert token.scope == frozenset({"kafka"})
