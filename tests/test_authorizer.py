@@ -296,3 +296,27 @@ def test_the_emulator_warns_when_introspection_fails(
     assert "wrong-secret" not in caplog.text
     assert records
     assert not any(r.ok for r in records)
+
+
+def test_metadata_reports_the_authorized_operations_of_each_topic() -> None:
+    from oauthbearer.kafka.broker import TOPIC_AUTHORIZED_OPERATIONS
+    from oauthbearer.validation.authorizer import ACL_OPERATION_CODES
+
+    reader = Permissions((Grant(operations={"READ"}, name="orders.", pattern_type="PREFIXED"),))
+    admin = Permissions((Grant(operations={"ALL"}, name="*"),))
+    expected = (1 << ACL_OPERATION_CODES[Operation.READ]) | (
+        1 << ACL_OPERATION_CODES[Operation.DESCRIBE]
+    )
+    assert reader.topic_operations("orders.eu") == expected
+    assert reader.topic_operations("payroll") == 0
+    # ALL is every topic operation: what a broker without an authorizer reports.
+    assert admin.topic_operations("payroll") == TOPIC_AUTHORIZED_OPERATIONS
+    answer = metadata_response(
+        MetadataRequest(topics=("orders.eu",), include_topic_authorized_operations=True),
+        9,
+        broker=BROKER,
+        topics=TOPICS,
+        authorized=lambda name: reader.allows("DESCRIBE", "TOPIC", name),
+        topic_operations=reader.topic_operations,
+    )
+    assert [t.topic_authorized_operations for t in answer.topics] == [expected]

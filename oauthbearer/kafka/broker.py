@@ -250,6 +250,7 @@ def metadata_response(
     topics: Sequence[str] = (),
     cluster_id: str | None = DEFAULT_CLUSTER_ID,
     authorized: Callable[[str], bool] | None = None,
+    topic_operations: Callable[[str], int] | None = None,
 ) -> MetadataResponse:
     """A single-broker cluster's answer to ``request`` (read at ``version``),
     as Kafka's ``KafkaApis.handleTopicMetadataRequest`` builds it.
@@ -270,6 +271,8 @@ def metadata_response(
     authorized is TOPIC_AUTHORIZATION_FAILED whether or not it exists (so that
     existence does not leak); one asked about by a known id, the same with a
     null name (ids are not secret, Kafka's comment says).
+    ``topic_operations(name)``, when given, is the bit set of ``AclOperation``
+    codes reported as a topic's authorized operations (v8+, when asked for).
     """
     node = broker.node_id
     if request.topic_ids and version < _METADATA_TOPIC_IDS:
@@ -290,6 +293,9 @@ def metadata_response(
         operations = TOPIC_AUTHORIZED_OPERATIONS
 
     def served(name: str) -> MetadataTopic:
+        shown = operations
+        if topic_operations is not None and operations != AUTHORIZED_OPERATIONS_OMITTED:
+            shown = topic_operations(name)
         partition = MetadataPartition(
             partition_index=0,
             leader_id=node,
@@ -301,7 +307,7 @@ def metadata_response(
             name=name,
             topic_id=topic_id(name),
             partitions=(partition,),
-            topic_authorized_operations=operations,
+            topic_authorized_operations=shown,
         )
 
     # Kafka lists the unknown ids first, then the topics it found.
@@ -769,6 +775,7 @@ class BrokerEmulator:
                     authorized=None
                     if permissions is None
                     else functools.partial(permissions.allows, "DESCRIBE", "TOPIC"),
+                    topic_operations=None if permissions is None else permissions.topic_operations,
                 ),
             )
             return True

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from oauthbearer.token import OAuthBearerToken
 
 __all__ = [
+    "ACL_OPERATION_CODES",
+    "TOPIC_OPERATIONS",
     "ClaimsAuthorizer",
     "Grant",
     "Operation",
@@ -91,6 +93,32 @@ class PatternType(enum.StrEnum):
 
 
 _E = TypeVar("_E", bound=enum.StrEnum)
+
+#: Kafka's ``AclOperation`` codes, the bits of a Metadata answer's authorized operations.
+ACL_OPERATION_CODES: Final = {
+    Operation.ALL: 2,
+    Operation.READ: 3,
+    Operation.WRITE: 4,
+    Operation.CREATE: 5,
+    Operation.DELETE: 6,
+    Operation.ALTER: 7,
+    Operation.DESCRIBE: 8,
+    Operation.CLUSTER_ACTION: 9,
+    Operation.DESCRIBE_CONFIGS: 10,
+    Operation.ALTER_CONFIGS: 11,
+    Operation.IDEMPOTENT_WRITE: 12,
+}
+#: The operations a topic supports (Kafka's ``AclEntry.supportedOperations``).
+TOPIC_OPERATIONS: Final = (
+    Operation.READ,
+    Operation.WRITE,
+    Operation.CREATE,
+    Operation.DELETE,
+    Operation.ALTER,
+    Operation.DESCRIBE,
+    Operation.DESCRIBE_CONFIGS,
+    Operation.ALTER_CONFIGS,
+)
 
 #: What each operation also allows (Kafka's ``AclAuthorizer``/``StandardAuthorizer``).
 _IMPLIED: Final = {
@@ -223,6 +251,15 @@ class Permissions:
         op = _enum(Operation, operation, "operation")
         kind = _enum(ResourceType, resource_type, "resource_type")
         return any(grant.allows(op, kind, name) for grant in self.grants)
+
+    def topic_operations(self, name: str) -> int:
+        """The bit set of ``AclOperation`` codes allowed on topic ``name``, as a
+        Metadata answer reports a topic's authorized operations."""
+        return sum(
+            1 << ACL_OPERATION_CODES[op]
+            for op in TOPIC_OPERATIONS
+            if any(grant.allows(op, ResourceType.TOPIC, name) for grant in self.grants)
+        )
 
 
 class ClaimsAuthorizer:
