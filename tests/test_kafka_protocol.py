@@ -86,6 +86,7 @@ def test_error_codes_are_kafkas() -> None:
         "NONE": 0,
         "CORRUPT_MESSAGE": 2,
         "UNKNOWN_TOPIC_OR_PARTITION": 3,
+        "TOPIC_AUTHORIZATION_FAILED": 29,
         "UNSUPPORTED_SASL_MECHANISM": 33,
         "ILLEGAL_SASL_STATE": 34,
         "UNSUPPORTED_VERSION": 35,
