@@ -906,12 +906,15 @@ class TestIdentityProvider:
         now: float | None = None,
         extra_claims: Mapping[str, Any] | None = None,
         client_id: str | None = None,
+        issuer: str | None = None,
     ) -> str:
         """Sign an access token directly, as the token endpoint would (no HTTP).
 
         The provider must have been started, since its address is the
         issuer. ``now`` defaults to the provider's clock; ``client_id``, when
-        given, becomes the ``client_id`` claim.
+        given, becomes the ``client_id`` claim. ``issuer`` replaces the ``iss``
+        (default :attr:`issuer`): one provider, one key set, several issuers,
+        as Entra ID's tenants (``{base}/{tid}/v2.0``) share its common keys.
         """
         return self._mint(
             "mint_token",
@@ -923,6 +926,7 @@ class TestIdentityProvider:
             extra_claims=extra_claims,
             client_id=client_id,
             opaque=False,
+            issuer=issuer,
         )
 
     def _sign(
@@ -936,12 +940,13 @@ class TestIdentityProvider:
         client_id: str | None,
         now: float,
         opaque: bool = False,
+        issuer: str | None = None,
     ) -> str:
         self._check_scope_extras(extra_claims, "extra_claims")
         issued = math.floor(now)  # whole seconds, as providers write NumericDates
         claims, typ = self._profile_claims(sub, client_id)
         claims.update(extra_claims)
-        claims.update(iss=self.issuer, sub=claims.pop("sub", sub))
+        claims.update(iss=issuer or self.issuer, sub=claims.pop("sub", sub))
         if audience is not None:
             claims["aud"] = audience if isinstance(audience, str) else list(audience)
         if scopes and self.scope_claim is not None:
@@ -1001,9 +1006,12 @@ class TestIdentityProvider:
         extra_claims: Mapping[str, Any] | None,
         client_id: str | None,
         opaque: bool,
+        issuer: str | None = None,
     ) -> str:
         if not isinstance(sub, str) or not sub or sub.strip() != sub:
             raise ConfigurationError(f"{name}: sub must be a non-blank string")
+        if issuer is not None and (not isinstance(issuer, str) or not issuer):
+            raise ConfigurationError(f"{name}: issuer must be a non-empty string")
         issued = self._clock() if now is None else _check_number(now, f"{name}: now")
         return self._sign(
             sub=sub,
@@ -1014,6 +1022,7 @@ class TestIdentityProvider:
             client_id=client_id,
             now=issued,
             opaque=opaque,
+            issuer=issuer,
         )
 
     def revoke(self, token: str) -> bool:
@@ -1348,7 +1357,8 @@ class TestIdentityProvider:
                 claims = dict(validator.validate(token, now=now).claims)
             except InvalidToken:
                 return {"active": False}
-        elif not claims["nbf"] <= now < claims["exp"]:
+        # Only the generic and entra profiles write nbf; the others start at iat.
+        elif not claims.get("nbf", claims["iat"]) <= now < claims["exp"]:
             return {"active": False}
         return {"active": True, **claims, "token_type": "Bearer"}
 
