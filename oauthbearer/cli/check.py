@@ -169,6 +169,7 @@ def run_check(
             jaas_file=jaas_file,
             out=out,
             said=lambda error: _said(error, spellings or {}),
+            http=http,
         )
 
 
@@ -215,6 +216,7 @@ def _run_check(
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None,
     out: Callable[[CheckStep], None] | None,
     said: Callable[[OAuthBearerError], str],
+    http: HttpOptions | None,
 ) -> list[CheckStep]:
     from oauthbearer.login.client_token import client_token  # noqa: PLC0415 - shells
     from oauthbearer.login.sources import (  # noqa: PLC0415

@@ -101,20 +101,20 @@ from oauthbearer.config.start import (
 )
 
 __all__ = [
+    "JAAS_GRAMMAR",
+    "KNOWN_PROPERTIES",
+    "OAUTHBEARER_LOGIN_MODULE",
     "BrokerListener",
     "BrokerValidatorConfig",
     "ClientCredentialsConfig",
     "ClientLogin",
     "ClientTokenSource",
     "Endpoint",
-    "JAAS_GRAMMAR",
     "JaasConfig",
     "JaasConfigError",
     "JaasFile",
     "JwtBearerConfig",
-    "KNOWN_PROPERTIES",
     "ListenerTls",
-    "OAUTHBEARER_LOGIN_MODULE",
     "PropertiesError",
     "PropertiesSource",
     "TokenFileConfig",
