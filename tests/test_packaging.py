@@ -144,3 +144,22 @@ def test_strategies_without_hypothesis_name_the_extra() -> None:
     # The rest of the package does not need it.
     program = "import sys\nsys.modules['hypothesis'] = None\nimport oauthbearer.testing\n"
     subprocess.run([sys.executable, "-c", program], check=True, timeout=60)  # noqa: S603
+
+
+def test_the_api_reference_says_where_names_are_imported_from() -> None:
+    """api.md names the root and the subpackages as the places to import from;
+    each name of their ``__all__`` is there, and the root claims no more."""
+    import importlib
+
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert "Every public name is importable from the package" not in text
+    assert "The package root does not re-export everything" in text
+    subpackages = ("oauthbearer.kafka", "oauthbearer.login", "oauthbearer.config")
+    for package in ("oauthbearer", *subpackages, "oauthbearer.testing"):
+        assert f"`{package}" in text, package
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            assert getattr(module, name, None) is not None, f"{package}.{name}"
+    import oauthbearer
+
+    assert "BrokerEmulator" not in oauthbearer.__all__  # its module only, as api.md says
