@@ -50,6 +50,7 @@ PURE = (
     "kafka/client",
     "integrations/mail",
     "integrations/postgresql",
+    "testing/reports",
 )
 
 #: What a pure module never imports: I/O, concurrency, the clock, randomness.

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from oauthbearer.config import BrokerValidatorConfig, JaasConfig
     from oauthbearer.http.options import HttpOptions
     from oauthbearer.kafka.broker import BrokerEmulator
-    from oauthbearer.testing.conformance import ConformanceCase
+    from oauthbearer.testing.conformance import CaseResult, ConformanceCase
     from oauthbearer.testing.probe import Finding, ProbeResult
     from oauthbearer.token import OAuthBearerToken, TokenValidator
     from oauthbearer.validation.jwks_fetch import JwksRefresher
@@ -774,6 +774,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         generated_cases,
         junit_xml,
         probe,
+        progress_line,
         shrink_findings,
         summary,
     )
@@ -801,9 +802,23 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise UsageError(f"--case {' '.join(args.case)} matches no case")
     dialect = Dialect(args.expect)
 
+    done = 0
+
+    def progress(result: ProbeResult) -> None:
+        # Streams to stderr as each case completes; stdout keeps the report.
+        nonlocal done
+        done += 1
+        print(progress_line(done, len(cases), result, dialect), file=sys.stderr, flush=True)
+
     async def run() -> tuple[list[ProbeResult], list[Finding]]:
         results = await probe(
-            host, port, cases, timeout_s=args.timeout, concurrency=args.concurrency, tls=tls
+            host,
+            port,
+            cases,
+            timeout_s=args.timeout,
+            concurrency=args.concurrency,
+            tls=tls,
+            on_result=None if args.no_progress else progress,
         )
         findings = await shrink_findings(
             host,
@@ -828,12 +843,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     violations = [r for r in results if r.violation]
     disagree = sum(agree is False for agree in agrees)
     if args.junit is not None:
-        xml = junit_xml(results, dialect=dialect, target=args.bootstrap, findings=findings)
-        try:
-            with open(args.junit, "w", encoding="utf-8") as out:
-                out.write(xml)
-        except OSError as exc:
-            raise UsageError(f"--junit {args.junit}: {exc.strerror}") from None
+        _write_junit(
+            args.junit,
+            junit_xml(results, dialect=dialect, target=args.bootstrap, findings=findings),
+        )
     if args.json:
         minimal = {f.result.case.id: f for f in findings}
         print(json.dumps([_probe_json(r, minimal.get(r.case.id)) for r in results], indent=2))
@@ -858,6 +871,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 1 if disagree or violations else 0
 
 
+def _write_junit(path: str, xml: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(xml)
+    except OSError as exc:
+        raise UsageError(f"--junit {path}: {exc.strerror}") from None
+
+
 def _probe_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     """--tls, --cafile, --insecure: the context the probe's connections use."""
     if not (args.tls or args.cafile or args.insecure):
@@ -877,24 +898,9 @@ def _probe_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def _probe_json(result: ProbeResult, finding: Finding | None = None) -> dict[str, Any]:
-    from oauthbearer.testing.probe import escaped  # noqa: PLC0415 - with the probe
+    from oauthbearer.testing.probe import escaped, result_json  # noqa: PLC0415 - with the probe
 
-    shown: dict[str, Any] = {
-        "case": result.case.id,
-        "observed": str(result.observed),
-        "after_challenge": None if result.after_challenge is None else str(result.after_challenge),
-        "error_code": result.error_code,
-        "message": result.message,
-        "after_error_code": result.after_error_code,
-        "after_message": result.after_message,
-        "exercised": result.exercised,
-        "kafka_expects": str(result.case.kafka),
-        "kafka_agrees": result.kafka_agrees,
-        "rfc7628_expects": str(result.case.rfc7628),
-        "rfc7628_agrees": result.rfc7628_agrees,
-        "violation": result.violation,
-        "seconds": round(result.seconds, 3),
-    }
+    shown = result_json(result)
     if finding is not None:
         shown["finding"] = {
             "kind": finding.kind,
@@ -1011,6 +1017,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         DEFAULT_VERDICT_TIMEOUT_S,
         command_implementation,
         format_report,
+        junit_xml,
+        progress_line,
         run_conformance,
         select_cases,
     )
@@ -1036,13 +1044,27 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             raise UsageError(f"--command: {exc}") from None
         name = f"the command {args.command_line}"
     jobs = 1 if implementation is None else args.jobs or os.cpu_count() or 1
+    dialects = [Dialect(args.dialect)] if args.dialect is not None else list(Dialect)
+    total = sum(dialect in case.expect for case in cases for dialect in dialects)
+    done = 0
+
+    def progress(result: CaseResult) -> None:
+        # Streams to stderr as each result is known; stdout keeps the report.
+        nonlocal done
+        done += 1
+        print(progress_line(done, total, result), file=sys.stderr, flush=True)
+
     report = run_conformance(
         implementation,
         name=name,
         cases=cases,
-        dialects=None if args.dialect is None else [args.dialect],
+        dialects=dialects,
         jobs=jobs,
+        outcome_only=args.outcome_only,
+        on_result=None if args.no_progress else progress,
     )
+    if args.junit is not None:
+        _write_junit(args.junit, junit_xml(report))
     if args.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -1504,6 +1526,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --command: cases run at once (default: the number of CPUs)",
     )
     conformance.add_argument("--json", action="store_true", help="print the results as JSON")
+    conformance.add_argument(
+        "--junit", metavar="FILE", help="also write the results as JUnit XML, for CI"
+    )
+    conformance.add_argument(
+        "--outcome-only",
+        action="store_true",
+        help="compare accept or reject only: no reason code, no field",
+    )
+    conformance.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="do not stream a line per result to stderr",
+    )
     conformance.set_defaults(func=cmd_conformance)
 
     probe_parser = commands.add_parser(
@@ -1577,6 +1612,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--junit", metavar="FILE", help="also write the results as JUnit XML, for CI"
     )
     probe_parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    probe_parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="do not stream a line per completed case to stderr",
+    )
     probe_parser.set_defaults(func=cmd_probe)
 
     idp = commands.add_parser(
