@@ -44,7 +44,6 @@ RATCHET: Final[dict[str, float]] = {
     "oauthbearer/gs2.py": 98,
     "oauthbearer/session.py": 98,
     "oauthbearer/kafka_claims.py": 98,
-    "oauthbearer/unsecured.py": 94,
     "oauthbearer/validation/jwt.py": 92,
     "oauthbearer/validation/jwks.py": 95,
     "oauthbearer/kafka/protocol.py": 95,
