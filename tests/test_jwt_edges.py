@@ -10,11 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from oauthbearer.errors import ArgumentTypeError
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.validation.jwks import JsonWebKey, JsonWebKeySet
-from oauthbearer.validation.jwt import MAX_KEYS_TRIED, JwtValidator
+from oauthbearer.validation.jwt import KAFKA_RULES, MAX_KEYS_TRIED, JwtValidator
 from tests.test_jwks import b64url
-from tests.test_jwt import ASYMMETRIC, NOW, SECRET, SIGNERS, claims, key_set, refused, sign
+from tests.test_jwt import (
+    ASYMMETRIC,
+    NOW,
+    SECRET,
+    SIGNERS,
+    claims,
+    key_set,
+    refused,
+    set_unused_bit,
+    sign,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -123,3 +133,51 @@ def test_can_verify_reads_the_header_only() -> None:
     header_of_none = b64url(b'{"alg":"none"}')
     assert not validator.can_verify(f"{header_of_none}.{payload}.{signature}")
     assert set(SIGNERS) >= {"RS256", "ES256"}
+
+
+# --- Kafka's rules (jose4j's key selection) -------------------------------------------------
+
+
+def test_kafka_rules_check_the_groups_claim() -> None:
+    validator = JwtValidator(key_set("rsa"), rules=KAFKA_RULES, groups_claim="groups")
+    token = validator.validate(sign(claims(groups=["admins"])), now=NOW)
+    assert token.claims["groups"] == ["admins"]
+    assert "not an array of strings" in refused(validator, sign(claims(groups="admins")))
+
+
+def test_kafka_rules_cache_verdicts_against_the_key_set() -> None:
+    validator = JwtValidator(key_set("rsa"), rules=KAFKA_RULES, cache_size=4)
+    token = sign(claims())
+    assert validator.validate(token, now=NOW) == validator.validate(token, now=NOW + 1)
+
+
+class Builtin:
+    """A key source whose keys_for has no signature to inspect (a builtin)."""
+
+    keys_for = staticmethod(max)
+
+
+def test_kafka_rules_need_a_key_source_that_takes_honour_jwk_alg() -> None:
+    with pytest.raises(ConfigurationError, match="need keys whose keys_for takes honour_jwk_alg"):
+        JwtValidator(Builtin(), rules=KAFKA_RULES)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="need keys whose keys_for takes honour_jwk_alg"):
+        JwtValidator(AnyKeys(()), rules=KAFKA_RULES)
+
+
+def test_an_algorithm_named_twice_counts_once() -> None:
+    validator = JwtValidator(key_set("rsa"), algorithms=("RS256", "PS256", "RS256"))
+    assert validator.validate(sign(claims(), "PS256"), now=NOW).principal == "alice"
+
+
+@pytest.mark.parametrize("header", [b"not json", b'{"alg":"RS256","crit":["x"]}', b"[]"])
+def test_can_verify_is_false_for_a_header_the_validator_refuses(header: bytes) -> None:
+    validator = JwtValidator(key_set("rsa"))
+    _, payload, signature = sign(claims()).split(".")
+    assert not validator.can_verify(f"{b64url(header)}.{payload}.{signature}")
+
+
+def test_can_verify_is_false_for_a_malformed_token_with_a_refused_header() -> None:
+    validator = JwtValidator(key_set("rsa"))
+    _, payload, signature = sign(claims()).split(".")
+    # The signature's last character carries bits base64url leaves unused (RFC 4648 3.5).
+    assert not validator.can_verify(f"{b64url(b'not json')}.{payload}.{set_unused_bit(signature)}")
