@@ -1,5 +1,6 @@
-"""A server session's caller hands it the wrong kind of value: the call is refused
-with a local error that names it, and the machine is FAILED (any error is final)."""
+"""A session's caller hands it the wrong kind of value, or the application protocol
+reports an outcome the exchange cannot have: the call is refused, and the machine
+is FAILED (any error is final)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 from oauthbearer import (
     ArgumentTypeError,
     ClientSession,
+    ClientState,
     ErrorResponse,
     OAuthBearerToken,
+    ProtocolError,
     ServerSession,
     ServerState,
     TokenReceived,
@@ -65,3 +68,12 @@ def test_an_extension_validator_must_return_a_verdict(verdict: object) -> None:
 def test_the_right_values_are_taken() -> None:
     assert received().accept(TOKEN).token is TOKEN
     assert received().reject(ErrorResponse("invalid_token")).reply == b'{"status":"invalid_token"}'
+
+
+def test_a_discovery_granted_through_the_application_protocol_is_refused() -> None:
+    # As receive(b"") is: a discovery request carries no token, so nothing may be granted.
+    client = ClientSession.discovery()
+    client.initial_response()
+    with pytest.raises(ProtocolError, match=r"^the server accepted a discovery request"):
+        client.receive_outcome(success=True)
+    assert client.state is ClientState.FAILED
