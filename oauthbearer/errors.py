@@ -26,7 +26,10 @@ This module is pure: no I/O, no clock, no randomness.
 from __future__ import annotations
 
 import types
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "MALFORMED_REASONS",
@@ -86,7 +89,26 @@ class OAuthBearerError(Exception):
 
 
 class ConfigurationError(OAuthBearerError, ValueError):
-    """A local option or field value is not acceptable; the message names it."""
+    """A local option or field value is not acceptable; the message names it.
+
+    Where an argument of the call would change the verdict, ``remedy`` is that
+    argument as the message writes it, a Python call's spelling such as
+    ``allow_insecure_loopback=True``. A shell that spells the argument
+    otherwise (the command line's ``--insecure-loopback``) says so with
+    :meth:`worded_for`, rather than telling its user a Python parameter.
+    """
+
+    def __init__(self, message: str = "", *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
+
+    def worded_for(self, spellings: Mapping[str, str]) -> str:
+        """The message, its :attr:`remedy` spelled as ``spellings`` spell it
+        (remedy -> the shell's spelling); as ``str()`` when it has none there."""
+        text = str(self)
+        if self.remedy is None or self.remedy not in spellings:
+            return text
+        return text.replace(self.remedy, spellings[self.remedy])
 
 
 class ArgumentTypeError(ConfigurationError, TypeError):

@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
 #: clock, no randomness).
 PURE = (
     "_json",
+    "_net",
     "_text",
     "config/names",
     "config/jaas",
@@ -41,6 +42,7 @@ PURE = (
     "login/grants",
     "login/client_token",
     "kafka/protocol",
+    "kafka/records",
     "kafka/server",
     "kafka/client",
     "integrations/mail",
@@ -238,7 +240,19 @@ def test_the_private_import_checker_sees_them(tmp_path: Path) -> None:
 #: (imports for annotations only, under ``if TYPE_CHECKING:``, are free). The
 #: core is the codec, the state machines, the token and the errors.
 CORE = frozenset(
-    {"errors", "gs2", "session", "token", "kafka_claims", "unsecured", "_json", "_text", "_files"}
+    {
+        "errors",
+        "gs2",
+        "session",
+        "token",
+        "kafka_claims",
+        "unsecured",
+        "_json",
+        "_net",
+        "_text",
+        "_files",
+        "observe",
+    }
 )
 LAYERS: dict[str, frozenset[str]] = {
     "core": frozenset(),
