@@ -80,11 +80,13 @@ class _Duplicate(ValueError):
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise _Duplicate(name)
-            seen.add(name)
+        # The first name that repeats: up to it, the names equal the distinct names
+        # in order; there, the distinct list has moved on to a new name or ended.
+        names = [name for name, _ in pairs]
+        distinct: list[str | None] = [*result, None]
+        raise _Duplicate(
+            next(name for name, new in zip(names, distinct, strict=False) if name != new)
+        )
     return result
 
 
