@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from oauthbearer.kafka.client import (
     API_VERSIONS_REQUEST_VERSION,
-    CLIENT_FAILURE_REASONS,
     SASL_HANDSHAKE_REQUEST_VERSION,
     ApplicationResponse,
     ClientAuthenticated,
@@ -19,11 +18,11 @@ from oauthbearer.kafka.client import (
     ClientPhase,
     KafkaClientConnection,
 )
+from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
     AUTHORIZED_OPERATIONS_OMITTED,
     CONNECTION_CLOSED,
-    KAFKA_FRAME_REASONS,
     MAX_STRING_LENGTH,
     MAX_TAGGED_FIELDS,
     NEED_DATA,
@@ -67,7 +66,6 @@ from oauthbearer.kafka.protocol import (
     wire_text,
 )
 from oauthbearer.kafka.server import (
-    CONNECTION_FAILURE_REASONS,
     DEFAULT_AUTHENTICATION_TIMEOUT_MS,
     MAX_ELEMENTS_BEFORE_AUTHENTICATION,
     MAX_METADATA_TOPICS,
@@ -76,7 +74,6 @@ from oauthbearer.kafka.server import (
     MIN_REAUTH_INTERVAL_MS,
     PAUSED,
     ApplicationRequest,
-    ConnectionClosed,
     ConnectionEvent,
     KafkaServerConnection,
     ServerAuthenticated,
@@ -89,11 +86,8 @@ __all__ = [
     "API_VERSIONS_REQUEST_VERSION",
     "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
     "AUTHORIZED_OPERATIONS_OMITTED",
-    "CLIENT_FAILURE_REASONS",
     "CONNECTION_CLOSED",
-    "CONNECTION_FAILURE_REASONS",
     "DEFAULT_AUTHENTICATION_TIMEOUT_MS",
-    "KAFKA_FRAME_REASONS",
     "MAX_ELEMENTS_BEFORE_AUTHENTICATION",
     "MAX_METADATA_TOPICS",
     "MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION",
@@ -123,6 +117,7 @@ __all__ = [
     "DecoderEvent",
     "ErrorCode",
     "Frame",
+    "FramedConnection",
     "KafkaClientConnection",
     "KafkaFrameDecoder",
     "KafkaServerConnection",

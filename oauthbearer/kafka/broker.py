@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
 from oauthbearer.gs2 import Dialect, ErrorResponse
+from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import (
     AUTHORIZED_OPERATIONS_OMITTED,
     NEED_DATA,
@@ -84,7 +85,6 @@ from oauthbearer.kafka.server import (
     DEFAULT_AUTHENTICATION_TIMEOUT_MS,
     MAX_METADATA_TOPICS,
     ApplicationRequest,
-    ConnectionClosed,
     KafkaServerConnection,
     ServerAuthenticated,
     ServerAuthenticationFailed,
@@ -206,7 +206,7 @@ class AuthenticationRecord:
 
     ``outcome`` is ``"authenticated"``, ``"reauthenticated"`` (KIP-368) or
     ``"failed"``; on failure, ``reason`` is a code of
-    :data:`~oauthbearer.kafka.CONNECTION_FAILURE_REASONS`, ``error_code`` the
+    :class:`~oauthbearer.ServerFailureReason`, ``error_code`` the
     Kafka error code, ``message`` what the client was told (or why the
     connection was closed) and ``detail`` the validator's own explanation, which
     the client never sees. No field holds the token.

@@ -5,7 +5,7 @@ Theory of operation
 The corpus (``conformance.json``, shipped in this package) holds client initial
 responses (RFC 7628 section 3.1), each with the verdict per dialect: *accept*,
 with the token, authzid and extensions a parser must read, or *reject*, with
-the reason code (:data:`~oauthbearer.MALFORMED_REASONS`) and, for Kafka, the
+the reason code (:class:`~oauthbearer.MalformedReason`) and, for Kafka, the
 text Kafka's broker reports. Each expectation names its source: a section of
 RFC 7628, RFC 5801, RFC 6750 or RFC 3629, Apache Kafka's
 ``OAuthBearerClientInitialResponse``, a real client's wire capture, or one of
@@ -131,7 +131,7 @@ class Verdict:
 
     ``fields`` holds what it reported of ``token``, ``authzid`` (``None`` when
     absent), ``extensions`` and ``kafka_message``; only reported fields are
-    compared. ``reason`` is a code of :data:`~oauthbearer.MALFORMED_REASONS`, or
+    compared. ``reason`` is a code of :class:`~oauthbearer.MalformedReason`, or
     ``None`` when not reported.
     """
 
