@@ -41,6 +41,12 @@ Targets, RS256: full validation <= 1.5x one raw verification, and at least
 2.5x the throughput of ``jwt.decode`` with a pre-loaded key (validate / pyjwt
 <= 0.4). ES256 and EdDSA ratios are printed for information.
 
+Observability: ``rs256_observed`` is the same validation through
+:class:`~oauthbearer.observe.ObservedValidator` with no metrics hooks
+installed (what the broker emulator runs); it may cost at most 10% more than
+``rs256_validate``. ``rs256_cache_hit_observed`` is a cache hit through it,
+for information.
+
 The verified-token cache: a hit, and an insert into a *full* cache of 10k,
 100k and 1M entries (``cache_full_*``: each insert evicts the oldest entry, and
 the rounds make hundreds of thousands of them). Eviction must not slow down as
@@ -70,6 +76,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from harness import Benchmark, Column, Operation, b64url, run_main
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from oauthbearer.observe import ObservedValidator, install_hooks
 from oauthbearer.validation.jwks import JsonWebKeySet
 from oauthbearer.validation.jwt import JwtValidator
 from oauthbearer.validation.verified_cache import VerifiedTokenCache
@@ -94,6 +101,8 @@ TARGETS: Final = (
     ("rs256_cache_hit", "rs256_validate", 0.05),
     # An insert into a full cache costs about the same at any size (O(1) eviction).
     ("rs256_cache_full_1m", "rs256_cache_full_10k", 3.0),
+    # Observability with no hooks installed costs at most 10% (docs/observability.md).
+    ("rs256_observed", "rs256_validate", 1.1),
 )
 #: Sizes of the full caches that inserts are timed into.
 CACHE_SIZES: Final = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -110,6 +119,7 @@ INFO_RATIOS: Final = (
     ("rs256_cache_full_100k", "rs256_cache_full_10k"),
     ("rs256_cache_full_10k", "rs256_verify"),
     ("rs256_cache_full_1m", "rs256_verify"),
+    ("rs256_cache_hit_observed", "rs256_cache_hit"),
 )
 
 
@@ -286,6 +296,23 @@ class ValidationBenchmark(Benchmark[Fixture]):
                         {**common, "validator": cached, "now": fixture.now},
                     )
                 )
+                # The same two through ObservedValidator, with no hooks installed:
+                # what the broker emulator pays for its counters and DEBUG lines.
+                self.require(install_hooks(None) is None, "no metrics hooks are installed")
+                operations += [
+                    Operation(
+                        "rs256_cache_hit_observed",
+                        "RS256: ObservedValidator, verified-token cache hit",
+                        "validator.validate(token, now=now)",
+                        {**common, "validator": ObservedValidator(cached), "now": fixture.now},
+                    ),
+                    Operation(
+                        "rs256_observed",
+                        "RS256: ObservedValidator(JwtValidator).validate",
+                        "validator.validate(token, now=now)",
+                        {**common, "validator": ObservedValidator(validator), "now": fixture.now},
+                    ),
+                ]
                 operations += self._cache_inserts(key_set, item, fixture)
             operations += [
                 Operation(

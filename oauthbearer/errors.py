@@ -43,7 +43,10 @@ This module is pure: no I/O, no clock, no randomness.
 from __future__ import annotations
 
 import enum
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "ArgumentTypeError",
@@ -182,6 +185,27 @@ class FrameReason(ReasonCode):
         "a Metadata request asks about a topic by neither name nor id",
     )
     UNSUPPORTED_VERSION = "unsupported-version", "the API version is outside the supported range"
+    # record batches (oauthbearer.kafka.records)
+    UNSUPPORTED_MAGIC = (
+        "unsupported-magic",
+        "a record batch is not of format v2 (its magic byte is not 2)",
+    )
+    CRC_MISMATCH = "crc-mismatch", "a record batch's CRC-32C does not match its bytes"
+    UNSUPPORTED_COMPRESSION = (
+        "unsupported-compression",
+        (
+            "a record batch is compressed with a codec other than gzip (snappy, lz4, "
+            "zstd, or an unknown one)"
+        ),
+    )
+    INVALID_COMPRESSED_DATA = (
+        "invalid-compressed-data",
+        "a record batch's gzip stream is corrupt, ends early, or is followed by other bytes",
+    )
+    INVALID_RECORD = (
+        "invalid-record",
+        "a record's length prefix disagrees with its fields, or runs past its batch",
+    )
 
 
 class ProtocolReason(ReasonCode):
@@ -339,6 +363,14 @@ class ServerFailureReason(ReasonCode):
         "authentication-timeout",
         "the client did not authenticate in the time allowed from the connection's start",
     )
+    TLS_HANDSHAKE = (
+        "tls-handshake",
+        (
+            "the client began a TLS handshake on a listener without TLS (a client "
+            "configured for SSL or SASL_SSL)"
+        ),
+    )
+    HTTP_REQUEST = "http-request", "the client sent an HTTP request to the Kafka listener"
 
 
 class ClientFailureReason(ReasonCode):
@@ -403,7 +435,26 @@ class LocalError(OAuthBearerError):
 
 
 class ConfigurationError(LocalError, ValueError):
-    """A local option or field value is not acceptable; the message names it."""
+    """A local option or field value is not acceptable; the message names it.
+
+    Where an argument of the call would change the verdict, ``remedy`` is that
+    argument as the message writes it, a Python call's spelling such as
+    ``allow_insecure_loopback=True``. A shell that spells the argument
+    otherwise (the command line's ``--insecure-loopback``) says so with
+    :meth:`worded_for`, rather than telling its user a Python parameter.
+    """
+
+    def __init__(self, message: str = "", *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
+
+    def worded_for(self, spellings: Mapping[str, str]) -> str:
+        """The message, its :attr:`remedy` spelled as ``spellings`` spell it
+        (remedy -> the shell's spelling); as ``str()`` when it has none there."""
+        text = str(self)
+        if self.remedy is None or self.remedy not in spellings:
+            return text
+        return text.replace(self.remedy, spellings[self.remedy])
 
 
 class ArgumentTypeError(ConfigurationError, TypeError):

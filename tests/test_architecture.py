@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
 #: clock, no randomness).
 PURE = (
     "_json",
+    "_net",
     "_text",
     "config/names",
     "config/jaas",
@@ -43,6 +44,7 @@ PURE = (
     "login/client_token",
     "kafka/protocol",
     "kafka/framing",
+    "kafka/records",
     "kafka/server",
     "kafka/client",
     "integrations/mail",
@@ -239,8 +241,10 @@ CORE = frozenset(
         "kafka_claims",
         "unsecured",
         "_json",
+        "_net",
         "_text",
         "_files",
+        "observe",
     }
 )
 LAYERS: dict[str, frozenset[str]] = {

@@ -18,16 +18,24 @@ if TYPE_CHECKING:
     import subprocess
 
 
-OPERATIONS = {
-    f"{alg}_{kind}"
-    for alg in ("rs256", "es256", "eddsa")
-    for kind in ("validate", "verify", "pyjwt", "pyjwk_client")
-} | {"rs256_cache_hit", "rs256_cache_full_10k", "rs256_cache_full_100k", "rs256_cache_full_1m"}
+OPERATIONS = (
+    {
+        f"{alg}_{kind}"
+        for alg in ("rs256", "es256", "eddsa")
+        for kind in ("validate", "verify", "pyjwt", "pyjwk_client")
+    }
+    | {"rs256_cache_hit", "rs256_cache_full_10k", "rs256_cache_full_100k", "rs256_cache_full_1m"}
+    | {
+        "rs256_observed",
+        "rs256_cache_hit_observed",
+    }
+)
 TARGETS = {
     ("rs256_validate", "rs256_verify"): 1.5,
     ("rs256_validate", "rs256_pyjwt"): 0.4,
     ("rs256_cache_hit", "rs256_validate"): 0.05,
     ("rs256_cache_full_1m", "rs256_cache_full_10k"): 3.0,
+    ("rs256_observed", "rs256_validate"): 1.1,
 }
 
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from oauthbearer.cli import main
 from oauthbearer.cli.check import run_check
-from oauthbearer.testing import TestIdentityProvider
+from oauthbearer.testing import HttpStatus, TestIdentityProvider
 
 if TYPE_CHECKING:
     import pathlib
@@ -269,3 +269,117 @@ def test_json_output_names_the_failing_step(
     assert [s["step"] for s in document["steps"]] == [1, 2, 3, 4, 5]
     assert document["steps"][-1]["name"] == "broker JWT validation"
     assert SECRET not in json.dumps(document)
+
+
+# --- Usability: usage, files, flags, retries ----------------------------------------------
+
+
+def test_no_arguments_print_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("usage: oauthbearer check")
+    for option in ("--client FILE", "--broker FILE", "--client-property", "--insecure-loopback"):
+        assert option in captured.err
+
+
+@pytest.mark.parametrize("option", ["--client", "--broker"])
+def test_a_missing_file_is_named_with_its_option(
+    option: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere.properties"
+    with pytest.raises(SystemExit) as exited:
+        main(["check", option, str(missing)])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"oauthbearer check: {option} {missing}: No such file or directory\n"
+    )
+
+
+def test_a_broken_properties_file_is_named_with_its_option(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "client.properties"
+    path.write_text("sasl.jaas.config=\\u12\n", encoding="latin-1")
+    with pytest.raises(SystemExit):
+        main(["check", "--client", str(path)])
+    assert f"--client {path}: line 1: malformed \\uxxxx encoding" in capsys.readouterr().err
+
+
+def test_errors_name_the_flags_not_the_python_arguments(
+    idp: TestIdentityProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["check"]
+    for key, value in client(idp).items():
+        args += ["-c", f"{key}={value}"]
+    assert main(args) == 1  # an http token endpoint, without --insecure-loopback
+    out = capsys.readouterr().out
+    assert "FAILED 1/5: client configuration: sasl.oauthbearer.token.endpoint.url must use" in out
+    assert "with --insecure-loopback)" in out
+    assert "allow_insecure_loopback" not in out
+    unsecured = f"{LOGIN_MODULE} required unsecuredLoginStringClaim_sub=alice;"
+    two_listeners = [
+        "-b",
+        f"listener.name.a.oauthbearer.sasl.jaas.config={LOGIN_MODULE} required;",
+        "-b",
+        f"listener.name.b.oauthbearer.sasl.jaas.config={LOGIN_MODULE} required;",
+    ]
+    assert main(["check", "-c", f"sasl.jaas.config={unsecured}", *two_listeners]) == 1
+    out = capsys.readouterr().out
+    assert "several listeners configure OAUTHBEARER (a, b): choose one with --listener NAME" in out
+    assert "listener=" not in out
+
+
+def test_retries_show_while_an_endpoint_is_retried(
+    idp: TestIdentityProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    idp.inject("token", HttpStatus(status=503), times=2)
+    idp.inject("jwks", HttpStatus(status=500))
+    args = ["check", "--insecure-loopback"]
+    for key, value in client(idp).items():
+        args += ["-c", f"{key}={value}"]
+    for key, value in broker(idp).items():
+        args += ["-b", f"{key}={value}"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    retries = [line for line in lines if line.startswith("  ... ")]
+    assert [line.split(", retrying in")[0] for line in retries] == [
+        "  ... token request attempt 1 failed",
+        "  ... token request attempt 2 failed",
+        "  ... JWKS fetch attempt 1 failed",
+    ]
+    assert "HTTP 503" in retries[0]
+    assert "HTTP 500" in retries[2]
+    # Each retry is shown before the step it delays ends, in order.
+    assert lines.index(retries[1]) < lines.index(next(x for x in lines if "PASSED 2/5" in x))
+    assert lines.index(retries[2]) < lines.index(next(x for x in lines if "PASSED 4/5" in x))
+    assert SECRET not in "\n".join(lines)
+
+
+def test_with_json_retries_go_to_standard_error(
+    idp: TestIdentityProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    idp.inject("token", HttpStatus(status=503))
+    args = ["check", "--insecure-loopback", "--json"]
+    for key, value in client(idp).items():
+        args += ["-c", f"{key}={value}"]
+    for key, value in broker(idp).items():
+        args += ["-b", f"{key}={value}"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["passed"] is True
+    assert captured.err.startswith("  ... token request attempt 1 failed, retrying in ")
+
+
+def test_run_check_reports_retries_only_while_it_runs(idp: TestIdentityProvider) -> None:
+    import logging
+
+    seen: list[str] = []
+    idp.inject("token", HttpStatus(status=503))
+    steps = run_check(client(idp), broker(idp), allow_insecure_loopback=True, progress=seen.append)
+    assert all(step.passed for step in steps)
+    assert len(seen) == 1
+    assert not logging.getLogger("oauthbearer.login").handlers
+    assert not logging.getLogger("oauthbearer.jwks").handlers

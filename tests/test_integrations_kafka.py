@@ -192,7 +192,8 @@ def test_kafka_python_message_carries_the_token_and_extensions_intact(
         assert message.authzid is None
 
 
-def test_kafka_python_sees_the_token_providers_error() -> None:
+def test_kafka_python_sees_the_token_providers_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="oauthbearer.integrations")
     now = [1_767_225_600.0]
     provider = TokenProvider(
         lambda: make_token(lifetime_ms=int(now[0] * 1000) + 60_000), clock=lambda: now[0]
@@ -205,6 +206,34 @@ def test_kafka_python_sees_the_token_providers_error() -> None:
             kafka_python_mechanism(kafka_python_token_provider(provider)).auth_bytes()
     assert CAPTURE_TOKEN not in str(caught.value)
     assert CAPTURE_TOKEN not in repr(caught.value)
+    logged = [
+        r.getMessage() for r in caplog.records if r.name == "oauthbearer.integrations.kafka_python"
+    ]
+    assert logged == [
+        (
+            "no OAUTHBEARER token for kafka-python: TokenUnavailable: "
+            "no unexpired token: the token expired before a refresh"
+        )
+    ]
+
+
+def test_aiokafka_logs_the_token_providers_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="oauthbearer.integrations")
+
+    def source() -> OAuthBearerToken:
+        raise RuntimeError("POST https://idp/token client_secret=hunter2 failed")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(aiokafka_token_provider(source).token())
+    logged = [
+        r.getMessage() for r in caplog.records if r.name == "oauthbearer.integrations.aiokafka"
+    ]
+    assert logged == [
+        (
+            "no OAUTHBEARER token for aiokafka: RuntimeError "
+            "(its message is not shown: it may hold a secret)"
+        )
+    ]
 
 
 # --- aiokafka and Faust ----------------------------------------------------------------

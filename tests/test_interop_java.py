@@ -21,7 +21,10 @@ JSON line with the outcome. What it shows:
   answers the challenge with ``%x01``; the broker's SASL_AUTHENTICATION_FAILED
   carries the JSON);
 * KIP-368: with a short ``max_reauth_ms`` the client re-authenticates on its
-  open connection and keeps working.
+  open connection and keeps working;
+* SASL_SSL: the emulator configured from a ``server.properties`` whose PEM key
+  store is written as Kafka reads it (one line per block), the client trusting
+  the test's CA through a PEM trust store.
 
 ``.ci/run`` runs these against every pinned Kafka version (``kafka_differential``).
 """
@@ -35,12 +38,15 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from oauthbearer import JwtValidator, UnsecuredJwsValidator
+from oauthbearer.config import broker_listener
 from oauthbearer.kafka.broker import AuthenticationRecord, BrokerEmulator
 from oauthbearer.testing.idp import TestIdentityProvider
 from tests.real_kafka import KAFKA_DIR, JavaProgram, jaas_module, java_program, selected_version
+from tests.tls_ca import make_ca
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from oauthbearer.token import TokenValidator
 
@@ -187,3 +193,35 @@ def test_kip_368_reauthentication_keeps_the_client_working(client: JavaProgram) 
     assert len(reauthenticated) >= REAUTH_RUN_S * 1000 // REAUTH_MS - 1, (records, elapsed)
     assert all(r.principal == "alice" and r.session_lifetime_ms == REAUTH_MS for r in records)
     assert not [r for r in records if not r.ok]
+
+
+def test_sasl_ssl_from_server_properties(client: JavaProgram, tmp_path: Path) -> None:
+    ca = make_ca(tmp_path)
+    listener = broker_listener(
+        {
+            "listeners": "SECURE://127.0.0.1:0",
+            "listener.security.protocol.map": "SECURE:SASL_SSL",
+            "listener.name.secure.sasl.enabled.mechanisms": "OAUTHBEARER",
+            "listener.name.secure.oauthbearer.sasl.jaas.config": jaas_module(),
+            **ca.kafka_listener_properties("SECURE"),
+        }
+    )
+    records: list[AuthenticationRecord] = []
+    emulator = BrokerEmulator.from_listener(
+        listener, topics=(TOPIC,), on_authentication=records.append
+    )
+    with listener.validation, emulator.running_in_thread() as broker:
+        done = client.run(
+            broker.bootstrap,
+            TOPIC,
+            "0",
+            QUIET,
+            unsecured_login(),
+            "security.protocol=SASL_SSL",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={ca.ca_file}",
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no outcome line:\n{done.stdout}\n{done.stderr[-4000:]}"
+    assert json.loads(lines[-1]) == {"ok": True, "topics": [TOPIC], "partitions": 1, "listings": 1}
+    assert [(r.outcome, r.principal) for r in records] == [("authenticated", "alice")] * 2

@@ -59,6 +59,7 @@ from oauthbearer.kafka import (
     TaggedField,
     decode_response,
     encode_request,
+    foreign_protocol,
     peer_text,
 )
 from oauthbearer.kafka.server import _TABLE
@@ -574,7 +575,92 @@ def test_every_reason_is_documented() -> None:
         "session-expired",
         "too-many-refusals",
         "authentication-timeout",
+        "tls-handshake",
+        "http-request",
     }
+
+
+# --- Another protocol on the Kafka port -----------------------------------------------------
+
+#: The first bytes of a TLS 1.2/1.3 ClientHello as Python's ssl module sends it:
+#: a handshake record (22) of version 3.1, then the record length.
+CLIENT_HELLO_HEAD = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+
+def client_hello() -> bytes:
+    """A real ClientHello, from Python's ssl module (a memory BIO, no socket)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="kafka.example")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+@pytest.mark.parametrize("max_frame_size", [SASL_SERVER_MAX_RECEIVE_SIZE, (1 << 31) - 1])
+def test_a_tls_client_hello_on_a_plaintext_listener_is_named(max_frame_size: int) -> None:
+    hello = client_hello()
+    assert hello[:3] == CLIENT_HELLO_HEAD[:3]
+    conn = KafkaServerConnection(
+        lambda: ServerSession(UnsecuredJwsValidator(), dialect="kafka"),
+        max_frame_size=max_frame_size,
+    )
+    (event,) = pump(conn, hello)
+    assert isinstance(event, ServerAuthenticationFailed)
+    assert event.reason == "tls-handshake"
+    assert "TLS handshake" in event.message
+    assert "16 03 01" in event.message
+    assert "SASL_SSL" in event.message
+    assert conn.data_to_send() == b""  # nothing is answered
+    assert phase_of(conn) is ServerPhase.FAILED
+
+
+@pytest.mark.parametrize("line", [b"GET / HTTP/1.1\r\n", b"POST /token HTTP/1.1\r\n", b"PRI * "])
+def test_an_http_request_on_the_kafka_port_is_named(line: bytes) -> None:
+    conn = server()
+    (event,) = pump(conn, line + b"Host: kafka.example\r\n\r\n")
+    assert isinstance(event, ServerAuthenticationFailed)
+    assert event.reason == "http-request"
+    assert repr(line[:4].decode().strip()) in event.message
+    assert conn.data_to_send() == b""
+
+
+def test_a_kafka_stream_is_not_taken_for_another_protocol() -> None:
+    # Every real first frame is tens of bytes: its size prefix starts 00 00.
+    for stream in (api_versions(), handshake(), handshake(version=0)):
+        assert foreign_protocol(stream) is None
+    assert foreign_protocol(CLIENT_HELLO_HEAD) == "tls-handshake"
+    assert foreign_protocol(b"\x16\x03\x05\x00") is None  # no such TLS version
+    assert foreign_protocol(b"GET") is None  # too short to tell
+
+
+def events_of(pieces: list[bytes]) -> list[object]:
+    """Feed the pieces until the connection is over; the events it gave."""
+    conn = server()
+    events: list[object] = []
+    for piece in pieces:
+        if conn.phase in (ServerPhase.FAILED, ServerPhase.CLOSED):
+            break
+        events += pump(conn, piece)
+    return events
+
+
+@given(st.binary(min_size=4, max_size=64), st.lists(st.integers(0, 64), max_size=8))
+def test_another_protocol_is_named_wherever_the_stream_is_cut(tail: bytes, cuts: list[int]) -> None:
+    for head in (CLIENT_HELLO_HEAD[:4], b"GET ", b"HEAD", b"\x00\x00\x00\x10"):
+        stream = head + tail
+        points = sorted({min(c, len(stream)) for c in cuts})
+        bounds = itertools.pairwise([0, *points, len(stream)])
+        pieces = [stream[a:b] for a, b in bounds if b > a]  # b"" would end the stream
+        whole = events_of([stream])
+        assert events_of(pieces) == whole
+        reason = foreign_protocol(head)
+        if reason is not None:
+            (event,) = whole
+            assert isinstance(event, ServerAuthenticationFailed)
+            assert event.reason == reason
 
 
 # --- Local misuse --------------------------------------------------------------------------

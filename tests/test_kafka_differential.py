@@ -1,9 +1,10 @@
 """Apache Kafka judges ``Dialect.KAFKA`` and the server session: a differential.
 
 Every input goes, over SaslHandshake and SaslAuthenticate, to two brokers on
-loopback: the real Kafka broker of tests/conftest.py, and our
-:class:`~oauthbearer.kafka.broker.BrokerEmulator` configured from that broker's
-own ``server.properties`` (``broker_validator``), so that ``Dialect.KAFKA``,
+loopback: the real Kafka broker of tests/conftest.py, and the broker emulator
+configured from that broker's own ``server.properties``
+(:func:`~oauthbearer.config.broker_listener`: validator, session lifetime,
+failed-authentication delay and frame limit alike), so that ``Dialect.KAFKA``,
 :class:`~oauthbearer.session.ServerSession` and the connection machine predict
 what Kafka does. Both answers must be the same: granted, challenged with the
 same JSON, or refused with the same error code and message; and for the
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 from oauthbearer import ClientInitialResponse, Dialect, MalformedMessage
-from oauthbearer.config import broker_validator
+from oauthbearer.config import broker_listener
 from oauthbearer.kafka.broker import BrokerEmulator
 from oauthbearer.kafka.protocol import SASL_SERVER_MAX_RECEIVE_SIZE
 from oauthbearer.testing.conformance import load_corpus
@@ -52,7 +53,6 @@ from oauthbearer.testing.probe import (
     probe,
 )
 from oauthbearer.unsecured import kafka_unsecured_login
-from tests.conftest import KAFKA_MAX_REAUTH_MS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -226,13 +226,14 @@ class Answer:
 
 
 def differential(
-    kafka_broker: KafkaBroker, listener: str, cases: Sequence[ProbeCase], **emulator: object
+    kafka_broker: KafkaBroker, listener: str, cases: Sequence[ProbeCase]
 ) -> tuple[list[ProbeResult], list[ProbeResult]]:
-    """Each case against the real listener and against our emulator configured like it."""
-    config = broker_validator(kafka_broker.properties, listener=listener)
+    """Each case against the real listener and against our emulator configured
+    from the same server.properties (only its address differs: a free port)."""
+    config = broker_listener(kafka_broker.properties, listener=listener, listen=("127.0.0.1", 0))
 
     async def both() -> tuple[list[ProbeResult], list[ProbeResult]]:
-        ours = BrokerEmulator(config.validator, failed_authentication_delay_s=0, **emulator)  # type: ignore[arg-type]
+        ours = BrokerEmulator.from_listener(config)
         async with ours:
             real = await probe(
                 "127.0.0.1", kafka_broker.ports[listener], cases, concurrency=CONCURRENCY
@@ -293,6 +294,6 @@ def test_corpus_and_generated_inputs_agree_with_kafka(kafka_broker: KafkaBroker)
 
 def test_reauthentication_agrees_with_kafka(kafka_broker: KafkaBroker) -> None:
     cases = reauthentication_cases()
-    real, predicted = differential(kafka_broker, "REAUTH", cases, max_reauth_ms=KAFKA_MAX_REAUTH_MS)
+    real, predicted = differential(kafka_broker, "REAUTH", cases)
     found = disagreements(real, predicted)
     assert not found, "\n".join(found[:60])

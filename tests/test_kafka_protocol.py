@@ -83,8 +83,12 @@ def test_error_codes_are_kafkas() -> None:
     codes = {code.name: int(code) for code in ErrorCode}
     assert codes == {
         "NONE": 0,
+        "OFFSET_OUT_OF_RANGE": 1,
         "CORRUPT_MESSAGE": 2,
         "UNKNOWN_TOPIC_OR_PARTITION": 3,
+        "LEADER_NOT_AVAILABLE": 5,
+        "NOT_LEADER_OR_FOLLOWER": 6,
+        "REQUEST_TIMED_OUT": 7,
         "UNSUPPORTED_SASL_MECHANISM": 33,
         "ILLEGAL_SASL_STATE": 34,
         "UNSUPPORTED_VERSION": 35,
@@ -617,7 +621,10 @@ def test_unsupported_api_versions_request_is_read_without_its_body() -> None:
 @pytest.mark.parametrize(
     ("frame", "reason", "code"),
     [
-        (h("0001 0000 00000001 ffff"), "unknown-api-key", ErrorCode.INVALID_REQUEST),
+        (h("0005 0000 00000001 ffff"), "unknown-api-key", ErrorCode.INVALID_REQUEST),
+        # Fetch v0-v3 and Produce v0-v2: gone from Kafka 4 (KIP-896), and from the codec.
+        (h("0001 0003 00000001 ffff"), "unsupported-version", 35),
+        (h("0000 0002 00000001 ffff"), "unsupported-version", 35),
         (h("0024 0003 00000001 ffff 00 01 00"), "unsupported-version", 35),
         (h("0011 0002 00000001 ffff 0000"), "unsupported-version", 35),
         (h("0003 000e 00000001 ffff 00 00"), "unsupported-version", 35),

@@ -6,11 +6,15 @@ listener (tests/conftest.py: JWT validation against ``kafka_idp``'s JWKS, a
 client-credentials client at the IdP and its own
 :class:`~oauthbearer.login.TokenProvider` on Kafka's refresh settings:
 
-* kafka-python, aiokafka and confluent-kafka each produce :data:`RECORDS`
-  records (keys ``0..N-1``), paced over the run, and consume them back;
-* our own :class:`~oauthbearer.kafka.KafkaClientConnection`, sync and
-  asyncio, authenticates, re-authenticates (KIP-368) and asks for Metadata
-  over the run. Our codec has no Produce or Fetch, so it moves no records.
+* kafka-python, aiokafka, a Faust app (examples/faust_app.py, on aiokafka)
+  and confluent-kafka, and our own
+  :class:`~oauthbearer.kafka.KafkaClientConnection` as the authentication
+  phase of the small client of examples/kafka_small_client.py (on a blocking
+  socket and on asyncio), each produce :data:`RECORDS` records (keys
+  ``0..N-1``), paced over the run, and consume them back. Our client speaks the
+  newest Produce and Fetch both sides speak (on Kafka 4.4: Produce v13 and
+  Fetch v18, topics by id) and re-authenticates (KIP-368) at 85 % of each
+  session.
 
 While they run (:data:`TIMELINE`), the IdP's tokens live :data:`TOKEN_LIFETIME_S`,
 so every provider refreshes once; the IdP rotates its signing key; and the
@@ -32,11 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import datetime
 import re
-import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -44,15 +47,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from examples import kafka_small_client as small
 from oauthbearer.config import ClientCredentialsConfig, client_login
-from oauthbearer.kafka import (
-    NEED_DATA,
-    ApiKey,
-    ApplicationResponse,
-    ClientAuthenticated,
-    KafkaClientConnection,
-    MetadataRequest,
-)
 from oauthbearer.login import TokenProvider
 from oauthbearer.login.sources import client_credentials_fetch
 from oauthbearer.testing.idp import Endpoint, HttpStatus
@@ -99,8 +95,14 @@ RETRY_PROPERTIES: Final = {
 #: Re-authenticate at this fraction of the session lifetime (Kafka's Java client
 #: picks 85-95 %).
 REAUTH_AT: Final = 0.85
-CLIENTS: Final = ("kafka-python", "aiokafka", "confluent-kafka", "ours-sync", "ours-asyncio")
-RECORD_CLIENTS: Final = CLIENTS[:3]
+CLIENTS: Final = (
+    "kafka-python",
+    "aiokafka",
+    "confluent-kafka",
+    "faust",
+    "ours-sync",
+    "ours-asyncio",
+)
 
 _COMPLETE = re.compile(
     r"\[(?P<thread>[^\]]+)\] DEBUG \S+SaslServerAuthenticator - Authentication complete; "
@@ -128,8 +130,6 @@ class ClientRun:
     topic: str
     fetches: list[Fetched] = dataclasses.field(default_factory=list)
     produced: int = 0
-    #: Our own connections: the Metadata answers they got.
-    metadata: int = 0
     consumed: list[bytes] = dataclasses.field(default_factory=list)
     #: Our own connections: the re-authentications they saw succeed.
     own_reauths: int = 0
@@ -344,79 +344,84 @@ def run_confluent(run: ClientRun, provider: TokenProvider, bootstrap: str, start
             consumer.close()
 
 
-def _metadata_request(connection: KafkaClientConnection, topic: str) -> None:
-    connection.send_request(ApiKey.METADATA, 1, MetadataRequest(topics=(topic,)))
+def run_faust(run: ClientRun, provider: TokenProvider, bootstrap: str, start: float) -> None:
+    """examples/faust_app.py's RecordsApp: Faust's producer sends each slot's
+    records, and its agent collects them (Faust's consumer, in a group)."""
+    client_module("faust", "pip install faust-streaming")
+    from examples import faust_app
+    from oauthbearer.integrations.aiokafka import aiokafka_token_provider
+
+    async def main(datadir: str) -> None:
+        records = faust_app.RecordsApp(
+            bootstrap,
+            aiokafka_token_provider(provider),
+            app_id=run.topic,
+            topic=run.topic,
+            datadir=datadir,
+        )
+        try:
+            async with records:
+                async for numbers in achunks(start):
+                    await records.send(key(i) for i in numbers)
+                    run.produced = numbers.stop
+                await records.until_seen(RECORDS, TIMELINE.drain_timeout)
+        finally:
+            run.consumed = list(records.keys)
+
+    with tempfile.TemporaryDirectory(prefix="faust-produce-") as datadir:
+        asyncio.run(main(datadir))
+
+
+def _fetching(run: ClientRun, start: float, deadline: float) -> bool:
+    """Whether our clients go on fetching: until every record is back, and, so
+    that their sessions outlive the refresh in the outage and carry a token
+    signed with the new key, until the end of the run."""
+    now = time.time()
+    return now < deadline and (len(run.consumed) < RECORDS or now < start + TIMELINE.stop_producing)
+
+
+def _consumed(run: ClientRun, fetched: small.Fetched) -> int:
+    run.consumed.extend(r.key for _, r in fetched.records if r.key is not None)
+    return fetched.next_offset
 
 
 def run_ours_sync(run: ClientRun, provider: TokenProvider, bootstrap: str, start: float) -> None:
-    """Our sans-IO connection on a blocking socket: authenticate, then Metadata
-    every 100 ms, re-authenticating (KIP-368) at 85 % of each session."""
-    host, port = bootstrap.rsplit(":", 1)
-    connection = KafkaClientConnection(provider.token().value, client_id=run.name)
-    end = start + TIMELINE.stop_producing
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        connection.initiate()
-        reauth_at = None
-        while True:
-            event = connection.next_event()
-            if event is NEED_DATA:
-                sock.sendall(connection.data_to_send())
-                connection.receive_data(sock.recv(65536))
-                continue
-            if isinstance(event, ClientAuthenticated):
-                run.own_reauths += event.reauthentication
-                reauth_at = time.time() + event.session_lifetime_ms / 1000 * REAUTH_AT
-            elif isinstance(event, ApplicationResponse):
-                run.metadata += 1
-                time.sleep(0.1)
-            else:
-                raise TypeError(f"{run.name}: unexpected {event!r}")
-            if time.time() >= end:
-                return
-            assert reauth_at is not None
-            if time.time() >= reauth_at:
-                connection.reauthenticate(provider.token().value)
-            else:
-                _metadata_request(connection, run.topic)
+    """examples/kafka_small_client.py's SmallClient: our sans-IO connection on a
+    blocking socket, one batch per slot, a Fetch after each."""
+    with small.SmallClient(bootstrap, lambda: provider.token().value, client_id=run.name) as client:
+        try:
+            topic = client.topic(run.topic)
+            offset = 0
+            for numbers in chunks(start):
+                client.produce(topic, [(key(i), b"x") for i in numbers])
+                run.produced = numbers.stop
+                offset = _consumed(run, client.fetch(topic, offset))
+            deadline = time.time() + TIMELINE.drain_timeout
+            while _fetching(run, start, deadline):
+                offset = _consumed(run, client.fetch(topic, offset))
+        finally:
+            run.own_reauths = client.core.reauthentications
 
 
 def run_ours_asyncio(run: ClientRun, provider: TokenProvider, bootstrap: str, start: float) -> None:
-    """The same over asyncio streams."""
-    host, port = bootstrap.rsplit(":", 1)
+    """The same with AsyncSmallClient, on asyncio streams."""
 
     async def main() -> None:
-        connection = KafkaClientConnection(provider.token().value, client_id=run.name)
-        end = start + TIMELINE.stop_producing
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            connection.initiate()
-            reauth_at = None
-            while True:
-                event = connection.next_event()
-                if event is NEED_DATA:
-                    writer.write(connection.data_to_send())
-                    await writer.drain()
-                    connection.receive_data(await reader.read(65536))
-                    continue
-                if isinstance(event, ClientAuthenticated):
-                    run.own_reauths += event.reauthentication
-                    reauth_at = time.time() + event.session_lifetime_ms / 1000 * REAUTH_AT
-                elif isinstance(event, ApplicationResponse):
-                    run.metadata += 1
-                    await asyncio.sleep(0.1)
-                else:
-                    raise TypeError(f"{run.name}: unexpected {event!r}")
-                if time.time() >= end:
-                    return
-                assert reauth_at is not None
-                if time.time() >= reauth_at:
-                    connection.reauthenticate(provider.token().value)
-                else:
-                    _metadata_request(connection, run.topic)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        async with await small.AsyncSmallClient.connect(
+            bootstrap, lambda: provider.token().value, client_id=run.name
+        ) as client:
+            try:
+                topic = await client.topic(run.topic)
+                offset = 0
+                async for numbers in achunks(start):
+                    await client.produce(topic, [(key(i), b"x") for i in numbers])
+                    run.produced = numbers.stop
+                    offset = _consumed(run, await client.fetch(topic, offset))
+                deadline = time.time() + TIMELINE.drain_timeout
+                while _fetching(run, start, deadline):
+                    offset = _consumed(run, await client.fetch(topic, offset))
+            finally:
+                run.own_reauths = client.core.reauthentications
 
     asyncio.run(main())
 
@@ -458,6 +463,7 @@ def scenario(kafka_broker: KafkaBroker, kafka_idp: TestIdentityProvider) -> Scen
         "kafka-python": run_kafka_python,
         "aiokafka": run_aiokafka,
         "confluent-kafka": run_confluent,
+        "faust": run_faust,
         "ours-sync": run_ours_sync,
         "ours-asyncio": run_ours_asyncio,
     }
@@ -526,8 +532,7 @@ def scenario(kafka_broker: KafkaBroker, kafka_idp: TestIdentityProvider) -> Scen
         mine = found.of(name)
         print(
             f"  {name}: produced {run.produced}, consumed {len(run.consumed)} "
-            f"({len(set(run.consumed))} distinct), Metadata answers {run.metadata}, "
-            f"broker authentications "
+            f"({len(set(run.consumed))} distinct), broker authentications "
             f"{sum(not a.reauthentication for a in mine)}, re-authentications "
             f"{sum(a.reauthentication for a in mine)}, tokens {len(run.expiries)}"
         )
@@ -540,7 +545,7 @@ def test_the_client_ran_without_error(scenario: Scenario, name: str) -> None:
     assert error is None, repr(error)
 
 
-@pytest.mark.parametrize("name", RECORD_CLIENTS)
+@pytest.mark.parametrize("name", CLIENTS)
 def test_no_record_is_lost_or_duplicated(scenario: Scenario, name: str) -> None:
     run = scenario.runs[name]
     assert run.produced == RECORDS
@@ -549,9 +554,10 @@ def test_no_record_is_lost_or_duplicated(scenario: Scenario, name: str) -> None:
     assert max(counts.values()) == 1, f"duplicated: {[k for k, n in counts.items() if n > 1][:5]}"
 
 
-#: aiokafka 0.14 has no KIP-368 re-authentication: the broker closes its
-#: connections when their session ends, and it connects and authenticates anew.
-NO_REAUTHENTICATION: Final = frozenset({"aiokafka"})
+#: aiokafka 0.14 has no KIP-368 re-authentication, and Faust runs on it: the
+#: broker closes their connections when their session ends, and they connect
+#: and authenticate anew.
+NO_REAUTHENTICATION: Final = frozenset({"aiokafka", "faust"})
 
 
 @pytest.mark.parametrize("name", CLIENTS)

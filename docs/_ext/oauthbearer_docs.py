@@ -335,8 +335,9 @@ class CodeTable(SphinxDirective):
 
 
 class KafkaApiVersions(SphinxDirective):
-    """``kafka-api-versions``: the API versions the Kafka codec (and so the
-    emulator) serves, read from ``oauthbearer.kafka.SUPPORTED_VERSIONS`` and
+    """``kafka-api-versions``: the API versions the Kafka codec speaks, and
+    whether the server connections (and so the emulator) serve them, read from
+    ``oauthbearer.kafka.CODEC_VERSIONS``, ``SUPPORTED_VERSIONS`` and
     ``is_flexible``, so the page cannot drift from the code."""
 
     has_content = False
@@ -344,17 +345,17 @@ class KafkaApiVersions(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         protocol = importlib.import_module("oauthbearer.kafka.protocol")
         table = nodes.table(classes=["kafka-api-versions"])
-        group = nodes.tgroup(cols=4)
+        group = nodes.tgroup(cols=5)
         table += group
-        for width in (40, 15, 20, 25):
+        for width in (30, 10, 15, 20, 25):
             group += nodes.colspec(colwidth=width)
         head = nodes.thead()
-        titles = ("API", "key", "versions", "first flexible")
+        titles = ("API", "key", "versions", "first flexible", "server connections")
         head += nodes.row("", *(_cell(nodes.Text(title)) for title in titles))
         group += head
         body = nodes.tbody()
         group += body
-        for key, (low, high) in sorted(protocol.SUPPORTED_VERSIONS.items()):
+        for key, (low, high) in sorted(protocol.CODEC_VERSIONS.items()):
             versions = range(low, high + 1)
             flexible = next((v for v in versions if protocol.is_flexible(key, v)), None)
             cells = (
@@ -362,6 +363,7 @@ class KafkaApiVersions(SphinxDirective):
                 nodes.Text(str(int(key))),
                 nodes.Text(f"{low}\u2013{high}"),
                 nodes.Text("never" if flexible is None else str(flexible)),
+                nodes.Text("served" if key in protocol.SUPPORTED_VERSIONS else "client only"),
             )
             body += nodes.row("", *(_cell(cell) for cell in cells))
         return [table]

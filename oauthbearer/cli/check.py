@@ -22,7 +22,10 @@ steps carry the tool's numbers and names:
 
 The tool prints ``PASSED n/5: name`` for each step and ends with ``SUCCESS`` or
 ``FAILED:``; :func:`print_step` and :func:`summary` print the same, with each
-step's detail, and a last line that names the failing step.
+step's detail, and a last line that names the failing step. While a step
+waits to ask an identity provider again, each retry is reported as it happens
+(``progress``): the token and JWKS fetches log their retries, and the check
+listens to those loggers while it runs.
 
 A shell: it reads the clock and makes network calls. No token, secret or key
 is ever printed; tokens are shown as their length and digest.
@@ -30,8 +33,10 @@ is ever printed; tokens are shown as their length and digest.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -42,10 +47,10 @@ from oauthbearer.config import (
     broker_validator,
     client_login,
 )
-from oauthbearer.errors import InvalidToken, OAuthBearerError
+from oauthbearer.errors import ConfigurationError, InvalidToken, OAuthBearerError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from oauthbearer.config import JaasConfig
     from oauthbearer.token import OAuthBearerToken, TokenValidator
@@ -83,6 +88,8 @@ _CLIENT_VALIDATION: Final = (
 #: hands the token on unread; step 3 reads it with the client's claim names.
 _SCOPE_CLAIM: Final = "scope"
 _SUBJECT_CLAIM: Final = "sub"
+#: The loggers whose retries a check reports as progress.
+_RETRY_LOGGERS: Final = ("oauthbearer.login", "oauthbearer.jwks")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,12 +140,76 @@ def run_check(
     allow_insecure_loopback: bool = False,
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
     out: Callable[[CheckStep], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+    spellings: Mapping[str, str] | None = None,
 ) -> list[CheckStep]:
     """Run the five :data:`STEPS` (stopping at the first failure) and return them.
 
     ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s result) stands
     for ``java.security.auth.login.config``: each side reads its section where
-    its properties set no ``sasl.jaas.config``."""
+    its properties set no ``sasl.jaas.config``. ``out`` receives each step as
+    it ends; ``progress`` each retry of an identity provider as it is decided
+    (a line: the attempt, the wait, the cause). ``spellings`` words a
+    configuration error's remedy for the caller
+    (:meth:`~oauthbearer.errors.ConfigurationError.worded_for`: the command
+    line's flags rather than Python's arguments)."""
+    with _reporting_retries(progress):
+        return _run_check(
+            client,
+            broker,
+            listener=listener,
+            now=now,
+            allow_insecure_loopback=allow_insecure_loopback,
+            jaas_file=jaas_file,
+            out=out,
+            said=lambda error: _said(error, spellings or {}),
+        )
+
+
+def _said(error: OAuthBearerError, spellings: Mapping[str, str]) -> str:
+    if isinstance(error, ConfigurationError):
+        return error.worded_for(spellings)
+    return str(error)
+
+
+class _Progress(logging.Handler):
+    """Hands each retry that the fetches log to ``progress``."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        super().__init__(logging.WARNING)
+        self._progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._progress(record.getMessage())
+
+
+@contextlib.contextmanager
+def _reporting_retries(progress: Callable[[str], None] | None) -> Iterator[None]:
+    if progress is None:
+        yield
+        return
+    handler = _Progress(progress)
+    loggers = [logging.getLogger(name) for name in _RETRY_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def _run_check(
+    client: Mapping[str, str],
+    broker: Mapping[str, str],
+    *,
+    listener: str | None,
+    now: Callable[[], float],
+    allow_insecure_loopback: bool,
+    jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None,
+    out: Callable[[CheckStep], None] | None,
+    said: Callable[[OAuthBearerError], str],
+) -> list[CheckStep]:
     from oauthbearer.login.client_token import client_token  # noqa: PLC0415 - shells
     from oauthbearer.login.sources import (  # noqa: PLC0415
         client_credentials_fetch,
@@ -165,7 +236,7 @@ def run_check(
         )
         client_side = _client_validator(client, allow_insecure_loopback=allow_insecure_loopback)
     except OAuthBearerError as error:
-        failed("client configuration", str(error))
+        failed("client configuration", said(error))
         return steps
     kind = (
         "client credentials"
@@ -205,7 +276,7 @@ def run_check(
             token = login.token
             retrieved = "built from the unsecuredLogin* options"
     except OAuthBearerError as error:
-        failed("client JWT retrieval", str(error))
+        failed("client JWT retrieval", said(error))
         return steps
     passed("client JWT retrieval", f"{retrieved} ({_digest(token.value)})")
 
@@ -223,7 +294,7 @@ def run_check(
         failed("client JWT validation", _refusal(refused))
         return steps
     except OAuthBearerError as error:
-        failed("client JWT validation", str(error))
+        failed("client JWT validation", said(error))
         return steps
     passed("client JWT validation", _describe(checked, now()))
 
@@ -237,7 +308,7 @@ def run_check(
         if broker_config.refresher is not None:
             broker_config.refresher.refresh()
     except OAuthBearerError as error:
-        failed("broker configuration", str(error))
+        failed("broker configuration", said(error))
         return steps
     passed(
         "broker configuration",
@@ -295,6 +366,6 @@ def print_step(stream: TextIO) -> Callable[[CheckStep], None]:
 
     def show(step: CheckStep) -> None:
         verdict = "PASSED" if step.passed else "FAILED"
-        print(f"{verdict} {step.label}: {step.detail}", file=stream)
+        print(f"{verdict} {step.label}: {step.detail}", file=stream, flush=True)
 
     return show

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+    from oauthbearer.config import BrokerValidatorConfig, JaasConfig
     from oauthbearer.kafka.broker import BrokerEmulator
     from oauthbearer.testing.conformance import ConformanceCase
     from oauthbearer.testing.probe import Finding, ProbeResult
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
     )
 
 FORMATS = ("escaped", "hex", "base64", "raw")
+#: Where ``oauthbearer broker`` listens without --listen (or --config).
+DEFAULT_LISTEN: Final = "127.0.0.1:9093"
 
 #: The signature algorithms the CLI mints and validates with: JwtValidator's
 #: asymmetric ones (HS* needs a shared secret, which has no place on a command line).
@@ -79,6 +82,32 @@ _OPTION_CLAIMS: Final = {
 
 class UsageError(Exception):
     """A command-line mistake: exit 2."""
+
+
+def flag_spellings() -> dict[str, str]:
+    """How the command line spells the arguments that the library's refusals
+    name as their remedy (:attr:`~oauthbearer.errors.ConfigurationError.remedy`)."""
+    from oauthbearer.config.broker import LISTENER_REMEDY  # noqa: PLC0415 - error paths only
+    from oauthbearer.config.listener import CERTIFICATE_REMEDY  # noqa: PLC0415
+    from oauthbearer.http.urls import INSECURE_LOOPBACK_REMEDY  # noqa: PLC0415
+    from oauthbearer.kafka.broker import UNSECURED_ON_NETWORK_REMEDY  # noqa: PLC0415
+
+    return {
+        INSECURE_LOOPBACK_REMEDY: "--insecure-loopback",
+        LISTENER_REMEDY: "--listener NAME",
+        UNSECURED_ON_NETWORK_REMEDY: "--allow-unsecured-on-network",
+        CERTIFICATE_REMEDY: "--certfile and --keyfile",
+    }
+
+
+def explain(error: OAuthBearerError) -> str:
+    """A library error as the command line says it: on one line, naming the
+    flag (not the Python argument) that would change the verdict. Library
+    messages carry redacted URLs and no secret."""
+    text = str(error)
+    if isinstance(error, ConfigurationError):
+        text = error.worded_for(flag_spellings())
+    return " ".join(text.split())
 
 
 # --- byte formats -------------------------------------------------------------------------
@@ -424,8 +453,7 @@ def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
     try:
         return JwksRefresher.for_url(source, allow_insecure_loopback=insecure_loopback)
     except ConfigurationError as exc:
-        hint = " (to reach 127.0.0.1 over http, add --insecure-loopback)"
-        raise UsageError(f"--jwks: {exc}{hint if source.startswith('http://') else ''}") from None
+        raise UsageError(f"--jwks: {explain(exc)}") from None
 
 
 #: validate --introspect's own options (dest -> option).
@@ -471,9 +499,7 @@ def _introspector(args: argparse.Namespace) -> TokenValidator:
             allow_insecure_loopback=args.insecure_loopback,
         )
     except ConfigurationError as exc:
-        hint = " (to reach 127.0.0.1 over http, add --insecure-loopback)"
-        shown = hint if args.introspect.startswith("http://") else ""
-        raise UsageError(f"--introspect: {exc}{shown}") from None
+        raise UsageError(f"--introspect: {explain(exc)}") from None
 
 
 def _validator(args: argparse.Namespace) -> tuple[TokenValidator, JwksRefresher | None]:
@@ -512,13 +538,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         validator, refresher = _validator(args)
         if refresher is not None:
             refresher.refresh()  # once: no background thread for one token
-    except OAuthBearerError as exc:  # the library's messages carry redacted URLs
-        print(f"oauthbearer validate: {exc}", file=sys.stderr)
+    except OAuthBearerError as exc:
+        print(f"oauthbearer validate: {explain(exc)}", file=sys.stderr)
         return 2
     try:
         negotiated = validator.validate(token, now=_now(args))
     except IntrospectionError as exc:  # the provider failed: no verdict
-        print(f"oauthbearer validate: {exc}", file=sys.stderr)
+        print(f"oauthbearer validate: {explain(exc)}", file=sys.stderr)
         return 2
     except InvalidToken as refused:
         print(
@@ -553,53 +579,137 @@ def _host_port(text: str, option: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
+#: broker's options that Kafka properties state, refused with --config (dest ->
+#: (option, the property to set instead)).
+_BROKER_KAFKA_OPTIONS: Final = {
+    "max_reauth_ms": ("--max-reauth-ms", "connections.max.reauth.ms"),
+    "backlog": ("--backlog", "socket.listen.backlog.size"),
+    "max_connections": ("--max-connections", "max.connections"),
+    "max_connections_per_address": ("--max-connections-per-address", "max.connections.per.ip"),
+}
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     # The emulator is an asyncio shell: imported only for this command.
     import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
 
-    from oauthbearer.kafka.broker import BrokerEmulator  # noqa: PLC0415
-
-    host, port = _host_port(args.listen, "--listen")
+    if args.keyfile is not None and args.certfile is None:
+        raise UsageError("--keyfile needs --certfile")
     try:
-        validator, refresher = _validator(args)
-        emulator = BrokerEmulator(
-            validator,
-            host=host,
-            port=port,
-            advertised_host=args.advertised_host,
-            topics=args.topic,
-            dialect=args.dialect,
-            max_reauth_ms=args.max_reauth_ms,
-            **{
-                name: value
-                for name, value in (
-                    ("backlog", args.backlog),
-                    ("max_connections", args.max_connections),
-                    ("max_connections_per_address", args.max_connections_per_address),
-                )
-                if value is not None
-            },
-        )
+        if args.config is not None:
+            emulator, validation, unread = _configured_broker(args)
+            refresher = validation.refresher
+        else:
+            _unused(args, {"listener": "--listener", "jaas_file": "--jaas-file"}, needs="--config")
+            (emulator, refresher), unread = _flagged_broker(args), ()
     except ConfigurationError as exc:
-        print(f"oauthbearer broker: {exc}", file=sys.stderr)
+        print(f"oauthbearer broker: {explain(exc)}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if unread:
+        logging.getLogger("oauthbearer.kafka.broker").info(
+            "not read from %s (no bearing on this listener's clients): %s",
+            args.config,
+            ", ".join(unread),
+        )
     if refresher is not None:
         try:
             refresher.start()  # the first fetch failing is fatal, as on Kafka's broker
         except OAuthBearerError as exc:
-            print(f"oauthbearer broker: {exc}", file=sys.stderr)
+            print(f"oauthbearer broker: {explain(exc)}", file=sys.stderr)
             return 2
     try:
         return asyncio.run(_serve_broker(emulator))
     finally:
         if refresher is not None:
             refresher.stop()
+
+
+def _flagged_broker(args: argparse.Namespace) -> tuple[BrokerEmulator, JwksRefresher | None]:
+    """The emulator that ``broker``'s flags describe (no ``--config``), and its
+    validator's key refresher, not started."""
+    from oauthbearer.kafka.broker import BrokerEmulator  # noqa: PLC0415
+
+    host, port = _host_port(args.listen or DEFAULT_LISTEN, "--listen")
+    validator, refresher = _validator(args)
+    emulator = BrokerEmulator(
+        validator,
+        host=host,
+        port=port,
+        advertised_host=args.advertised_host,
+        ssl_context=_certificate(args),
+        allow_unsecured_on_network=args.allow_unsecured_on_network,
+        topics=args.topic,
+        dialect=args.dialect,
+        max_reauth_ms=args.max_reauth_ms,
+        **{
+            name: value
+            for name, value in (
+                ("backlog", args.backlog),
+                ("max_connections", args.max_connections),
+                ("max_connections_per_address", args.max_connections_per_address),
+            )
+            if value is not None
+        },
+    )
+    return emulator, refresher
+
+
+def _certificate(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """--certfile and --keyfile: a SASL_SSL listener's context, or None."""
+    if args.certfile is None:
+        return None
+    from oauthbearer.config import ListenerTls  # noqa: PLC0415
+
+    return ListenerTls(source="--certfile", certfile=args.certfile, keyfile=args.keyfile).context()
+
+
+def _configured_broker(
+    args: argparse.Namespace,
+) -> tuple[BrokerEmulator, BrokerValidatorConfig, tuple[str, ...]]:
+    """The emulator that ``--config`` (and ``--listener``) describe, with the
+    few flags that are not Kafka settings; and the keys the file set that the
+    listener does not read."""
+    from oauthbearer.config import broker_listener  # noqa: PLC0415
+    from oauthbearer.kafka.broker import BrokerEmulator  # noqa: PLC0415
+
+    for dest, option in {**_JWT_VALIDATE_OPTIONS, **_INTROSPECT_OPTIONS}.items():
+        if dest != "insecure_loopback" and getattr(args, dest) not in (None, False):
+            raise UsageError(f"{option}: with --config, the properties choose the validator")
+    if args.unsecured or args.jwks or args.introspect or args.option:
+        raise UsageError(
+            "--unsecured, --jwks, --introspect and -o: with --config, the properties choose "
+            "the validator"
+        )
+    for dest, (option, key) in _BROKER_KAFKA_OPTIONS.items():
+        if getattr(args, dest) is not None:
+            raise UsageError(f"{option}: with --config, set {key} in the properties")
+    listen = None if args.listen is None else _host_port(args.listen, "--listen")
+    try:
+        listener = broker_listener(
+            args.config,
+            listener=args.listener,
+            listen=listen,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+            allow_insecure_loopback=args.insecure_loopback,
+            jaas_file=_jaas_file(args.jaas_file),
+        )
+    except OSError as exc:
+        raise UsageError(f"--config {args.config}: {exc.strerror}") from None
+    emulator = BrokerEmulator.from_listener(
+        listener,
+        topics=args.topic,
+        dialect=args.dialect,
+        advertised_host=args.advertised_host,
+        allow_unsecured_on_network=args.allow_unsecured_on_network,
+    )
+    return emulator, listener.validation, listener.unread
 
 
 async def _serve_broker(emulator: BrokerEmulator) -> int:
@@ -616,7 +726,8 @@ async def _serve_broker(emulator: BrokerEmulator) -> int:
         loop.add_signal_handler(signum, emulator.stop)
     print(
         f"oauthbearer broker: listening on {emulator.host}:{emulator.port}"
-        f" (bootstrap.servers={emulator.bootstrap}); Ctrl-C stops it",
+        f" ({emulator.security_protocol}, bootstrap.servers={emulator.bootstrap});"
+        " Ctrl-C stops it",
         flush=True,
     )
     await emulator.serve_forever()
@@ -775,38 +886,62 @@ def _probe_json(result: ProbeResult, finding: Finding | None = None) -> dict[str
 # --- check ------------------------------------------------------------------------------------
 
 
-def _properties(path: str | None, pairs: Sequence[str], option: str) -> dict[str, str]:
+def _properties(
+    path: str | None, file_option: str, pairs: Sequence[str], option: str
+) -> dict[str, str]:
+    """A .properties file (``file_option`` names it in messages), then the
+    ``option`` KEY=VALUE pairs over it."""
     from oauthbearer.config import load_properties  # noqa: PLC0415 - shells
 
-    properties = {} if path is None else load_properties(path)
+    properties = {}
+    if path is not None:
+        try:
+            properties = load_properties(path)
+        except OSError as exc:
+            raise UsageError(f"{file_option} {path}: {exc.strerror or exc}") from None
+        except ConfigurationError as exc:
+            raise UsageError(f"{file_option} {path}: {exc}") from None
     properties.update(_key_values(pairs, option))
     return properties
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from oauthbearer.cli.check import STEPS, print_step, run_check, summary  # noqa: PLC0415
+def _jaas_file(path: str | None) -> dict[str, tuple[JaasConfig, ...]] | None:
+    """``--jaas-file``: the sections of a JAAS login configuration file."""
+    if path is None:
+        return None
     from oauthbearer.config import parse_jaas_file  # noqa: PLC0415 - shells
 
     try:
-        client = _properties(args.client, args.client_property, "--client-property")
-        broker = _properties(args.broker, args.broker_property, "--broker-property")
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
     except OSError as exc:
-        raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        raise UsageError(f"--jaas-file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--jaas-file {path}: not UTF-8 text") from None
+    try:
+        return parse_jaas_file(text, source=f"--jaas-file {path}")
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
-    jaas_file = None
-    if args.jaas_file is not None:
-        try:
-            with open(args.jaas_file, encoding="utf-8") as stream:
-                text = stream.read()
-        except OSError as exc:
-            raise UsageError(f"--jaas-file {args.jaas_file}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"--jaas-file {args.jaas_file}: not UTF-8 text") from None
-        try:
-            jaas_file = parse_jaas_file(text, source=f"--jaas-file {args.jaas_file}")
-        except ConfigurationError as exc:
-            raise UsageError(str(exc)) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from oauthbearer.cli.check import STEPS, print_step, run_check, summary  # noqa: PLC0415
+
+    given = (args.client, args.broker, args.client_property, args.broker_property, args.jaas_file)
+    if not any(given):
+        # Nothing to check: say how, rather than fail step 1 on an empty client.
+        args.parser.print_help(sys.stderr)
+        return 2
+    client = _properties(args.client, "--client", args.client_property, "--client-property")
+    broker = _properties(args.broker, "--broker", args.broker_property, "--broker-property")
+    jaas_file = _jaas_file(args.jaas_file)
+    # Retries go where the steps go, so that they read in order; with --json,
+    # standard output holds the one document, and they go to standard error.
+    progress_stream = sys.stderr if args.json else sys.stdout
+
+    def progress(line: str) -> None:
+        print(f"  ... {line}", file=progress_stream, flush=True)
+
     steps = run_check(
         client,
         broker,
@@ -814,6 +949,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         allow_insecure_loopback=args.insecure_loopback,
         jaas_file=jaas_file,
         out=None if args.json else print_step(sys.stdout),
+        progress=progress,
+        spellings=flag_spellings(),
     )
     passed = len(steps) == len(STEPS) and all(step.passed for step in steps)
     if args.json:
@@ -1161,13 +1298,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a Kafka broker emulator that authenticates clients with OAUTHBEARER",
     )
     broker.add_argument(
-        "--listen",
-        default="127.0.0.1:9093",
-        metavar="HOST:PORT",
-        help="the address to listen on (default 127.0.0.1:9093; port 0: any free port)",
+        "--config",
+        metavar="FILE",
+        help="configure the emulator from a broker's server.properties: the listener's "
+        "address, TLS key store, validator, mechanisms and limits, as Kafka reads them",
     )
     broker.add_argument(
-        "--advertised-host", help="the host named in Metadata answers (default: the --listen host)"
+        "--listener",
+        metavar="NAME",
+        help="with --config: the listener to serve (default: the one with an OAUTHBEARER "
+        "JAAS entry)",
+    )
+    broker.add_argument(
+        "--jaas-file",
+        metavar="FILE",
+        help="with --config: a JAAS login configuration file whose [<listener>.]KafkaServer "
+        "section stands in for an unset sasl.jaas.config",
+    )
+    broker.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help=f"the address to listen on (default {DEFAULT_LISTEN}, or the listener's in "
+        "--config; port 0: any free port)",
+    )
+    broker.add_argument(
+        "--advertised-host",
+        help="the host named in Metadata answers (default: the --listen host, or the "
+        "listener's advertised one)",
+    )
+    broker.add_argument(
+        "--certfile",
+        metavar="PEM_FILE",
+        help="serve SASL_SSL with this certificate chain (PEM; the private key too, unless "
+        "--keyfile)",
+    )
+    broker.add_argument("--keyfile", metavar="PEM_FILE", help="the certificate's private key (PEM)")
+    broker.add_argument(
+        "--allow-unsecured-on-network",
+        action="store_true",
+        help="accept unsecured tokens on an address other than loopback, where anyone who "
+        "reaches the listener can mint one for any principal",
     )
     broker.add_argument(
         "--topic", action="append", default=[], help="a topic to report in Metadata; repeatable"
@@ -1241,7 +1411,9 @@ def build_parser() -> argparse.ArgumentParser:
         "KafkaClient and [<listener>.]KafkaServer sections stand in for an unset "
         "sasl.jaas.config",
     )
-    check.add_argument("--listener", help="the broker listener to check (if several)")
+    check.add_argument(
+        "--listener", metavar="NAME", help="the broker listener to check (if several)"
+    )
     check.add_argument(
         "--insecure-loopback",
         action="store_true",
@@ -1252,7 +1424,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the steps as one JSON document (passed, failed_step, steps)",
     )
-    check.set_defaults(func=cmd_check)
+    check.set_defaults(func=cmd_check, parser=check)
 
     conformance = commands.add_parser(
         "conformance",
@@ -1414,10 +1586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         parser.exit(2, f"oauthbearer {args.command}: {exc}\n")
     except OAuthBearerError as exc:
-        # The last line of defence: a library error is one line, never a
-        # traceback (its message carries redacted URLs and no secret).
-        shown = " ".join(str(exc).split())
-        print(f"oauthbearer {args.command}: {shown}", file=sys.stderr)
+        # The last line of defence: a library error is one line, never a traceback.
+        print(f"oauthbearer {args.command}: {explain(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (``oauthbearer probe ... | head``): stop quietly,

@@ -20,6 +20,12 @@ module; this package re-exports their public names:
   broker listener would use, by Kafka's rule: the
   ``sasl.server.callback.handler.class`` of the listener and mechanism decides;
   unset means Kafka's *unsecured* validator.
+* :mod:`~oauthbearer.config.listener`:
+  :func:`~oauthbearer.config.listener.broker_listener` reads a whole broker
+  listener (its address, TLS key store, mechanisms, session and connection
+  limits, and validator) for the broker emulator, refusing what the emulator
+  cannot honour; :func:`~oauthbearer.config.broker.start_broker_validator` is
+  the one call from a ``server.properties`` to a started validator.
 * :mod:`~oauthbearer.config.client`:
   :func:`~oauthbearer.config.client.client_login` does the same for a client:
   no ``sasl.login.callback.handler.class`` means the unsecured login; Kafka's
@@ -48,7 +54,11 @@ hides the values of secret-looking keys
 
 from __future__ import annotations
 
-from oauthbearer.config.broker import BrokerValidatorConfig, broker_validator
+from oauthbearer.config.broker import (
+    BrokerValidatorConfig,
+    broker_validator,
+    start_broker_validator,
+)
 from oauthbearer.config.client import (
     ClientCredentialsConfig,
     JwtBearerConfig,
@@ -63,6 +73,13 @@ from oauthbearer.config.jaas import (
     parse_jaas_config,
     parse_jaas_file,
 )
+from oauthbearer.config.listener import (
+    BrokerListener,
+    Endpoint,
+    ListenerTls,
+    broker_listener,
+    parse_endpoints,
+)
 from oauthbearer.config.names import KNOWN_PROPERTIES, OAUTHBEARER_LOGIN_MODULE, is_secret_key
 from oauthbearer.config.properties import PropertiesError, load_properties, parse_properties
 
@@ -70,19 +87,25 @@ __all__ = [
     "JAAS_GRAMMAR",
     "KNOWN_PROPERTIES",
     "OAUTHBEARER_LOGIN_MODULE",
+    "BrokerListener",
     "BrokerValidatorConfig",
     "ClientCredentialsConfig",
+    "Endpoint",
     "JaasConfig",
     "JaasConfigError",
     "JwtBearerConfig",
+    "ListenerTls",
     "PropertiesError",
     "TokenFileConfig",
+    "broker_listener",
     "broker_validator",
     "client_login",
     "is_secret_key",
     "jaas_file_entry",
     "load_properties",
+    "parse_endpoints",
     "parse_jaas_config",
     "parse_jaas_file",
     "parse_properties",
+    "start_broker_validator",
 ]

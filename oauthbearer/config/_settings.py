@@ -62,6 +62,37 @@ class View:
                 return Setting(key, value)
         return None
 
+    def listener_get(self, name: str) -> Setting | None:
+        """A setting Kafka reads per listener (``valuesWithPrefixOverride``),
+        not per mechanism: ``listener.name.<l>.<name>``, then ``<name>``."""
+        keys = [name] if self._listener_prefix is None else [self._listener_prefix + name, name]
+        for key in keys:
+            value = self._properties.get(key)
+            if value is not None:
+                return Setting(key, value)
+        return None
+
+    def listener_only(self, name: str) -> Setting | None:
+        """``listener.name.<l>.<name>`` alone: a setting Kafka honours for the
+        listener only when it is given with the listener's prefix."""
+        if self._listener_prefix is None:
+            return None
+        key = self._listener_prefix + name
+        value = self._properties.get(key)
+        return None if value is None else Setting(key, value)
+
+    def get_exact(self, name: str) -> Setting | None:
+        """``<name>`` alone: a setting of the whole broker, never per listener."""
+        value = self._properties.get(name)
+        return None if value is None else Setting(name, value)
+
+    def listener_keys(self, name_prefix: str) -> list[str]:
+        """The keys ``listener.name.<l>.<name_prefix>...`` that are set."""
+        if self._listener_prefix is None:
+            return []
+        prefix = self._listener_prefix + name_prefix
+        return sorted(key for key in self._properties if key.startswith(prefix))
+
     def text(self, name: str) -> Setting | None:
         """A STRING setting, trimmed; blank counts as unset (ConfigurationUtils)."""
         setting = self.get(name)

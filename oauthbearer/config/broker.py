@@ -2,15 +2,18 @@
 
 Kafka's rule decides: the listener's ``sasl.server.callback.handler.class``
 (with the listener and mechanism prefix); unset means Kafka's *unsecured*
-validator. Nothing is fetched or started here.
+validator. :func:`broker_validator` fetches and starts nothing;
+:func:`start_broker_validator` is the one call from a ``server.properties`` to
+a validator whose keys are fetched and kept fresh.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer.config._settings import (
     View,
@@ -31,6 +34,7 @@ from oauthbearer.config.names import (
     SERVER_CALLBACK_HANDLER,
     UNSECURED_VALIDATORS,
 )
+from oauthbearer.config.properties import load_properties
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.http.urls import check_url, file_url_path, split_url
 from oauthbearer.unsecured import UnsecuredJwsValidator
@@ -39,10 +43,21 @@ from oauthbearer.validation.jwks_fetch import JwksRefresher
 from oauthbearer.validation.jwt import ASYMMETRIC_ALGORITHMS, KAFKA_RULES, JwtRules, JwtValidator
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from oauthbearer.config.jaas import JaasConfig
     from oauthbearer.token import TokenValidator
 
-__all__ = ["BrokerValidatorConfig", "broker_validator"]
+__all__ = [
+    "LISTENER_REMEDY",
+    "BrokerValidatorConfig",
+    "broker_validator",
+    "start_broker_validator",
+]
+
+#: The argument that chooses a listener, as a refusal names it
+#: (:attr:`~oauthbearer.errors.ConfigurationError.remedy`).
+LISTENER_REMEDY: Final = "listener=NAME"
 
 _SECURED_ONLY: Final = (
     "sasl.oauthbearer.jwks.endpoint.url",
@@ -56,10 +71,11 @@ class BrokerValidatorConfig:
     """What a Kafka broker listener validates tokens with.
 
     ``validator`` is an :class:`~oauthbearer.unsecured.UnsecuredJwsValidator`
-    or a :class:`~oauthbearer.validation.jwt.JwtValidator`; for the latter, ``refresher``
-    keeps its keys fresh and has *not* been started: call ``refresher.start()``
-    (a thread) or ``await refresher.run()`` before validating. ``jaas`` is the
-    listener's JAAS entry.
+    or a :class:`~oauthbearer.validation.jwt.JwtValidator`; for the latter,
+    ``refresher`` keeps its keys fresh and has *not* been started: call
+    :meth:`start` (the first fetch, then a thread; or use it as a context
+    manager, which also stops it), or ``await refresher.astart()`` in an
+    asyncio program, before validating. ``jaas`` is the listener's JAAS entry.
     """
 
     listener: str
@@ -71,6 +87,30 @@ class BrokerValidatorConfig:
     def unsecured(self) -> bool:
         """Whether this listener accepts unsigned tokens (Kafka's default)."""
         return isinstance(self.validator, UnsecuredJwsValidator)
+
+    def start(self) -> Self:
+        """Fetch the keys once (raising if that fails, as Kafka's broker fails
+        to start) and keep them fresh in a background thread; nothing to do for
+        an unsecured listener, or once started."""
+        if self.refresher is not None and not self.refresher.started:
+            self.refresher.start()
+        return self
+
+    def close(self) -> None:
+        """Stop refreshing the keys (the validator keeps the last ones)."""
+        if self.refresher is not None:
+            self.refresher.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def _pick_listener(
@@ -93,10 +133,13 @@ def _pick_listener(
         raise ConfigurationError(
             "no listener.name.<listener>.oauthbearer.sasl.jaas.config is set (nor a JAAS "
             "file section <listener>.KafkaServer): a broker needs one for each listener "
-            "that enables OAUTHBEARER, or pass listener="
+            f"that enables OAUTHBEARER; or name the listener with {LISTENER_REMEDY}",
+            remedy=LISTENER_REMEDY,
         )
     raise ConfigurationError(
-        "several listeners configure OAUTHBEARER (" + ", ".join(found) + "): pass listener="
+        f"several listeners configure OAUTHBEARER ({', '.join(found)}): choose one with "
+        f"{LISTENER_REMEDY}",
+        remedy=LISTENER_REMEDY,
     )
 
 
@@ -176,6 +219,34 @@ def broker_validator(
     return BrokerValidatorConfig(
         listener=name.lower(), validator=validator, refresher=refresher, jaas=jaas
     )
+
+
+def start_broker_validator(
+    properties: Mapping[str, str] | str | os.PathLike[str],
+    *,
+    listener: str | None = None,
+    allow_insecure_loopback: bool = False,
+    jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
+    rules: JwtRules = KAFKA_RULES,
+) -> BrokerValidatorConfig:
+    """The validator of a broker listener, started: from ``properties`` (a
+    mapping, or the path of a ``server.properties`` file, read as Kafka reads
+    it), by :func:`broker_validator`'s rules, its JWKS fetched (a failure is
+    raised, as Kafka's broker fails to start) and refreshed in a background
+    thread. Call ``close()`` when done, or use the result as a context manager::
+
+        with start_broker_validator("server.properties", listener="sasl_ssl") as broker:
+            token = broker.validator.validate(value, now=time.time())
+    """
+    if isinstance(properties, str | os.PathLike):
+        properties = load_properties(properties)
+    return broker_validator(
+        properties,
+        listener=listener,
+        allow_insecure_loopback=allow_insecure_loopback,
+        jaas_file=jaas_file,
+        rules=rules,
+    ).start()
 
 
 def _audience(view: View) -> tuple[str, ...] | None:

@@ -46,9 +46,11 @@ import re
 import urllib.parse
 from typing import Final
 
+from oauthbearer._net import is_loopback
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 __all__ = [
+    "INSECURE_LOOPBACK_REMEDY",
     "MAX_SHOWN_URL_LENGTH",
     "UrlParts",
     "check_url",
@@ -61,6 +63,9 @@ __all__ = [
 #: A URL in a message is cut to this many characters, so that a hostile
 #: ``Location`` header cannot flood a log line.
 MAX_SHOWN_URL_LENGTH: Final = 200
+#: The argument that allows plain http to a loopback address, as a refusal
+#: names it (:attr:`~oauthbearer.errors.ConfigurationError.remedy`).
+INSECURE_LOOPBACK_REMEDY: Final = "allow_insecure_loopback=True"
 
 #: RFC 3986 appendix B: scheme, authority, path, query, fragment.
 _URI: Final = re.compile(r"(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.S)
@@ -105,19 +110,6 @@ def split_url(url: str) -> UrlParts:
     assert match is not None  # the expression matches every string
     scheme, authority, path, query, fragment = match.groups()
     return UrlParts((scheme or "").lower(), authority, path, query, fragment)
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` (without brackets) names this machine: ``localhost``
-    (any case), an address in ``127.0.0.0/8``, or ``::1``."""
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def redact_url(url: str) -> str:
@@ -190,11 +182,10 @@ def check_url(
         file_url_path(url, option=option)
         return url
     allowed = "https or file" if allow_file else "https"
-    wrong_scheme = _refuse(
-        option,
-        f"must use {allowed} (http only to a loopback address, when "
-        "allow_insecure_loopback is set)",
-        url,
+    wrong_scheme = ConfigurationError(
+        f"{option} must use {allowed} (http only to a loopback address, with "
+        f"{INSECURE_LOOPBACK_REMEDY}): {redact_url(url)}",
+        remedy=INSECURE_LOOPBACK_REMEDY,
     )
     if not parts.scheme:
         raise _refuse(option, "must be an absolute URL with a scheme and a host", url)

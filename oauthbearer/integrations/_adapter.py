@@ -16,11 +16,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType, ModuleType
-from typing import Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
 from oauthbearer.gs2 import check_extensions, is_b64token
 from oauthbearer.token import OAuthBearerToken
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["AsyncTokenSource", "SupportsToken", "TokenSource"]
 
@@ -89,6 +92,21 @@ def describe_source(source: object) -> str:
     """A name for ``source`` in a repr: its type only, since the repr of a
     user's function (a ``functools.partial``, say) may show a secret."""
     return getattr(source, "__qualname__", None) or type(source).__qualname__
+
+
+def describe_error(error: BaseException) -> str:
+    """An error for a log line: the message of this library's own errors (which
+    never hold a secret), and only the type of any other error, whose message
+    this library cannot vouch for."""
+    if isinstance(error, OAuthBearerError):
+        return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__} (its message is not shown: it may hold a secret)"
+
+
+def log_no_token(log: logging.Logger, client: str, error: BaseException) -> None:
+    """Say, on the adapter's logger, that ``client`` asked for a token and got
+    ``error``: the client may only say that its login failed."""
+    log.warning("no OAUTHBEARER token for %s: %s", client, describe_error(error))
 
 
 class TokenAdapter:

@@ -29,10 +29,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import types
 from typing import TYPE_CHECKING, Final, cast
 
-from oauthbearer.integrations._adapter import TokenAdapter, checked_token, first_class
+from oauthbearer.integrations._adapter import (
+    TokenAdapter,
+    checked_token,
+    first_class,
+    log_no_token,
+)
 from oauthbearer.login.provider import AsyncTokenProvider
 
 if TYPE_CHECKING:
@@ -41,6 +47,8 @@ if TYPE_CHECKING:
     from oauthbearer.integrations._adapter import AsyncTokenSource
 
 __all__ = ["AiokafkaTokenProvider", "aiokafka_token_provider"]
+
+log = logging.getLogger(__name__)
 
 #: Where aiokafka keeps ``AbstractTokenProvider``.
 BASE_MODULES: Final = ("aiokafka.abc",)
@@ -66,12 +74,16 @@ class AiokafkaTokenProvider(TokenAdapter):
 
     async def token(self) -> str:
         """The source's current token value; starts an :class:`AsyncTokenProvider` first."""
-        if not self._started:
-            await self._start()
-        token = self._get()
-        if inspect.isawaitable(token):
-            token = await token
-        return checked_token(token).value
+        try:
+            if not self._started:
+                await self._start()
+            token = self._get()
+            if inspect.isawaitable(token):
+                token = await token
+            return checked_token(token).value
+        except Exception as error:
+            log_no_token(log, "aiokafka", error)
+            raise
 
     async def _start(self) -> None:
         if self._starting is None:

@@ -24,8 +24,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from oauthbearer.errors import OAuthBearerError
-from oauthbearer.integrations._adapter import TokenAdapter, checked_token
+from oauthbearer.integrations._adapter import TokenAdapter, checked_token, log_no_token
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,12 +37,6 @@ log = logging.getLogger(__name__)
 
 #: librdkafka's name for the SASL mechanism setting (``sasl.mechanism`` is an alias).
 MECHANISM_SETTING: Final = "sasl.mechanisms"
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, OAuthBearerError):
-        return f"{type(error).__name__}: {error}"
-    return f"{type(error).__name__} (its message is not shown: it may hold a secret)"
 
 
 class OAuthCallback(TokenAdapter):
@@ -67,7 +60,7 @@ class OAuthCallback(TokenAdapter):
             token = checked_token(self._get())
         except Exception as error:
             self._last_error = error
-            log.warning("no OAUTHBEARER token for librdkafka: %s", _describe(error))
+            log_no_token(log, "librdkafka", error)
             raise
         self._last_error = None
         return token.value, token.lifetime_ms / 1000, token.principal, self.extensions()

@@ -21,10 +21,16 @@ import kafka-python.
 from __future__ import annotations
 
 import functools
+import logging
 import types
 from typing import TYPE_CHECKING, Final, cast
 
-from oauthbearer.integrations._adapter import TokenAdapter, checked_token, first_class
+from oauthbearer.integrations._adapter import (
+    TokenAdapter,
+    checked_token,
+    first_class,
+    log_no_token,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,6 +38,8 @@ if TYPE_CHECKING:
     from oauthbearer.integrations._adapter import TokenSource
 
 __all__ = ["KafkaPythonTokenProvider", "kafka_python_token_provider"]
+
+log = logging.getLogger(__name__)
 
 #: Where kafka-python keeps ``AbstractTokenProvider``, newest release first.
 BASE_MODULES: Final = ("kafka.net.sasl.oauth", "kafka.sasl.oauth", "kafka.oauth.abstract")
@@ -53,8 +61,13 @@ class KafkaPythonTokenProvider(TokenAdapter):
         super().__init__(provider, extensions=extensions)
 
     def token(self) -> str:
-        """The source's current token value."""
-        return checked_token(self._get()).value
+        """The source's current token value. A failure is logged on
+        ``oauthbearer.integrations.kafka_python`` and raised to kafka-python."""
+        try:
+            return checked_token(self._get()).value
+        except Exception as error:
+            log_no_token(log, "kafka-python", error)
+            raise
 
 
 @functools.cache

@@ -21,6 +21,7 @@ from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import NEED_DATA, ApiKey, MetadataRequest
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Mapping
 
     from oauthbearer.session import ClientSession
@@ -29,6 +30,9 @@ __all__ = ["DEFAULT_LOGIN_TIMEOUT_S", "authenticate"]
 
 #: The bound on one whole authentication, connection included.
 DEFAULT_LOGIN_TIMEOUT_S: Final = 10.0
+#: How long closing the connection may take before it is cut (a TLS close
+#: waits for the broker's close_notify).
+CLOSE_WAIT_S: Final = 1.0
 
 
 async def authenticate(
@@ -40,10 +44,12 @@ async def authenticate(
     metadata: bool = False,
     timeout_s: float = DEFAULT_LOGIN_TIMEOUT_S,
     local_addr: tuple[str, int] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> ClientAuthenticated | ClientAuthenticationFailed:
-    """Connect (from ``local_addr``, if given), authenticate with ``session`` (or
-    a token and ``extensions``), optionally ask for Metadata v1 as real clients
-    do next, and close.
+    """Connect (from ``local_addr``, if given; over TLS with ``ssl_context``, a
+    SASL_SSL listener, its certificate checked for ``host``), authenticate with
+    ``session`` (or a token and ``extensions``), optionally ask for Metadata v1
+    as real clients do next, and close.
 
     Returns the outcome; raises :class:`OSError` (or :class:`TimeoutError`) when
     the connection fails, and :class:`ConnectionError` when the broker closes
@@ -53,16 +59,23 @@ async def authenticate(
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[ClientAuthenticated | ClientAuthenticationFailed] = loop.create_future()
     async with asyncio.timeout(timeout_s):
-        transport, _ = await loop.create_connection(
+        transport, protocol = await loop.create_connection(
             lambda: _Authenticating(connection, outcome, metadata=metadata),
             host,
             port,
             local_addr=local_addr,
+            ssl=ssl_context,
         )
         try:
             return await outcome
         finally:
             transport.close()
+            # Over TLS the close is an exchange (close_notify): wait for its end,
+            # a moment at most, so that no socket outlives the call.
+            try:
+                await asyncio.wait_for(asyncio.shield(protocol.closed), CLOSE_WAIT_S)
+            except TimeoutError:
+                transport.abort()
 
 
 class _Authenticating(asyncio.Protocol):
@@ -81,6 +94,8 @@ class _Authenticating(asyncio.Protocol):
         self._metadata = metadata
         self._granted: ClientAuthenticated | None = None
         self._transport: asyncio.Transport | None = None
+        #: Done when the connection is lost (closed by either side).
+        self.closed: asyncio.Future[None] = outcome.get_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -100,6 +115,8 @@ class _Authenticating(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
         if not self._outcome.done():
             when = "during authentication" if self._granted is None else "before answering Metadata"
             self._outcome.set_exception(ConnectionError(f"the broker closed the connection {when}"))

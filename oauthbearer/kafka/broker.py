@@ -43,6 +43,17 @@ validates tokens and answers what a client sends once authenticated:
   not authenticated is closed after ``pre_authentication_idle_s`` of silence;
   when the process runs out of file descriptors, accepting pauses for
   :data:`ACCEPT_BACKOFF_S` and one line says so;
+* with an ``ssl_context`` the listener is SASL_SSL: each connection's TLS
+  handshake runs in a task of its own (a slow one holds up no other), counts
+  against the connection limits while it runs, and must end within
+  :data:`TLS_HANDSHAKE_TIMEOUT_S`; a failed handshake is logged with
+  OpenSSL's reason, and a client that does not speak TLS at all is named as
+  such. On a listener without TLS, a client that starts a TLS handshake (or
+  sends an HTTP request) is named as such too (the connection object's
+  reasons ``tls-handshake`` and ``http-request``);
+* a listener on an address other than loopback refuses to start with a
+  validator of unsecured tokens, which anyone who can reach it can mint for
+  any principal, unless ``allow_unsecured_on_network`` says it is meant;
 * :meth:`BrokerEmulator.aclose` stops listening and closes every connection.
 
 The Metadata answer is :func:`metadata_response`, a pure function.
@@ -55,17 +66,23 @@ import collections
 import contextlib
 import dataclasses
 import errno
-import functools
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 import types
 import uuid
 from typing import TYPE_CHECKING, Final, Self
 
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
+from oauthbearer._net import is_loopback
+from oauthbearer.errors import (
+    ArgumentTypeError,
+    ConfigurationError,
+    InvalidToken,
+    ServerFailureReason,
+)
 from oauthbearer.gs2 import Dialect, ErrorResponse
 from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import (
@@ -89,13 +106,16 @@ from oauthbearer.kafka.server import (
     ServerAuthenticated,
     ServerAuthenticationFailed,
 )
+from oauthbearer.observe import ObservedValidator
 from oauthbearer.session import AuthzidPolicy, ServerSession, TokenReceived
 from oauthbearer.token import TokenValidator
+from oauthbearer.unsecured import UnsecuredJwsValidator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from types import TracebackType
 
+    from oauthbearer.config.listener import BrokerListener
     from oauthbearer.kafka.protocol import Frame, RequestHeader, RequestMessage
     from oauthbearer.session import ExtensionValidator
 
@@ -117,7 +137,9 @@ __all__ = [
     "MAX_LOGGED_EXTENSIONS",
     "MAX_LOGGED_TEXT",
     "MAX_LOGGED_VALUE",
+    "TLS_HANDSHAKE_TIMEOUT_S",
     "TOPIC_AUTHORIZED_OPERATIONS",
+    "UNSECURED_ON_NETWORK_REMEDY",
     "AuthenticationRecord",
     "BrokerEmulator",
     "metadata_response",
@@ -183,6 +205,23 @@ DEFAULT_PRE_AUTHENTICATION_IDLE_S: Final = 10.0
 #: Seconds accepting pauses when the process is out of file descriptors (or
 #: memory for sockets); retrying at once would spin and flood the log.
 ACCEPT_BACKOFF_S: Final = 0.5
+#: Seconds a TLS client has to complete its handshake (a SASL_SSL listener):
+#: one or two round trips for a client that means it; the authentication
+#: deadline starts once it is done.
+TLS_HANDSHAKE_TIMEOUT_S: Final = 10.0
+#: The argument that lets a listener on another address than loopback accept
+#: unsecured tokens, as the refusal names it
+#: (:attr:`~oauthbearer.errors.ConfigurationError.remedy`).
+UNSECURED_ON_NETWORK_REMEDY: Final = "allow_unsecured_on_network=True"
+#: The connection failures that mean the client speaks another protocol.
+_FOREIGN_PROTOCOL_REASONS: Final = frozenset(
+    {ServerFailureReason.TLS_HANDSHAKE, ServerFailureReason.HTTP_REQUEST}
+)
+#: OpenSSL's reasons for a handshake that did not start with a ClientHello: the
+#: client speaks plaintext Kafka (or HTTP) to a TLS listener.
+_NOT_TLS: Final = frozenset(
+    {"WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "PACKET_LENGTH_TOO_LONG"}
+)
 #: accept() failures that mean "out of resources, try later".
 _OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: Longest peer-chosen text in a log line (a principal, a message, a detail),
@@ -319,10 +358,17 @@ class BrokerEmulator:
     ``validator`` judges each token (e.g.
     :class:`~oauthbearer.UnsecuredJwsValidator` or
     :class:`~oauthbearer.JwtValidator`); tokens are read in Kafka's dialect by
-    default. ``host`` and ``port`` (0: any free port) are where it listens;
-    ``advertised_host`` is the host named in Metadata answers (default:
-    ``host``). ``node_id`` and ``cluster_id`` are its identity in Metadata
-    answers (and ApiVersions v5 checks). ``topics`` are the topics it reports. ``max_reauth_ms`` is
+    default. ``host`` and ``port`` (0: any free port) are where it listens
+    (``host`` ``""``: every IPv4 interface, as Kafka's empty listener host);
+    ``advertised_host`` and ``advertised_port`` are the address named in
+    Metadata answers (default: ``host`` and the port it listens on).
+    ``ssl_context`` (a server context holding the certificate) makes it a
+    SASL_SSL listener. A ``validator`` of unsecured tokens
+    (:class:`~oauthbearer.UnsecuredJwsValidator`) on a ``host`` other than a
+    loopback address is refused unless ``allow_unsecured_on_network``: anyone
+    who can reach the listener could mint a token for any principal.
+    ``node_id`` and ``cluster_id`` are its identity in Metadata answers (and
+    ApiVersions v5 checks). ``topics`` are the topics it reports. ``max_reauth_ms`` is
     Kafka's ``connections.max.reauth.ms``; ``idle_timeout_s`` its
     ``connections.max.idle.ms``; ``failed_authentication_delay_s`` its
     ``connection.failed.authentication.delay.ms``. ``authentication_timeout_s``
@@ -346,6 +392,9 @@ class BrokerEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         advertised_host: str | None = None,
+        advertised_port: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        allow_unsecured_on_network: bool = False,
         node_id: int = 0,
         cluster_id: str = DEFAULT_CLUSTER_ID,
         topics: Sequence[str] = (),
@@ -371,8 +420,27 @@ class BrokerEmulator:
             raise ArgumentTypeError("validator must have a validate(token, *, now) method")
         if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
             raise ArgumentTypeError("topics must be a sequence of strings")
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65_535:
-            raise ConfigurationError("port must be an int from 0 to 65535")
+        for name, number in (("port", port), ("advertised_port", advertised_port)):
+            if number is None and name == "advertised_port":
+                continue
+            if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 65_535:
+                raise ConfigurationError(f"{name} must be an int from 0 to 65535")
+        if not isinstance(host, str):
+            raise ArgumentTypeError("host must be a str")
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise ArgumentTypeError("ssl_context must be an ssl.SSLContext")
+        if (
+            isinstance(validator, UnsecuredJwsValidator)
+            and not is_loopback(host)
+            and not allow_unsecured_on_network
+        ):
+            where = "every interface" if host in ("", "0.0.0.0", "::") else repr(host)  # noqa: S104
+            raise ConfigurationError(
+                f"the emulator would listen on {where}, not a loopback address, and accept "
+                "unsecured tokens (alg none), which anyone who can reach it can mint for any "
+                f"principal; pass {UNSECURED_ON_NETWORK_REMEDY} to serve them there anyway",
+                remedy=UNSECURED_ON_NETWORK_REMEDY,
+            )
         if not idle_timeout_s > 0:
             raise ConfigurationError("idle_timeout_s must be positive")
         if not isinstance(authentication_timeout_s, int | float) or not (
@@ -395,10 +463,16 @@ class BrokerEmulator:
             raise ConfigurationError(
                 "failed_authentication_delay_s must be from 0 to less than idle_timeout_s"
             )
-        self._validator = validator
+        # Each verdict counted and logged (oauthbearer.observe), as every shell's.
+        self._validator = (
+            validator if isinstance(validator, ObservedValidator) else ObservedValidator(validator)
+        )
         self._host = host
         self._port = port
         self._advertised_host = advertised_host or host
+        self._advertised_port = advertised_port
+        self._ssl_context = ssl_context
+        self._handshakes: set[asyncio.Task[None]] = set()  # TLS handshakes under way
         self._node_id = node_id
         self._cluster_id = cluster_id
         self._topics = tuple(topics)
@@ -443,6 +517,57 @@ class BrokerEmulator:
         self._protocols: set[_BrokerProtocol] = set()
         self._stop: asyncio.Event | None = None
 
+    @classmethod
+    def from_listener(
+        cls,
+        listener: BrokerListener,
+        *,
+        topics: Sequence[str] = (),
+        dialect: Dialect | str = Dialect.KAFKA,
+        advertised_host: str | None = None,
+        allow_unsecured_on_network: bool = False,
+        on_authentication: Callable[[AuthenticationRecord], object] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Self:
+        """The emulator that serves a broker listener as its properties describe
+        it (:func:`oauthbearer.config.broker_listener`'s reading): address,
+        advertised address, TLS certificate, validator, session lifetime and the
+        limits Kafka's settings state (the others keep this class's defaults).
+        Not started; neither is the listener's key refresher: start it first
+        (``listener.validation.start()``, or use ``listener.validation`` as a
+        context manager). A SASL_SSL listener's key store is read here.
+        ``advertised_host`` overrides the advertised host (an empty one, Kafka's
+        wildcard, is advertised as this machine's name)."""
+        limits = {
+            name: value
+            for name, value in (
+                ("max_request_size", listener.max_request_size),
+                ("idle_timeout_s", listener.idle_timeout_s),
+                ("failed_authentication_delay_s", listener.failed_authentication_delay_s),
+                ("max_connections", listener.max_connections),
+                ("max_connections_per_address", listener.max_connections_per_address),
+                ("backlog", listener.backlog),
+            )
+            if value is not None
+        }
+        return cls(
+            listener.validation.validator,
+            host=listener.host,
+            port=listener.port,
+            advertised_host=advertised_host or listener.advertised_host or socket.getfqdn(),
+            advertised_port=listener.advertised_port or None,
+            ssl_context=None if listener.tls is None else listener.tls.context(),
+            allow_unsecured_on_network=allow_unsecured_on_network,
+            node_id=listener.node_id,
+            topics=topics,
+            dialect=dialect,
+            max_reauth_ms=listener.max_reauth_ms,
+            max_frame_size=listener.max_frame_size,
+            clock=clock,
+            on_authentication=on_authentication,
+            **limits,  # type: ignore[arg-type]
+        )
+
     def __repr__(self) -> str:
         state = "listening" if self._listener is not None else "stopped"
         return f"<BrokerEmulator {self._host}:{self._port} {state}>"
@@ -462,9 +587,16 @@ class BrokerEmulator:
         return self._backlog
 
     @property
+    def security_protocol(self) -> str:
+        """``SASL_SSL`` with an ``ssl_context``, else ``SASL_PLAINTEXT``: what a
+        client's ``security.protocol`` must be."""
+        return "SASL_PLAINTEXT" if self._ssl_context is None else "SASL_SSL"
+
+    @property
     def bootstrap(self) -> str:
-        """``host:port``, as a client's ``bootstrap.servers`` names it."""
-        return f"{self._advertised_host}:{self._port}"
+        """``host:port``, as a client's ``bootstrap.servers`` names it (the
+        advertised address)."""
+        return f"{self._advertised_host}:{self._advertised_port or self._port}"
 
     # -- lifecycle --
 
@@ -474,7 +606,7 @@ class BrokerEmulator:
             raise ConfigurationError("BrokerEmulator.start() was already called")
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET  # "": every IPv4 one
         try:
             listener = socket.create_server(
                 (self._host, self._port), family=family, backlog=self._backlog
@@ -491,7 +623,7 @@ class BrokerEmulator:
         self._accepting = asyncio.get_running_loop().create_task(
             self._accept_loop(listener), name=f"oauthbearer-broker-accept-{self._port}"
         )
-        log.info("listening on %s:%d", self._host, self._port)
+        log.info("listening on %s:%d (%s)", self._host, self._port, self.security_protocol)
         return self
 
     async def serve_forever(self) -> None:
@@ -520,6 +652,8 @@ class BrokerEmulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await accepting
         listener.close()
+        for handshake in tuple(self._handshakes):
+            handshake.cancel()
         for protocol in tuple(self._protocols):
             protocol.close()
         await asyncio.sleep(0)  # let the transports' closing callbacks run
@@ -581,7 +715,7 @@ class BrokerEmulator:
         assert slot_freed is not None
         starved = False
         while True:
-            while len(self._protocols) >= self._max_connections:
+            while len(self._protocols) + len(self._handshakes) >= self._max_connections:
                 slot_freed.clear()
                 await slot_freed.wait()
             try:
@@ -615,24 +749,71 @@ class BrokerEmulator:
                     self._max_connections_per_address,
                 )
                 continue
-            try:
+            # Counted from the accept: a TLS handshake holds a slot of its address.
+            self._per_address[host] += 1
+            if self._ssl_context is None:
+                await self._connect(client, host, _peer_name(address))
+            else:
+                # Each handshake in a task of its own: a slow one holds up no other.
+                handshake = loop.create_task(self._connect(client, host, _peer_name(address)))
+                self._handshakes.add(handshake)
+                handshake.add_done_callback(self._handshake_done)
+
+    async def _connect(self, client: socket.socket, host: str, peer: str) -> None:
+        """Run a protocol on an accepted socket; over TLS, after the handshake."""
+        made: list[_BrokerProtocol] = []
+
+        def protocol() -> _BrokerProtocol:
+            made.append(_BrokerProtocol(self, host))
+            return made[-1]
+
+        loop = asyncio.get_running_loop()
+        try:
+            if self._ssl_context is None:
+                await loop.connect_accepted_socket(protocol, client)
+            else:
                 await loop.connect_accepted_socket(
-                    functools.partial(_BrokerProtocol, self, host), client
+                    protocol,
+                    client,
+                    ssl=self._ssl_context,
+                    ssl_handshake_timeout=self._tls_handshake_timeout_s(),
                 )
-            except OSError:
-                client.close()
+        except (OSError, asyncio.CancelledError) as exc:
+            client.close()
+            if not (made and made[0].opened):
+                self._release_address(host)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            if self._ssl_context is not None:
+                self._log(
+                    logging.WARNING,
+                    "tls-handshake-failed",
+                    "TLS handshake with %s failed: %s",
+                    peer,
+                    _tls_failure(exc, self._tls_handshake_timeout_s()),
+                )
+
+    def _tls_handshake_timeout_s(self) -> float:
+        return min(TLS_HANDSHAKE_TIMEOUT_S, self._authentication_timeout_s)
+
+    def _handshake_done(self, handshake: asyncio.Task[None]) -> None:
+        self._handshakes.discard(handshake)
+        if self._slot_freed is not None:
+            self._slot_freed.set()
+
+    def _release_address(self, host: str) -> None:
+        self._per_address[host] -= 1
+        if self._per_address[host] <= 0:
+            del self._per_address[host]
 
     def _connection_opened(self, protocol: _BrokerProtocol) -> None:
         self._protocols.add(protocol)
-        self._per_address[protocol.host] += 1
 
     def _connection_closed(self, protocol: _BrokerProtocol) -> None:
         if protocol not in self._protocols:
             return
         self._protocols.discard(protocol)
-        self._per_address[protocol.host] -= 1
-        if self._per_address[protocol.host] <= 0:
-            del self._per_address[protocol.host]
+        self._release_address(protocol.host)
         self._buffered_bytes -= protocol.counted_bytes
         protocol.counted_bytes = 0
         if self._slot_freed is not None:
@@ -662,7 +843,11 @@ class BrokerEmulator:
         )
 
     def _metadata_broker(self) -> MetadataBroker:
-        return MetadataBroker(node_id=self._node_id, host=self._advertised_host, port=self._port)
+        return MetadataBroker(
+            node_id=self._node_id,
+            host=self._advertised_host,
+            port=self._advertised_port or self._port,
+        )
 
     def _judge(
         self, connection: KafkaServerConnection, event: TokenReceived
@@ -727,6 +912,17 @@ class BrokerEmulator:
                 _shown(record.principal),
                 _extensions_summary(record.extensions),
                 record.session_lifetime_ms,
+            )
+        elif record.reason in _FOREIGN_PROTOCOL_REASONS:
+            # Not an authentication: the client speaks another protocol. The
+            # message is the connection's own words (and hex), no peer text.
+            self._log(
+                logging.WARNING,
+                f"failed:{record.reason}",
+                "closed the connection from %s: %s (reason=%s)",
+                record.peer,
+                record.message,
+                record.reason,
             )
         else:
             self._log(
@@ -824,6 +1020,8 @@ class _BrokerProtocol(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._writing_paused = False
+        #: Whether asyncio made the connection (over TLS: the handshake is done).
+        self.opened = False
 
     # -- asyncio's callbacks --
 
@@ -831,6 +1029,7 @@ class _BrokerProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._peer = _peer_name(transport.get_extra_info("peername"))
+        self.opened = True
         self._emulator._connection_opened(self)
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
@@ -1039,6 +1238,32 @@ class _BrokerProtocol(asyncio.Protocol):
             self._deadline_timer = asyncio.get_running_loop().call_later(
                 remaining, self._deadline_check
             )
+
+
+def _tls_failure(error: BaseException, timeout_s: float) -> str:
+    """Why a TLS handshake failed, for the log: OpenSSL's reason code (never
+    text from the peer), and what it usually means."""
+    if isinstance(error, ssl.SSLError):
+        reason = error.reason or type(error).__name__
+        if reason == "HTTP_REQUEST":
+            return f"{reason}: the client sent an HTTP request to this SASL_SSL listener"
+        if reason in _NOT_TLS:
+            return (
+                f"{reason}: the client does not speak TLS (a client configured for "
+                "SASL_PLAINTEXT on this SASL_SSL listener?)"
+            )
+        if reason.startswith(("TLSV1_ALERT_", "SSLV3_ALERT_")):
+            return f"{reason}: the client ended the handshake (does it trust the certificate?)"
+        return reason
+    if isinstance(error, ConnectionAbortedError):
+        return f"no handshake within {timeout_s:g} s"
+    if isinstance(error, ConnectionResetError | BrokenPipeError):
+        return (
+            "the client closed the connection during the handshake (does it trust the certificate?)"
+        )
+    if isinstance(error, OSError):
+        return f"{type(error).__name__}: {error.strerror or 'the connection was lost'}"
+    return type(error).__name__
 
 
 def _peer_name(peer: object) -> str:

@@ -43,7 +43,11 @@ It follows Apache Kafka's Java client (``SaslClientAuthenticator`` and
   and SaslAuthenticate again on the authenticated connection, with no request
   in flight.
 * Responses arrive in request order; each must carry the correlation id of
-  the oldest request in flight (``NetworkClient.correlate``).
+  the oldest request in flight (``NetworkClient.correlate``). A Produce with
+  ``acks=0`` is never in flight: the broker does not answer it.
+* The broker's ApiVersions ranges are kept (``api_versions``), so that the
+  application sends each request at the highest version both sides speak
+  (``usable_version``, Kafka's ``NodeApiVersions.latestUsableVersion``).
 
 Errors from the broker never raise: each becomes a
 :class:`ClientAuthenticationFailed` (``reason`` in
@@ -84,6 +88,7 @@ from oauthbearer.kafka.protocol import (
     ErrorCode,
     Frame,
     MalformedFrame,
+    ProduceRequest,
     RequestHeader,
     RequestMessage,
     ResponseHeader,
@@ -94,6 +99,7 @@ from oauthbearer.kafka.protocol import (
     SaslHandshakeResponse,
     decode_response,
     encode_request,
+    usable_version,
 )
 from oauthbearer.kafka.server import MECHANISM
 from oauthbearer.machine import moves
@@ -263,6 +269,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
 
     __slots__ = (
         "_auth_version",
+        "_broker_versions",
         "_client_id",
         "_correlation",
         "_in_flight",
@@ -307,6 +314,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
         self._retried = False
         self._auth_version = 0
         self._reauthenticating = False
+        self._broker_versions: Mapping[int, tuple[int, int]] = types.MappingProxyType({})
 
     def __repr__(self) -> str:
         return f"<KafkaClientConnection phase={self._state.name}>"
@@ -314,6 +322,18 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
     @property
     def phase(self) -> ClientPhase:
         return self._state
+
+    @property
+    def api_versions(self) -> Mapping[int, tuple[int, int]]:
+        """The broker's API versions, as its ApiVersions response listed them:
+        (min, max) per API key; empty until that response has arrived."""
+        return self._broker_versions
+
+    def usable_version(self, api_key: int) -> int | None:
+        """The highest version of ``api_key`` that this codec and the broker
+        both speak, or ``None`` (see :func:`~oauthbearer.kafka.usable_version`):
+        the version to pass to :meth:`send_request`."""
+        return usable_version(api_key, self._broker_versions)
 
     # -- the h11-shaped surface --
 
@@ -346,12 +366,14 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
         """Queue an application request on the authenticated connection.
 
         Returns its header (with its correlation id); the answer comes back as
-        :class:`ApplicationResponse`.
+        :class:`ApplicationResponse`. A Produce request with ``acks=0`` has no
+        answer (Kafka's broker sends none), so none is awaited.
         """
         self._check("send_request")
         if not isinstance(message, _REQUEST_TYPES):
             raise ArgumentTypeError("send_request() takes a request message")
-        header = self._request(api_key, version, message)
+        answered = not (isinstance(message, ProduceRequest) and message.acks == 0)
+        header = self._request(api_key, version, message, answered=answered)
         self._move("send_request")
         return header
 
@@ -436,6 +458,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
                 "api-versions-failed",
             )
         ranges = {key.api_key: (key.min_version, key.max_version) for key in message.api_keys}
+        self._broker_versions = types.MappingProxyType(ranges)
         handshake = ranges.get(ApiKey.SASL_HANDSHAKE)
         authenticate = ranges.get(ApiKey.SASL_AUTHENTICATE)
         low, high = SUPPORTED_VERSIONS[ApiKey.SASL_AUTHENTICATE]
@@ -546,7 +569,9 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
 
     # -- helpers --
 
-    def _request(self, api_key: int, version: int, message: RequestMessage) -> RequestHeader:
+    def _request(
+        self, api_key: int, version: int, message: RequestMessage, *, answered: bool = True
+    ) -> RequestHeader:
         header = RequestHeader(
             api_key=api_key,
             api_version=version,
@@ -555,7 +580,8 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
         )
         self._outbox += encode_request(header, message)
         self._correlation = 0 if self._correlation == _MAX_CORRELATION_ID else self._correlation + 1
-        self._in_flight.append(header)
+        if answered:
+            self._in_flight.append(header)
         return header
 
     def _fail(

@@ -1,4 +1,5 @@
-"""Kafka's wire format for the authentication phase: primitives, headers, messages, frames.
+"""Kafka's wire format for the authentication phase and the records that follow:
+primitives, headers, messages, frames.
 
 Theory of operation
 -------------------
@@ -13,11 +14,15 @@ client that does not yet know the broker's versions must be able to read it
 (``ApiVersionsResponse.json``).
 
 This module knows the four APIs a SASL client meets before it is authenticated,
-and the one it sends next:
+the one it sends next (:data:`SUPPORTED_VERSIONS`: what the server connections
+serve), and the two that move records (:data:`RECORD_API_VERSIONS`, for
+clients; the batches inside them are :mod:`oauthbearer.kafka.records`):
 
 ========================  ===  ========  ===============
 API                       key  versions  first flexible
 ========================  ===  ========  ===============
+Produce                     0  3-13      9
+Fetch                       1  4-18      12
 Metadata                    3  0-13      9
 SaslHandshake              17  0-1       never
 ApiVersions                18  0-5       3
@@ -55,6 +60,7 @@ import types
 import uuid
 from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
 
+from oauthbearer._text import cut_utf8, peer_text
 from oauthbearer.errors import (
     ArgumentTypeError,
     ConfigurationError,
@@ -64,26 +70,37 @@ from oauthbearer.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Self
 
 __all__ = [
     "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
     "AUTHORIZED_OPERATIONS_OMITTED",
+    "CODEC_VERSIONS",
     "CONNECTION_CLOSED",
+    "FETCH_MAX_BYTES_UNLIMITED",
     "MAX_STRING_LENGTH",
     "MAX_TAGGED_FIELDS",
     "NEED_DATA",
+    "RECORD_API_VERSIONS",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",
     "ZERO_UUID",
+    "AbortedTransaction",
     "ApiKey",
     "ApiVersion",
     "ApiVersionsRequest",
     "ApiVersionsResponse",
     "DecoderEvent",
     "ErrorCode",
+    "FetchPartition",
+    "FetchPartitionData",
+    "FetchRequest",
+    "FetchResponse",
+    "FetchTopic",
+    "FetchTopicResponse",
+    "ForgottenTopic",
     "Frame",
     "KafkaFrameDecoder",
     "MalformedFrame",
@@ -92,6 +109,13 @@ __all__ = [
     "MetadataRequest",
     "MetadataResponse",
     "MetadataTopic",
+    "ProducePartition",
+    "ProducePartitionResponse",
+    "ProduceRecordError",
+    "ProduceRequest",
+    "ProduceResponse",
+    "ProduceTopic",
+    "ProduceTopicResponse",
     "Reader",
     "RequestHeader",
     "RequestMessage",
@@ -111,6 +135,7 @@ __all__ = [
     "peer_text",
     "request_header_version",
     "response_header_version",
+    "usable_version",
     "wire_text",
 ]
 
@@ -151,6 +176,8 @@ _UINT64_MAX: Final = (1 << 64) - 1
 class ApiKey(enum.IntEnum):
     """The API keys this module speaks (the protocol guide, "Api Keys")."""
 
+    PRODUCE = 0
+    FETCH = 1
     METADATA = 3
     SASL_HANDSHAKE = 17
     API_VERSIONS = 18
@@ -158,13 +185,21 @@ class ApiKey(enum.IntEnum):
 
 
 class ErrorCode(enum.IntEnum):
-    """Kafka error codes used in the authentication phase (``Errors.java``)."""
+    """Kafka error codes this module's users meet (``Errors.java``)."""
 
     NONE = 0
+    #: A Fetch from an offset the partition does not have.
+    OFFSET_OUT_OF_RANGE = 1
     #: The protocol guide: "...exceeds the valid size, or is otherwise corrupt".
     CORRUPT_MESSAGE = 2
-    #: A Metadata answer about a topic the broker does not have.
+    #: A Metadata (or Produce, Fetch) answer about a topic the broker does not have.
     UNKNOWN_TOPIC_OR_PARTITION = 3
+    #: A topic just created has no leader yet: ask again (retriable).
+    LEADER_NOT_AVAILABLE = 5
+    #: Produce or Fetch sent to a broker that does not lead the partition (retriable).
+    NOT_LEADER_OR_FOLLOWER = 6
+    #: Produce with ``acks=-1`` timed out waiting for the replicas (retriable).
+    REQUEST_TIMED_OUT = 7
     UNSUPPORTED_SASL_MECHANISM = 33
     ILLEGAL_SASL_STATE = 34
     UNSUPPORTED_VERSION = 35
@@ -178,9 +213,11 @@ class ErrorCode(enum.IntEnum):
     REBOOTSTRAP_REQUIRED = 129
 
 
-#: The versions this module encodes and decodes, per API key, inclusive: every
-#: version that a Kafka 4.x broker serves (measured against 4.0.2 and 4.4.0 by
-#: tests/test_kafka_versions.py; 4.0 serves ApiVersions up to v4, 4.4 up to v5).
+#: The versions of the authentication phase's APIs and Metadata, per API key,
+#: inclusive: what :class:`~oauthbearer.kafka.KafkaServerConnection` answers and
+#: advertises, and every version that a Kafka 4.x broker serves (measured against
+#: 4.0.2 and 4.4.0 by tests/test_kafka_versions.py; 4.0 serves ApiVersions up to
+#: v4, 4.4 up to v5). The codec also speaks :data:`RECORD_API_VERSIONS`.
 #: ApiVersions v4 has v3's layout (it only lifts KAFKA-17011's restriction on
 #: SupportedFeatures, a tagged field this module preserves without reading).
 SUPPORTED_VERSIONS: Final = types.MappingProxyType(
@@ -192,10 +229,37 @@ SUPPORTED_VERSIONS: Final = types.MappingProxyType(
     }
 )
 
+#: The versions this module encodes and decodes of the APIs that move records,
+#: inclusive: every version Kafka 4.x parses (Kafka 4.0.2 serves Produce v3-v12
+#: and Fetch v4-v17, 4.4.0 Produce v3-v13 and Fetch v4-v18; measured by
+#: tests/test_kafka_record_apis.py). Kafka 4 still *advertises* Produce from v0,
+#: so that old librdkafka clients connect, but refuses v0-v2 (KIP-896). A client
+#: picks its version with :func:`usable_version`. The server connections do not
+#: serve these APIs: :data:`SUPPORTED_VERSIONS` is what they answer and
+#: advertise, and a request for these arrives as a raw frame.
+RECORD_API_VERSIONS: Final = types.MappingProxyType(
+    {
+        ApiKey.PRODUCE: (3, 13),
+        ApiKey.FETCH: (4, 18),
+    }
+)
+
+#: Every version this module encodes and decodes: :data:`SUPPORTED_VERSIONS`
+#: and :data:`RECORD_API_VERSIONS`.
+CODEC_VERSIONS: Final = types.MappingProxyType(
+    dict(sorted({**SUPPORTED_VERSIONS, **RECORD_API_VERSIONS}.items()))
+)
+
 #: The first flexible version of each API (``flexibleVersions`` in its JSON
 #: schema); SaslHandshake has none.
 _FIRST_FLEXIBLE: Final = types.MappingProxyType(
-    {ApiKey.METADATA: 9, ApiKey.API_VERSIONS: 3, ApiKey.SASL_AUTHENTICATE: 2}
+    {
+        ApiKey.PRODUCE: 9,
+        ApiKey.FETCH: 12,
+        ApiKey.METADATA: 9,
+        ApiKey.API_VERSIONS: 3,
+        ApiKey.SASL_AUTHENTICATE: 2,
+    }
 )
 
 #: The version a broker answers an ApiVersions request it does not support
@@ -292,6 +356,12 @@ class Reader:
         """Raise :class:`MalformedFrame` at ``offset`` (default: the next byte)."""
         where = self._pos if offset is None else offset
         raise MalformedFrame(reason, detail, offset=where, error_code=self._error_code)
+
+    def raw(self, n: int, what: str = "bytes") -> bytes:
+        """The next ``n`` bytes as they are (a length the caller has read)."""
+        if n < 0:
+            self.fail("invalid-length", f"{what} has length {n}")
+        return self._take(n, what)
 
     def _take(self, n: int, what: str) -> bytes:
         end = self._pos + n
@@ -634,27 +704,8 @@ class Writer:
 
 # --- Text from the peer ---------------------------------------------------------
 
-#: What :func:`peer_text` escapes: C0 and C1 controls and DEL (a newline forges a
-#: log line, an escape sequence drives a terminal), the Unicode line and
-#: paragraph separators, and lone surrogates, which UTF-8 cannot carry.
-_UNSAFE_TEXT: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_CUT_MARK: Final = "..."
 #: Code points that UTF-8 cannot encode: in a Python string, every surrogate is lone.
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def peer_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
-    """``value``, which holds text a peer chose, made safe to log: the characters
-    that could forge a line or cannot be encoded are escaped (``\\x0a``,
-    ``\\ud800``), and the result is cut to at most ``max_bytes`` UTF-8 bytes,
-    ``...`` marking the cut. The one place peer text is made fit for a log line
-    (the wire takes :func:`wire_text`)."""
-    return _cut(_UNSAFE_TEXT.sub(_escape_char, value[: max_bytes + 1]), max_bytes)
 
 
 def wire_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
@@ -664,17 +715,7 @@ def wire_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
     cut to ``max_bytes`` UTF-8 bytes, ``...`` marking the cut (past that limit
     Kafka's own serializer fails). Controls travel as they are, as from Kafka:
     a log line takes :func:`peer_text`."""
-    return _cut(_LONE_SURROGATE.sub("?", value[: max_bytes + 1]), max_bytes)
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    # Callers pass at most max_bytes + 1 characters: a character is a byte at
-    # least, so that is enough to tell whether the text fits.
-    raw = text.encode("utf-8")
-    if len(raw) <= max_bytes:
-        return text
-    keep = raw[: max(max_bytes - len(_CUT_MARK), 0)].decode("utf-8", "ignore")
-    return (keep + _CUT_MARK)[:max_bytes]
+    return cut_utf8(_LONE_SURROGATE.sub("?", value[: max_bytes + 1]), max_bytes)
 
 
 # --- Field checks -----------------------------------------------------------------
@@ -734,7 +775,7 @@ def _check_tags(what: str, fields: object) -> None:
 
 
 def _check_version(cls: type, api_key: ApiKey, version: object) -> int:
-    low, high = SUPPORTED_VERSIONS[api_key]
+    low, high = CODEC_VERSIONS[api_key]
     if not isinstance(version, int) or isinstance(version, bool):
         raise ArgumentTypeError(f"{cls.__name__} version must be an int")
     if not low <= version <= high:
@@ -802,6 +843,19 @@ def api_versions_response_version(request_version: int) -> int:
     if low <= request_version <= high:
         return request_version
     return API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION
+
+
+def usable_version(api_key: int, broker: Mapping[int, tuple[int, int]]) -> int | None:
+    """The highest version of ``api_key`` that this codec and a broker both speak,
+    or ``None`` if there is none; ``broker`` maps API keys to the (min, max)
+    ranges its ApiVersions response lists (Kafka's
+    ``NodeApiVersions.latestUsableVersion``)."""
+    ours = CODEC_VERSIONS.get(api_key)  # type: ignore[call-overload]
+    theirs = broker.get(api_key)
+    if ours is None or theirs is None:
+        return None
+    low, high = max(ours[0], theirs[0]), min(ours[1], theirs[1])
+    return high if low <= high else None
 
 
 # --- Headers ---------------------------------------------------------------------
@@ -1645,20 +1699,933 @@ class MetadataResponse(_Message):
         )
 
 
+# --- Produce and Fetch ----------------------------------------------------------------
+#
+# The APIs that move records (``ProduceRequest.json``, ``FetchRequest.json`` and
+# their responses). Each partition's records travel as one ``records`` field:
+# NULLABLE_BYTES, or COMPACT_NULLABLE_BYTES in flexible versions, kept here as
+# bytes; :mod:`oauthbearer.kafka.records` reads and writes the batches inside.
+# A topic is named by its name up to Produce v12 and Fetch v12, and by its id
+# from v13 (KIP-516): the other one must keep its default, so that no request
+# loses its topic on the way out. Tagged fields (Fetch's ClusterId,
+# ReplicaState, ReplicaDirectoryId, HighWatermark, DivergingEpoch,
+# CurrentLeader, SnapshotId and NodeEndpoints; Produce's CurrentLeader and
+# NodeEndpoints) are kept raw in ``tagged_fields``.
+
+
+#: Produce and Fetch name topics by id from v13 (KIP-516), by name before.
+_TOPIC_IDS_SINCE: Final = 13
+
+
+def _write_records(writer: Writer, records: bytes | None, flexible: bool) -> None:
+    writer._maybe_bytes(records, compact=flexible, nullable=True, what="records")
+
+
+def _read_records(reader: Reader, flexible: bool) -> bytes | None:
+    return reader._maybe_bytes(compact=flexible, nullable=True, what="records")
+
+
+def _check_records(what: str, value: object) -> None:
+    if value is not None:
+        _check_bytes(what, value)
+
+
+def _check_topic_identity(what: str, name: str, topic_id: object) -> None:
+    _check_text(f"{what}.name", name)
+    if not isinstance(topic_id, uuid.UUID):
+        raise ArgumentTypeError(f"{what}.topic_id must be a uuid.UUID")
+
+
+def _write_topic_identity(
+    writer: Writer, what: str, name: str, topic_id: uuid.UUID, version: int, *, flexible: bool
+) -> None:
+    """A topic's name (up to v12) or its id (from v13); the other must keep its default."""
+    if version >= _TOPIC_IDS_SINCE:
+        if name:
+            raise ConfigurationError(f"{what} v{version} names topics by id: name must be empty")
+        writer.uuid(topic_id)
+        return
+    if topic_id != ZERO_UUID:
+        raise ConfigurationError(
+            f"{what} v{version} names topics by name: topic_id needs v{_TOPIC_IDS_SINCE}+"
+        )
+    _write_text(writer, name, flexible=flexible, what=f"{what}.name")
+
+
+def _read_topic_identity(reader: Reader, version: int, *, flexible: bool) -> tuple[str, uuid.UUID]:
+    if version >= _TOPIC_IDS_SINCE:
+        return "", reader.uuid("topic_id")
+    return _read_text(reader, flexible=flexible, what="topic name") or "", ZERO_UUID
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProducePartition:
+    """One partition's records in a Produce request (``PartitionProduceData``).
+    ``records`` are record batches (:mod:`oauthbearer.kafka.records`); ``repr``
+    shows their size only."""
+
+    index: int
+    records: bytes | None = dataclasses.field(default=None, repr=False)
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int32("ProducePartition.index", self.index)
+        _check_records("ProducePartition.records", self.records)
+        _check_tags("ProducePartition.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(ProduceRequest, version)
+        _no_tags_before_flexible("ProducePartition", self.tagged_fields, flexible)
+        writer.int32(self.index)
+        _write_records(writer, self.records, flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(ProduceRequest, version)
+        return cls(
+            index=reader.int32("index"),
+            records=_read_records(reader, flexible),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProduceTopic:
+    """One topic of a Produce request (``TopicProduceData``): ``name`` up to v12,
+    ``topic_id`` from v13."""
+
+    name: str = ""
+    topic_id: uuid.UUID = ZERO_UUID
+    partition_data: tuple[ProducePartition, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_topic_identity("ProduceTopic", self.name, self.topic_id)
+        _check_tuple("ProduceTopic.partition_data", self.partition_data, ProducePartition)
+        _check_tags("ProduceTopic.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(ProduceRequest, version)
+        _no_tags_before_flexible("ProduceTopic", self.tagged_fields, flexible)
+        _write_topic_identity(
+            writer, "ProduceTopic", self.name, self.topic_id, version, flexible=flexible
+        )
+        writer.array(self.partition_data, lambda w, p: p._write(w, version), compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(ProduceRequest, version)
+        name, topic_id = _read_topic_identity(reader, version, flexible=flexible)
+        partitions = reader.array(
+            lambda r: ProducePartition._read(r, version),
+            compact=flexible,
+            min_size=5,
+            what="partition_data",
+        )
+        return cls(
+            name=name,
+            topic_id=topic_id,
+            partition_data=partitions or (),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProduceRequest(_Message):
+    """Produce request (key 0), v3-v13 (``ProduceRequest.json``).
+
+    ``acks`` is 0 (no answer at all: the broker sends no response), 1 (the
+    leader) or -1 (every in-sync replica); ``transactional_id`` is ``None`` for
+    a producer outside transactions. v9 is the first flexible version; v13
+    (Kafka 4.1+) names topics by id. Kafka 4 refuses v0-v2 (KIP-896).
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.PRODUCE
+    transactional_id: str | None = None
+    acks: int = -1
+    timeout_ms: int = 30_000
+    topic_data: tuple[ProduceTopic, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_text("ProduceRequest.transactional_id", self.transactional_id, nullable=True)
+        _check_int16("ProduceRequest.acks", self.acks)
+        _check_int32("ProduceRequest.timeout_ms", self.timeout_ms)
+        _check_tuple("ProduceRequest.topic_data", self.topic_data, ProduceTopic)
+        _check_tags("ProduceRequest.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("ProduceRequest", self.tagged_fields, flexible)
+        _write_text(
+            writer, self.transactional_id, flexible=flexible, nullable=True, what="transactional_id"
+        )
+        writer.int16(self.acks)
+        writer.int32(self.timeout_ms)
+        writer.array(self.topic_data, lambda w, t: t._write(w, version), compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(cls, version)
+        transactional_id = _read_text(
+            reader, flexible=flexible, nullable=True, what="transactional_id"
+        )
+        acks = reader.int16("acks")
+        timeout = reader.int32("timeout_ms")
+        topics = reader.array(
+            lambda r: ProduceTopic._read(r, version),
+            compact=flexible,
+            min_size=2,
+            what="topic_data",
+        )
+        return cls(
+            transactional_id=transactional_id,
+            acks=acks,
+            timeout_ms=timeout,
+            topic_data=topics or (),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProduceRecordError:
+    """A record that made the broker drop its batch (``BatchIndexAndErrorMessage``, v8+)."""
+
+    batch_index: int
+    batch_index_error_message: str | None = None
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int32("ProduceRecordError.batch_index", self.batch_index)
+        _check_text(
+            "ProduceRecordError.batch_index_error_message",
+            self.batch_index_error_message,
+            nullable=True,
+        )
+        _check_tags("ProduceRecordError.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(ProduceResponse, version)
+        _no_tags_before_flexible("ProduceRecordError", self.tagged_fields, flexible)
+        writer.int32(self.batch_index)
+        _write_text(
+            writer,
+            self.batch_index_error_message,
+            flexible=flexible,
+            nullable=True,
+            what="batch_index_error_message",
+        )
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(ProduceResponse, version)
+        return cls(
+            batch_index=reader.int32("batch_index"),
+            batch_index_error_message=_read_text(
+                reader, flexible=flexible, nullable=True, what="batch_index_error_message"
+            ),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProducePartitionResponse:
+    """The outcome for one partition (``PartitionProduceResponse``).
+
+    ``base_offset`` is the offset of the batch's first record. Ignorable
+    fields are dropped at versions without them: ``log_start_offset`` (v5+),
+    ``record_errors`` and ``error_message`` (v8+). The tagged CurrentLeader
+    (v10+) is kept raw in ``tagged_fields``.
+    """
+
+    index: int
+    error_code: int = ErrorCode.NONE
+    base_offset: int = -1
+    log_append_time_ms: int = -1
+    log_start_offset: int = -1
+    record_errors: tuple[ProduceRecordError, ...] = ()
+    error_message: str | None = None
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int32("ProducePartitionResponse.index", self.index)
+        _check_int16("ProducePartitionResponse.error_code", self.error_code)
+        for name in ("base_offset", "log_append_time_ms", "log_start_offset"):
+            _check_int(f"ProducePartitionResponse.{name}", getattr(self, name), *_INT_BOUNDS[64])
+        _check_tuple(
+            "ProducePartitionResponse.record_errors", self.record_errors, ProduceRecordError
+        )
+        _check_text("ProducePartitionResponse.error_message", self.error_message, nullable=True)
+        _check_tags("ProducePartitionResponse.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(ProduceResponse, version)
+        _no_tags_before_flexible("ProducePartitionResponse", self.tagged_fields, flexible)
+        writer.int32(self.index)
+        writer.int16(self.error_code)
+        writer.int64(self.base_offset)
+        writer.int64(self.log_append_time_ms)
+        if version >= 5:
+            writer.int64(self.log_start_offset)
+        if version >= 8:
+            writer.array(self.record_errors, lambda w, e: e._write(w, version), compact=flexible)
+            _write_text(
+                writer, self.error_message, flexible=flexible, nullable=True, what="error_message"
+            )
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(ProduceResponse, version)
+        index = reader.int32("index")
+        error_code = reader.int16("error_code")
+        base_offset = reader.int64("base_offset")
+        append_time = reader.int64("log_append_time_ms")
+        start = reader.int64("log_start_offset") if version >= 5 else -1
+        errors: tuple[ProduceRecordError, ...] = ()
+        message = None
+        if version >= 8:
+            errors = (
+                reader.array(
+                    lambda r: ProduceRecordError._read(r, version),
+                    compact=flexible,
+                    min_size=5,
+                    what="record_errors",
+                )
+                or ()
+            )
+            message = _read_text(reader, flexible=flexible, nullable=True, what="error_message")
+        return cls(
+            index=index,
+            error_code=error_code,
+            base_offset=base_offset,
+            log_append_time_ms=append_time,
+            log_start_offset=start,
+            record_errors=errors,
+            error_message=message,
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProduceTopicResponse:
+    """One topic of a Produce response (``TopicProduceResponse``): ``name`` up to
+    v12, ``topic_id`` from v13."""
+
+    name: str = ""
+    topic_id: uuid.UUID = ZERO_UUID
+    partition_responses: tuple[ProducePartitionResponse, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_topic_identity("ProduceTopicResponse", self.name, self.topic_id)
+        _check_tuple(
+            "ProduceTopicResponse.partition_responses",
+            self.partition_responses,
+            ProducePartitionResponse,
+        )
+        _check_tags("ProduceTopicResponse.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(ProduceResponse, version)
+        _no_tags_before_flexible("ProduceTopicResponse", self.tagged_fields, flexible)
+        _write_topic_identity(
+            writer, "ProduceTopicResponse", self.name, self.topic_id, version, flexible=flexible
+        )
+        writer.array(self.partition_responses, lambda w, p: p._write(w, version), compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(ProduceResponse, version)
+        name, topic_id = _read_topic_identity(reader, version, flexible=flexible)
+        partitions = reader.array(
+            lambda r: ProducePartitionResponse._read(r, version),
+            compact=flexible,
+            min_size=22,
+            what="partition_responses",
+        )
+        return cls(
+            name=name,
+            topic_id=topic_id,
+            partition_responses=partitions or (),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProduceResponse(_Message):
+    """Produce response (key 0), v3-v13 (``ProduceResponse.json``). The tagged
+    NodeEndpoints (v10+) are kept raw in ``tagged_fields``."""
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.PRODUCE
+    responses: tuple[ProduceTopicResponse, ...] = ()
+    throttle_time_ms: int = 0
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_tuple("ProduceResponse.responses", self.responses, ProduceTopicResponse)
+        _check_int32("ProduceResponse.throttle_time_ms", self.throttle_time_ms)
+        _check_tags("ProduceResponse.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("ProduceResponse", self.tagged_fields, flexible)
+        writer.array(self.responses, lambda w, t: t._write(w, version), compact=flexible)
+        writer.int32(self.throttle_time_ms)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(cls, version)
+        responses = reader.array(
+            lambda r: ProduceTopicResponse._read(r, version),
+            compact=flexible,
+            min_size=2,
+            what="responses",
+        )
+        return cls(
+            responses=responses or (),
+            throttle_time_ms=reader.int32("throttle_time_ms"),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+#: FetchRequest.max_bytes's default: no limit but the partitions' own.
+FETCH_MAX_BYTES_UNLIMITED: Final = 0x7FFF_FFFF
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FetchPartition:
+    """One partition to fetch (``FetchPartition``), from ``fetch_offset``.
+
+    ``partition_max_bytes`` defaults to Kafka's consumer setting
+    ``max.partition.fetch.bytes`` (1 MiB). ``current_leader_epoch`` (v9+) and
+    ``log_start_offset`` (v5+, followers only) are ignorable;
+    ``last_fetched_epoch`` (v12+) is not. The tagged ReplicaDirectoryId and
+    HighWatermark (followers) are kept raw in ``tagged_fields``.
+    """
+
+    partition: int
+    fetch_offset: int
+    current_leader_epoch: int = -1
+    last_fetched_epoch: int = -1
+    log_start_offset: int = -1
+    partition_max_bytes: int = 1_048_576
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int32("FetchPartition.partition", self.partition)
+        _check_int("FetchPartition.fetch_offset", self.fetch_offset, *_INT_BOUNDS[64])
+        _check_int32("FetchPartition.current_leader_epoch", self.current_leader_epoch)
+        _check_int32("FetchPartition.last_fetched_epoch", self.last_fetched_epoch)
+        _check_int("FetchPartition.log_start_offset", self.log_start_offset, *_INT_BOUNDS[64])
+        _check_int32("FetchPartition.partition_max_bytes", self.partition_max_bytes)
+        _check_tags("FetchPartition.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(FetchRequest, version)
+        _no_tags_before_flexible("FetchPartition", self.tagged_fields, flexible)
+        _non_default(
+            "FetchPartition.last_fetched_epoch",
+            version,
+            since=12,
+            is_default=self.last_fetched_epoch == -1,
+        )
+        writer.int32(self.partition)
+        if version >= 9:
+            writer.int32(self.current_leader_epoch)
+        writer.int64(self.fetch_offset)
+        if version >= 12:
+            writer.int32(self.last_fetched_epoch)
+        if version >= 5:
+            writer.int64(self.log_start_offset)
+        writer.int32(self.partition_max_bytes)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(FetchRequest, version)
+        partition = reader.int32("partition")
+        epoch = reader.int32("current_leader_epoch") if version >= 9 else -1
+        offset = reader.int64("fetch_offset")
+        last_epoch = reader.int32("last_fetched_epoch") if version >= 12 else -1
+        start = reader.int64("log_start_offset") if version >= 5 else -1
+        return cls(
+            partition=partition,
+            fetch_offset=offset,
+            current_leader_epoch=epoch,
+            last_fetched_epoch=last_epoch,
+            log_start_offset=start,
+            partition_max_bytes=reader.int32("partition_max_bytes"),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FetchTopic:
+    """One topic to fetch (``FetchTopic``): ``topic`` (its name) up to v12,
+    ``topic_id`` from v13."""
+
+    topic: str = ""
+    topic_id: uuid.UUID = ZERO_UUID
+    partitions: tuple[FetchPartition, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_topic_identity("FetchTopic", self.topic, self.topic_id)
+        _check_tuple("FetchTopic.partitions", self.partitions, FetchPartition)
+        _check_tags("FetchTopic.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(FetchRequest, version)
+        _no_tags_before_flexible("FetchTopic", self.tagged_fields, flexible)
+        _write_topic_identity(
+            writer, "FetchTopic", self.topic, self.topic_id, version, flexible=flexible
+        )
+        writer.array(self.partitions, lambda w, p: p._write(w, version), compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(FetchRequest, version)
+        topic, topic_id = _read_topic_identity(reader, version, flexible=flexible)
+        partitions = reader.array(
+            lambda r: FetchPartition._read(r, version),
+            compact=flexible,
+            min_size=16,
+            what="partitions",
+        )
+        return cls(
+            topic=topic,
+            topic_id=topic_id,
+            partitions=partitions or (),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ForgottenTopic:
+    """Partitions an incremental fetch session stops fetching (``ForgottenTopic``, v7+):
+    ``topic`` up to v12, ``topic_id`` from v13."""
+
+    topic: str = ""
+    topic_id: uuid.UUID = ZERO_UUID
+    partitions: tuple[int, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_topic_identity("ForgottenTopic", self.topic, self.topic_id)
+        _check_tuple("ForgottenTopic.partitions", self.partitions, int)
+        for partition in self.partitions:
+            _check_int32("ForgottenTopic.partitions[]", partition)
+        _check_tags("ForgottenTopic.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(FetchRequest, version)
+        _no_tags_before_flexible("ForgottenTopic", self.tagged_fields, flexible)
+        _write_topic_identity(
+            writer, "ForgottenTopic", self.topic, self.topic_id, version, flexible=flexible
+        )
+        writer.array(self.partitions, Writer.int32, compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(FetchRequest, version)
+        topic, topic_id = _read_topic_identity(reader, version, flexible=flexible)
+        partitions = reader.array(
+            lambda r: r.int32("partitions[]"), compact=flexible, min_size=4, what="partitions"
+        )
+        return cls(
+            topic=topic,
+            topic_id=topic_id,
+            partitions=partitions or (),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FetchRequest(_Message):
+    """Fetch request (key 1), v4-v18 (``FetchRequest.json``).
+
+    A consumer leaves ``replica_id`` at -1 (from v15 it is no longer a field:
+    a follower sends it in the tagged ReplicaState, kept raw like ClusterId in
+    ``tagged_fields``). ``max_wait_ms`` and ``min_bytes`` default to Kafka's
+    consumer settings ``fetch.max.wait.ms`` (500) and ``fetch.min.bytes`` (1).
+    ``isolation_level`` is 0 (read uncommitted) or 1 (read committed).
+    ``session_id`` and ``session_epoch`` (v7+, KIP-227; the defaults ask for
+    no fetch session) and ``rack_id`` (v11+) are ignorable;
+    ``forgotten_topics_data`` (v7+) is not. v12 is the first flexible version;
+    v13 names topics by id.
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.FETCH
+    replica_id: int = -1
+    max_wait_ms: int = 500
+    min_bytes: int = 1
+    max_bytes: int = FETCH_MAX_BYTES_UNLIMITED
+    isolation_level: int = 0
+    session_id: int = 0
+    session_epoch: int = -1
+    topics: tuple[FetchTopic, ...] = ()
+    forgotten_topics_data: tuple[ForgottenTopic, ...] = ()
+    rack_id: str = ""
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("replica_id", "max_wait_ms", "min_bytes", "max_bytes"):
+            _check_int32(f"FetchRequest.{name}", getattr(self, name))
+        _check_int("FetchRequest.isolation_level", self.isolation_level, *_INT_BOUNDS[8])
+        _check_int32("FetchRequest.session_id", self.session_id)
+        _check_int32("FetchRequest.session_epoch", self.session_epoch)
+        _check_tuple("FetchRequest.topics", self.topics, FetchTopic)
+        _check_tuple(
+            "FetchRequest.forgotten_topics_data", self.forgotten_topics_data, ForgottenTopic
+        )
+        _check_text("FetchRequest.rack_id", self.rack_id)
+        _check_tags("FetchRequest.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("FetchRequest", self.tagged_fields, flexible)
+        _non_default(
+            "FetchRequest.replica_id", version, since=0, until=14, is_default=self.replica_id == -1
+        )
+        _non_default(
+            "FetchRequest.forgotten_topics_data",
+            version,
+            since=7,
+            is_default=not self.forgotten_topics_data,
+        )
+        if version <= 14:
+            writer.int32(self.replica_id)
+        writer.int32(self.max_wait_ms)
+        writer.int32(self.min_bytes)
+        writer.int32(self.max_bytes)
+        writer.int8(self.isolation_level)
+        if version >= 7:
+            writer.int32(self.session_id)
+            writer.int32(self.session_epoch)
+        writer.array(self.topics, lambda w, t: t._write(w, version), compact=flexible)
+        if version >= 7:
+            writer.array(
+                self.forgotten_topics_data, lambda w, t: t._write(w, version), compact=flexible
+            )
+        if version >= 11:
+            _write_text(writer, self.rack_id, flexible=flexible, what="rack_id")
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(cls, version)
+        replica_id = reader.int32("replica_id") if version <= 14 else -1
+        max_wait = reader.int32("max_wait_ms")
+        min_bytes = reader.int32("min_bytes")
+        max_bytes = reader.int32("max_bytes")
+        isolation = reader.int8("isolation_level")
+        session_id, session_epoch = 0, -1
+        if version >= 7:
+            session_id = reader.int32("session_id")
+            session_epoch = reader.int32("session_epoch")
+        topics = reader.array(
+            lambda r: FetchTopic._read(r, version), compact=flexible, min_size=2, what="topics"
+        )
+        forgotten: tuple[ForgottenTopic, ...] = ()
+        if version >= 7:
+            forgotten = (
+                reader.array(
+                    lambda r: ForgottenTopic._read(r, version),
+                    compact=flexible,
+                    min_size=2,
+                    what="forgotten_topics_data",
+                )
+                or ()
+            )
+        rack = _read_text(reader, flexible=flexible, what="rack_id") if version >= 11 else ""
+        return cls(
+            replica_id=replica_id,
+            max_wait_ms=max_wait,
+            min_bytes=min_bytes,
+            max_bytes=max_bytes,
+            isolation_level=isolation,
+            session_id=session_id,
+            session_epoch=session_epoch,
+            topics=topics or (),
+            forgotten_topics_data=forgotten,
+            rack_id=rack or "",
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AbortedTransaction:
+    """A transaction aborted in the fetched range (``AbortedTransaction``)."""
+
+    producer_id: int
+    first_offset: int
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int("AbortedTransaction.producer_id", self.producer_id, *_INT_BOUNDS[64])
+        _check_int("AbortedTransaction.first_offset", self.first_offset, *_INT_BOUNDS[64])
+        _check_tags("AbortedTransaction.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(FetchResponse, version)
+        _no_tags_before_flexible("AbortedTransaction", self.tagged_fields, flexible)
+        writer.int64(self.producer_id)
+        writer.int64(self.first_offset)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(FetchResponse, version)
+        return cls(
+            producer_id=reader.int64("producer_id"),
+            first_offset=reader.int64("first_offset"),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FetchPartitionData:
+    """One fetched partition (``PartitionData``): its error, its offsets and its
+    ``records`` (record batches, :mod:`oauthbearer.kafka.records`; the last one
+    may be cut short by the response's byte limit; ``repr`` shows their size).
+
+    ``log_start_offset`` (v5+) and ``aborted_transactions`` (``None`` or a
+    tuple) are ignorable; ``preferred_read_replica`` (v11+) is not. The tagged
+    DivergingEpoch, CurrentLeader and SnapshotId (v12+) are kept raw in
+    ``tagged_fields``.
+    """
+
+    partition_index: int
+    error_code: int = ErrorCode.NONE
+    high_watermark: int = -1
+    last_stable_offset: int = -1
+    log_start_offset: int = -1
+    aborted_transactions: tuple[AbortedTransaction, ...] | None = ()
+    preferred_read_replica: int = -1
+    records: bytes | None = dataclasses.field(default=None, repr=False)
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int32("FetchPartitionData.partition_index", self.partition_index)
+        _check_int16("FetchPartitionData.error_code", self.error_code)
+        for name in ("high_watermark", "last_stable_offset", "log_start_offset"):
+            _check_int(f"FetchPartitionData.{name}", getattr(self, name), *_INT_BOUNDS[64])
+        if self.aborted_transactions is not None:
+            _check_tuple(
+                "FetchPartitionData.aborted_transactions",
+                self.aborted_transactions,
+                AbortedTransaction,
+            )
+        _check_int32("FetchPartitionData.preferred_read_replica", self.preferred_read_replica)
+        _check_records("FetchPartitionData.records", self.records)
+        _check_tags("FetchPartitionData.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(FetchResponse, version)
+        _no_tags_before_flexible("FetchPartitionData", self.tagged_fields, flexible)
+        _non_default(
+            "FetchPartitionData.preferred_read_replica",
+            version,
+            since=11,
+            is_default=self.preferred_read_replica == -1,
+        )
+        writer.int32(self.partition_index)
+        writer.int16(self.error_code)
+        writer.int64(self.high_watermark)
+        writer.int64(self.last_stable_offset)
+        if version >= 5:
+            writer.int64(self.log_start_offset)
+        writer.array(
+            self.aborted_transactions,
+            lambda w, t: t._write(w, version),
+            compact=flexible,
+            nullable=True,
+        )
+        if version >= 11:
+            writer.int32(self.preferred_read_replica)
+        _write_records(writer, self.records, flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(FetchResponse, version)
+        index = reader.int32("partition_index")
+        error_code = reader.int16("error_code")
+        high_watermark = reader.int64("high_watermark")
+        stable = reader.int64("last_stable_offset")
+        start = reader.int64("log_start_offset") if version >= 5 else -1
+        aborted = reader.array(
+            lambda r: AbortedTransaction._read(r, version),
+            compact=flexible,
+            nullable=True,
+            min_size=16,
+            what="aborted_transactions",
+        )
+        preferred = reader.int32("preferred_read_replica") if version >= 11 else -1
+        return cls(
+            partition_index=index,
+            error_code=error_code,
+            high_watermark=high_watermark,
+            last_stable_offset=stable,
+            log_start_offset=start,
+            aborted_transactions=aborted,
+            preferred_read_replica=preferred,
+            records=_read_records(reader, flexible),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FetchTopicResponse:
+    """One topic of a Fetch response (``FetchableTopicResponse``): ``topic`` up
+    to v12, ``topic_id`` from v13."""
+
+    topic: str = ""
+    topic_id: uuid.UUID = ZERO_UUID
+    partitions: tuple[FetchPartitionData, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_topic_identity("FetchTopicResponse", self.topic, self.topic_id)
+        _check_tuple("FetchTopicResponse.partitions", self.partitions, FetchPartitionData)
+        _check_tags("FetchTopicResponse.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(FetchResponse, version)
+        _no_tags_before_flexible("FetchTopicResponse", self.tagged_fields, flexible)
+        _write_topic_identity(
+            writer, "FetchTopicResponse", self.topic, self.topic_id, version, flexible=flexible
+        )
+        writer.array(self.partitions, lambda w, p: p._write(w, version), compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(FetchResponse, version)
+        topic, topic_id = _read_topic_identity(reader, version, flexible=flexible)
+        partitions = reader.array(
+            lambda r: FetchPartitionData._read(r, version),
+            compact=flexible,
+            min_size=30,
+            what="partitions",
+        )
+        return cls(
+            topic=topic,
+            topic_id=topic_id,
+            partitions=partitions or (),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FetchResponse(_Message):
+    """Fetch response (key 1), v4-v18 (``FetchResponse.json``).
+
+    The top-level ``error_code`` (v7+) is ignorable; ``session_id`` (v7+) is not.
+    The tagged NodeEndpoints (v16+) are kept raw in ``tagged_fields``.
+    """
+
+    API_KEY: ClassVar[ApiKey] = ApiKey.FETCH
+    throttle_time_ms: int = 0
+    error_code: int = ErrorCode.NONE
+    session_id: int = 0
+    responses: tuple[FetchTopicResponse, ...] = ()
+    tagged_fields: tuple[TaggedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int32("FetchResponse.throttle_time_ms", self.throttle_time_ms)
+        _check_int16("FetchResponse.error_code", self.error_code)
+        _check_int32("FetchResponse.session_id", self.session_id)
+        _check_tuple("FetchResponse.responses", self.responses, FetchTopicResponse)
+        _check_tags("FetchResponse.tagged_fields", self.tagged_fields)
+
+    def _write(self, writer: Writer, version: int) -> None:
+        flexible = _flexible(type(self), version)
+        _no_tags_before_flexible("FetchResponse", self.tagged_fields, flexible)
+        _non_default("FetchResponse.session_id", version, since=7, is_default=self.session_id == 0)
+        writer.int32(self.throttle_time_ms)
+        if version >= 7:
+            writer.int16(self.error_code)
+            writer.int32(self.session_id)
+        writer.array(self.responses, lambda w, t: t._write(w, version), compact=flexible)
+        if flexible:
+            writer.tagged_fields(self.tagged_fields)
+
+    @classmethod
+    def _read(cls, reader: Reader, version: int) -> Self:
+        flexible = _flexible(cls, version)
+        throttle = reader.int32("throttle_time_ms")
+        error_code: int = ErrorCode.NONE
+        session_id = 0
+        if version >= 7:
+            error_code = reader.int16("error_code")
+            session_id = reader.int32("session_id")
+        responses = reader.array(
+            lambda r: FetchTopicResponse._read(r, version),
+            compact=flexible,
+            min_size=2,
+            what="responses",
+        )
+        return cls(
+            throttle_time_ms=throttle,
+            error_code=error_code,
+            session_id=session_id,
+            responses=responses or (),
+            tagged_fields=reader.tagged_fields() if flexible else (),
+        )
+
+
 RequestMessage = Union[  # noqa: UP007 - a runtime alias, usable in isinstance()
-    ApiVersionsRequest, SaslHandshakeRequest, SaslAuthenticateRequest, MetadataRequest
+    ApiVersionsRequest,
+    SaslHandshakeRequest,
+    SaslAuthenticateRequest,
+    MetadataRequest,
+    ProduceRequest,
+    FetchRequest,
 ]
 ResponseMessage = Union[  # noqa: UP007
-    ApiVersionsResponse, SaslHandshakeResponse, SaslAuthenticateResponse, MetadataResponse
+    ApiVersionsResponse,
+    SaslHandshakeResponse,
+    SaslAuthenticateResponse,
+    MetadataResponse,
+    ProduceResponse,
+    FetchResponse,
 ]
 
 _REQUESTS: Final[dict[int, type[RequestMessage]]] = {
+    ApiKey.PRODUCE: ProduceRequest,
+    ApiKey.FETCH: FetchRequest,
     ApiKey.METADATA: MetadataRequest,
     ApiKey.SASL_HANDSHAKE: SaslHandshakeRequest,
     ApiKey.API_VERSIONS: ApiVersionsRequest,
     ApiKey.SASL_AUTHENTICATE: SaslAuthenticateRequest,
 }
 _RESPONSES: Final[dict[int, type[ResponseMessage]]] = {
+    ApiKey.PRODUCE: ProduceResponse,
+    ApiKey.FETCH: FetchResponse,
     ApiKey.METADATA: MetadataResponse,
     ApiKey.SASL_HANDSHAKE: SaslHandshakeResponse,
     ApiKey.API_VERSIONS: ApiVersionsResponse,
@@ -1887,12 +2854,12 @@ def decode_request(
     if api_key not in _REQUESTS:
         raise MalformedFrame(
             "unknown-api-key",
-            f"API key {api_key} is not ApiVersions, SaslHandshake, SaslAuthenticate or Metadata",
+            f"API key {api_key} is not one of {', '.join(key.name for key in ApiKey)}",
             offset=0,
             error_code=ErrorCode.INVALID_REQUEST,
         )
     header = RequestHeader.read(reader, request_header_version(api_key, api_version))
-    low, high = SUPPORTED_VERSIONS[ApiKey(api_key)]
+    low, high = CODEC_VERSIONS[ApiKey(api_key)]
     if not low <= api_version <= high:
         if api_key == ApiKey.API_VERSIONS:
             return header, ApiVersionsRequest()

@@ -44,6 +44,13 @@ and ``KafkaApis``)::
 * KIP-368: on an authenticated connection, SaslHandshake starts a
   re-authentication, at most once a second; otherwise it is answered 34 and the
   session stands. A re-authentication must keep the mechanism and the principal.
+* A client that speaks another protocol is named as such: a stream that opens
+  with a TLS record header (a ClientHello: a client configured for SSL or
+  SASL_SSL on a listener without TLS) fails with reason ``tls-handshake``, one
+  that opens with an HTTP method with ``http-request``
+  (:func:`foreign_protocol`), where Kafka's broker reports an absurd frame size
+  (``0x16030100``, 369 MB, for a ClientHello). The first four bytes decide, as
+  they arrive, whatever the frame limit.
 
 Errors from the peer never raise: each becomes an
 :class:`ServerAuthenticationFailed` (with the Kafka response queued where Kafka
@@ -130,6 +137,7 @@ __all__ = [
     "ServerAuthenticationFailed",
     "ServerEvent",
     "ServerPhase",
+    "foreign_protocol",
 ]
 
 #: The one SASL mechanism this connection runs.
@@ -173,7 +181,30 @@ MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION: Final = 3
 #: version (v3+) must match this, else the answer is INVALID_REQUEST.
 _SOFTWARE_PATTERN: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
 
+#: The bytes that open a TLS connection: a handshake record (content type 22)
+#: of TLS 1.0 to 1.3 or SSL 3.0 (RFC 8446 section 5.1: the ClientHello's
+#: ``legacy_record_version`` is 0x0301 or 0x0303).
+_TLS_HANDSHAKE_RECORD: Final = re.compile(rb"\x16\x03[\x00-\x04]", re.DOTALL)
+#: The first four bytes of an HTTP/1.x request (RFC 9110 section 9: the
+#: registered methods) or of HTTP/2's connection preface (``PRI *``).
+_HTTP_METHODS: Final = frozenset(
+    {b"GET ", b"HEAD", b"POST", b"PUT ", b"DELE", b"CONN", b"OPTI", b"TRAC", b"PATC", b"PRI "}
+)
+
 _SIZE_PREFIX: Final = 4
+
+
+def foreign_protocol(head: bytes) -> ServerFailureReason | None:
+    """The reason code for a stream whose first bytes ``head`` (four or more)
+    are another protocol's, or ``None``: ``tls-handshake`` for a TLS record
+    header, ``http-request`` for an HTTP request line. Neither is a frame any
+    Kafka client sends first: its four bytes are a size over 369 MB (TLS) or
+    1 GB (HTTP), where a first request takes tens of bytes."""
+    if _TLS_HANDSHAKE_RECORD.match(head):
+        return ServerFailureReason.TLS_HANDSHAKE
+    if bytes(head[:_SIZE_PREFIX]) in _HTTP_METHODS:
+        return ServerFailureReason.HTTP_REQUEST
+    return None
 
 
 # --- Events ---------------------------------------------------------------------------
@@ -363,6 +394,8 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         "_api_versions",
         "_deadline",
         "_exchange",
+        "_foreign",
+        "_head",
         "_identity",
         "_last_reauth_ms",
         "_max_metadata_topics",
@@ -457,6 +490,8 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         self._raw_tokens = False
         self._previous: _Session | None = None
         self._last_reauth_ms: int | None = None
+        self._head: bytes | None = b""  # the stream's first bytes, until there are four
+        self._foreign: bytes | None = None  # those four, when another protocol's
 
     def __repr__(self) -> str:
         return f"<KafkaServerConnection phase={self._state.name}>"
@@ -491,6 +526,12 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         if self._deadline is None and self._timeout_s is not None and self._previous is None:
             self._deadline = self._now + self._timeout_s  # no start was given: it starts now
         self._decoder.receive_data(data)
+        head = self._head
+        if head is not None and data:
+            head += bytes(data[: _SIZE_PREFIX - len(head)])
+            self._head = head if len(head) < _SIZE_PREFIX else None
+            if self._head is None and foreign_protocol(head) is not None:
+                self._foreign = head
 
     @moves
     def next_event(self) -> ServerEvent | DecoderEvent | ConnectionEvent:
@@ -506,6 +547,8 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         expired = self._expire(self._now)
         if expired is not None:
             return expired
+        if self._foreign is not None:
+            return self._speaks_another_protocol(self._foreign)
         return self._pump()
 
     @moves
@@ -826,6 +869,27 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
             ErrorCode.SASL_AUTHENTICATION_FAILED,
             "authentication-timeout",
         )
+
+    def _speaks_another_protocol(self, head: bytes) -> ServerAuthenticationFailed:
+        """The client opened with a TLS handshake or an HTTP request: nothing is
+        answered (Kafka's broker closes at the frame size), and the event says
+        what the client speaks, with the four bytes (in hex) that show it."""
+        reason = foreign_protocol(head)
+        shown = head.hex(" ")
+        if reason is ServerFailureReason.TLS_HANDSHAKE:
+            text = (
+                f"the client began a TLS handshake ({shown} is a TLS record header, not a "
+                "frame size) on a listener without TLS: the client is configured for SSL or "
+                "SASL_SSL, or the listener should be SASL_SSL"
+            )
+        else:
+            method = head.decode("ascii").strip()  # one of _HTTP_METHODS: plain ASCII
+            text = (
+                f"the client sent an HTTP request ({method!r}, {shown}, is an HTTP method, not "
+                "a frame size) to a Kafka listener"
+            )
+        assert reason is not None  # only another protocol's bytes are kept
+        return self._fail(text, ErrorCode.CORRUPT_MESSAGE, reason)
 
     def _fail(self, message: str, error_code: int, reason: str) -> ServerAuthenticationFailed:
         if self._state is not ServerPhase.FAILED:

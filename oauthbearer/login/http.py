@@ -10,7 +10,9 @@ one succeeds, retrying as Kafka's login module does
 (:class:`~oauthbearer.http.retry.RetryLoop`: 100 ms doubling within a 10 s budget,
 ``sasl.login.retry.backoff.ms`` / ``.max.ms``): an answer that is not worth
 retrying ends the loop at once, and when the loop ends in failure the *first*
-error is raised, as Kafka's ``Retry`` does. :func:`discover` reads an
+error is raised, as Kafka's ``Retry`` does. Each retry is logged at WARNING
+on the ``oauthbearer.login`` logger: the attempt that failed, the wait and
+the cause (the error's message, which holds no secret). :func:`discover` reads an
 issuer's metadata (a GET, which follows redirects the URL policy allows). The
 ``*_async`` twins run each attempt in a worker thread
 (:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`.
@@ -23,8 +25,9 @@ in messages are redacted (:func:`~oauthbearer.http.urls.redact_url`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from oauthbearer.http.retry import RetryLoop, RetryPolicy, is_retryable_status
 from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
@@ -41,6 +44,7 @@ from oauthbearer.login.grants import (
     parse_discovery,
     parse_token_response,
 )
+from oauthbearer.login.provider import attempt_failed, attempt_succeeded
 
 if TYPE_CHECKING:
     import ssl
@@ -54,6 +58,9 @@ __all__ = [
     "get_json",
     "post",
 ]
+
+_LOG: Final = logging.getLogger("oauthbearer.login")
+
 
 _E = TypeVar("_E", TokenEndpointError, DiscoveryError)
 
@@ -164,6 +171,20 @@ def _transport(
     return send
 
 
+def _failed(loop: RetryLoop[_E], error: _E, now: float, what: str) -> float:
+    counted = isinstance(error, TokenEndpointError)
+    """``loop.failed``, with the attempt reported
+    (:func:`~oauthbearer.login.provider.attempt_failed`: logged, counted, and
+    handed to the provider waiting for this fetch) before it waits or gives up."""
+    try:
+        wait = loop.failed(error, retryable=error.retryable, now=now)
+    except type(error):
+        attempt_failed(error, what=what, attempt=loop.attempts, wait_s=None, counted=counted)
+        raise
+    attempt_failed(error, what=what, attempt=loop.attempts, wait_s=wait, counted=counted)
+    return wait
+
+
 def fetch_token(
     request: TokenRequest,
     *,
@@ -194,9 +215,12 @@ def fetch_token(
         sent = now()
         try:
             status, body = send(request)
-            return parse_token_response(status, body, now=sent, request=request)
+            response = parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            sleep(_failed(loop, error, now(), "token request"))
+        else:
+            attempt_succeeded()
+            return response
 
 
 async def fetch_token_async(
@@ -223,9 +247,12 @@ async def fetch_token_async(
         sent = now()
         try:
             status, body = await asyncio.to_thread(send, request)
-            return parse_token_response(status, body, now=sent, request=request)
+            response = parse_token_response(status, body, now=sent, request=request)
         except TokenEndpointError as error:
-            await sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            await sleep(_failed(loop, error, now(), "token request"))
+        else:
+            attempt_succeeded()
+            return response
 
 
 def _discover_once(
@@ -298,7 +325,7 @@ def discover(
         try:
             return _discover_once(issuer, get, allow_insecure_loopback=allow_insecure_loopback)
         except DiscoveryError as error:
-            sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            sleep(_failed(loop, error, now(), "discovery request"))
 
 
 async def discover_async(
@@ -325,4 +352,4 @@ async def discover_async(
                 _discover_once, issuer, get, allow_insecure_loopback=allow_insecure_loopback
             )
         except DiscoveryError as error:
-            await sleep(loop.failed(error, retryable=error.retryable, now=now()))
+            await sleep(_failed(loop, error, now(), "discovery request"))

@@ -12,7 +12,16 @@ Kafka's ``ExpiringCredentialRefreshingLogin``:
   (:data:`~oauthbearer.login.refresh.RETRY_AFTER_FAILURE_MS`), for as long as it
   takes; meanwhile :meth:`TokenProvider.token` keeps serving the last good
   token until it expires, and then raises :class:`TokenUnavailable` carrying
-  the identity provider's own error.
+  the identity provider's own error: from the first failed attempt on, since
+  each attempt of a fetch that is still retrying reports its failure here
+  (:func:`attempt_failed`, called by :func:`oauthbearer.login.http.fetch_token`).
+
+Everything is logged on ``oauthbearer.login`` and counted through
+:mod:`oauthbearer.observe` (docs/observability.md): each token fetched (its
+principal, expiry and :func:`~oauthbearer.observe.token_id`, never the token),
+each failed attempt (its number, the wait before the next, the cause), the
+refresh scheduled (when, and why), a refresh failed, the recovery, and the last
+good token served while refreshes fail.
 
 :class:`AsyncTokenProvider` does the same as an asyncio task.
 """
@@ -21,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import datetime
 import inspect
 import logging
 import random
@@ -31,18 +42,27 @@ from typing import TYPE_CHECKING, Final, Self
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.http.retry import MAX_WAIT_S
 from oauthbearer.login.refresh import RETRY_AFTER_FAILURE_MS, RefreshConfig, next_refresh_ms
+from oauthbearer.observe import Metric, Timing, count, log_text, timing, token_id
 from oauthbearer.token import OAuthBearerToken
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
     from types import TracebackType
 
-__all__ = ["AsyncTokenProvider", "TokenProvider", "TokenUnavailable"]
+__all__ = [
+    "AsyncTokenProvider",
+    "TokenProvider",
+    "TokenUnavailable",
+    "attempt_failed",
+    "attempt_succeeded",
+]
 
 
 class TokenUnavailable(OAuthBearerError):
     """No unexpired token: none was ever fetched, or the last one expired while
-    refreshes failed. ``error`` is the last refresh's own error, if any."""
+    refreshes failed. ``error`` is the last failure, typed and without secrets:
+    the last refresh's own error, or, while a refresh is still retrying, the
+    error of its last failed attempt (``None`` only when nothing failed)."""
 
     def __init__(self, message: str, *, error: BaseException | None = None) -> None:
         super().__init__(message)
@@ -50,6 +70,14 @@ class TokenUnavailable(OAuthBearerError):
 
 
 _LOG: Final = logging.getLogger("oauthbearer.login")
+
+#: Where a failed attempt of the fetch running in this context is reported: the
+#: provider that called the fetch sets it, so that ``token()`` can name the
+#: error in flight. A context variable, so that a fetch needs no extra
+#: parameter; :func:`asyncio.to_thread` carries it into the worker thread.
+_IN_FLIGHT: Final[contextvars.ContextVar[_State | None]] = contextvars.ContextVar(
+    "oauthbearer_login_in_flight", default=None
+)
 
 
 def _log_failure(what: str, error: BaseException) -> None:
@@ -59,6 +87,42 @@ def _log_failure(what: str, error: BaseException) -> None:
         _LOG.warning("%s: %s", what, error)
     else:
         _LOG.error("%s: %s", what, type(error).__name__, exc_info=error)
+
+
+def attempt_failed(
+    error: BaseException, *, what: str, attempt: int, wait_s: float | None, counted: bool = True
+) -> None:
+    """One attempt at an identity provider failed (``wait_s``: the pause before
+    the next, ``None`` when there is none): log it at WARNING, count it, and
+    hand the error to the provider whose fetch is running, if any, so that its
+    ``token()`` names the error in flight. The retry loops of
+    :mod:`oauthbearer.login.http` call this; ``counted``: whether the attempt
+    is a token request (:data:`~oauthbearer.observe.Metric.TOKEN_FETCH_ATTEMPTS`)."""
+    if counted:
+        count(Metric.TOKEN_FETCH_ATTEMPTS, outcome="failed")
+    state = _IN_FLIGHT.get()
+    if state is not None:
+        state.attempt_failed(error)
+    cause = error if isinstance(error, OAuthBearerError) else type(error).__name__
+    if wait_s is None:
+        _LOG.warning("%s attempt %d failed, not retrying: %s", what, attempt, cause)
+    else:
+        _LOG.warning("%s attempt %d failed, retrying in %.3f s: %s", what, attempt, wait_s, cause)
+
+
+def attempt_succeeded() -> None:
+    """One attempt at a token endpoint succeeded: count it."""
+    count(Metric.TOKEN_FETCH_ATTEMPTS, outcome="ok")
+
+
+def _at(epoch_ms: float) -> str:
+    """An epoch time in milliseconds as ISO 8601 UTC, for a log line."""
+    try:
+        return datetime.datetime.fromtimestamp(epoch_ms / 1000, datetime.UTC).isoformat(
+            timespec="seconds"
+        )
+    except (OverflowError, OSError, ValueError):
+        return "a time out of range"  # a token's own numbers: never trusted to format
 
 
 class _State:
@@ -77,17 +141,59 @@ class _State:
         self.lock = threading.Lock()
         self.token: OAuthBearerToken | None = None
         self.error: BaseException | None = None
+        # The last failed attempt of the fetch under way (None when it is not failing).
+        self.in_flight: BaseException | None = None
+        self.failures = 0  # refreshes failed in a row
+        self.served_last_good = False  # logged once per run of failures
+        self.started: float | None = None
+
+    @contextlib.contextmanager
+    def fetching(self) -> Iterator[None]:
+        """Around a call of the fetch: its attempts report here, and it is timed."""
+        reset = _IN_FLIGHT.set(self)
+        self.started = time.perf_counter()
+        try:
+            yield
+        finally:
+            _IN_FLIGHT.reset(reset)
+
+    def _elapsed(self) -> float:
+        return 0.0 if self.started is None else time.perf_counter() - self.started
+
+    def attempt_failed(self, error: BaseException) -> None:
+        with self.lock:
+            self.in_flight = error
 
     def succeeded(self, token: object) -> None:
         if not isinstance(token, OAuthBearerToken):
             raise ConfigurationError("a token provider's fetch must return an OAuthBearerToken")
         with self.lock:
-            self.token, self.error = token, None
+            failures = self.failures
+            self.token, self.error, self.in_flight = token, None, None
+            self.failures, self.served_last_good = 0, False
+        timing(Timing.TOKEN_FETCH, self._elapsed(), outcome="ok")
+        count(Metric.TOKEN_REFRESHES, outcome="recovered" if failures else "ok")
+        _LOG.info(
+            "token %s fetched for principal %s, expires %s",
+            token_id(token.value),
+            log_text(token.principal),
+            _at(token.lifetime_ms),
+        )
+        if failures:
+            _LOG.info("token refresh recovered after %d failed refreshes", failures)
 
     def failed(self, error: BaseException) -> None:
         with self.lock:
-            self.error = error
-        _log_failure("token refresh failed", error)
+            self.error, self.in_flight = error, None
+            self.failures += 1
+            failures = self.failures
+        timing(Timing.TOKEN_FETCH, self._elapsed(), outcome="failed")
+        count(Metric.TOKEN_REFRESHES, outcome="failed")
+        _log_failure(
+            f"token refresh failed ({failures} in a row; next try in "
+            f"{RETRY_AFTER_FAILURE_MS / 1000:g} s)",
+            error,
+        )
 
     def next_wait(self) -> float | None:
         """:meth:`seconds_to_next` for a background loop, which must never die:
@@ -101,16 +207,33 @@ class _State:
 
     def current(self) -> OAuthBearerToken:
         with self.lock:
-            token, error = self.token, self.error
+            token, error = self.token, self.error or self.in_flight
+            what = "refresh" if self.error is not None else "attempt"
         if token is not None and token.lifetime_ms > self.clock() * 1000:
+            if error is not None:
+                self._served_last_good(token, error)
             return token
         if error is not None:
             raise TokenUnavailable(
-                f"no unexpired token: the last refresh failed: {error}", error=error
+                f"no unexpired token: the last {what} failed: {error}", error=error
             )
         if token is not None:
             raise TokenUnavailable("no unexpired token: the token expired before a refresh")
         raise TokenUnavailable("no token yet: start() the provider first")
+
+    def _served_last_good(self, token: OAuthBearerToken, error: BaseException) -> None:
+        """The last good token is served while refreshes fail: counted every
+        time, logged once per run of failures."""
+        count(Metric.LAST_GOOD_TOKEN_SERVED)
+        with self.lock:
+            first, self.served_last_good = not self.served_last_good, True
+        if first:
+            _LOG.warning(
+                "serving the last good token %s (expires %s) while refreshes fail: %s",
+                token_id(token.value),
+                _at(token.lifetime_ms),
+                error if isinstance(error, OAuthBearerError) else type(error).__name__,
+            )
 
     def seconds_to_next(self) -> float | None:
         """Seconds until the next fetch: Kafka's rule after a success, 10 s after a failure."""
@@ -126,7 +249,20 @@ class _State:
             config=self.refresh,
             random=self.random,
         )
-        return None if at is None else max(at - now_ms, 0) / 1000
+        if at is None:
+            _LOG.info("token refresh not scheduled: the token may not be refreshed again")
+            return None
+        _LOG.info(
+            "token refresh scheduled at %s, in %.1f s (%s)",
+            _at(at),
+            max(at - now_ms, 0) / 1000,
+            "no token to refresh"
+            if token is None
+            else "the token expired"
+            if now_ms > token.lifetime_ms
+            else f"Kafka's refresh window: expires {_at(token.lifetime_ms)}",
+        )
+        return max(at - now_ms, 0) / 1000
 
 
 class TokenProvider:
@@ -157,7 +293,9 @@ class TokenProvider:
         """Fetch the first token (raising if that fails), then refresh in the background."""
         if self._thread is not None:
             raise ConfigurationError("TokenProvider.start() was already called")
-        self._state.succeeded(self._fetch())
+        with self._state.fetching():
+            token = self._fetch()
+        self._state.succeeded(token)
         self._thread = threading.Thread(target=self._run, name="oauthbearer-login", daemon=True)
         self._thread.start()
         return self
@@ -199,7 +337,9 @@ class TokenProvider:
             if delay > MAX_WAIT_S:
                 continue  # a long wait is made of several: look again
             try:
-                self._state.succeeded(self._fetch())
+                with self._state.fetching():
+                    token = self._fetch()
+                self._state.succeeded(token)
             except Exception as error:  # noqa: BLE001 - kept, reported by token(), retried
                 self._state.failed(error)
 
@@ -256,9 +396,10 @@ class AsyncTokenProvider:
         await self.aclose()
 
     async def _call(self) -> OAuthBearerToken:
-        if inspect.iscoroutinefunction(self._fetch):
-            return await self._fetch()  # type: ignore[no-any-return]
-        return await asyncio.to_thread(self._fetch)  # type: ignore[arg-type]
+        with self._state.fetching():
+            if inspect.iscoroutinefunction(self._fetch):
+                return await self._fetch()  # type: ignore[no-any-return]
+            return await asyncio.to_thread(self._fetch)  # type: ignore[arg-type]
 
     async def _run(self) -> None:
         while True:

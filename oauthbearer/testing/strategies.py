@@ -31,13 +31,18 @@ Three kinds of strategy:
 
 The reason codes generated are :data:`INITIAL_RESPONSE_REASONS` (per dialect),
 :data:`ERROR_RESPONSE_REASONS`, :data:`KAFKA_REQUEST_REASONS` and
-``invalid-challenge-reply``: every code of ``MalformedReason``. Two codes are
+``invalid-challenge-reply``: every code of ``MalformedReason``. Seven codes are
 not generated, and are listed in :data:`UNCOVERED_REASONS`:
 
 * ``invalid-boolean`` (``FrameReason``): no request of the
   authentication phase has a BOOLEAN field; only Metadata does;
 * ``invalid-topic`` (``FrameReason``): only Metadata v10+ requests,
-  which are not of the authentication phase, can leave out a topic's name.
+  which are not of the authentication phase, can leave out a topic's name;
+* ``unsupported-magic``, ``crc-mismatch``, ``unsupported-compression``,
+  ``invalid-compressed-data`` and ``invalid-record`` (``FrameReason``):
+  they judge the record batches inside Produce and Fetch
+  (:func:`~oauthbearer.kafka.decode_record_batches`), which no request of the
+  authentication phase carries; tests/test_kafka_records.py raises each.
 
 Where one change breaks different rules in the two dialects, it is tagged per
 dialect: a space inside the token is ``invalid-token-syntax`` in the strict
@@ -224,6 +229,16 @@ UNCOVERED_REASONS: Final = types.MappingProxyType(
         "has a BOOLEAN field; only Metadata does",
         "invalid-topic": "FrameReason: only Metadata v10+ requests, which are not "
         "of the authentication phase, can leave out a topic's name",
+        **dict.fromkeys(
+            (
+                "unsupported-magic",
+                "crc-mismatch",
+                "unsupported-compression",
+                "invalid-compressed-data",
+                "invalid-record",
+            ),
+            "FrameReason: record batches, which no request of the authentication phase carries",
+        ),
     }
 )
 

@@ -26,7 +26,12 @@ when to, and reporting back with :meth:`JwksCache.update` or
 
 The clock is passed in, as is a lock (any context manager: a shell passes a
 ``threading.Lock``) and a callback that wakes the shell's refresher when an
-expedited refresh is wanted. This module imports no clock, thread or socket.
+expedited refresh is wanted. What a shell logs and counts comes back to it:
+:meth:`JwksCache.update` returns the kids added and removed
+(:class:`KeySetChange`), and two optional callbacks hear of each lookup
+(``on_lookup``) and of each unknown kid and whether it expedited a refresh
+(``on_unknown_kid``). This module is pure: it imports no clock, thread or
+socket.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ __all__ = [
     "MISSING_KID_INTERVAL_S",
     "JwksCache",
     "JwksRefreshPolicy",
+    "KeySetChange",
 ]
 
 #: Kafka's ``sasl.oauthbearer.jwks.endpoint.refresh.ms`` default, in seconds.
@@ -92,6 +98,27 @@ class JwksRefreshPolicy:
                 raise ConfigurationError(f"JwksRefreshPolicy.{name} must be an int >= 0")
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class KeySetChange:
+    """What a refresh changed: the kids added and removed (sorted; keys without
+    a kid are not named), and how many keys the set now holds."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    keys: int
+
+    @classmethod
+    def between(cls, old: JsonWebKeySet | None, new: JsonWebKeySet) -> KeySetChange:
+        """The change from ``old`` (``None``: no keys yet) to ``new``."""
+        before = set() if old is None else {key.kid for key in old.keys if key.kid is not None}
+        after = {key.kid for key in new.keys if key.kid is not None}
+        return cls(
+            added=tuple(sorted(after - before)),
+            removed=tuple(sorted(before - after)),
+            keys=len(new),
+        )
+
+
 class JwksCache:
     """The current key set, and when it should be refreshed.
 
@@ -106,7 +133,11 @@ class JwksCache:
         policy: JwksRefreshPolicy | None = None,
         lock: contextlib.AbstractContextManager[Any] | None = None,
         on_expedite: Callable[[], None] | None = None,
+        on_lookup: Callable[[bool], None] | None = None,
+        on_unknown_kid: Callable[[str, bool], None] | None = None,
     ) -> None:
+        self._on_lookup = on_lookup
+        self._on_unknown_kid = on_unknown_kid
         self._clock = clock
         self._policy = policy or JwksRefreshPolicy()
         self._lock: contextlib.AbstractContextManager[Any] = lock or contextlib.nullcontext()
@@ -135,10 +166,15 @@ class JwksCache:
         """
         keys = self._keys
         if keys is None:
-            return ()
-        found = keys.keys_for(kid, alg, honour_jwk_alg=honour_jwk_alg)
-        if not found and kid is not None and all(key.kid != kid for key in keys.keys):
-            self._missing_kid(kid)
+            found: tuple[JsonWebKey, ...] = ()
+        else:
+            found = keys.keys_for(kid, alg, honour_jwk_alg=honour_jwk_alg)
+            if not found and kid is not None and all(key.kid != kid for key in keys.keys):
+                expedited = self._missing_kid(kid)
+                if self._on_unknown_kid is not None:
+                    self._on_unknown_kid(kid, expedited)
+        if self._on_lookup is not None:
+            self._on_lookup(bool(found))
         return found
 
     @property
@@ -165,15 +201,17 @@ class JwksCache:
                 return 0.0
             return max(self._next_refresh - self._clock(), 0.0)
 
-    def update(self, keys: JsonWebKeySet) -> None:
-        """A refresh succeeded: use ``keys`` until the next one."""
+    def update(self, keys: JsonWebKeySet) -> KeySetChange:
+        """A refresh succeeded: use ``keys`` until the next one. Returns what changed."""
         with self._lock:
             now = self._clock()
+            change = KeySetChange.between(self._keys, keys)
             self._keys = keys
             self._refreshed_at = now
             self._last_error = None
             self._expedite = False
             self._next_refresh = now + self._policy.refresh_interval_s
+        return change
 
     def failed(self, error: BaseException) -> None:
         """A refresh failed: keep the last good keys and try again next period."""
@@ -184,19 +222,20 @@ class JwksCache:
 
     # -- internals --
 
-    def _missing_kid(self, kid: str) -> None:
+    def _missing_kid(self, kid: str) -> bool:
+        """Note an unknown kid; whether it expedited a refresh."""
         policy = self._policy
         if len(kid) > policy.max_kid_length or policy.max_missing_kids == 0:
-            return
+            return False
         with self._lock:
             now = self._clock()
             not_before = self._missing.get(kid)
             if not_before is not None and now < not_before:
                 self._missing.move_to_end(kid)
-                return
+                return False
             last = self._last_expedite
             if last is not None and now < last + policy.min_expedite_interval_s:
-                return  # the global cap; the kid is not remembered, so it may ask again
+                return False  # the global cap; the kid is not remembered, so it may ask again
             self._last_expedite = now
             self._missing[kid] = now + policy.missing_kid_interval_s
             self._missing.move_to_end(kid)
@@ -205,3 +244,4 @@ class JwksCache:
             self._expedite = True
         if self._on_expedite is not None:
             self._on_expedite()
+        return True

@@ -7,6 +7,12 @@ background thread (:meth:`JwksRefresher.start`) or an asyncio task
 (:meth:`JwksRefresher.run`). As on Kafka's broker, the first fetch failing is
 a loud error; later failures keep the last good keys and are reported through
 :attr:`JwksCache.last_error`.
+
+Everything is logged on ``oauthbearer.jwks`` and counted through
+:mod:`oauthbearer.observe` (docs/observability.md): each refresh (the kids
+added and removed, at INFO when the set changed), each failed attempt (its
+number, the wait, the cause), a refresh that failed and the keys kept, an
+unknown kid and whether it expedited a refresh, and each key lookup.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from oauthbearer.errors import ConfigurationError, OAuthBearerError
 from oauthbearer.http.retry import MAX_WAIT_S, RetryLoop, RetryPolicy, is_retryable_status
 from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
 from oauthbearer.http.urls import check_url, redact_url
+from oauthbearer.observe import Metric, Timing, count, log_text, timing
 from oauthbearer.validation.jwks import MAX_JWKS_SIZE, JsonWebKeySet
-from oauthbearer.validation.jwks_cache import JwksCache, JwksRefreshPolicy
+from oauthbearer.validation.jwks_cache import JwksCache, JwksRefreshPolicy, KeySetChange
 
 if TYPE_CHECKING:
     import ssl
@@ -130,14 +137,46 @@ def file_jwks_source(path: str | os.PathLike[str]) -> Callable[[], JsonWebKeySet
 _LOG: Final = logging.getLogger("oauthbearer.jwks")
 
 
-def _log_failure(error: BaseException) -> None:
-    """A background refresh failed: our errors by their message (which holds no
-    secret; the last good keys stay in use), anything else, a bug, with its
-    traceback."""
+def _cause(error: BaseException) -> object:
+    """What a log line says of an error: our errors (and OS errors) by their
+    message, which holds no secret; anything else, a bug, by its type."""
+    return error if isinstance(error, OAuthBearerError | OSError) else type(error).__name__
+
+
+def _log_failure(error: BaseException, *, keys: int | None) -> None:
+    """A refresh failed: our errors by their message (the last good keys stay
+    in use), anything else, a bug, with its traceback."""
+    kept = "no keys yet" if keys is None else f"keeping the last {keys} keys"
     if isinstance(error, OAuthBearerError | OSError):
-        _LOG.warning("JWKS refresh failed, keeping the last keys: %s", error)
+        _LOG.warning("JWKS refresh failed, %s: %s", kept, error)
     else:
-        _LOG.error("JWKS refresh failed: %s", type(error).__name__, exc_info=error)
+        _LOG.error("JWKS refresh failed, %s: %s", kept, type(error).__name__, exc_info=error)
+
+
+def _kids(kids: tuple[str, ...]) -> str:
+    return "[" + ", ".join(log_text(kid) for kid in kids) + "]"
+
+
+def _log_refreshed(change: KeySetChange) -> None:
+    level = logging.INFO if change.added or change.removed else logging.DEBUG
+    _LOG.log(
+        level,
+        "JWKS refreshed: %d keys, kids added %s, removed %s",
+        change.keys,
+        _kids(change.added),
+        _kids(change.removed),
+    )
+
+
+def _looked_up(found: bool) -> None:
+    count(Metric.JWKS_LOOKUPS, result="hit" if found else "miss")
+
+
+def _unknown_kid(kid: str, expedited: bool) -> None:
+    if expedited:
+        _LOG.info("unknown kid %s: expedited JWKS refresh requested", log_text(kid))
+    else:
+        _LOG.debug("unknown kid %s: no refresh (one was asked for recently)", log_text(kid))
 
 
 @dataclasses.dataclass(slots=True)
@@ -153,7 +192,8 @@ class JwksRefresher:
 
     ``fetch`` returns a :class:`~oauthbearer.validation.jwks.JsonWebKeySet` or raises
     (:func:`fetch_jwks_url` and :func:`file_jwks_source` make one). Each
-    refresh retries as Kafka does (``retry``). Use :meth:`start` for a
+    refresh retries as Kafka does (``retry``), each retry logged at WARNING on
+    ``oauthbearer.jwks`` (the attempt, the wait, the cause). Use :meth:`start` for a
     background thread, or ``await`` :meth:`run` in an asyncio program; either
     way the first fetch happens at once and its failure is raised.
     """
@@ -174,7 +214,12 @@ class JwksRefresher:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.cache = JwksCache(
-            clock=clock, policy=policy, lock=threading.Lock(), on_expedite=self._wake.set
+            clock=clock,
+            policy=policy,
+            lock=threading.Lock(),
+            on_expedite=self._wake.set,
+            on_lookup=_looked_up,
+            on_unknown_kid=_unknown_kid,
         )
 
     @classmethod
@@ -219,15 +264,22 @@ class JwksRefresher:
         Raises the first error when the cache has no keys at all, since a
         validator without keys can only refuse every token.
         """
+        started = time.perf_counter()
         try:
             keys = self._fetch_with_retry()
         except Exception as error:
             self.cache.failed(error)
-            if self.cache.key_set is None:
-                raise
-            _log_failure(error)
+            timing(Timing.JWKS_FETCH, time.perf_counter() - started, outcome="failed")
+            count(Metric.JWKS_REFRESHES, outcome="failed")
+            kept = self.cache.key_set
+            if kept is None:
+                raise  # a caller's error to handle (a background loop logs it)
+            _log_failure(error, keys=len(kept))
             return
-        self.cache.update(keys)
+        change = self.cache.update(keys)
+        timing(Timing.JWKS_FETCH, time.perf_counter() - started, outcome="ok")
+        count(Metric.JWKS_REFRESHES, outcome="ok")
+        _log_refreshed(change)
 
     def _fetch_with_retry(self) -> JsonWebKeySet:
         loop: RetryLoop[JwksFetchError | OSError] = RetryLoop(
@@ -240,7 +292,22 @@ class JwksRefresher:
                 # Transient trouble is retried; anything else (a configuration
                 # mistake, a bug in a custom fetch) is raised at once.
                 retryable = not isinstance(error, JwksFetchError) or error.retryable
-                self._clock.sleep(loop.failed(error, retryable=retryable, now=self._clock.now()))
+                try:
+                    wait = loop.failed(error, retryable=retryable, now=self._clock.now())
+                except (JwksFetchError, OSError):
+                    _LOG.warning(
+                        "JWKS fetch attempt %d failed, not retrying: %s",
+                        loop.attempts,
+                        _cause(error),
+                    )
+                    raise
+                _LOG.warning(
+                    "JWKS fetch attempt %d failed, retrying in %.3f s: %s",
+                    loop.attempts,
+                    wait,
+                    _cause(error),
+                )
+                self._clock.sleep(wait)
 
     # -- the background thread --
 
@@ -253,6 +320,11 @@ class JwksRefresher:
         self._thread.start()
         return self
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called (the background thread runs, or ran)."""
+        return self._thread is not None
+
     def stop(self, timeout_s: float | None = 5.0) -> None:
         """Stop the background thread, if running."""
         self._stopping.set()
@@ -261,7 +333,7 @@ class JwksRefresher:
             self._thread.join(timeout_s)
 
     def __enter__(self) -> Self:
-        return self if self._thread is not None else self.start()
+        return self if self.started else self.start()
 
     def __exit__(
         self,
@@ -286,7 +358,8 @@ class JwksRefresher:
             if self.cache.refresh_due():
                 self.refresh()
         except Exception as error:  # noqa: BLE001 - logged; the loop goes on
-            _log_failure(error)
+            kept = self.cache.key_set
+            _log_failure(error, keys=None if kept is None else len(kept))
 
     # -- asyncio --
 

@@ -397,6 +397,12 @@ class JwtValidator:
         """The rules this validator applies (:data:`STRICT_RULES` unless told)."""
         return self._rules
 
+    @property
+    def cache(self) -> VerifiedTokenCache | None:
+        """The verified-token cache (``cache_size``), if any: its ``hits`` and
+        ``misses`` are what :class:`oauthbearer.observe.ObservedValidator` reports."""
+        return self._cache
+
     def __repr__(self) -> str:
         return (
             f"JwtValidator(algorithms={self._algorithms!r}, audience={self._audiences!r}, "

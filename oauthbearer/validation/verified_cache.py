@@ -66,7 +66,7 @@ def current_key_set(source: KeySource) -> object:
 class VerifiedTokenCache:
     """Negotiated tokens by the digest of their value; see the module docstring."""
 
-    __slots__ = ("_entries", "_max_entries")
+    __slots__ = ("_entries", "_max_entries", "hits", "misses")
 
     def __init__(self, max_entries: int) -> None:
         if (
@@ -78,6 +78,10 @@ class VerifiedTokenCache:
                 f"cache size must be an int from 1 to {MAX_CACHE_ENTRIES}, not {max_entries!r}"
             )
         self._max_entries = max_entries
+        #: Lookups answered, and lookups that found nothing standing, so far:
+        #: plain counters a shell reads (:class:`oauthbearer.observe.ObservedValidator`).
+        self.hits = 0
+        self.misses = 0
         self._entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
 
     def __len__(self) -> int:
@@ -94,17 +98,21 @@ class VerifiedTokenCache:
         """
         entry = self._entries.get(digest)
         if entry is None:
+            self.misses += 1
             return None
         if now - skew >= entry.expires_at:
             self._entries.pop(digest, None)
+            self.misses += 1
             return None
         source = entry.source
         current = getattr(source, "key_set", source)  # current_key_set(), inlined
         if current is not entry.key_set:
             if not _still_offered(entry, source):
                 self._entries.pop(digest, None)
+                self.misses += 1
                 return None
             entry.key_set = current
+        self.hits += 1
         return entry.token
 
     def put(
