@@ -25,6 +25,7 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
+    "sphinx_copybutton",
     "oauthbearer_docs",
 ]
 
@@ -41,8 +42,15 @@ autodoc_member_order = "bysource"
 autodoc_class_signature = "mixed"
 nitpicky = False
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"oauthbearer {release}"
-# Room for the comparison tables; alabaster loads _static/custom.css by itself.
-html_theme_options = {"page_width": "1200px", "sidebar_width": "220px"}
 html_static_path = ["_static"]
+# Wide code blocks and the comparison tables' type (custom.css).
+html_css_files = ["custom.css"]
+
+# Copy buttons: a console session copies its commands without the "$ " prompts
+# and without the output; a Python block copies as it is.
+copybutton_prompt_text = r"\$ |>>> |\.\.\. "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
+copybutton_remove_prompts = True

@@ -23,14 +23,22 @@ It starts the app (its topic is created with one partition), sends
 agent has seen each of them, stops, and prints what it did. In a project of
 your own, keep ``app`` at module level and run it with ``faust -A module worker``
 as usual; the token provider is made the same way.
+
+With no arguments it uses the broker of ``OAUTHBEARER_BOOTSTRAP``, Kafka's
+unsecured login (principal ``alice``) and a topic of its own; without a broker it
+says so and exits 2.
+
+Needs: kafka_broker
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
+import uuid
 import warnings
 from typing import TYPE_CHECKING, Any, Final
 
@@ -140,15 +148,31 @@ def oauth_callback(
     raise SystemExit("this example logs in with client credentials or an unsecured token")
 
 
+#: The login without ``--properties``: Kafka's unsecured tokens, for principal alice.
+UNSECURED_LOGIN: Final = {
+    "sasl.mechanism": "OAUTHBEARER",
+    "sasl.jaas.config": (
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        'unsecuredLoginStringClaim_sub="alice";'
+    ),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import tempfile
 
     from oauthbearer.config import load_properties
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", required=True, help="the broker, host:port")
-    parser.add_argument("--properties", required=True, help="a Kafka client properties file")
-    parser.add_argument("--topic", required=True)
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("OAUTHBEARER_BOOTSTRAP"),
+        help="the broker, host:port (default: $OAUTHBEARER_BOOTSTRAP)",
+    )
+    parser.add_argument(
+        "--properties", help="a Kafka client properties file (default: an unsecured login)"
+    )
+    parser.add_argument("--topic", default=f"example-{uuid.uuid4().hex[:8]}")
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument(
         "--allow-insecure-loopback",
@@ -156,8 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="allow http:// identity provider URLs on loopback (tests)",
     )
     args = parser.parse_args(argv)
+    if not args.bootstrap:
+        print("needs a broker: --bootstrap HOST:PORT, or OAUTHBEARER_BOOTSTRAP", file=sys.stderr)
+        return 2
+    properties = UNSECURED_LOGIN if args.properties is None else load_properties(args.properties)
     oauth_cb, provider = oauth_callback(
-        load_properties(args.properties), allow_insecure_loopback=args.allow_insecure_loopback
+        properties, allow_insecure_loopback=args.allow_insecure_loopback
     )
     keys = [str(i).encode() for i in range(args.records)]
 

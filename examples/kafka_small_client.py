@@ -27,6 +27,12 @@ with client credentials, a token file or the jwt-bearer grant)::
 
 It produces ``--records`` records (keys ``0`` .. ``N-1``) in batches, consumes them
 back from the first offset that it produced to, and prints what it did.
+
+With no arguments it uses the broker of ``OAUTHBEARER_BOOTSTRAP``, Kafka's
+unsecured login (principal ``alice``) and a topic of its own; without a broker it
+says so and exits 2.
+
+Needs: kafka_broker
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import socket
 import sys
 import time
+import uuid
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from oauthbearer.kafka import (
@@ -64,7 +72,6 @@ from oauthbearer.kafka import (
 )
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
     from oauthbearer.kafka import ClientEvent, DecoderEvent, RequestMessage, ResponseMessage
@@ -554,13 +561,29 @@ def token_source(
     return (lambda: provider.token().value), login.extensions, provider.close
 
 
+#: The login without ``--properties``: Kafka's unsecured tokens, for principal alice.
+UNSECURED_LOGIN: Final = {
+    "sasl.mechanism": "OAUTHBEARER",
+    "sasl.jaas.config": (
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        'unsecuredLoginStringClaim_sub="alice";'
+    ),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from oauthbearer.config import load_properties
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", required=True, help="the broker, host:port")
-    parser.add_argument("--properties", required=True, help="a Kafka client properties file")
-    parser.add_argument("--topic", required=True)
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("OAUTHBEARER_BOOTSTRAP"),
+        help="the broker, host:port (default: $OAUTHBEARER_BOOTSTRAP)",
+    )
+    parser.add_argument(
+        "--properties", help="a Kafka client properties file (default: an unsecured login)"
+    )
+    parser.add_argument("--topic", default=f"example-{uuid.uuid4().hex[:8]}")
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--asyncio", action="store_true", help="use AsyncSmallClient")
     parser.add_argument(
@@ -569,8 +592,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="allow http:// identity provider URLs on loopback (tests)",
     )
     args = parser.parse_args(argv)
+    if not args.bootstrap:
+        print("needs a broker: --bootstrap HOST:PORT, or OAUTHBEARER_BOOTSTRAP", file=sys.stderr)
+        return 2
+    properties = UNSECURED_LOGIN if args.properties is None else load_properties(args.properties)
     token, extensions, stop = token_source(
-        load_properties(args.properties), allow_insecure_loopback=args.allow_insecure_loopback
+        properties, allow_insecure_loopback=args.allow_insecure_loopback
     )
     started = time.monotonic()
     try:

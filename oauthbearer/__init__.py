@@ -52,7 +52,7 @@ from oauthbearer.session import (
     ServerState,
     TokenReceived,
 )
-from oauthbearer.token import OAuthBearerToken, TokenValidator, format_scope, parse_scope
+from oauthbearer.token import OAuthBearerToken, TokenValidator, parse_scope
 from oauthbearer.unsecured import (
     UnsecuredJwsValidator,
     UnsecuredLogin,
@@ -140,7 +140,6 @@ __all__ = [
     "UnsecuredJwsValidator",
     "UnsecuredLogin",
     "__version__",
-    "format_scope",
     "kafka_unsecured_login",
     "librdkafka_unsecured_login",
     "parse_scope",

@@ -12,8 +12,10 @@ by :func:`loads_strict`. It refuses what ``json.loads`` lets through:
   section 5.2 and RFC 7519 section 4 let a parser refuse them, RFC 7628 keeps
   quiet, and two readers of one document must not see different values;
 * ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON;
-* nesting deeper than the interpreter's recursion limit, and integers longer
-  than Python's digit limit.
+* nesting deeper than :data:`MAX_JSON_DEPTH`, and integers longer than
+  Python's digit limit. The depth is ours, not the interpreter's: Python 3.13's
+  C scanner nests deeper than 3.11's recursion limit allows, and a document
+  must get the same verdict on every Python.
 
 Every refusal is a :class:`StrictJsonError` (a ``ValueError``) whose message
 says why and where, never what: no part of the document is quoted but a
@@ -35,7 +37,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["StrictJsonError", "loads_strict"]
+__all__ = ["MAX_JSON_DEPTH", "StrictJsonError", "loads_strict"]
+
+#: The deepest nesting of arrays and objects read: no JOSE header, claim set,
+#: key set or OAuth answer nests past a handful; below every Python's
+#: recursion limit, so the verdict does not depend on the interpreter.
+MAX_JSON_DEPTH: Final = 500
 
 
 class StrictJsonError(ValueError):
@@ -73,11 +80,13 @@ class _Duplicate(ValueError):
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise _Duplicate(name)
-            seen.add(name)
+        # The first name that repeats: up to it, the names equal the distinct names
+        # in order; there, the distinct list has moved on to a new name or ended.
+        names = [name for name, _ in pairs]
+        distinct: list[str | None] = [*result, None]
+        raise _Duplicate(
+            next(name for name, new in zip(names, distinct, strict=False) if name != new)
+        )
     return result
 
 
@@ -95,6 +104,34 @@ def _shown_name(name: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects nest deeper than :data:`MAX_JSON_DEPTH`.
+
+    Two C-speed counts bound the depth from above; only a document with more
+    brackets than the limit is scanned, skipping strings."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def loads_strict(data: bytes) -> Any:
     """Parse UTF-8 JSON strictly (see the module documentation), or raise
     :class:`StrictJsonError` saying why."""
@@ -104,6 +141,8 @@ def loads_strict(data: bytes) -> Any:
         raise StrictJsonError(
             "utf-8", f"not UTF-8 (byte {error.start})", offset=error.start
         ) from None
+    if _too_deep(text):
+        raise StrictJsonError("json", f"nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     try:
         # The C scanner alone, for a value that fills the text (every real JWT
         # part); anything else (surrounding whitespace, a byte order mark, an

@@ -85,6 +85,13 @@ class ReasonCode(enum.StrEnum):
         member.meaning = meaning
         return member
 
+    @classmethod
+    def knows(cls, code: object) -> bool:
+        """Whether ``code`` is one of this registry's codes: ``False`` for any
+        other value, on every Python (``code in Registry`` raises ``TypeError``
+        for a non-member ``str`` before Python 3.12)."""
+        return isinstance(code, str) and code in cls._value2member_map_
+
 
 class MalformedReason(ReasonCode):
     """Every :attr:`MalformedMessage.reason` of an OAUTHBEARER message."""
@@ -288,6 +295,17 @@ class TokenReason(ReasonCode):
     INSUFFICIENT_SCOPE = "insufficient-scope", "the token's scope lacks a required scope"
     INACTIVE = "inactive", "the identity provider says the token is not active (RFC 7662)"
     REPLAYED = "replayed", "the token's 'jti' was already used"
+    CLAIM_CHECK_FAILED = (
+        "claim-check-failed",
+        "the token's claims fail the configured claim check (Strimzi's oauth.custom.claim.check)",
+    )
+    UNJUDGED = (
+        "unjudged",
+        (
+            "the validator could not reach a verdict (its identity provider or key "
+            "source failed): the token is refused, never granted"
+        ),
+    )
 
 
 class FailureReason(ReasonCode):

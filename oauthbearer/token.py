@@ -24,7 +24,7 @@ from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["OAuthBearerToken", "TokenValidator", "format_scope", "parse_scope"]
+__all__ = ["OAuthBearerToken", "TokenValidator", "parse_scope"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,8 +46,10 @@ class OAuthBearerToken:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.value, str) or not self.value:
-            raise ConfigurationError("OAuthBearerToken.value must be a non-empty string")
+        if not isinstance(self.value, str):
+            raise ArgumentTypeError("OAuthBearerToken.value must be a string")
+        if not self.value:
+            raise ConfigurationError("OAuthBearerToken.value must not be empty")
         if not isinstance(self.principal, str):
             raise ArgumentTypeError("OAuthBearerToken.principal must be a string")
         if not isinstance(self.lifetime_ms, int) or isinstance(self.lifetime_ms, bool):
@@ -121,8 +123,3 @@ def parse_scope(value: str | Iterable[str]) -> frozenset[str]:
     if not all(isinstance(item, str) for item in items):
         raise ArgumentTypeError("scope must be a string or a list of strings")
     return frozenset(item for item in items if item)
-
-
-def format_scope(scope: Iterable[str]) -> str:
-    """The RFC 6749 section 3.3 form of a scope set: sorted, space-delimited."""
-    return " ".join(sorted(scope))

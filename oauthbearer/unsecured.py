@@ -77,9 +77,10 @@ _RESERVED_CLAIMS: Final = frozenset({"iat", "exp"})
 
 
 def _java_round(value: float) -> int:
-    """Java's Math.round for a double: floor(x + 0.5), saturating at Long's range."""
-    if math.isnan(value):
-        return 0
+    """Java's Math.round for a double: floor(x + 0.5), saturating at Long's range.
+
+    Never NaN here: JSON has no NaN, and a number too large for a double reads as
+    an infinity, which saturates."""
     if value >= 2**63:
         return 2**63 - 1
     if value <= -(2**63):

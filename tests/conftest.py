@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Final
 
 import pytest
+from hypothesis import settings
 
 from oauthbearer.testing.idp import TestIdentityProvider
 from tests.real_kafka import KafkaBroker, jaas_module, selected_version
@@ -22,6 +23,11 @@ from tests.tls_ca import LoopbackCa, make_ca
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+#: CI runs the suite under coverage (.ci/run) on a shared machine, where tracing and
+#: other jobs make an example's time vary several-fold: with `--hypothesis-profile=ci`
+#: hypothesis judges results only, not timings. Everywhere else the default deadline stays.
+settings.register_profile("ci", deadline=None)
 
 #: The JWT listener's expectations, as a broker's server.properties states them.
 KAFKA_AUDIENCE: Final = "kafka-cluster"

@@ -16,6 +16,11 @@ Fixture names, what each starts, and what it binds in the page's namespace:
 ``client_properties``
     writes ``client.properties`` (``orders-service``'s Kafka client login,
     against ``idp``) into the page's directory.
+``kafka_client_file``
+    writes ``client.properties`` as ``client_properties`` does, with the
+    connection settings too (``bootstrap.servers`` of ``broker``,
+    ``security.protocol=SASL_PLAINTEXT``): what the one-call settings
+    functions of :mod:`oauthbearer.config.start` read.
 ``broker``
     :class:`~oauthbearer.kafka.broker.BrokerEmulator` validating ``idp``'s
     tokens, with the topic ``orders``; binds ``_broker`` (a
@@ -395,6 +400,19 @@ class PageFixtures:
         idp = self._idp()
         secret, scopes = CLIENTS["orders-service"]
         text = kafka_client_properties(idp.token_endpoint, "orders-service", secret, scopes[0])
+        (self.directory / "client.properties").write_text(text, encoding="iso-8859-1")
+
+    def _start_kafka_client_file(self) -> None:
+        self.need("broker")
+        idp = self._idp()
+        secret, scopes = CLIENTS["orders-service"]
+        broker = self.bound["_broker"]
+        assert isinstance(broker, RunningBroker)
+        text = (
+            f"bootstrap.servers={broker.bootstrap}\n"
+            "security.protocol=SASL_PLAINTEXT\n"
+            + kafka_client_properties(idp.token_endpoint, "orders-service", secret, scopes[0])
+        )
         (self.directory / "client.properties").write_text(text, encoding="iso-8859-1")
 
     def _start_broker(self) -> None:

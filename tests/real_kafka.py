@@ -34,7 +34,7 @@ from tests.processes import free_port, read_log, stop_process
 from tests.processes import keep_log as keep_log_file
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 KAFKA_DIR: Final = Path(__file__).parent / "interop" / "kafka"
 VERSIONS_FILE: Final = KAFKA_DIR / "versions.txt"
@@ -139,6 +139,8 @@ class KafkaBroker:
     controller's are added. ``properties`` are the rest of ``server.properties``
     (listener prefixes included). ``jvm_properties`` become ``-D`` options
     (Kafka 4 reads ``org.apache.kafka.sasl.oauthbearer.allowed.urls`` there).
+    ``extra_classpath`` puts more jars on the broker's classpath (a third-party
+    callback handler, such as Strimzi's).
     """
 
     def __init__(
@@ -148,8 +150,10 @@ class KafkaBroker:
         listeners: Mapping[str, str],
         properties: Mapping[str, str],
         jvm_properties: Mapping[str, str] | None = None,
+        extra_classpath: Sequence[str] = (),
     ) -> None:
         self.version = version
+        self._extra_classpath = tuple(extra_classpath)
         self.ports = {name.upper(): free_port() for name in listeners}
         self._internal_ports = (free_port(), free_port())
         self._listeners = dict(listeners)
@@ -200,7 +204,7 @@ class KafkaBroker:
             "-Xmx512m",
             *jvm,
             "-cp",
-            classpath(self.version),
+            os.pathsep.join([classpath(self.version), *self._extra_classpath]),
             main,
             *args,
         ]

@@ -268,11 +268,12 @@ class KeycloakServer:
             token: str = json.load(response)["access_token"]
             return token
 
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the admin REST API (``/admin/realms/<realm>`` + ``path``); the
-        decoded JSON answer, or None for an empty one."""
+    def admin(self, method: str, path: str, body: Any = None, *, realm: str = REALM) -> Any:
+        """Call the admin REST API (``/admin/realms/<realm>`` + ``path``; an
+        empty ``realm`` for ``/admin/realms`` itself); the decoded JSON answer,
+        or None for an empty one."""
         request = urllib.request.Request(  # noqa: S310 - loopback
-            f"{self.base_url}/admin/realms/{REALM}{path}",
+            f"{self.base_url}/admin/realms{'/' + realm if realm else ''}{path}",
             data=None if body is None else json.dumps(body).encode(),
             method=method,
             headers={

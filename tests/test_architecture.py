@@ -37,6 +37,9 @@ PURE = (
     "validation/verified_cache",
     "kafka_claims",
     "validation/introspection",
+    "validation/issuers",
+    "validation/claim_check",
+    "validation/authorizer",
     "http/urls",
     "http/retry",
     "login/refresh",
@@ -49,6 +52,7 @@ PURE = (
     "kafka/client",
     "integrations/mail",
     "integrations/postgresql",
+    "testing/reports",
 )
 
 #: What a pure module never imports: I/O, concurrency, the clock, randomness.
@@ -83,6 +87,8 @@ SHELLS = frozenset(
         "oauthbearer.login.http",
         "oauthbearer.login.provider",
         "oauthbearer.login.sources",
+        "oauthbearer.config.start",
+        "oauthbearer.http.options",
         "oauthbearer.kafka.aio",
         "oauthbearer.kafka.broker",
         "oauthbearer.testing.probe",
@@ -252,7 +258,9 @@ LAYERS: dict[str, frozenset[str]] = {
     "http": frozenset({"core"}),
     "login": frozenset({"core", "http"}),
     "validation": frozenset({"core", "http", "login"}),
-    "config": frozenset({"core", "http", "login", "validation"}),
+    # config.start turns a client's properties into a client adapter's settings,
+    # so config sits above the integrations (which never read Kafka properties).
+    "config": frozenset({"core", "http", "login", "validation", "integrations"}),
     "kafka": frozenset({"core", "package"}),
     "integrations": frozenset({"core", "http", "login", "validation", "kafka"}),
     "testing": frozenset({"core", "http", "login", "validation", "kafka"}),

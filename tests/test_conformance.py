@@ -344,7 +344,9 @@ def test_cli_our_codec_agrees(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_cli(capsys)
     runs = sum(len(case.expect) for case in CORPUS)
     assert code == 0
-    assert out.endswith(f"\n{runs} agree, 0 disagree, 0 errors ({len(CORPUS)} cases)\n")
+    assert out.endswith(
+        f"\n{runs} agree, 0 disagree, 0 unknown reasons, 0 errors ({len(CORPUS)} cases)\n"
+    )
     assert out.startswith("oauthbearer conformance: the oauthbearer codec\ncase ")
 
 
@@ -363,7 +365,7 @@ def test_cli_against_a_lenient_command(capsys: pytest.CaptureFixture[str]) -> No
     assert re.search(r"^trailing-nul +rfc7628 +reject trailing-data +accept +DISAGREE$", out, re.M)
     assert "trailing-nul (kafka): expected reject trailing-data, got accept" in out
     assert "trailing-space (kafka)" not in out  # it agrees: a matter of the token, not the end
-    assert out.endswith("2 agree, 6 disagree, 0 errors (4 cases)\n")
+    assert out.endswith("2 agree, 6 disagree, 0 unknown reasons, 0 errors (4 cases)\n")
 
 
 def test_cli_reports_a_hanging_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -371,7 +373,7 @@ def test_cli_reports_a_hanging_command(capsys: pytest.CaptureFixture[str]) -> No
     code, out = run_cli(capsys, "--command", command, "--timeout", "0.5", "--case", "minimal")
     assert code == 1
     assert "minimal (rfc7628): no verdict within 0.5 s (killed)" in out
-    assert out.endswith("0 agree, 0 disagree, 2 errors (1 cases)\n")
+    assert out.endswith("0 agree, 0 disagree, 0 unknown reasons, 2 errors (1 cases)\n")
 
 
 @pytest.mark.parametrize(
@@ -405,7 +407,8 @@ def _kinds(report: ConformanceReport) -> dict[str, int]:
 def test_report_json_counts_match_the_results() -> None:
     report = run_conformance(command_implementation(LENIENT), cases=some("minimal", "two-messages"))
     obj = report.to_json()
-    assert {k: obj[k] for k in ("agree", "disagree", "error")} == _kinds(report)
+    keys = ("agree", "disagree", "unknown_reason", "error")
+    assert {k.replace("_", "-"): obj[k] for k in keys} == _kinds(report)
     assert obj["ok"] is False
     assert obj["results"][0]["expected"] == {
         "outcome": "accept",

@@ -33,7 +33,9 @@
   block, to check that it did what it shows. ``file``: write the block to
   this file of the scratch directory instead of running it (a script that
   ``then`` runs). ``no-run: <reason>``: the block does not run, and says
-  why; nothing else opts a block out.
+  why; nothing else opts a block out. ``no-typecheck: <reason>``: the block is
+  left out of tests/test_docs_types.py's ``mypy --strict`` run, for a block
+  that is deliberately partial.
 - A block whose fixture cannot be had here (a client library that is not
   installed) is left out, the rest of the page runs, and the page's test is
   reported as skipped with the block's line and the reason.
@@ -41,7 +43,7 @@
   ``_CLIENT_TABLE`` and ``_SERVER_TABLE``.
 - The reason-code table (rendered by docs/_ext/oauthbearer_docs.py) has one
   entry per code of ``MalformedReason``, and each example raises its code.
-- api.md documents every public module (one with ``__all__``).
+- api.md lists a page per public module (one with ``__all__``), in docs/api/.
 - The limits quoted on security.md are the constants' values.
 - Sphinx builds the site with warnings as errors.
 """
@@ -79,7 +81,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+#: Every page, the API reference's per-module pages (docs/api/) included.
+PAGES = sorted(page for page in DOCS.rglob("*.md") if "_build" not in page.parts)
 
 
 # --- Code blocks and their docs-test comments ----------------------------------------------
@@ -95,6 +98,7 @@ class Annotation:
     then: tuple[str, ...] = ()
     file: str | None = None
     no_run: str | None = None
+    no_typecheck: str | None = None
 
 
 class Block(NamedTuple):
@@ -139,6 +143,9 @@ def parse_annotation(body: str) -> Annotation:
     if unknown:
         raise ValueError(f"docs-test: unknown fixtures {sorted(unknown)}; known: {FIXTURES}")
     (file,) = items.get("file", [None])
+    (no_typecheck,) = items.get("no-typecheck", [None])
+    if no_typecheck is not None and not no_typecheck:
+        raise ValueError("docs-test: no-typecheck needs a reason")
     return Annotation(
         fixtures=tuple(n for v in items.get("fixtures", []) for n in v.split()),
         given=tuple(n for v in items.get("given", []) for n in v.split()),
@@ -146,6 +153,7 @@ def parse_annotation(body: str) -> Annotation:
         then=tuple(items.get("then", [])),
         file=file,
         no_run=no_run,
+        no_typecheck=no_typecheck,
     )
 
 
@@ -652,7 +660,14 @@ def test_the_api_reference_covers_every_public_module() -> None:
             if ":no-index:" not in match["options"]:
                 indexed.setdefault(match["name"], []).append(page.name)
     api = (DOCS / "api.md").read_text(encoding="utf-8")
-    listed = {m["name"] for m in _AUTOMODULE.finditer(api)}
+    # One page per module, each in api.md's tables of contents; the rest named
+    # in its table of modules documented with their topic.
+    listed = set(re.findall(r"^api/([\w.]+)$", api, re.M))
+    for name in listed:
+        text = (DOCS / "api" / f"{name}.md").read_text(encoding="utf-8")
+        assert text.startswith(f"# `{name}`\n"), name
+        assert [m["name"] for m in _AUTOMODULE.finditer(text)] == [name]
+    assert {p.stem for p in (DOCS / "api").glob("*.md")} == listed
     listed |= set(re.findall(r"\{py:mod\}`([\w.]+)`", api))
     modules = public_modules()
     assert {"oauthbearer.kafka.protocol", "oauthbearer.login.sources"} <= set(modules)
@@ -737,4 +752,8 @@ def test_docs_build_with_warnings_as_errors(tmp_path: Path) -> None:
     for code in MalformedReason:
         assert reasons.count(f'id="reason-{code}"') == 1, code
     for page in PAGES:
-        assert (out / page.with_suffix(".html").name).is_file(), page.name
+        html = out / page.relative_to(DOCS).with_suffix(".html")
+        assert html.is_file(), page.name
+    # The theme's copy buttons, and the API reference split per module.
+    assert "copybutton" in (out / "index.html").read_text(encoding="utf-8")
+    assert (out / "api" / "oauthbearer.kafka.protocol.html").is_file()

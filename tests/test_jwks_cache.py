@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from oauthbearer.errors import ConfigurationError
+from oauthbearer.http.options import HttpOptions
 from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.http.urls import redact_url
 from oauthbearer.validation.jwks import JsonWebKeySet
@@ -333,7 +334,9 @@ def test_plain_http_is_refused() -> None:
 
 def test_unreachable_idp_is_retryable() -> None:
     with pytest.raises(JwksFetchError) as info:
-        fetch_jwks_url("http://127.0.0.1:9/jwks", allow_insecure_loopback=True, timeout_s=2)
+        fetch_jwks_url(
+            "http://127.0.0.1:9/jwks", allow_insecure_loopback=True, http=HttpOptions(timeout_s=2)
+        )
     assert info.value.retryable
 
 

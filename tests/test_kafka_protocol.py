@@ -89,6 +89,7 @@ def test_error_codes_are_kafkas() -> None:
         "LEADER_NOT_AVAILABLE": 5,
         "NOT_LEADER_OR_FOLLOWER": 6,
         "REQUEST_TIMED_OUT": 7,
+        "TOPIC_AUTHORIZATION_FAILED": 29,
         "UNSUPPORTED_SASL_MECHANISM": 33,
         "ILLEGAL_SASL_STATE": 34,
         "UNSUPPORTED_VERSION": 35,

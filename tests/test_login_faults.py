@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from oauthbearer.http.options import HttpOptions
 from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.login.client_token import client_token
 from oauthbearer.login.grants import (
@@ -69,7 +70,9 @@ def token_requests(idp: TestIdentityProvider) -> int:
 
 def fetch(idp: TestIdentityProvider, *, timeout_s: float = 2.0) -> str:
     request = client_credentials_request(idp.token_endpoint, "orders", "s3cret", scope="kafka")
-    response = fetch_token(request, retry=FAST, timeout_s=timeout_s, allow_insecure_loopback=True)
+    response = fetch_token(
+        request, retry=FAST, http=HttpOptions(timeout_s=timeout_s), allow_insecure_loopback=True
+    )
     return response.access_token
 
 

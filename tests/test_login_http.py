@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 
 from oauthbearer.errors import ConfigurationError
+from oauthbearer.http.options import HttpOptions
 from oauthbearer.http.retry import RetryPolicy
 from oauthbearer.login.grants import (
     MAX_TOKEN_RESPONSE_SIZE,
@@ -264,7 +265,7 @@ def test_a_slow_answer_times_out_and_is_retryable(idp: tuple[str, type[_Handler]
         fetch_token(
             request,
             allow_insecure_loopback=True,
-            timeout_s=0.2,
+            http=HttpOptions(timeout_s=0.2),
             retry=RetryPolicy(backoff_s=0, budget_s=0),
         )
     assert time.monotonic() - started < 0.55
@@ -298,7 +299,7 @@ def test_an_unreachable_endpoint_is_retryable_and_redacted() -> None:
             f"http://127.0.0.1:{port}/token?key=hunter2", "id", "secret"
         )
         with pytest.raises(TokenEndpointError) as info:
-            post(request, allow_insecure_loopback=True, timeout_s=2)
+            post(request, allow_insecure_loopback=True, http=HttpOptions(timeout_s=2))
     assert info.value.retryable
     assert "hunter2" not in str(info.value)
     assert f"127.0.0.1:{port}/token?..." in str(info.value)

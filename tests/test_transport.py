@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oauthbearer.errors import OAuthBearerError
+from oauthbearer.http.options import HttpOptions
 from oauthbearer.http.retry import RetryLoop, RetryPolicy, is_retryable_status
 from oauthbearer.http.transport import MAX_REDIRECTS, HttpError, http_request
 from oauthbearer.login.grants import (
@@ -155,7 +156,7 @@ def test_a_dripping_server_cannot_hold_an_attempt_past_its_deadline(
     server.script = DRIPS[kind]
     started = time.monotonic()
     with pytest.raises(JwksFetchError, match=r"took longer than 1 s") as info:
-        fetch_jwks_url(server.url(), timeout_s=1.0, allow_insecure_loopback=True)
+        fetch_jwks_url(server.url(), http=HttpOptions(timeout_s=1.0), allow_insecure_loopback=True)
     assert time.monotonic() - started < 1.0 + 2 * _DRIP_S
     assert info.value.retryable
 
@@ -165,10 +166,10 @@ def test_the_token_post_and_discovery_have_the_deadline_too(server: HostileServe
     request = client_credentials_request(server.url("/token"), "id", "pw")
     started = time.monotonic()
     with pytest.raises(TokenEndpointError, match="took longer") as token_error:
-        post(request, timeout_s=0.8, allow_insecure_loopback=True)
+        post(request, http=HttpOptions(timeout_s=0.8), allow_insecure_loopback=True)
     assert token_error.value.retryable
     with pytest.raises(DiscoveryError, match="took longer") as discovery_error:
-        get_json(server.url("/d"), timeout_s=0.8, allow_insecure_loopback=True)
+        get_json(server.url("/d"), http=HttpOptions(timeout_s=0.8), allow_insecure_loopback=True)
     assert discovery_error.value.retryable
     assert time.monotonic() - started < 2 * (0.8 + 2 * _DRIP_S)
 
@@ -180,7 +181,7 @@ def test_a_refresh_against_a_dripping_server_ends_within_its_budget(
     server.script = DRIPS["body"]
     refresher = JwksRefresher.for_url(
         server.url(),
-        timeout_s=1.0,
+        http=HttpOptions(timeout_s=1.0),
         allow_insecure_loopback=True,
         retry=RetryPolicy(backoff_s=0.1, budget_s=2.0),
     )
@@ -201,7 +202,7 @@ def test_fetch_token_against_a_dripping_server_ends_within_its_budget(
     with pytest.raises(TokenEndpointError, match="took longer"):
         fetch_token(
             request,
-            timeout_s=0.8,
+            http=HttpOptions(timeout_s=0.8),
             retry=RetryPolicy(backoff_s=0.1, budget_s=1.5),
             allow_insecure_loopback=True,
         )
@@ -247,7 +248,7 @@ def test_a_broken_answer_is_one_jwks_fetch_error(server: HostileServer, kind: st
     answer, retryable = BROKEN[kind]
     server.script = _answer(answer)
     with pytest.raises(JwksFetchError) as info:
-        fetch_jwks_url(server.url(), timeout_s=2.0, allow_insecure_loopback=True)
+        fetch_jwks_url(server.url(), http=HttpOptions(timeout_s=2.0), allow_insecure_loopback=True)
     assert info.value.retryable is retryable, str(info.value)
     assert "Hunter2Secret" not in str(info.value)
     assert "\n" not in str(info.value)
@@ -260,14 +261,14 @@ def test_a_broken_answer_is_one_token_or_discovery_error(server: HostileServer, 
     with pytest.raises(TokenEndpointError):
         fetch_token(
             request,
-            timeout_s=2.0,
+            http=HttpOptions(timeout_s=2.0),
             retry=RetryPolicy(backoff_s=0.01, budget_s=0.05),
             allow_insecure_loopback=True,
         )
     with pytest.raises(DiscoveryError):
         discover(
             f"http://127.0.0.1:{server.port}",
-            timeout_s=2.0,
+            http=HttpOptions(timeout_s=2.0),
             retry=RetryPolicy(backoff_s=0.01, budget_s=0.05),
             allow_insecure_loopback=True,
         )
@@ -290,7 +291,7 @@ def test_tls_to_a_server_that_does_not_speak_it(server: HostileServer) -> None:
     server.script = _answer(b"HTTP/1.1 200 OK\r\n\r\n")
     server.read_request = False  # a TLS client hello has no blank line
     with pytest.raises(JwksFetchError, match="TLS failed") as info:
-        fetch_jwks_url(server.url(scheme="https"), timeout_s=2.0)
+        fetch_jwks_url(server.url(scheme="https"), http=HttpOptions(timeout_s=2.0))
     assert info.value.retryable
 
 
@@ -363,13 +364,17 @@ def test_arbitrary_answers_give_only_documented_errors(
 ) -> None:
     server.script = _answer(answer)
     calls: list[Callable[[], object]] = [
-        lambda: fetch_jwks_url(server.url(), timeout_s=1.0, allow_insecure_loopback=True),
+        lambda: fetch_jwks_url(
+            server.url(), http=HttpOptions(timeout_s=1.0), allow_insecure_loopback=True
+        ),
         lambda: post(
             client_credentials_request(server.url("/t"), "id", "pw"),
-            timeout_s=1.0,
+            http=HttpOptions(timeout_s=1.0),
             allow_insecure_loopback=True,
         ),
-        lambda: get_json(server.url("/d"), timeout_s=1.0, allow_insecure_loopback=True),
+        lambda: get_json(
+            server.url("/d"), http=HttpOptions(timeout_s=1.0), allow_insecure_loopback=True
+        ),
     ]
     for call in calls:
         with contextlib.suppress(JwksFetchError, TokenEndpointError, DiscoveryError):
@@ -410,7 +415,7 @@ def test_async_fetches_share_the_deadline(server: HostileServer) -> None:
     server.script = DRIPS["body"]
     refresher = JwksRefresher.for_url(
         server.url(),
-        timeout_s=0.8,
+        http=HttpOptions(timeout_s=0.8),
         allow_insecure_loopback=True,
         retry=RetryPolicy(backoff_s=0.1, budget_s=0.5),
     )
@@ -432,7 +437,7 @@ def test_a_stuck_refresh_keeps_the_keys_and_never_blocks_the_next(server: Hostil
     server.script = script
     refresher = JwksRefresher.for_url(
         server.url(),
-        timeout_s=0.6,
+        http=HttpOptions(timeout_s=0.6),
         allow_insecure_loopback=True,
         policy=JwksRefreshPolicy(refresh_interval_s=0.2),
         retry=RetryPolicy(backoff_s=0.05, budget_s=0.1),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from oauthbearer.cli import main
 from oauthbearer.config import broker_validator, client_login
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.http.options import HttpOptions
 from oauthbearer.http.urls import (
     MAX_SHOWN_URL_LENGTH,
     check_url,
@@ -214,12 +215,12 @@ def _never_sent(request: TokenRequest) -> tuple[int, bytes]:
 
 
 APIS: dict[str, Callable[[str], object]] = {
-    "fetch_jwks_url": lambda url: fetch_jwks_url(url, timeout_s=0.5),
+    "fetch_jwks_url": lambda url: fetch_jwks_url(url, http=HttpOptions(timeout_s=0.5)),
     "JwksRefresher.for_url": JwksRefresher.for_url,
     "broker_validator": lambda url: broker_validator(_broker_props(url)),
     "client_login": lambda url: client_login(_client_props(url), now=0.0),
-    "discover": lambda url: discover(url, timeout_s=0.5),
-    "discover_async": lambda url: asyncio.run(discover_async(url, timeout_s=0.5)),
+    "discover": lambda url: discover(url, http=HttpOptions(timeout_s=0.5)),
+    "discover_async": lambda url: asyncio.run(discover_async(url, http=HttpOptions(timeout_s=0.5))),
     "discovery_urls": discovery_urls,
     "TokenRequest": _token_request,
     "client_credentials_request": lambda url: client_credentials_request(url, "id", "pw"),

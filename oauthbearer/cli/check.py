@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from oauthbearer.config import JaasConfig
+    from oauthbearer.http.options import HttpOptions
     from oauthbearer.token import OAuthBearerToken, TokenValidator
 
 __all__ = ["STEPS", "CheckStep", "run_check", "summary"]
@@ -142,8 +143,13 @@ def run_check(
     out: Callable[[CheckStep], None] | None = None,
     progress: Callable[[str], None] | None = None,
     spellings: Mapping[str, str] | None = None,
+    http: HttpOptions | None = None,
 ) -> list[CheckStep]:
     """Run the five :data:`STEPS` (stopping at the first failure) and return them.
+
+    ``http`` (:class:`~oauthbearer.http.options.HttpOptions`: a CA file, say)
+    applies to every HTTPS call of both sides; what it leaves unset comes from
+    each side's properties (their JAAS trust stores).
 
     ``jaas_file`` (:func:`~oauthbearer.config.parse_jaas_file`'s result) stands
     for ``java.security.auth.login.config``: each side reads its section where
@@ -163,6 +169,7 @@ def run_check(
             jaas_file=jaas_file,
             out=out,
             said=lambda error: _said(error, spellings or {}),
+            http=http,
         )
 
 
@@ -209,6 +216,7 @@ def _run_check(
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None,
     out: Callable[[CheckStep], None] | None,
     said: Callable[[OAuthBearerError], str],
+    http: HttpOptions | None,
 ) -> list[CheckStep]:
     from oauthbearer.login.client_token import client_token  # noqa: PLC0415 - shells
     from oauthbearer.login.sources import (  # noqa: PLC0415
@@ -234,7 +242,9 @@ def _run_check(
         login = client_login(
             client, now=now(), allow_insecure_loopback=allow_insecure_loopback, jaas_file=jaas_file
         )
-        client_side = _client_validator(client, allow_insecure_loopback=allow_insecure_loopback)
+        client_side = _client_validator(
+            client, allow_insecure_loopback=allow_insecure_loopback, http=http
+        )
     except OAuthBearerError as error:
         failed("client configuration", said(error))
         return steps
@@ -256,6 +266,7 @@ def _run_check(
                 scope_claim=_SCOPE_CLAIM,
                 subject_claim=_SUBJECT_CLAIM,
                 allow_insecure_loopback=allow_insecure_loopback,
+                http=http,
             )()
             retrieved = f"from {login.token_endpoint_url}"
         elif isinstance(login, JwtBearerConfig):
@@ -265,6 +276,7 @@ def _run_check(
                 scope_claim=_SCOPE_CLAIM,
                 subject_claim=_SUBJECT_CLAIM,
                 allow_insecure_loopback=allow_insecure_loopback,
+                http=http,
             )()
             retrieved = f"from {login.token_endpoint_url}, by the jwt-bearer grant"
         elif isinstance(login, TokenFileConfig):
@@ -304,6 +316,7 @@ def _run_check(
             listener=listener,
             allow_insecure_loopback=allow_insecure_loopback,
             jaas_file=jaas_file,
+            http=http,
         )
         if broker_config.refresher is not None:
             broker_config.refresher.refresh()
@@ -330,7 +343,7 @@ def _refusal(refused: InvalidToken) -> str:
 
 
 def _client_validator(
-    client: Mapping[str, str], *, allow_insecure_loopback: bool
+    client: Mapping[str, str], *, allow_insecure_loopback: bool, http: HttpOptions | None
 ) -> TokenValidator | None:
     """Kafka's client-side ``DefaultJwtValidator`` when the client properties
     name a JWKS: the broker's validator, built from the client's properties (and
@@ -344,7 +357,7 @@ def _client_validator(
         **{prefix + key: client[key] for key in _CLIENT_VALIDATION if key in client},
     }
     built = broker_validator(
-        properties, listener="client", allow_insecure_loopback=allow_insecure_loopback
+        properties, listener="client", allow_insecure_loopback=allow_insecure_loopback, http=http
     )
     if built.refresher is not None:
         built.refresher.refresh()

@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     from oauthbearer.config import BrokerValidatorConfig, JaasConfig
+    from oauthbearer.http.options import HttpOptions
     from oauthbearer.kafka.broker import BrokerEmulator
-    from oauthbearer.testing.conformance import ConformanceCase
+    from oauthbearer.testing.conformance import CaseResult, ConformanceCase
     from oauthbearer.testing.probe import Finding, ProbeResult
     from oauthbearer.token import OAuthBearerToken, TokenValidator
     from oauthbearer.validation.jwks_fetch import JwksRefresher
@@ -439,7 +440,22 @@ _JWT_VALIDATE_OPTIONS: Final = {
 }
 
 
-def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
+def _http_options(args: argparse.Namespace) -> HttpOptions | None:
+    """``--cafile``: the CA certificates (PEM) that every HTTPS call trusts."""
+    from oauthbearer.http.options import HttpOptions  # noqa: PLC0415 - ssl, on demand
+
+    cafile = getattr(args, "cafile", None)
+    if cafile is None:
+        return None
+    try:
+        return HttpOptions(cafile=cafile)
+    except ConfigurationError as exc:
+        raise UsageError(f"--cafile: {exc}") from None
+
+
+def _jwks_refresher(
+    source: str, *, insecure_loopback: bool, http: HttpOptions | None = None
+) -> JwksRefresher:
     """A refresher for ``--jwks SOURCE``: an https URL, a loopback http URL, or a file."""
     # The shell is imported here: most commands need no urllib, threads or asyncio.
     from oauthbearer.validation.jwks_fetch import JwksRefresher  # noqa: PLC0415
@@ -447,11 +463,13 @@ def _jwks_refresher(source: str, *, insecure_loopback: bool) -> JwksRefresher:
     if "://" not in source:
         if insecure_loopback:
             raise UsageError("--insecure-loopback applies to an http://127.0.0.1 URL only")
+        if http is not None:
+            raise UsageError("--cafile applies to an https URL only")
         return JwksRefresher.for_file(source)
     if insecure_loopback and not source.startswith("http://"):
         raise UsageError("--insecure-loopback applies to an http://127.0.0.1 URL only")
     try:
-        return JwksRefresher.for_url(source, allow_insecure_loopback=insecure_loopback)
+        return JwksRefresher.for_url(source, allow_insecure_loopback=insecure_loopback, http=http)
     except ConfigurationError as exc:
         raise UsageError(f"--jwks: {explain(exc)}") from None
 
@@ -497,6 +515,7 @@ def _introspector(args: argparse.Namespace) -> TokenValidator:
             auth_method=f"client_secret_{args.client_auth or 'basic'}",  # type: ignore[arg-type]
             rules=rules,
             allow_insecure_loopback=args.insecure_loopback,
+            http=_http_options(args),
         )
     except ConfigurationError as exc:
         raise UsageError(f"--introspect: {explain(exc)}") from None
@@ -512,11 +531,15 @@ def _validator(args: argparse.Namespace) -> tuple[TokenValidator, JwksRefresher 
     _unused(args, _INTROSPECT_OPTIONS, needs="--introspect")
     if args.jwks is None:
         _unused(args, _JWT_VALIDATE_OPTIONS, needs="--jwks")
+        if getattr(args, "cafile", None) is not None:
+            raise UsageError("--cafile applies to --jwks and --introspect only")
         options = _key_values(args.option, "--option")
         return UnsecuredJwsValidator.from_options(options), None
     if args.option:
         raise UsageError("-o/--option applies to --unsecured only")
-    refresher = _jwks_refresher(args.jwks, insecure_loopback=args.insecure_loopback)
+    refresher = _jwks_refresher(
+        args.jwks, insecure_loopback=args.insecure_loopback, http=_http_options(args)
+    )
     validator = JwtValidator(
         refresher.cache,
         algorithms=args.algorithm or ("RS256",),
@@ -751,6 +774,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         generated_cases,
         junit_xml,
         probe,
+        progress_line,
         shrink_findings,
         summary,
     )
@@ -778,9 +802,23 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise UsageError(f"--case {' '.join(args.case)} matches no case")
     dialect = Dialect(args.expect)
 
+    done = 0
+
+    def progress(result: ProbeResult) -> None:
+        # Streams to stderr as each case completes; stdout keeps the report.
+        nonlocal done
+        done += 1
+        print(progress_line(done, len(cases), result, dialect), file=sys.stderr, flush=True)
+
     async def run() -> tuple[list[ProbeResult], list[Finding]]:
         results = await probe(
-            host, port, cases, timeout_s=args.timeout, concurrency=args.concurrency, tls=tls
+            host,
+            port,
+            cases,
+            timeout_s=args.timeout,
+            concurrency=args.concurrency,
+            tls=tls,
+            on_result=None if args.no_progress else progress,
         )
         findings = await shrink_findings(
             host,
@@ -805,12 +843,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     violations = [r for r in results if r.violation]
     disagree = sum(agree is False for agree in agrees)
     if args.junit is not None:
-        xml = junit_xml(results, dialect=dialect, target=args.bootstrap, findings=findings)
-        try:
-            with open(args.junit, "w", encoding="utf-8") as out:
-                out.write(xml)
-        except OSError as exc:
-            raise UsageError(f"--junit {args.junit}: {exc.strerror}") from None
+        _write_junit(
+            args.junit,
+            junit_xml(results, dialect=dialect, target=args.bootstrap, findings=findings),
+        )
     if args.json:
         minimal = {f.result.case.id: f for f in findings}
         print(json.dumps([_probe_json(r, minimal.get(r.case.id)) for r in results], indent=2))
@@ -835,6 +871,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 1 if disagree or violations else 0
 
 
+def _write_junit(path: str, xml: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(xml)
+    except OSError as exc:
+        raise UsageError(f"--junit {path}: {exc.strerror}") from None
+
+
 def _probe_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     """--tls, --cafile, --insecure: the context the probe's connections use."""
     if not (args.tls or args.cafile or args.insecure):
@@ -854,24 +898,9 @@ def _probe_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def _probe_json(result: ProbeResult, finding: Finding | None = None) -> dict[str, Any]:
-    from oauthbearer.testing.probe import escaped  # noqa: PLC0415 - with the probe
+    from oauthbearer.testing.probe import escaped, result_json  # noqa: PLC0415 - with the probe
 
-    shown: dict[str, Any] = {
-        "case": result.case.id,
-        "observed": str(result.observed),
-        "after_challenge": None if result.after_challenge is None else str(result.after_challenge),
-        "error_code": result.error_code,
-        "message": result.message,
-        "after_error_code": result.after_error_code,
-        "after_message": result.after_message,
-        "exercised": result.exercised,
-        "kafka_expects": str(result.case.kafka),
-        "kafka_agrees": result.kafka_agrees,
-        "rfc7628_expects": str(result.case.rfc7628),
-        "rfc7628_agrees": result.rfc7628_agrees,
-        "violation": result.violation,
-        "seconds": round(result.seconds, 3),
-    }
+    shown = result_json(result)
     if finding is not None:
         shown["finding"] = {
             "kind": finding.kind,
@@ -951,6 +980,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         out=None if args.json else print_step(sys.stdout),
         progress=progress,
         spellings=flag_spellings(),
+        http=_http_options(args),
     )
     passed = len(steps) == len(STEPS) and all(step.passed for step in steps)
     if args.json:
@@ -987,6 +1017,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         DEFAULT_VERDICT_TIMEOUT_S,
         command_implementation,
         format_report,
+        junit_xml,
+        progress_line,
         run_conformance,
         select_cases,
     )
@@ -1012,13 +1044,27 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             raise UsageError(f"--command: {exc}") from None
         name = f"the command {args.command_line}"
     jobs = 1 if implementation is None else args.jobs or os.cpu_count() or 1
+    dialects = [Dialect(args.dialect)] if args.dialect is not None else list(Dialect)
+    total = sum(dialect in case.expect for case in cases for dialect in dialects)
+    done = 0
+
+    def progress(result: CaseResult) -> None:
+        # Streams to stderr as each result is known; stdout keeps the report.
+        nonlocal done
+        done += 1
+        print(progress_line(done, total, result), file=sys.stderr, flush=True)
+
     report = run_conformance(
         implementation,
         name=name,
         cases=cases,
-        dialects=None if args.dialect is None else [args.dialect],
+        dialects=dialects,
         jobs=jobs,
+        outcome_only=args.outcome_only,
+        on_result=None if args.no_progress else progress,
     )
+    if args.junit is not None:
+        _write_junit(args.junit, junit_xml(report))
     if args.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -1130,6 +1176,12 @@ def _add_validator_options(parser: argparse.ArgumentParser, *, required: bool) -
         "--insecure-loopback",
         action="store_true",
         help="allow an http:// JWKS or introspection URL to a loopback address (for tests)",
+    )
+    jwt_options.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust the CA certificates of this PEM file (instead of the system's) for the "
+        "https JWKS or introspection URL",
     )
     jwt_options.add_argument("--issuer", action="append", help="the expected iss; repeatable")
     jwt_options.add_argument(
@@ -1420,6 +1472,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow http to 127.0.0.1 (the local test identity provider)",
     )
     check.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust the CA certificates of this PEM file (instead of the system's and the "
+        "JAAS trust stores) for every https call, client and broker side",
+    )
+    check.add_argument(
         "--json",
         action="store_true",
         help="print the steps as one JSON document (passed, failed_step, steps)",
@@ -1468,6 +1526,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --command: cases run at once (default: the number of CPUs)",
     )
     conformance.add_argument("--json", action="store_true", help="print the results as JSON")
+    conformance.add_argument(
+        "--junit", metavar="FILE", help="also write the results as JUnit XML, for CI"
+    )
+    conformance.add_argument(
+        "--outcome-only",
+        action="store_true",
+        help="compare accept or reject only: no reason code, no field",
+    )
+    conformance.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="do not stream a line per result to stderr",
+    )
     conformance.set_defaults(func=cmd_conformance)
 
     probe_parser = commands.add_parser(
@@ -1541,6 +1612,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--junit", metavar="FILE", help="also write the results as JUnit XML, for CI"
     )
     probe_parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    probe_parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="do not stream a line per completed case to stderr",
+    )
     probe_parser.set_defaults(func=cmd_probe)
 
     idp = commands.add_parser(

@@ -31,6 +31,10 @@ module; this package re-exports their public names:
   no ``sasl.login.callback.handler.class`` means the unsecured login; Kafka's
   ``OAuthBearerLoginCallbackHandler`` means a token endpoint, described here by
   a validated configuration object, never contacted; no file it names is read.
+* :mod:`~oauthbearer.config.start` runs a client's login: from its properties
+  to a started token provider (:func:`~oauthbearer.config.start.token_provider`,
+  :func:`~oauthbearer.config.start.async_token_provider`) or to the
+  constructor arguments of kafka-python, aiokafka and confluent-kafka, in one call.
 * :mod:`~oauthbearer.config.names`: the Kafka names all of them share.
 
 A broker reads each setting for listener ``L`` from, in order (Kafka's
@@ -61,9 +65,11 @@ from oauthbearer.config.broker import (
 )
 from oauthbearer.config.client import (
     ClientCredentialsConfig,
+    ClientLogin,
     JwtBearerConfig,
     TokenFileConfig,
     client_login,
+    login_refresh_config,
 )
 from oauthbearer.config.jaas import (
     JAAS_GRAMMAR,
@@ -82,6 +88,17 @@ from oauthbearer.config.listener import (
 )
 from oauthbearer.config.names import KNOWN_PROPERTIES, OAUTHBEARER_LOGIN_MODULE, is_secret_key
 from oauthbearer.config.properties import PropertiesError, load_properties, parse_properties
+from oauthbearer.config.start import (
+    ClientTokenSource,
+    JaasFile,
+    PropertiesSource,
+    aiokafka_settings,
+    async_token_provider,
+    client_token_source,
+    confluent_kafka_settings,
+    kafka_python_settings,
+    token_provider,
+)
 
 __all__ = [
     "JAAS_GRAMMAR",
@@ -90,22 +107,33 @@ __all__ = [
     "BrokerListener",
     "BrokerValidatorConfig",
     "ClientCredentialsConfig",
+    "ClientLogin",
+    "ClientTokenSource",
     "Endpoint",
     "JaasConfig",
     "JaasConfigError",
+    "JaasFile",
     "JwtBearerConfig",
     "ListenerTls",
     "PropertiesError",
+    "PropertiesSource",
     "TokenFileConfig",
+    "aiokafka_settings",
+    "async_token_provider",
     "broker_listener",
     "broker_validator",
     "client_login",
+    "client_token_source",
+    "confluent_kafka_settings",
     "is_secret_key",
     "jaas_file_entry",
+    "kafka_python_settings",
     "load_properties",
+    "login_refresh_config",
     "parse_endpoints",
     "parse_jaas_config",
     "parse_jaas_file",
     "parse_properties",
     "start_broker_validator",
+    "token_provider",
 ]

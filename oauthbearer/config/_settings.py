@@ -4,7 +4,8 @@ that the broker and the client readers share. No public API."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Final
 
 from oauthbearer.config._values import LONG_RANGE, bad_value, parse_int, trim
 from oauthbearer.config.jaas import JaasConfig, jaas_file_entry, parse_jaas_config
@@ -222,3 +223,105 @@ def retry_policy(view: View, backoff_name: str, max_name: str) -> RetryPolicy:
             f"retryBackoffMaxMs value ({max_ms}) is less than retryBackoffMs value ({backoff_ms})"
         )
     return RetryPolicy(backoff_s=backoff_ms / 1000, budget_s=max_ms / 1000)
+
+
+# --- The trust store of the OAuth HTTPS calls --------------------------------------------
+#
+# Kafka's login makes its HTTPS calls with an SSLSocketFactory built from the
+# *JAAS options* (JaasOptionsUtils.createSSLSocketFactory: a ConfigDef with
+# withClientSslSupport() over the options of sasl.jaas.config), not from the
+# client's own ssl.* properties, which are for the connection to the broker.
+# Kafka's default ssl.truststore.type is JKS; only its PEM forms are read here.
+
+TRUSTSTORE_TYPE: Final = "ssl.truststore.type"
+TRUSTSTORE_LOCATION: Final = "ssl.truststore.location"
+TRUSTSTORE_CERTIFICATES: Final = "ssl.truststore.certificates"
+TRUSTSTORE_PASSWORD: Final = "ssl.truststore.password"
+_TRUSTSTORE_NAMES: Final = (
+    TRUSTSTORE_TYPE,
+    TRUSTSTORE_LOCATION,
+    TRUSTSTORE_CERTIFICATES,
+    TRUSTSTORE_PASSWORD,
+)
+#: A PEM certificate block; Kafka's PEM reader drops whitespace inside the
+#: base64, so a block may stand on one line (as in a ``.properties`` file).
+_PEM_CERTIFICATE: Final = re.compile(
+    r"-----BEGIN CERTIFICATE-----(?P<body>[A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----"
+)
+_PEM_LINE: Final = 64
+
+
+def pem_certificates(text: str, *, option: str) -> str:
+    """The PEM certificate blocks of ``text`` (one per line, or with Kafka's
+    one-line PEM), as standard PEM with 64-character lines; refuses text that
+    holds none, or anything but certificates. The message never shows the text."""
+    blocks = []
+    rest = text
+    for match in _PEM_CERTIFICATE.finditer(text):
+        body = "".join(match["body"].split())
+        if not body:
+            raise ConfigurationError(f"{option}: a certificate block is empty")
+        lines = [body[i : i + _PEM_LINE] for i in range(0, len(body), _PEM_LINE)]
+        blocks.append(
+            "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"])
+        )
+        rest = rest.replace(match[0], "", 1)
+    if not blocks:
+        raise ConfigurationError(f"{option} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    if rest.strip():
+        raise ConfigurationError(f"{option} holds something besides PEM certificates")
+    return "\n".join(blocks) + "\n"
+
+
+def pem_truststore(settings: Mapping[str, str], *, where: str) -> tuple[str | None, str | None]:
+    """``(ca_file, ca_certificates)`` from Kafka's trust store settings in
+    ``settings`` (``where`` names them in messages: "JAAS option", "property"):
+    ``ssl.truststore.type=PEM`` with ``ssl.truststore.location`` (a PEM file,
+    not read here) or ``ssl.truststore.certificates`` (PEM text). A JKS or
+    PKCS12 store, Kafka's default type among them, is refused with a message
+    that says how to convert it; so are a password (Kafka refuses one for PEM)
+    and both forms at once (Kafka refuses that too)."""
+    location = settings.get(TRUSTSTORE_LOCATION)
+    certificates = settings.get(TRUSTSTORE_CERTIFICATES)
+    if location is None and certificates is None:
+        return None, None
+    store_type = trim(settings.get(TRUSTSTORE_TYPE) or "JKS")
+    named = TRUSTSTORE_LOCATION if location is not None else TRUSTSTORE_CERTIFICATES
+    if store_type != "PEM":
+        default = "" if TRUSTSTORE_TYPE in settings else ", Kafka's default"
+        raise ConfigurationError(
+            f"{where} {named} is set with {TRUSTSTORE_TYPE} {store_type}{default}: only "
+            f"PEM trust stores are read here. Set {TRUSTSTORE_TYPE}=PEM and point "
+            f"{TRUSTSTORE_LOCATION} at the CA certificates in PEM (from a JKS or PKCS12 "
+            "store: keytool -exportcert -rfc -alias <ca> -keystore <store>)"
+        )
+    if TRUSTSTORE_PASSWORD in settings:
+        raise ConfigurationError(
+            f"{where} {TRUSTSTORE_PASSWORD} is set, and Kafka refuses a password for a PEM "
+            "trust store"
+        )
+    if location is not None and certificates is not None:
+        raise ConfigurationError(
+            f"{where} {TRUSTSTORE_LOCATION} and {TRUSTSTORE_CERTIFICATES} are both set; "
+            "Kafka refuses that: give one"
+        )
+    if location is not None:
+        if not trim(location):
+            raise ConfigurationError(f"{where} {TRUSTSTORE_LOCATION} is set but blank")
+        return trim(location), None
+    assert certificates is not None
+    return None, pem_certificates(certificates, option=f"{where} {TRUSTSTORE_CERTIFICATES}")
+
+
+def jaas_truststore(jaas: JaasConfig) -> tuple[str | None, str | None]:
+    """The trust store of the login's HTTPS calls, from its JAAS options; any
+    other ``ssl.*`` JAAS option (a client certificate, protocols, host name
+    checking) is refused, since it would be silently ignored here."""
+    for key in jaas.options:
+        if key.startswith("ssl.") and key not in _TRUSTSTORE_NAMES:
+            raise ConfigurationError(
+                f"JAAS option '{key}' is not read here: for the token endpoint's TLS, only "
+                f"a PEM trust store ({TRUSTSTORE_TYPE}=PEM with {TRUSTSTORE_LOCATION} or "
+                f"{TRUSTSTORE_CERTIFICATES}) is"
+            )
+    return pem_truststore(jaas.options, where="JAAS option")

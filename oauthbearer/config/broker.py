@@ -20,6 +20,7 @@ from oauthbearer.config._settings import (
     check_names,
     claim_name,
     jaas_entry,
+    jaas_truststore,
     number_setting,
     optional_text,
     refuse_if_set,
@@ -36,6 +37,7 @@ from oauthbearer.config.names import (
 )
 from oauthbearer.config.properties import load_properties
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.http.options import DEFAULT_HTTP_OPTIONS, HttpOptions
 from oauthbearer.http.urls import check_url, file_url_path, split_url
 from oauthbearer.unsecured import UnsecuredJwsValidator
 from oauthbearer.validation.jwks_cache import JwksRefreshPolicy
@@ -150,6 +152,7 @@ def broker_validator(
     allow_insecure_loopback: bool = False,
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
     rules: JwtRules = KAFKA_RULES,
+    http: HttpOptions | None = None,
 ) -> BrokerValidatorConfig:
     """The token validator a broker builds for ``listener`` from its properties.
 
@@ -168,7 +171,12 @@ def broker_validator(
     Signed tokens are judged by ``rules``: :data:`~oauthbearer.validation.jwt.KAFKA_RULES`
     (the default) grants exactly what Kafka's broker grants;
     :data:`~oauthbearer.validation.jwt.STRICT_RULES` applies RFC 8725 and RFC 9068 instead
-    (docs/validation.md lists the differences). Nothing is fetched or started here.
+    (docs/validation.md lists the differences). The JWKS is fetched with
+    ``http`` (:class:`~oauthbearer.http.options.HttpOptions`: trust, deadline,
+    transport); the trust it leaves unset comes from the listener's JAAS
+    options, as in Kafka (``ssl.truststore.type=PEM`` with
+    ``ssl.truststore.location`` or ``ssl.truststore.certificates``). Nothing is
+    fetched or started here.
     """
     if not isinstance(properties, Mapping):
         raise ArgumentTypeError("broker_validator: properties must be a mapping")
@@ -203,7 +211,12 @@ def broker_validator(
         raise ConfigurationError(
             f"{validator_class.key}: only Kafka's DefaultJwtValidator can be reproduced here"
         )
-    refresher = _jwks_refresher(view, allow_insecure_loopback=allow_insecure_loopback)
+    ca_file, ca_certificates = jaas_truststore(jaas)
+    refresher = _jwks_refresher(
+        view,
+        allow_insecure_loopback=allow_insecure_loopback,
+        http=(http or DEFAULT_HTTP_OPTIONS).with_defaults(cafile=ca_file, cadata=ca_certificates),
+    )
     validator = JwtValidator(
         refresher.cache,
         algorithms=tuple(sorted(ASYMMETRIC_ALGORITHMS)),
@@ -256,7 +269,9 @@ def _audience(view: View) -> tuple[str, ...] | None:
     return parse_list(setting.key, setting.value) or None
 
 
-def _jwks_refresher(view: View, *, allow_insecure_loopback: bool) -> JwksRefresher:
+def _jwks_refresher(
+    view: View, *, allow_insecure_loopback: bool, http: HttpOptions
+) -> JwksRefresher:
     setting = view.text("sasl.oauthbearer.jwks.endpoint.url")
     if setting is None:
         raise ConfigurationError(
@@ -281,6 +296,7 @@ def _jwks_refresher(view: View, *, allow_insecure_loopback: bool) -> JwksRefresh
         return JwksRefresher.for_file(file_url_path(setting.value, option=setting.key))
     return JwksRefresher.for_url(
         setting.value,
+        http=http,
         allow_insecure_loopback=allow_insecure_loopback,
         policy=JwksRefreshPolicy(refresh_interval_s=refresh_ms / 1000),
         retry=retry,

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 import types
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from oauthbearer.config._settings import (
     View,
     check_names,
     claim_name,
     jaas_entry,
+    jaas_truststore,
     optional_text,
     refuse_if_set,
     require_secured_handler,
@@ -55,7 +57,14 @@ from oauthbearer.unsecured import (
 if TYPE_CHECKING:
     from oauthbearer.config.jaas import JaasConfig
 
-__all__ = ["ClientCredentialsConfig", "JwtBearerConfig", "TokenFileConfig", "client_login"]
+__all__ = [
+    "ClientCredentialsConfig",
+    "ClientLogin",
+    "JwtBearerConfig",
+    "TokenFileConfig",
+    "client_login",
+    "login_refresh_config",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +79,18 @@ def _check_mechanism(properties: Mapping[str, str]) -> None:
     mechanism = properties.get("sasl.mechanism")
     if mechanism is not None and trim(mechanism) != "OAUTHBEARER":
         raise ConfigurationError("sasl.mechanism is set, and not to OAUTHBEARER")
+
+
+def _check_trust(config: ClientCredentialsConfig | JwtBearerConfig) -> None:
+    owner = type(config).__name__
+    if not isinstance(config.allow_insecure_loopback, bool):
+        raise ArgumentTypeError(f"{owner}.allow_insecure_loopback must be a bool")
+    for name in ("ca_file", "ca_certificates"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, str) or not trim(value)):
+            raise ConfigurationError(f"{owner}.{name} must be None or a non-blank str")
+    if config.ca_file is not None and config.ca_certificates is not None:
+        raise ConfigurationError(f"{owner}: give ca_file or ca_certificates, not both")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,8 +120,19 @@ class ClientCredentialsConfig:
     #: client reads its token's scope and principal from (Kafka's ClientJwtValidator).
     scope_claim: str = "scope"
     subject_claim: str = "sub"
+    #: The CA certificates the token endpoint's certificate must chain to, from
+    #: the JAAS options ``ssl.truststore.location`` / ``ssl.truststore.certificates``
+    #: (``ssl.truststore.type=PEM``): a PEM file, or PEM text. Neither: the
+    #: system's trust store.
+    ca_file: str | None = None
+    ca_certificates: str | None = dataclasses.field(default=None, repr=False)
+    #: Plain http to a loopback token endpoint is allowed (tests, a local
+    #: identity provider): set by :func:`client_login` from its own flag, so
+    #: that the flag is given once.
+    allow_insecure_loopback: bool = False
 
     def __post_init__(self) -> None:
+        _check_trust(self)
         for name in ("token_endpoint_url", "client_id", "client_secret"):
             value = getattr(self, name)
             if not isinstance(value, str) or not trim(value):
@@ -195,8 +227,14 @@ class JwtBearerConfig:
     #: client reads its token's scope and principal from (Kafka's ClientJwtValidator).
     scope_claim: str = "scope"
     subject_claim: str = "sub"
+    #: As :attr:`ClientCredentialsConfig.ca_file`, ``.ca_certificates`` and
+    #: ``.allow_insecure_loopback``.
+    ca_file: str | None = None
+    ca_certificates: str | None = dataclasses.field(default=None, repr=False)
+    allow_insecure_loopback: bool = False
 
     def __post_init__(self) -> None:
+        _check_trust(self)
         name = "JwtBearerConfig."
         if not isinstance(self.token_endpoint_url, str) or not trim(self.token_endpoint_url):
             raise ConfigurationError(f"{name}token_endpoint_url must not be blank")
@@ -260,6 +298,11 @@ class JwtBearerConfig:
         object.__setattr__(self, "extensions", types.MappingProxyType(dict(self.extensions)))
 
 
+#: What :func:`client_login` returns: one of Kafka's four client logins.
+ClientLogin: TypeAlias = (
+    UnsecuredLogin | ClientCredentialsConfig | TokenFileConfig | JwtBearerConfig
+)
+
 _TOKEN_ENDPOINT_ONLY: Final = (
     "sasl.oauthbearer.token.endpoint.url",
     "sasl.oauthbearer.client.credentials.client.id",
@@ -272,10 +315,10 @@ _EXTENSION_PREFIX: Final = "extension_"
 def client_login(
     properties: Mapping[str, str],
     *,
-    now: float,
+    now: float | None = None,
     allow_insecure_loopback: bool = False,
     jaas_file: Mapping[str, tuple[JaasConfig, ...]] | None = None,
-) -> UnsecuredLogin | ClientCredentialsConfig | TokenFileConfig | JwtBearerConfig:
+) -> ClientLogin:
     """What a Kafka client logs in with, from its properties.
 
     No ``sasl.login.callback.handler.class`` (or Kafka's unsecured one): an
@@ -293,7 +336,12 @@ def client_login(
     ``sasl.oauthbearer.assertion.*`` properties and ``sasl.oauthbearer.scope``.
     Without ``sasl.jaas.config``, the ``KafkaClient`` section of ``jaas_file``
     (:func:`~oauthbearer.config.parse_jaas_file`'s result: what Kafka reads
-    from ``java.security.auth.login.config``) is used. No file is read here.
+    from ``java.security.auth.login.config``) is used. The token endpoint's
+    trust store comes from the JAAS options, as in Kafka
+    (``ssl.truststore.type=PEM`` with ``ssl.truststore.location`` or
+    ``ssl.truststore.certificates``). ``now``
+    (epoch seconds, default the current time) dates an unsecured token. No
+    file is read here.
     """
     if not isinstance(properties, Mapping):
         raise ArgumentTypeError("client_login: properties must be a mapping")
@@ -309,7 +357,8 @@ def client_login(
             f"{LOGIN_CALLBACK_HANDLER} is not Kafka's OAuthBearerLoginCallbackHandler, so "
             "Kafka would ignore it and use the unsecured login",
         )
-        return kafka_unsecured_login(jaas.options, now=now)
+        _refuse_truststore(jaas, "the unsecured login makes no HTTPS call")
+        return kafka_unsecured_login(jaas.options, now=time.time() if now is None else now)
     require_secured_handler(
         handler.key, handler.value, SECURED_LOGINS, jaas, "unsecuredLogin", "login"
     )
@@ -353,9 +402,19 @@ def client_login(
         allow_file=not jwt_bearer,
         allow_insecure_loopback=allow_insecure_loopback,
     )
+    if split_url(url.value).scheme == "file":
+        _refuse_truststore(jaas, "a file: token endpoint makes no HTTPS call")
+    ca_file, ca_certificates = jaas_truststore(jaas)
     if jwt_bearer:
         return _jwt_bearer_config(
-            view, jaas, url.value, extensions=extensions, refresh=refresh, claims=claims
+            view,
+            jaas,
+            url.value,
+            extensions=extensions,
+            refresh=refresh,
+            claims=claims,
+            trust=(ca_file, ca_certificates),
+            allow_insecure_loopback=allow_insecure_loopback,
         )
     if split_url(url.value).scheme == "file":
         return TokenFileConfig(
@@ -387,7 +446,25 @@ def client_login(
         refresh=refresh,
         scope_claim=claims.scope_claim,
         subject_claim=claims.subject_claim,
+        ca_file=ca_file,
+        ca_certificates=ca_certificates,
+        allow_insecure_loopback=allow_insecure_loopback,
     )
+
+
+def _refuse_truststore(jaas: JaasConfig, reason: str) -> None:
+    for key in jaas.options:
+        if key.startswith("ssl."):
+            raise ConfigurationError(f"JAAS option '{key}' is set, but {reason}")
+
+
+def login_refresh_config(properties: Mapping[str, str]) -> RefreshConfig:
+    """Kafka's token refresh settings (``sasl.login.refresh.*``) of a client,
+    whatever its login: the unsecured one refreshes on them too."""
+    if not isinstance(properties, Mapping):
+        raise ArgumentTypeError("login_refresh_config: properties must be a mapping")
+    check_names(properties)
+    return _refresh_config(View(properties, None, None))
 
 
 def _login_retry(view: View) -> RetryPolicy:
@@ -413,6 +490,8 @@ def _jwt_bearer_config(
     extensions: Mapping[str, str],
     refresh: RefreshConfig,
     claims: _ClaimNames,
+    trust: tuple[str | None, str | None],
+    allow_insecure_loopback: bool,
 ) -> JwtBearerConfig:
     """Kafka's ``JwtBearerJwtRetriever.configure``, without touching a file:
     ``sasl.oauthbearer.assertion.file`` if set, else the private key and the
@@ -445,6 +524,9 @@ def _jwt_bearer_config(
             refresh=refresh,
             scope_claim=claims.scope_claim,
             subject_claim=claims.subject_claim,
+            ca_file=trust[0],
+            ca_certificates=trust[1],
+            allow_insecure_loopback=allow_insecure_loopback,
             **assertion,
         )
 

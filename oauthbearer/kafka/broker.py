@@ -66,6 +66,7 @@ import collections
 import contextlib
 import dataclasses
 import errno
+import functools
 import itertools
 import logging
 import socket
@@ -81,7 +82,9 @@ from oauthbearer.errors import (
     ArgumentTypeError,
     ConfigurationError,
     InvalidToken,
+    OAuthBearerError,
     ServerFailureReason,
+    TokenReason,
 )
 from oauthbearer.gs2 import Dialect, ErrorResponse
 from oauthbearer.kafka.framing import ConnectionClosed
@@ -118,6 +121,8 @@ if TYPE_CHECKING:
     from oauthbearer.config.listener import BrokerListener
     from oauthbearer.kafka.protocol import Frame, RequestHeader, RequestMessage
     from oauthbearer.session import ExtensionValidator
+    from oauthbearer.token import OAuthBearerToken
+    from oauthbearer.validation.authorizer import ClaimsAuthorizer, Permissions
 
 __all__ = [
     "ACCEPT_BACKOFF_S",
@@ -281,6 +286,8 @@ def metadata_response(
     broker: MetadataBroker,
     topics: Sequence[str] = (),
     cluster_id: str | None = DEFAULT_CLUSTER_ID,
+    authorized: Callable[[str], bool] | None = None,
+    topic_operations: Callable[[str], int] | None = None,
 ) -> MetadataResponse:
     """A single-broker cluster's answer to ``request`` (read at ``version``),
     as Kafka's ``KafkaApis.handleTopicMetadataRequest`` builds it.
@@ -294,6 +301,15 @@ def metadata_response(
     in v0 an empty list means every topic; from v1 null means every topic and
     an empty list none. Asked for authorized operations (v8+), it reports every
     operation, as a broker without an authorizer does.
+
+    ``authorized(name)``, when given, says whether the client may DESCRIBE a
+    topic, and the answer follows ``KafkaApis``: a request for every topic
+    lists only the authorized ones; a topic asked about by name and not
+    authorized is TOPIC_AUTHORIZATION_FAILED whether or not it exists (so that
+    existence does not leak); one asked about by a known id, the same with a
+    null name (ids are not secret, Kafka's comment says).
+    ``topic_operations(name)``, when given, is the bit set of ``AclOperation``
+    codes reported as a topic's authorized operations (v8+, when asked for).
     """
     node = broker.node_id
     if request.topic_ids and version < _METADATA_TOPIC_IDS:
@@ -306,13 +322,17 @@ def metadata_response(
         return MetadataResponse(topics=failed, error_code=ErrorCode.INVALID_REQUEST)
     names = request.topics
     if names is None or (version == 0 and not names and not request.topic_ids):
-        names = tuple(topics)
+        names = tuple(t for t in topics if authorized is None or authorized(t))
     known = {topic_id(name): name for name in topics}
+    allowed = (lambda name: True) if authorized is None else authorized
     operations = AUTHORIZED_OPERATIONS_OMITTED
     if request.include_topic_authorized_operations and version >= 8:
         operations = TOPIC_AUTHORIZED_OPERATIONS
 
     def served(name: str) -> MetadataTopic:
+        shown = operations
+        if topic_operations is not None and operations != AUTHORIZED_OPERATIONS_OMITTED:
+            shown = topic_operations(name)
         partition = MetadataPartition(
             partition_index=0,
             leader_id=node,
@@ -324,7 +344,7 @@ def metadata_response(
             name=name,
             topic_id=topic_id(name),
             partitions=(partition,),
-            topic_authorized_operations=operations,
+            topic_authorized_operations=shown,
         )
 
     # Kafka lists the unknown ids first, then the topics it found.
@@ -333,12 +353,28 @@ def metadata_response(
         for asked in request.topic_ids
         if asked not in known
     ]
-    answer += [served(known[asked]) for asked in request.topic_ids if asked in known]
+    answer += [
+        served(known[asked])
+        for asked in request.topic_ids
+        if asked in known and allowed(known[asked])
+    ]
     answer += [
         served(name)
         if name in topics
         else MetadataTopic(name=name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         for name in names
+        if allowed(name)
+    ]
+    # Then the topics the client may not describe, as KafkaApis appends them.
+    answer += [
+        MetadataTopic(topic_id=asked, name=None, error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+        for asked in request.topic_ids
+        if asked in known and not allowed(known[asked])
+    ]
+    answer += [
+        MetadataTopic(name=name, error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+        for name in names
+        if not allowed(name)
     ]
     cluster_operations = AUTHORIZED_OPERATIONS_OMITTED
     if request.include_cluster_authorized_operations and 8 <= version <= 10:
@@ -380,6 +416,15 @@ class BrokerEmulator:
     ``pre_authentication_idle_s`` bound what all clients together can hold (see
     the module's docs). ``clock`` gives epoch seconds.
     ``on_authentication`` is called with every :class:`AuthenticationRecord`.
+    ``authorizer`` (a :class:`~oauthbearer.validation.authorizer.ClaimsAuthorizer`)
+    refuses at authentication a token that fails its claim check, as Strimzi's
+    ``oauth.custom.claim.check`` does, and then filters what each client sees:
+    Metadata lists only the topics it may DESCRIBE and answers
+    TOPIC_AUTHORIZATION_FAILED for the others it names.
+    A validator that cannot reach a verdict (an
+    :class:`~oauthbearer.validation.introspection.IntrospectionError`: the
+    identity provider failed) refuses the token, never grants it, and says so
+    in a WARNING line.
 
     Use it with ``async with``, or from synchronous code with
     :meth:`running_in_thread`.
@@ -415,7 +460,10 @@ class BrokerEmulator:
         failed_authentication_delay_s: float = DEFAULT_FAILED_AUTHENTICATION_DELAY_S,
         clock: Callable[[], float] = time.time,
         on_authentication: Callable[[AuthenticationRecord], object] | None = None,
+        authorizer: ClaimsAuthorizer | None = None,
     ) -> None:
+        if authorizer is not None and not callable(getattr(authorizer, "permissions", None)):
+            raise ArgumentTypeError("authorizer must be a ClaimsAuthorizer")
         if not isinstance(validator, TokenValidator):
             raise ArgumentTypeError("validator must have a validate(token, *, now) method")
         if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
@@ -467,6 +515,7 @@ class BrokerEmulator:
         self._validator = (
             validator if isinstance(validator, ObservedValidator) else ObservedValidator(validator)
         )
+        self._authorizer = authorizer
         self._host = host
         self._port = port
         self._advertised_host = advertised_host or host
@@ -856,7 +905,10 @@ class BrokerEmulator:
         error challenge and return the validator's refusal."""
         try:
             token = self._validator.validate(event.response.token, now=self._clock())
-        except InvalidToken as refused:
+            if self._authorizer is not None:
+                self._authorizer.authenticate(token)
+        except (InvalidToken, OAuthBearerError) as error:
+            refused = error if isinstance(error, InvalidToken) else self._unjudged(error)
             connection.reject(
                 ErrorResponse(
                     refused.status,
@@ -867,8 +919,32 @@ class BrokerEmulator:
             return refused
         return connection.accept(token)
 
+    def _unjudged(self, error: OAuthBearerError) -> InvalidToken:
+        """A validator that could not decide (its identity provider failed):
+        say so, and refuse the token, never grant it."""
+        self._log(
+            logging.WARNING,
+            "validation-error",
+            "token validation could not complete, the client is refused: %s: %s",
+            type(error).__name__,
+            _shown(str(error)),
+        )
+        return InvalidToken(
+            "invalid_token",
+            reason=TokenReason.UNJUDGED,
+            detail=f"validation could not complete: {error}",
+        )
+
+    def permissions(self, token: OAuthBearerToken) -> Permissions | None:
+        """What ``token`` may do under the authorizer (``None``: no authorizer, everything)."""
+        return None if self._authorizer is None else self._authorizer.permissions(token)
+
     def _answer(
-        self, connection: KafkaServerConnection, request: ApplicationRequest, peer: str
+        self,
+        connection: KafkaServerConnection,
+        request: ApplicationRequest,
+        peer: str,
+        permissions: Permissions | None = None,
     ) -> bool:
         """Answer a request on an authenticated connection; False: close it."""
         header: RequestHeader = request.header
@@ -883,6 +959,10 @@ class BrokerEmulator:
                     broker=broker,
                     topics=self._topics,
                     cluster_id=self._cluster_id,
+                    authorized=None
+                    if permissions is None
+                    else functools.partial(permissions.allows, "DESCRIBE", "TOPIC"),
+                    topic_operations=None if permissions is None else permissions.topic_operations,
                 ),
             )
             return True
@@ -1015,6 +1095,7 @@ class _BrokerProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer = "?"
         self._refusal: InvalidToken | None = None  # the validator's verdict, for the log
+        self._permissions: Permissions | None = None  # the authorizer's, per authentication
         self._done = False
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -1117,6 +1198,7 @@ class _BrokerProtocol(asyncio.Protocol):
                 event = outcome
             if isinstance(event, ServerAuthenticated):
                 self._refusal = None
+                self._permissions = emulator.permissions(event.token)
                 emulator._report(
                     AuthenticationRecord(
                         peer=self._peer,
@@ -1147,7 +1229,7 @@ class _BrokerProtocol(asyncio.Protocol):
             else:
                 # Never PAUSED: each token is judged as it arrives.
                 assert isinstance(event, ApplicationRequest), event
-                if not emulator._answer(connection, event, self._peer):
+                if not emulator._answer(connection, event, self._peer, self._permissions):
                     self._finish(delay_s=0.0)
                     return
                 self._flush()  # each answer on its own: the transport may ask for a pause

@@ -200,6 +200,8 @@ class ErrorCode(enum.IntEnum):
     NOT_LEADER_OR_FOLLOWER = 6
     #: Produce with ``acks=-1`` timed out waiting for the replicas (retriable).
     REQUEST_TIMED_OUT = 7
+    #: A Metadata answer about a topic the client may not describe.
+    TOPIC_AUTHORIZATION_FAILED = 29
     UNSUPPORTED_SASL_MECHANISM = 33
     ILLEGAL_SASL_STATE = 34
     UNSUPPORTED_VERSION = 35

@@ -3,7 +3,7 @@
 :mod:`oauthbearer.login.grants` builds requests and reads answers; this
 module sends them. :func:`post` makes one attempt through
 :func:`oauthbearer.http.transport.http_request`, which bounds it by a wall-clock
-deadline (``timeout_s``), follows no redirect (a token request must not be
+deadline, follows no redirect (a token request must not be
 replayed to another place, nor turned into a GET) and turns every failure
 into an error with ``retryable`` set. :func:`fetch_token` makes attempts until
 one succeeds, retrying as Kafka's login module does
@@ -15,7 +15,10 @@ on the ``oauthbearer.login`` logger: the attempt that failed, the wait and
 the cause (the error's message, which holds no secret). :func:`discover` reads an
 issuer's metadata (a GET, which follows redirects the URL policy allows). The
 ``*_async`` twins run each attempt in a worker thread
-(:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`.
+(:func:`asyncio.to_thread`) and wait with :func:`asyncio.sleep`. Every
+function takes ``http``, an :class:`~oauthbearer.http.options.HttpOptions`:
+the CA certificates or SSL context to trust, the deadline of one attempt and
+the transport that makes it.
 
 Only https is spoken, except plain http to a loopback address when
 ``allow_insecure_loopback`` is set (:func:`oauthbearer.http.urls.check_url`). URLs
@@ -29,8 +32,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
+from oauthbearer.http.options import DEFAULT_HTTP_OPTIONS, HttpOptions
 from oauthbearer.http.retry import RetryLoop, RetryPolicy, is_retryable_status
-from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
+from oauthbearer.http.transport import HttpError
 from oauthbearer.http.urls import check_url, redact_url
 from oauthbearer.login.grants import (
     MAX_DISCOVERY_SIZE,
@@ -47,7 +51,6 @@ from oauthbearer.login.grants import (
 from oauthbearer.login.provider import attempt_failed, attempt_succeeded
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Awaitable, Callable
 
 __all__ = [
@@ -71,21 +74,18 @@ def _exchange(
     body: bytes | None,
     headers: dict[str, str],
     *,
-    timeout_s: float,
-    ssl_context: ssl.SSLContext | None,
+    http: HttpOptions | None,
     allow_insecure_loopback: bool,
     max_size: int,
     error_type: type[_E],
     what: str,
 ) -> tuple[int, bytes]:
     try:
-        response = http_request(
+        response = (http or DEFAULT_HTTP_OPTIONS).request(
             method,
             url,
             body=body,
             headers=headers,
-            timeout_s=timeout_s,
-            ssl_context=ssl_context,
             allow_insecure_loopback=allow_insecure_loopback,
             max_size=max_size,
             follow_redirects=method == "GET",
@@ -99,8 +99,7 @@ def _exchange(
 def post(
     request: TokenRequest,
     *,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
 ) -> tuple[int, bytes]:
     """POST ``request`` once and return the status and the body (at most
@@ -115,8 +114,7 @@ def post(
         request.url,
         request.body,
         dict(request.headers),
-        timeout_s=timeout_s,
-        ssl_context=ssl_context,
+        http=http,
         allow_insecure_loopback=allow_insecure_loopback,
         max_size=MAX_TOKEN_RESPONSE_SIZE,
         error_type=TokenEndpointError,
@@ -127,8 +125,7 @@ def post(
 def get_json(
     url: str,
     *,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
     max_size: int = MAX_DISCOVERY_SIZE,
 ) -> tuple[int, bytes]:
@@ -141,8 +138,7 @@ def get_json(
         url,
         None,
         {"Accept": "application/json"},
-        timeout_s=timeout_s,
-        ssl_context=ssl_context,
+        http=http,
         allow_insecure_loopback=allow_insecure_loopback,
         max_size=max_size,
         error_type=DiscoveryError,
@@ -153,8 +149,7 @@ def get_json(
 def _transport(
     transport: Callable[[TokenRequest], tuple[int, bytes]] | None,
     *,
-    timeout_s: float,
-    ssl_context: ssl.SSLContext | None,
+    http: HttpOptions | None,
     allow_insecure_loopback: bool,
 ) -> Callable[[TokenRequest], tuple[int, bytes]]:
     if transport is not None:
@@ -163,8 +158,7 @@ def _transport(
     def send(request: TokenRequest) -> tuple[int, bytes]:
         return post(
             request,
-            timeout_s=timeout_s,
-            ssl_context=ssl_context,
+            http=http,
             allow_insecure_loopback=allow_insecure_loopback,
         )
 
@@ -191,23 +185,22 @@ def fetch_token(
     now: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
     transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
 ) -> TokenResponse:
     """Send ``request`` until a token comes back, retrying as Kafka does.
 
     ``now`` (epoch seconds) times the retry budget and dates the token's
-    ``expires_at_ms`` from when its request was sent. ``transport`` replaces
-    :func:`post` (tests, custom HTTP stacks). Raises the first
+    ``expires_at_ms`` from when its request was sent. ``http`` says how each
+    attempt is made (trust, deadline, transport); ``transport`` replaces
+    :func:`post` altogether (tests). Raises the first
     :class:`TokenEndpointError` when no attempt succeeds.
     """
     check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     send = _transport(
         transport,
-        timeout_s=timeout_s,
-        ssl_context=ssl_context,
+        http=http,
         allow_insecure_loopback=allow_insecure_loopback,
     )
     loop: RetryLoop[TokenEndpointError] = RetryLoop(retry, started=now())
@@ -229,8 +222,7 @@ async def fetch_token_async(
     now: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
     transport: Callable[[TokenRequest], tuple[int, bytes]] | None = None,
 ) -> TokenResponse:
@@ -238,8 +230,7 @@ async def fetch_token_async(
     check_url(request.url, option="token_endpoint", allow_insecure_loopback=allow_insecure_loopback)
     send = _transport(
         transport,
-        timeout_s=timeout_s,
-        ssl_context=ssl_context,
+        http=http,
         allow_insecure_loopback=allow_insecure_loopback,
     )
     loop: RetryLoop[TokenEndpointError] = RetryLoop(retry, started=now())
@@ -289,13 +280,12 @@ def _read_discovery(
 
 
 def _getter(
-    *, timeout_s: float, ssl_context: ssl.SSLContext | None, allow_insecure_loopback: bool
+    *, http: HttpOptions | None, allow_insecure_loopback: bool
 ) -> Callable[[str], tuple[int, bytes]]:
     def get(url: str) -> tuple[int, bytes]:
         return get_json(
             url,
-            timeout_s=timeout_s,
-            ssl_context=ssl_context,
+            http=http,
             allow_insecure_loopback=allow_insecure_loopback,
         )
 
@@ -308,15 +298,13 @@ def discover(
     now: Callable[[], float] = time.monotonic,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
 ) -> Discovery:
     """Read ``issuer``'s metadata (OpenID Connect Discovery, then RFC 8414),
     with Kafka's retries; raises the first :class:`DiscoveryError`."""
     get = _getter(
-        timeout_s=timeout_s,
-        ssl_context=ssl_context,
+        http=http,
         allow_insecure_loopback=allow_insecure_loopback,
     )
     discovery_urls(issuer, allow_insecure_loopback=allow_insecure_loopback)  # refuse bad ones now
@@ -334,14 +322,12 @@ async def discover_async(
     now: Callable[[], float] = time.monotonic,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
 ) -> Discovery:
     """:func:`discover` for asyncio: each attempt runs in a worker thread."""
     get = _getter(
-        timeout_s=timeout_s,
-        ssl_context=ssl_context,
+        http=http,
         allow_insecure_loopback=allow_insecure_loopback,
     )
     discovery_urls(issuer, allow_insecure_loopback=allow_insecure_loopback)

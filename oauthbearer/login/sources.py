@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError
+from oauthbearer.http.options import DEFAULT_HTTP_OPTIONS, HttpOptions
 from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S
 from oauthbearer.http.urls import check_url
 from oauthbearer.login.client_token import ClientTokenError, client_token
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "client_credentials_fetch",
     "client_credentials_provider",
+    "config_http",
     "jwt_bearer_fetch",
     "jwt_bearer_provider",
     "token_file_fetch",
@@ -80,6 +82,18 @@ def _timeout_s(config: ClientCredentialsConfig | JwtBearerConfig) -> float:
     return max(values) / 1000
 
 
+def config_http(
+    config: ClientCredentialsConfig | JwtBearerConfig, http: HttpOptions | None = None
+) -> HttpOptions:
+    """The :class:`~oauthbearer.http.options.HttpOptions` of ``config``'s
+    token requests: ``http``'s settings, and for those it leaves unset, the
+    config's (its JAAS trust store, its ``sasl.login.*.timeout.ms``). The CA
+    file is read now."""
+    return (http or DEFAULT_HTTP_OPTIONS).with_defaults(
+        timeout_s=_timeout_s(config), cafile=config.ca_file, cadata=config.ca_certificates
+    )
+
+
 def _http_fetch(
     config: ClientCredentialsConfig | JwtBearerConfig,
     make_request: Callable[[], TokenRequest],
@@ -87,10 +101,12 @@ def _http_fetch(
     scope_claim: str | None,
     subject_claim: str | None,
     allow_insecure_loopback: bool,
+    http: HttpOptions | None,
 ) -> Callable[[], OAuthBearerToken]:
     """A fetch that sends ``make_request()`` with Kafka's retries and reads the
     token as Kafka's client does; the claim names default to the config's."""
-    timeout_s = _timeout_s(config)
+    options = config_http(config, http)
+    allow_insecure_loopback = allow_insecure_loopback or config.allow_insecure_loopback
     scope_name = scope_claim or config.scope_claim
     subject_name = subject_claim or config.subject_claim
 
@@ -98,7 +114,7 @@ def _http_fetch(
         response = fetch_token(
             make_request(),
             retry=config.retry,
-            timeout_s=timeout_s,
+            http=options,
             allow_insecure_loopback=allow_insecure_loopback,
         )
         return client_token(
@@ -114,9 +130,12 @@ def client_credentials_fetch(
     scope_claim: str | None = None,
     subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
+    http: HttpOptions | None = None,
 ) -> Callable[[], OAuthBearerToken]:
     """A ``fetch`` for a :class:`TokenProvider`: one client-credentials request,
-    with Kafka's retries, whose token is read as Kafka's client reads it."""
+    with Kafka's retries, whose token is read as Kafka's client reads it.
+    ``http`` (trust, deadline, transport) overrides the config's
+    (:func:`config_http`)."""
     request = client_credentials_request(
         config.token_endpoint_url,
         config.client_id,
@@ -130,6 +149,7 @@ def client_credentials_fetch(
         scope_claim=scope_claim,
         subject_claim=subject_claim,
         allow_insecure_loopback=allow_insecure_loopback,
+        http=http,
     )
 
 
@@ -139,6 +159,7 @@ def client_credentials_provider(
     scope_claim: str | None = None,
     subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
+    http: HttpOptions | None = None,
 ) -> TokenProvider:
     """An unstarted :class:`TokenProvider` for ``config``, on its refresh settings.
     The SASL extensions to send are ``config.extensions``."""
@@ -148,6 +169,7 @@ def client_credentials_provider(
             scope_claim=scope_claim,
             subject_claim=subject_claim,
             allow_insecure_loopback=allow_insecure_loopback,
+            http=http,
         ),
         refresh=config.refresh,
     )
@@ -299,6 +321,7 @@ def jwt_bearer_fetch(
     scope_claim: str | None = None,
     subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
+    http: HttpOptions | None = None,
 ) -> Callable[[], OAuthBearerToken]:
     """A ``fetch`` for a :class:`TokenProvider`: the JWT bearer grant (RFC 7523
     section 2.1) as Kafka's ``JwtBearerJwtRetriever`` sends it, with Kafka's
@@ -312,11 +335,13 @@ def jwt_bearer_fetch(
     malformed one raises :class:`~oauthbearer.errors.ConfigurationError` here;
     later, a file that cannot be read fails that login with the same error.
     ``now`` dates the assertion only; the retry loop keeps the real clock.
+    ``http`` (trust, deadline, transport) overrides the config's
+    (:func:`config_http`).
     """
     check_url(
         config.token_endpoint_url,
         option="sasl.oauthbearer.token.endpoint.url",
-        allow_insecure_loopback=allow_insecure_loopback,
+        allow_insecure_loopback=allow_insecure_loopback or config.allow_insecure_loopback,
     )
     assertion = _assertion_source(config, now, rng)
     return _http_fetch(
@@ -325,6 +350,7 @@ def jwt_bearer_fetch(
         scope_claim=scope_claim,
         subject_claim=subject_claim,
         allow_insecure_loopback=allow_insecure_loopback,
+        http=http,
     )
 
 
@@ -334,6 +360,7 @@ def jwt_bearer_provider(
     scope_claim: str | None = None,
     subject_claim: str | None = None,
     allow_insecure_loopback: bool = False,
+    http: HttpOptions | None = None,
 ) -> TokenProvider:
     """An unstarted :class:`TokenProvider` for ``config``, on its refresh
     settings (see :func:`jwt_bearer_fetch`). The SASL extensions to send are
@@ -344,6 +371,7 @@ def jwt_bearer_provider(
             scope_claim=scope_claim,
             subject_claim=subject_claim,
             allow_insecure_loopback=allow_insecure_loopback,
+            http=http,
         ),
         refresh=config.refresh,
     )

@@ -25,14 +25,22 @@ protocol:
   "token": ..., "authzid": ..., "extensions": {...}}`` or ``{"outcome":
   "reject", "reason": ...}``. Every member but ``outcome`` is optional: what is
   left out is not compared. A ``reason`` is compared only when it is given, and
-  must then be one of our codes; ``kafka_message`` likewise. The exit status is
-  not read;
+  must then be one of our codes (:class:`~oauthbearer.errors.MalformedReason`); one
+  that is not is reported as an *unknown reason*, not as a disagreement;
+  ``kafka_message`` likewise. The exit status is not read;
 * a program that prints no verdict within the timeout is killed with its whole
   process group; one that prints something other than a verdict, or nothing,
   is reported as an *error* for that case, and the run goes on.
 
 A result is ``agree``, ``disagree`` (the verdict differs: the outcome, a field,
-the reason) or ``error`` (no usable verdict).
+the reason), ``unknown-reason`` (the outcomes agree, but the implementation
+gave a reason code that is not one of ours, so it cannot be compared) or
+``error`` (no usable verdict). With ``outcome_only``, only accept or reject is
+compared: no field, no reason. Each result is passed to ``on_result`` as soon
+as it is known, so that a caller can stream progress; the reports
+(:func:`format_report`, :meth:`ConformanceReport.to_json`,
+:func:`junit_xml`) show each case's description and input
+(:mod:`oauthbearer.testing.reports`).
 
 This module is a shell: it reads a package data file and starts processes.
 """
@@ -58,8 +66,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from oauthbearer.errors import ConfigurationError, MalformedMessage, OAuthBearerError
+from oauthbearer._text import show_value
+from oauthbearer.errors import (
+    ConfigurationError,
+    MalformedMessage,
+    MalformedReason,
+    OAuthBearerError,
+)
 from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE, ClientInitialResponse, Dialect
+from oauthbearer.testing.reports import JUnitCase, input_json, input_lines
+from oauthbearer.testing.reports import junit_xml as junit_document
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -81,7 +97,9 @@ __all__ = [
     "codec_verdict",
     "command_implementation",
     "format_report",
+    "junit_xml",
     "load_corpus",
+    "progress_line",
     "run_conformance",
     "select_cases",
 ]
@@ -117,6 +135,9 @@ class ResultStatus(enum.StrEnum):
 
     AGREE = "agree"
     DISAGREE = "disagree"
+    #: The outcomes agree, and the implementation's reason code is not one of
+    #: :class:`~oauthbearer.errors.MalformedReason`: it names a rule we do not know.
+    UNKNOWN_REASON = "unknown-reason"
     #: No usable verdict: a timeout, a crash, or output that is not a verdict.
     ERROR = "error"
 
@@ -225,6 +246,7 @@ class CaseResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.case.id,
+            **input_json(self.case.description, self.case.data),
             "dialect": self.dialect.value,
             "status": self.status.value,
             "expected": self.expected.verdict.to_json(),
@@ -240,6 +262,8 @@ class ConformanceReport:
 
     implementation: str
     results: tuple[CaseResult, ...]
+    #: Whether only accept or reject was compared (``outcome_only``).
+    outcome_only: bool = False
 
     def _with(self, status: ResultStatus) -> tuple[CaseResult, ...]:
         return tuple(result for result in self.results if result.status is status)
@@ -251,6 +275,10 @@ class ConformanceReport:
     @property
     def disagreements(self) -> tuple[CaseResult, ...]:
         return self._with(ResultStatus.DISAGREE)
+
+    @property
+    def unknown_reasons(self) -> tuple[CaseResult, ...]:
+        return self._with(ResultStatus.UNKNOWN_REASON)
 
     @property
     def errors(self) -> tuple[CaseResult, ...]:
@@ -265,9 +293,11 @@ class ConformanceReport:
         return {
             "ok": self.ok,
             "implementation": self.implementation,
+            "outcome_only": self.outcome_only,
             "cases": len({result.case.id for result in self.results}),
             "agree": len(self.agreements),
             "disagree": len(self.disagreements),
+            "unknown_reason": len(self.unknown_reasons),
             "error": len(self.errors),
             "results": [result.to_json() for result in self.results],
         }
@@ -549,12 +579,22 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 # --- The runner -----------------------------------------------------------------------------------
 
 
-def _compare(expected: Verdict, got: Verdict) -> list[str]:
+def _compare(expected: Verdict, got: Verdict, *, outcome_only: bool) -> list[str]:
     """What differs between two verdicts, in words; empty when they agree."""
     if expected.outcome is not got.outcome:
-        return [f"expected {expected.describe()}, got {got.describe()}"]
+        return (
+            [f"expected {expected.outcome}, got {got.outcome}"]
+            if outcome_only
+            else [f"expected {expected.describe()}, got {got.describe()}"]
+        )
+    if outcome_only:
+        return []
     differences = []
-    if expected.reason is not None and got.reason is not None and expected.reason != got.reason:
+    if (
+        expected.reason is not None
+        and MalformedReason.knows(got.reason)  # an unknown one is not compared: _run_one says so
+        and expected.reason != got.reason
+    ):
         differences.append(f"reason: expected {expected.reason}, got {got.reason}")
     for name, value in expected.fields.items():
         if name in got.fields and got.fields[name] != value:
@@ -567,7 +607,9 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else f"{text[:57]}..."
 
 
-def _run_one(implementation: Implementation, case: ConformanceCase, dialect: Dialect) -> CaseResult:
+def _run_one(
+    implementation: Implementation, case: ConformanceCase, dialect: Dialect, *, outcome_only: bool
+) -> CaseResult:
     try:
         verdict = implementation(case.data, dialect)
     except VerdictError as exc:
@@ -579,8 +621,21 @@ def _run_one(implementation: Implementation, case: ConformanceCase, dialect: Dia
         return CaseResult(
             case=case, dialect=dialect, status=ResultStatus.ERROR, verdict=None, detail=detail
         )
-    differences = _compare(case.expect[dialect].verdict, verdict)
+    differences = _compare(case.expect[dialect].verdict, verdict, outcome_only=outcome_only)
     status = ResultStatus.DISAGREE if differences else ResultStatus.AGREE
+    expected = case.expect[dialect].verdict
+    if (
+        not outcome_only
+        and verdict.outcome is expected.outcome
+        and verdict.reason is not None
+        and not MalformedReason.knows(verdict.reason)
+    ):
+        status = ResultStatus.UNKNOWN_REASON
+        differences.insert(
+            0,
+            f"unknown reason {show_value(verdict.reason)}: not one of oauthbearer's "
+            f"reason codes (expected {expected.reason})",
+        )
     return CaseResult(
         case=case, dialect=dialect, status=status, verdict=verdict, detail="; ".join(differences)
     )
@@ -601,13 +656,17 @@ def run_conformance(
     cases: Iterable[ConformanceCase] | None = None,
     dialects: Iterable[Dialect | str] | None = None,
     jobs: int = 1,
+    outcome_only: bool = False,
+    on_result: Callable[[CaseResult], None] | None = None,
 ) -> ConformanceReport:
     """Run ``cases`` (default: the shipped corpus) against ``implementation``
     (default: our codec) in each of ``dialects`` a case has an expectation for.
 
     ``jobs`` runs that many cases at once (for slow external programs). An
     implementation that raises, or gives no verdict, makes that case an error;
-    the run goes on.
+    the run goes on. ``outcome_only`` compares accept or reject alone.
+    ``on_result`` is called with each result as soon as it is known (in
+    completion order, one call at a time); the report keeps corpus order.
     """
     if implementation is None:
         implementation, name = codec_verdict, name or "the oauthbearer codec"
@@ -620,13 +679,23 @@ def run_conformance(
         for dialect in chosen
         if dialect in case.expect
     ]
+    chosen_implementation = implementation
+    lock = threading.Lock()
+
+    def one(run: tuple[ConformanceCase, Dialect]) -> CaseResult:
+        result = _run_one(chosen_implementation, *run, outcome_only=outcome_only)
+        if on_result is not None:
+            with lock:
+                on_result(result)
+        return result
+
     if jobs == 1:
-        results = [_run_one(implementation, case, dialect) for case, dialect in runs]
+        results = [one(run) for run in runs]
     else:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(lambda run: _run_one(implementation, *run), runs))
+            results = list(pool.map(one, runs))
     label = name or str(getattr(implementation, "__name__", "an implementation"))
-    return ConformanceReport(label, tuple(results))
+    return ConformanceReport(label, tuple(results), outcome_only=outcome_only)
 
 
 # --- The report as text -------------------------------------------------------------------------
@@ -648,7 +717,8 @@ def format_report(report: ConformanceReport) -> str:
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = [f"oauthbearer conformance: {report.implementation}"]
+    mode = " (outcomes only)" if report.outcome_only else ""
+    lines = [f"oauthbearer conformance: {report.implementation}{mode}"]
     lines += [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
@@ -656,10 +726,54 @@ def format_report(report: ConformanceReport) -> str:
     if problems:
         lines.append("")
         lines += [f"{r.case.id} ({r.dialect.value}): {r.detail}" for r in problems]
-    cases = len({result.case.id for result in report.results})
+    shown = {result.case.id: result.case for result in report.results}
+    if shown:
+        lines += ["", "Cases:"]
+    for case in shown.values():
+        lines.append(f"{case.id}:")
+        lines += input_lines(case.description, case.data)
     totals = (
         f"{len(report.agreements)} agree, {len(report.disagreements)} disagree, "
-        f"{len(report.errors)} errors ({cases} cases)"
+        f"{len(report.unknown_reasons)} unknown reasons, "
+        f"{len(report.errors)} errors ({len(shown)} cases)"
     )
     lines += ["", totals]
     return "\n".join(lines) + "\n"
+
+
+def progress_line(done: int, total: int, result: CaseResult) -> str:
+    """The line ``oauthbearer conformance`` streams as each result is known."""
+    status = result.status.value
+    shown = status if result.status is ResultStatus.AGREE else status.upper()
+    return f"[{done}/{total}] {result.case.id} ({result.dialect.value}): {shown}"
+
+
+def junit_xml(report: ConformanceReport) -> str:
+    """The report as JUnit XML, for CI: a ``testcase`` per case and dialect
+    (class ``oauthbearer.conformance.<dialect>``); a ``failure`` for a
+    disagreement or an unknown reason (its ``type`` says which), an ``error``
+    for no usable verdict. Every case carries its description, its input and
+    the source of its expectation."""
+    entries = []
+    for result in report.results:
+        expected = result.expected
+        details = input_lines(result.case.description, result.case.data, indent="")
+        details += [
+            f"expected: {expected.verdict.describe()} ({expected.source})",
+            f"got: {'-' if result.verdict is None else result.verdict.describe()}",
+        ]
+        if result.detail:
+            details.append(result.detail)
+        failing = result.status in (ResultStatus.DISAGREE, ResultStatus.UNKNOWN_REASON)
+        entries.append(
+            JUnitCase(
+                name=f"{result.case.id} ({result.dialect.value})",
+                classname=f"oauthbearer.conformance.{result.dialect.value}",
+                failure=result.detail if failing else None,
+                error=result.detail if result.status is ResultStatus.ERROR else None,
+                details="\n".join(details),
+                kind=None if result.status is ResultStatus.AGREE else result.status.value,
+            )
+        )
+    mode = ", outcomes only" if report.outcome_only else ""
+    return junit_document(f"oauthbearer conformance: {report.implementation}{mode}", entries)

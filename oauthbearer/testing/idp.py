@@ -108,6 +108,7 @@ import math
 import re
 import secrets
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -598,6 +599,18 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     idp: TestIdentityProvider
+    ssl_context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.ssl_context is None:
+            return connection, address
+        # The handshake waits for the handler's thread (_Handler.setup), so that
+        # a client that never speaks TLS cannot stall the accepting loop.
+        wrapped = self.ssl_context.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out or hung up is expected here, not an error.
@@ -614,6 +627,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.idp._connection_opened(self.connection)
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()  # within the handler's timeout
+            except BaseException:
+                self.server.idp._connection_closed(self.connection)  # finish() will not run
+                raise
 
     def finish(self) -> None:
         try:
@@ -637,7 +656,10 @@ class TestIdentityProvider:
     Use it as a context manager (``with TestIdentityProvider() as idp:``) or
     call :meth:`start` and :meth:`stop`. ``host`` must be an IPv4 loopback
     address; ``port`` 0 picks a free port. ``clock`` gives the time (epoch
-    seconds) for the tokens it issues and the assertions it checks.
+    seconds) for the tokens it issues and the assertions it checks. With
+    ``ssl_context`` (a server context holding a certificate for ``host``), it
+    speaks HTTPS only, and every URL it gives (the issuer, the endpoints, the
+    metadata's) is ``https``.
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -651,8 +673,12 @@ class TestIdentityProvider:
         profile: Profile | str = Profile.GENERIC,
         scope_claim: str | _Default | None = _DEFAULT,
         opaque: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._host = _check_loopback(host)
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise ArgumentTypeError("TestIdentityProvider: ssl_context must be an ssl.SSLContext")
+        self._ssl_context = ssl_context
         try:
             self.profile = Profile(profile)
         except ValueError:
@@ -709,8 +735,10 @@ class TestIdentityProvider:
             raise IdentityProviderStateError("TestIdentityProvider.start() was already called")
         server = _Server((self._host, self._port), _Handler)
         server.idp = self
+        server.ssl_context = self._ssl_context
         self._server = server
-        self._issuer = f"http://{self._host}:{server.server_address[1]}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self._issuer = f"{scheme}://{self._host}:{server.server_address[1]}"
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -751,7 +779,8 @@ class TestIdentityProvider:
 
     @property
     def issuer(self) -> str:
-        """``http://127.0.0.1:PORT``: the ``iss`` of every token and the metadata's ``issuer``."""
+        """``http://127.0.0.1:PORT`` (``https`` with an ``ssl_context``): the
+        ``iss`` of every token and the metadata's ``issuer``."""
         if self._issuer is None:
             raise IdentityProviderStateError("TestIdentityProvider is not started")
         return self._issuer
@@ -883,12 +912,15 @@ class TestIdentityProvider:
         now: float | None = None,
         extra_claims: Mapping[str, Any] | None = None,
         client_id: str | None = None,
+        issuer: str | None = None,
     ) -> str:
         """Sign an access token directly, as the token endpoint would (no HTTP).
 
         The provider must have been started, since its address is the
         issuer. ``now`` defaults to the provider's clock; ``client_id``, when
-        given, becomes the ``client_id`` claim.
+        given, becomes the ``client_id`` claim. ``issuer`` replaces the ``iss``
+        (default :attr:`issuer`): one provider, one key set, several issuers,
+        as Entra ID's tenants (``{base}/{tid}/v2.0``) share its common keys.
         """
         return self._mint(
             "mint_token",
@@ -900,6 +932,7 @@ class TestIdentityProvider:
             extra_claims=extra_claims,
             client_id=client_id,
             opaque=False,
+            issuer=issuer,
         )
 
     def _sign(
@@ -913,12 +946,13 @@ class TestIdentityProvider:
         client_id: str | None,
         now: float,
         opaque: bool = False,
+        issuer: str | None = None,
     ) -> str:
         self._check_scope_extras(extra_claims, "extra_claims")
         issued = math.floor(now)  # whole seconds, as providers write NumericDates
         claims, typ = self._profile_claims(sub, client_id)
         claims.update(extra_claims)
-        claims.update(iss=self.issuer, sub=claims.pop("sub", sub))
+        claims.update(iss=issuer or self.issuer, sub=claims.pop("sub", sub))
         if audience is not None:
             claims["aud"] = audience if isinstance(audience, str) else list(audience)
         if scopes and self.scope_claim is not None:
@@ -978,9 +1012,12 @@ class TestIdentityProvider:
         extra_claims: Mapping[str, Any] | None,
         client_id: str | None,
         opaque: bool,
+        issuer: str | None = None,
     ) -> str:
         if not isinstance(sub, str) or not sub or sub.strip() != sub:
             raise ConfigurationError(f"{name}: sub must be a non-blank string")
+        if issuer is not None and (not isinstance(issuer, str) or not issuer):
+            raise ConfigurationError(f"{name}: issuer must be a non-empty string")
         issued = self._clock() if now is None else _check_number(now, f"{name}: now")
         return self._sign(
             sub=sub,
@@ -991,6 +1028,7 @@ class TestIdentityProvider:
             client_id=client_id,
             now=issued,
             opaque=opaque,
+            issuer=issuer,
         )
 
     def revoke(self, token: str) -> bool:
@@ -1325,7 +1363,8 @@ class TestIdentityProvider:
                 claims = dict(validator.validate(token, now=now).claims)
             except InvalidToken:
                 return {"active": False}
-        elif not claims["nbf"] <= now < claims["exp"]:
+        # Only the generic and entra profiles write nbf; the others start at iat.
+        elif not claims.get("nbf", claims["iat"]) <= now < claims["exp"]:
             return {"active": False}
         return {"active": True, **claims, "token_type": "Bearer"}
 

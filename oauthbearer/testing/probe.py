@@ -52,9 +52,8 @@ import dataclasses
 import enum
 import json
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from oauthbearer._text import escape_bytes
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
 from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.kafka.protocol import (
@@ -79,6 +78,14 @@ from oauthbearer.kafka.protocol import (
     decode_response,
     encode_request,
 )
+from oauthbearer.testing.reports import (
+    JUnitCase,
+    escaped,
+    hexed,
+    input_json,
+    input_lines,
+)
+from oauthbearer.testing.reports import junit_xml as junit_document
 
 if TYPE_CHECKING:
     import ssl
@@ -117,6 +124,8 @@ __all__ = [
     "predicted_case",
     "preflight",
     "probe",
+    "progress_line",
+    "result_json",
     "shrink",
     "shrink_findings",
     "summary",
@@ -504,10 +513,13 @@ async def probe(
     concurrency: int = 1,
     tls: ssl.SSLContext | None = None,
     check_listener: bool = True,
+    on_result: Callable[[ProbeResult], None] | None = None,
 ) -> list[ProbeResult]:
     """Run every case against the listener at ``host:port``, one connection
     each (over TLS with ``tls``), each bounded by ``timeout_s``, at most
     ``concurrency`` at a time; the results are in the order of ``cases``.
+    ``on_result`` is called with each result as soon as its case completes
+    (in completion order): the CLI streams progress with it.
 
     First, unless ``check_listener`` is false, :func:`preflight`: raises
     :class:`OSError` if the listener cannot be reached at all, and
@@ -520,6 +532,12 @@ async def probe(
     gate = asyncio.Semaphore(concurrency)
 
     async def run(case: ProbeCase) -> ProbeResult:
+        result = await run_bounded(case)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    async def run_bounded(case: ProbeCase) -> ProbeResult:
         async with gate:
             try:
                 async with asyncio.timeout(timeout_s):
@@ -632,7 +650,7 @@ def authenticate_frame_size(data: bytes) -> int:
 
 
 def summary(results: Sequence[ProbeResult]) -> str:
-    """The results as a markdown table."""
+    """The results as a markdown table, then each case's description and input."""
     lines = [
         "| case | observed | after challenge | Kafka expects | agrees | RFC 7628 | agrees |",
         "|---|---|---|---|---|---|---|",
@@ -651,7 +669,57 @@ def summary(results: Sequence[ProbeResult]) -> str:
         for result in results
         if result.violation
     )
+    if results:
+        lines += ["", "Cases:"]
+    for result in results:
+        lines.append(f"{result.case.id}:")
+        lines += input_lines(result.case.description, result.case.data)
+        if result.case.follow_up is not None:
+            lines.append(f"  then: {escaped(result.case.follow_up)}")
     return "\n".join(lines)
+
+
+def result_json(result: ProbeResult) -> dict[str, Any]:
+    """One result as ``oauthbearer probe --json`` prints it: the case (its
+    description and input), what the broker did, and whether each dialect agrees."""
+    shown: dict[str, Any] = {
+        "case": result.case.id,
+        **input_json(result.case.description, result.case.data),
+    }
+    if result.case.follow_up is not None:
+        shown["follow_up_escaped"] = escaped(result.case.follow_up)
+        shown["follow_up_hex"] = hexed(result.case.follow_up)
+    shown.update(
+        {
+            "observed": str(result.observed),
+            "after_challenge": None
+            if result.after_challenge is None
+            else str(result.after_challenge),
+            "error_code": result.error_code,
+            "message": result.message,
+            "after_error_code": result.after_error_code,
+            "after_message": result.after_message,
+            "exercised": result.exercised,
+            "kafka_expects": str(result.case.kafka),
+            "kafka_agrees": result.kafka_agrees,
+            "rfc7628_expects": str(result.case.rfc7628),
+            "rfc7628_agrees": result.rfc7628_agrees,
+            "violation": result.violation,
+            "seconds": round(result.seconds, 3),
+        }
+    )
+    return shown
+
+
+def progress_line(done: int, total: int, result: ProbeResult, dialect: Dialect | str) -> str:
+    """The line the CLI streams as each case completes: ``[done/total] id: observed``."""
+    agrees = result.agrees(dialect)
+    verdict = (
+        f"VIOLATION ({result.violation})"
+        if result.violation
+        else {None: "-", True: "agrees", False: "DISAGREES"}[agrees]
+    )
+    return f"[{done}/{total}] {result.case.id}: {result.observed}, {verdict}"
 
 
 def _mark(agrees: bool | None) -> str:
@@ -980,19 +1048,6 @@ async def shrink_findings(
     return findings
 
 
-#: How much of an input a report shows.
-SHOWN_BYTES: Final = 512
-
-
-def escaped(data: bytes, limit: int = SHOWN_BYTES) -> str:
-    """``data`` as a report shows it (:func:`oauthbearer._text.escape_bytes`)."""
-    return escape_bytes(data, limit)
-
-
-def hexed(data: bytes, limit: int = SHOWN_BYTES) -> str:
-    return data[:limit].hex(" ") + (f" ... ({len(data)} bytes)" if len(data) > limit else "")
-
-
 def describe_finding(finding: Finding) -> str:
     """The finding as the report prints it: the kind, the count, the minimal input."""
     original = finding.result.case
@@ -1024,40 +1079,27 @@ def junit_xml(
     """The results as JUnit XML, for CI: one ``testcase`` per case; a
     ``failure`` for a disagreement with ``dialect`` or a violation (with the
     shrunk input of its finding), ``skipped`` for a case not exercised or with
-    no expectation."""
-    from xml.etree import ElementTree as ET  # noqa: PLC0415 - only here
-
+    no expectation. Every case carries its description and input."""
     dialect = Dialect(dialect)
     by_case = {finding.result.case.id: finding for finding in findings}
     kinds = {finding.kind: finding for finding in findings}
-    suite = ET.Element("testsuite", name=f"oauthbearer probe {target} ({dialect})")
-    failures = skipped = 0
+    entries = []
     for result in results:
         case = result.case
-        testcase = ET.SubElement(
-            suite,
-            "testcase",
-            classname="oauthbearer.probe",
-            name=case.id,
-            time=f"{result.seconds:.3f}",
-        )
         agrees = result.agrees(dialect)
         expected = case.kafka if dialect is Dialect.KAFKA else case.rfc7628
+        details = input_lines(case.description, case.data, indent="")
+        details.append(
+            f"broker: {result.observed} {result.error_code or ''} "
+            f"{escaped((result.message or '').encode(), 200)}"
+        )
+        failure = skipped = None
         if result.violation or agrees is False:
-            failures += 1
-            message = (
+            failure = (
                 f"violation: {result.violation}"
                 if result.violation
                 else f"observed {result.observed}, {dialect} expects {expected}"
             )
-            details = [
-                case.description,
-                f"input: {escaped(case.data)}",
-                (
-                    f"broker: {result.observed} {result.error_code or ''} "
-                    f"{escaped((result.message or '').encode(), 200)}"
-                ),
-            ]
             kind = finding_kind(result, dialect)
             finding = by_case.get(case.id) or (kinds.get(kind) if kind else None)
             if finding is not None:
@@ -1065,16 +1107,17 @@ def junit_xml(
                     f"minimal input of this kind: {escaped(finding.minimal)}",
                     f"hex: {hexed(finding.minimal)}",
                 ]
-            ET.SubElement(testcase, "failure", message=message).text = "\n".join(details)
         elif agrees is None:
-            skipped += 1
-            why = "not exercised" if not result.exercised else f"{dialect} expects nothing"
-            ET.SubElement(testcase, "skipped", message=why)
-    suite.set("tests", str(len(results)))
-    suite.set("failures", str(failures))
-    suite.set("errors", "0")
-    suite.set("skipped", str(skipped))
-    suite.set("time", f"{sum(r.seconds for r in results):.3f}")
-    root = ET.Element("testsuites")
-    root.append(suite)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+            skipped = "not exercised" if not result.exercised else f"{dialect} expects nothing"
+        entries.append(
+            JUnitCase(
+                name=case.id,
+                classname="oauthbearer.probe",
+                seconds=result.seconds,
+                failure=failure,
+                skipped=skipped,
+                details="\n".join(details),
+                kind="violation" if result.violation else ("disagree" if failure else None),
+            )
+        )
+    return junit_document(f"oauthbearer probe {target} ({dialect})", entries)

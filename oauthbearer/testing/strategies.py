@@ -58,9 +58,18 @@ import string
 import types
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as seed_decorator
-from hypothesis import strategies as st
+try:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as seed_decorator
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:  # pragma: no cover - tests/test_packaging.py runs it
+    if exc.name is None or exc.name.partition(".")[0] != "hypothesis":
+        raise
+    raise ImportError(
+        "oauthbearer.testing.strategies needs hypothesis: install oauthbearer[test] "
+        "(pip install 'oauthbearer[test]')",
+        name=__name__,
+    ) from exc
 
 from oauthbearer.errors import FrameReason, MalformedReason
 from oauthbearer.gs2 import (

@@ -93,8 +93,6 @@ from oauthbearer.validation.jwt import MAX_NUMERIC_DATE, MAX_TOKEN_LENGTH
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from oauthbearer.validation.jwt import JwtValidator
-
 __all__ = [
     "DEFAULT_MAX_CACHE_ENTRIES",
     "DEFAULT_MAX_TTL_S",
@@ -107,6 +105,7 @@ __all__ = [
     "IntrospectionRequest",
     "IntrospectionRules",
     "JwtOrIntrospection",
+    "LocalValidator",
     "check_token",
     "introspection_request",
     "parse_introspection_response",
@@ -566,6 +565,16 @@ class AsyncTokenValidator(Protocol):
     async def avalidate(self, token: str, *, now: float) -> OAuthBearerToken: ...
 
 
+class LocalValidator(Protocol):
+    """A validator that can tell, from headers alone, whether it can judge a
+    token: :class:`~oauthbearer.validation.jwt.JwtValidator`, or
+    :class:`~oauthbearer.validation.issuers.IssuerSelector` over several issuers."""
+
+    def validate(self, token: str, *, now: float) -> OAuthBearerToken: ...
+
+    def can_verify(self, token: str) -> bool: ...
+
+
 class JwtOrIntrospection:
     """Validate locally when the token is a JWT we hold a key for, else introspect.
 
@@ -576,9 +585,11 @@ class JwtOrIntrospection:
 
     __slots__ = ("local", "remote")
 
-    def __init__(self, local: JwtValidator, remote: AsyncTokenValidator) -> None:
+    def __init__(self, local: LocalValidator, remote: AsyncTokenValidator) -> None:
         if not callable(getattr(local, "can_verify", None)):
-            raise ArgumentTypeError("JwtOrIntrospection: local must be a JwtValidator")
+            raise ArgumentTypeError(
+                "JwtOrIntrospection: local must be a JwtValidator or an IssuerSelector"
+            )
         self.local = local
         self.remote = remote
 

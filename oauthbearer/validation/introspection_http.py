@@ -11,7 +11,7 @@ attempt, no redirect for a POST), retries as Kafka does within a short budget
   introspected waits for the first one's answer rather than send its own;
 * **a cap on concurrent requests** to the provider (``max_concurrent_requests``,
   :data:`DEFAULT_MAX_CONCURRENT_REQUESTS`): a caller that cannot get a slot
-  within ``timeout_s`` gets a retryable
+  within the deadline of one attempt (``http.timeout_s``) gets a retryable
   :class:`~oauthbearer.validation.introspection.IntrospectionError`.
 
 :meth:`IntrospectionValidator.validate` is synchronous (a
@@ -34,8 +34,9 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from oauthbearer.errors import ConfigurationError, InvalidToken
+from oauthbearer.http.options import DEFAULT_HTTP_OPTIONS, HttpOptions
 from oauthbearer.http.retry import RetryLoop, RetryPolicy
-from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
+from oauthbearer.http.transport import HttpError
 from oauthbearer.http.urls import check_url, redact_url
 from oauthbearer.login.grants import load_private_key, make_assertion
 from oauthbearer.validation.introspection import (
@@ -53,7 +54,6 @@ from oauthbearer.validation.introspection import (
 )
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Callable
 
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -82,8 +82,7 @@ DEFAULT_RETRY: Final = RetryPolicy(backoff_s=0.1, budget_s=2.0)
 def post_introspection(
     request: IntrospectionRequest,
     *,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
 ) -> tuple[int, bytes]:
     """POST ``request`` once: the status and at most
@@ -91,13 +90,11 @@ def post_introspection(
     bytes of body. A failed attempt raises an
     :class:`~oauthbearer.validation.introspection.IntrospectionError`."""
     try:
-        response = http_request(
+        response = (http or DEFAULT_HTTP_OPTIONS).request(
             "POST",
             request.url,
             body=request.body,
             headers=dict(request.headers),
-            timeout_s=timeout_s,
-            ssl_context=ssl_context,
             allow_insecure_loopback=allow_insecure_loopback,
             max_size=MAX_INTROSPECTION_RESPONSE_SIZE,
             what="introspection request",
@@ -129,8 +126,10 @@ class IntrospectionValidator:
     signed with ``assertion_algorithm``, ``aud`` ``assertion_audience``, by
     default the endpoint URL). ``rules`` checks the answer, ``cache`` keeps it
     (``None``: the defaults; pass ``IntrospectionCache(max_entries=0)`` for
-    none). ``transport`` replaces :func:`post_introspection` (tests, custom
-    stacks); ``monotonic`` and ``sleep`` time and wait the retries.
+    none). ``http`` gives the trust (a CA file or an SSL context), the deadline
+    of one attempt and the transport (:class:`~oauthbearer.http.options.HttpOptions`);
+    ``transport`` replaces :func:`post_introspection` altogether (tests);
+    ``monotonic`` and ``sleep`` time and wait the retries.
     """
 
     def __init__(
@@ -149,8 +148,7 @@ class IntrospectionValidator:
         cache: IntrospectionCache | None = None,
         max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
         retry: RetryPolicy | None = DEFAULT_RETRY,
-        timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-        ssl_context: ssl.SSLContext | None = None,
+        http: HttpOptions | None = None,
         allow_insecure_loopback: bool = False,
         transport: Callable[[IntrospectionRequest], tuple[int, bytes]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -204,8 +202,8 @@ class IntrospectionValidator:
             )
         self._slots = threading.BoundedSemaphore(max_concurrent_requests)
         self._retry = retry
-        self._timeout_s = timeout_s
-        self._ssl_context = ssl_context
+        self._http = http or DEFAULT_HTTP_OPTIONS
+        self._timeout_s = self._http.deadline_s()
         self._allow_insecure_loopback = allow_insecure_loopback
         self._transport = transport
         self._monotonic = monotonic
@@ -255,8 +253,7 @@ class IntrospectionValidator:
             return self._transport(request)
         return post_introspection(
             request,
-            timeout_s=self._timeout_s,
-            ssl_context=self._ssl_context,
+            http=self._http,
             allow_insecure_loopback=self._allow_insecure_loopback,
         )
 

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Final, Self
 
 from oauthbearer._files import CachedFile, FileTooLarge
 from oauthbearer.errors import ConfigurationError, OAuthBearerError
+from oauthbearer.http.options import DEFAULT_HTTP_OPTIONS, HttpOptions
 from oauthbearer.http.retry import MAX_WAIT_S, RetryLoop, RetryPolicy, is_retryable_status
-from oauthbearer.http.transport import DEFAULT_HTTP_TIMEOUT_S, HttpError, http_request
+from oauthbearer.http.transport import HttpError
 from oauthbearer.http.urls import check_url, redact_url
 from oauthbearer.observe import Metric, Timing, count, log_text, timing
 from oauthbearer.validation.jwks import MAX_JWKS_SIZE, JsonWebKeySet
 from oauthbearer.validation.jwks_cache import JwksCache, JwksRefreshPolicy, KeySetChange
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Callable
     from types import TracebackType
 
@@ -63,12 +63,12 @@ class JwksFetchError(OAuthBearerError):
 def fetch_jwks_url(
     url: str,
     *,
-    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-    ssl_context: ssl.SSLContext | None = None,
+    http: HttpOptions | None = None,
     allow_insecure_loopback: bool = False,
 ) -> JsonWebKeySet:
-    """GET a JWKS over HTTPS, in one attempt of at most ``timeout_s`` seconds
-    (see :mod:`oauthbearer.http.transport`), and load its keys.
+    """GET a JWKS over HTTPS, in one attempt within ``http``'s deadline
+    (see :mod:`oauthbearer.http.transport`; ``http`` also gives the trust and
+    the transport: :class:`~oauthbearer.http.options.HttpOptions`), and load its keys.
 
     The URL must pass :func:`oauthbearer.http.urls.check_url`: plain ``http`` only to
     a loopback address when ``allow_insecure_loopback`` is set (for tests and
@@ -82,12 +82,10 @@ def fetch_jwks_url(
     check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
     shown = redact_url(url)
     try:
-        response = http_request(
+        response = (http or DEFAULT_HTTP_OPTIONS).request(
             "GET",
             url,
             headers={"Accept": "application/json"},
-            timeout_s=timeout_s,
-            ssl_context=ssl_context,
             allow_insecure_loopback=allow_insecure_loopback,
             max_size=MAX_JWKS_SIZE,
             follow_redirects=True,
@@ -227,21 +225,21 @@ class JwksRefresher:
         cls,
         url: str,
         *,
-        timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-        ssl_context: ssl.SSLContext | None = None,
+        http: HttpOptions | None = None,
         allow_insecure_loopback: bool = False,
         policy: JwksRefreshPolicy | None = None,
         retry: RetryPolicy | None = None,
     ) -> JwksRefresher:
         """A refresher for an identity provider's ``jwks_uri``; a URL that is
-        refused by :func:`~oauthbearer.http.urls.check_url` is refused here, at once."""
+        refused by :func:`~oauthbearer.http.urls.check_url` is refused here, at once.
+        ``http`` gives the trust, the deadline of one attempt and the transport
+        (:class:`~oauthbearer.http.options.HttpOptions`)."""
         check_url(url, option="JWKS URL", allow_insecure_loopback=allow_insecure_loopback)
 
         def fetch() -> JsonWebKeySet:
             return fetch_jwks_url(
                 url,
-                timeout_s=timeout_s,
-                ssl_context=ssl_context,
+                http=http,
                 allow_insecure_loopback=allow_insecure_loopback,
             )
 

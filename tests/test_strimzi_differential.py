@@ -1,0 +1,455 @@
+"""Strimzi's configuration (oauthbearer.config.strimzi), and a differential
+against Strimzi's own validator.
+
+The same ``sasl.jaas.config`` text configures both sides: Strimzi's
+``JaasServerOauthValidatorCallbackHandler`` (io.strimzi:kafka-oauth-server
+from Maven Central, tests/interop/strimzi/pom.xml), configured and called as a
+Kafka broker calls it (Kafka's own ``JaasConfig`` reads the text;
+tests/interop/strimzi/StrimziVerdicts.java), and ours through
+:func:`strimzi_validator`. The tokens come from the test IdP in Keycloak's
+profile (whose tokens carry ``typ: Bearer``, as Strimzi's default check
+wants), good and bad; the verdicts and principals must agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from oauthbearer.config import parse_jaas_config
+from oauthbearer.config.strimzi import (
+    STRIMZI_SERVER_HANDLER,
+    StrimziValidatorConfig,
+    strimzi_client,
+    strimzi_validator,
+)
+from oauthbearer.errors import ConfigurationError, InvalidToken
+from oauthbearer.gs2 import ClientInitialResponse
+from oauthbearer.testing.idp import TestIdentityProvider
+from oauthbearer.testing.probe import Expected, Observed, ProbeCase, probe
+from oauthbearer.validation.claim_check import ClaimCheckError
+from oauthbearer.validation.introspection_http import IntrospectionValidator
+from oauthbearer.validation.jwt import JwtValidator
+from tests.peers import missing_peer
+from tests.real_kafka import JavaProgram, KafkaBroker, classpath, java_tool, selected_version
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+STRIMZI_DIR = Path(__file__).resolve().parent / "interop" / "strimzi"
+MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+CHECK = "'kafka-users' in @.realm_access.roles"
+
+
+def jaas(**options: str) -> str:
+    pairs = " ".join(f'{key}="{value}"' for key, value in options.items())
+    return f"{MODULE} required {pairs};"
+
+
+@pytest.fixture(scope="module")
+def keycloak_like() -> Iterator[TestIdentityProvider]:
+    with TestIdentityProvider(profile="keycloak") as idp:
+        yield idp
+
+
+def server_jaas(idp: TestIdentityProvider, **extra: str) -> str:
+    return jaas(
+        **{
+            "oauth.jwks.endpoint.uri": idp.jwks_uri,
+            "oauth.valid.issuer.uri": idp.issuer,
+            "oauth.client.id": "kafka-broker",
+            "oauth.check.audience": "true",
+            "oauth.custom.claim.check": CHECK,
+            "oauth.username.claim": "preferred_username",
+            # The broker's own login on the listener (Kafka's unsecured login module).
+            "unsecuredLoginStringClaim_sub": "broker",
+            **extra,
+        }
+    )
+
+
+# --- the mapping ----------------------------------------------------------------------------
+
+
+def test_the_jwks_options_map_to_our_objects(keycloak_like: TestIdentityProvider) -> None:
+    config = strimzi_validator(
+        server_jaas(
+            keycloak_like, **{"oauth.config.id": "x", "oauth.groups.claim": "$.realm_access.roles"}
+        ),
+        allow_insecure_loopback=True,
+    )
+    assert isinstance(config, StrimziValidatorConfig)
+    assert isinstance(config.validator, JwtValidator)
+    assert config.refresher is not None
+    assert config.ignored == ("unsecuredLoginStringClaim_sub", "oauth.config.id")
+    assert config.authorizer.claim_check is not None
+    assert CHECK in config.authorizer.claim_check.source
+    assert STRIMZI_SERVER_HANDLER.endswith("JaasServerOauthValidatorCallbackHandler")
+
+
+def test_the_introspection_options_map_to_an_introspection_validator(
+    keycloak_like: TestIdentityProvider,
+) -> None:
+    config = strimzi_validator(
+        {
+            "oauth.introspection.endpoint.uri": keycloak_like.introspection_endpoint,
+            "oauth.client.id": "kafka-broker",
+            "oauth.client.secret": "s3cret",
+            "oauth.valid.issuer.uri": keycloak_like.issuer,
+            "oauth.fallback.username.claim": "client_id",
+            "oauth.check.access.token.type": "false",
+        },
+        allow_insecure_loopback=True,
+    )
+    assert isinstance(config.validator, IntrospectionValidator)
+    assert config.refresher is None
+    assert config.authorizer.claim_check is None
+    assert "s3cret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "exactly one of"),
+        ({"oauth.jwks.endpoint.uri": "https://a/certs"}, "oauth.valid.issuer.uri is required"),
+        (
+            {
+                "oauth.jwks.endpoint.uri": "https://a",
+                "oauth.introspection.endpoint.uri": "https://b",
+            },
+            "exactly one of",
+        ),
+        (
+            {
+                "oauth.jwks.endpoint.uri": "https://a",
+                "oauth.check.issuer": "false",
+                "oauth.ssl.truststore.location": "/x",
+            },
+            "oauth.ssl.truststore.location: not supported",
+        ),
+        (
+            {
+                "oauth.jwks.endpoint.uri": "https://a",
+                "oauth.check.issuer": "false",
+                "oauth.jwks.endpont.uri": "x",
+            },
+            "oauth.jwks.endpont.uri: not a Strimzi option",
+        ),
+        (
+            {"oauth.jwks.endpoint.uri": "https://a", "oauth.check.issuer": "maybe"},
+            "oauth.check.issuer must be true or false",
+        ),
+        (
+            {
+                "oauth.jwks.endpoint.uri": "https://a",
+                "oauth.check.issuer": "false",
+                "oauth.check.audience": "true",
+            },
+            "needs oauth.client.id",
+        ),
+        (
+            {
+                "oauth.jwks.endpoint.uri": "https://a",
+                "oauth.check.issuer": "false",
+                "oauth.fallback.username.claim": "cid",
+            },
+            "only with introspection",
+        ),
+        (
+            {"oauth.introspection.endpoint.uri": "https://b", "oauth.check.issuer": "false"},
+            "needs oauth.client.id",
+        ),
+        (
+            {"oauth.jwks.endpoint.uri": "http://idp.example/certs", "oauth.check.issuer": "false"},
+            "https",
+        ),
+    ],
+)
+def test_configuration_mistakes_are_named(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        strimzi_validator(options)
+
+
+def test_a_bad_claim_check_is_refused_with_its_offset() -> None:
+    with pytest.raises(ClaimCheckError) as error:
+        strimzi_validator(
+            {
+                "oauth.jwks.endpoint.uri": "https://a/certs",
+                "oauth.check.issuer": "false",
+                "oauth.custom.claim.check": "@.a = 1",
+            }
+        )
+    assert error.value.offset == 4
+
+
+def test_the_client_options_map_to_a_client_credentials_login() -> None:
+    text = jaas(
+        **{
+            "oauth.token.endpoint.uri": "https://sso.example.com/realms/kafka/protocol/openid-connect/token",
+            "oauth.client.id": "kafka-app",
+            "oauth.client.secret": "s3cret",
+            "oauth.scope": "kafka",
+            "oauth.username.claim": "preferred_username",
+        }
+    )
+    login = strimzi_client(parse_jaas_config(text))
+    assert (login.client_id, login.scope, login.subject_claim) == (
+        "kafka-app",
+        "kafka",
+        "preferred_username",
+    )
+    assert "s3cret" not in repr(login)
+    with pytest.raises(ConfigurationError, match=r"oauth\.audience: not supported"):
+        strimzi_client({"oauth.audience": "kafka", "oauth.client.id": "a"})
+    with pytest.raises(ConfigurationError, match="are required"):
+        strimzi_client({"oauth.client.id": "a"})
+
+
+# --- the differential -----------------------------------------------------------------------
+
+
+def strimzi_classpath() -> str:
+    lib = STRIMZI_DIR / "lib"
+    if not (lib / "kafka-oauth-server-0.17.0.jar").is_file():
+        missing_peer(
+            "Strimzi's kafka-oauth-server jars",
+            "mvn -q -f tests/interop/strimzi/pom.xml dependency:copy-dependencies "
+            "-DincludeScope=runtime -DoutputDirectory=lib",
+        )
+    return str(lib / "*")
+
+
+@pytest.fixture(scope="module")
+def strimzi(tmp_path_factory: pytest.TempPathFactory) -> JavaProgram:
+    path = os.pathsep.join([classpath(selected_version()), strimzi_classpath()])
+    build = tmp_path_factory.mktemp("strimzi")
+    source = STRIMZI_DIR / "StrimziVerdicts.java"
+    done = subprocess.run(  # noqa: S603 - the JDK's compiler on a file of ours
+        [java_tool("javac"), "-cp", path, "-d", str(build), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return JavaProgram(version=selected_version(), directory=build, main_class=source.stem)
+
+
+def strimzi_verdicts(
+    program: JavaProgram, jaas_text: str, tokens: list[str], tmp_path: Path
+) -> list[str]:
+    config = tmp_path / "jaas.txt"
+    config.write_text(jaas_text, encoding="utf-8")
+    path = os.pathsep.join(
+        [str(program.directory), classpath(program.version), strimzi_classpath()]
+    )
+    done = subprocess.run(  # noqa: S603 - our own program
+        [java_tool(), "-cp", path, program.main_class, str(config)],
+        input="\n".join(tokens) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("OK ", "FAIL "))]
+    assert len(lines) == len(tokens), done.stdout[-3000:] + done.stderr[-3000:]
+    return lines
+
+
+def our_verdicts(config: StrimziValidatorConfig, tokens: list[str]) -> list[str]:
+    assert config.refresher is not None
+    config.refresher.refresh()
+    verdicts = []
+    for token in tokens:
+        try:
+            verified = config.validator.validate(token, now=time.time())
+            config.authorizer.authenticate(verified)
+        except InvalidToken as refused:
+            verdicts.append(f"FAIL {refused.detail}")
+        else:
+            verdicts.append(f"OK {verified.principal}")
+    return verdicts
+
+
+def token_set(idp: TestIdentityProvider) -> dict[str, str]:
+    good: dict[str, Any] = {"realm_access": {"roles": ["kafka-users"]}}
+    now = time.time()
+    with TestIdentityProvider(profile="keycloak") as stranger:
+        foreign = stranger.mint_token("eve", audience="kafka-broker", extra_claims=good)
+    with TestIdentityProvider(profile="generic") as generic:
+        untyped = generic.mint_token("svc", audience="kafka-broker", extra_claims=good)
+    return {
+        "good": idp.mint_token("alice", audience="kafka-broker", extra_claims=good),
+        "good, several audiences": idp.mint_token(
+            "alice", audience=["account", "kafka-broker"], extra_claims=good
+        ),
+        "wrong issuer": idp.mint_token(
+            "alice", audience="kafka-broker", extra_claims=good, issuer="https://other.example"
+        ),
+        "wrong audience": idp.mint_token("alice", audience="account", extra_claims=good),
+        "no audience": idp.mint_token("alice", extra_claims=good),
+        "failed claim check": idp.mint_token(
+            "alice", audience="kafka-broker", extra_claims={"realm_access": {"roles": ["x"]}}
+        ),
+        "no realm_access": idp.mint_token(
+            "alice", audience="kafka-broker", extra_claims={"realm_access": None}
+        ),
+        "expired": idp.mint_token(
+            "alice", audience="kafka-broker", extra_claims=good, now=now - 7200, lifetime_s=60
+        ),
+        "typ ID": idp.mint_token(
+            "alice", audience="kafka-broker", extra_claims={**good, "typ": "ID"}
+        ),
+        "another key": foreign,
+        "signature tampered": idp.mint_token("alice", audience="kafka-broker", extra_claims=good)[
+            :-6
+        ]
+        + "AAAAAA",
+        "not a JWT": "opaque-token-value",
+        # A null typ is present for both (Jackson's NullNode is not Java's null).
+        "typ null, token_type Bearer": idp.mint_token(
+            "alice",
+            audience="kafka-broker",
+            extra_claims={**good, "typ": None, "token_type": "Bearer"},
+        ),
+        "signed by another provider": untyped,
+    }
+
+
+def test_strimzi_and_we_agree_on_every_token(
+    strimzi: JavaProgram, keycloak_like: TestIdentityProvider, tmp_path: Path
+) -> None:
+    text = server_jaas(keycloak_like)
+    tokens = token_set(keycloak_like)
+    theirs = strimzi_verdicts(strimzi, text, list(tokens.values()), tmp_path)
+    ours = our_verdicts(
+        strimzi_validator(text, allow_insecure_loopback=True), list(tokens.values())
+    )
+    table = [
+        (name, their.split(" ", 1)[0], our.split(" ", 1)[0], their, our)
+        for name, their, our in zip(tokens, theirs, ours, strict=True)
+    ]
+    disagreements = [row for row in table if row[1] != row[2]]
+    assert disagreements == [], "\n".join(map(str, disagreements))
+    # Where both accept, the principal is the same (preferred_username).
+    for name, their_kind, _our_kind, their, our in table:
+        if their_kind == "OK":
+            assert their == our, name
+    accepted = [row[0] for row in table if row[1] == "OK"]
+    assert accepted == ["good", "good, several audiences"]
+    print(
+        "\n".join(f"{name}: strimzi {their!r} / ours {our!r}" for name, _, _, their, our in table)
+    )
+
+
+def test_without_the_audience_and_type_checks_too(
+    strimzi: JavaProgram, keycloak_like: TestIdentityProvider, tmp_path: Path
+) -> None:
+    text = server_jaas(
+        keycloak_like,
+        **{"oauth.check.audience": "false", "oauth.check.access.token.type": "false"},
+    )
+    tokens = token_set(keycloak_like)
+    theirs = strimzi_verdicts(strimzi, text, list(tokens.values()), tmp_path)
+    ours = our_verdicts(
+        strimzi_validator(text, allow_insecure_loopback=True), list(tokens.values())
+    )
+    kinds = {
+        name: (their.split(" ", 1)[0], our.split(" ", 1)[0])
+        for name, their, our in zip(tokens, theirs, ours, strict=True)
+    }
+    assert all(a == b for a, b in kinds.values()), kinds
+    assert kinds["wrong audience"] == ("OK", "OK")
+    assert kinds["typ ID"] == ("OK", "OK")
+
+
+# --- the same, with Strimzi's validator in a real Kafka broker ------------------------------
+
+
+@pytest.fixture(scope="module")
+def strimzi_broker(
+    request: pytest.FixtureRequest, keycloak_like: TestIdentityProvider
+) -> Iterator[KafkaBroker]:
+    prefix = "listener.name.strimzi."
+    broker = KafkaBroker(
+        version=selected_version(),
+        listeners={"STRIMZI": "SASL_PLAINTEXT"},
+        properties={
+            f"{prefix}sasl.enabled.mechanisms": "OAUTHBEARER",
+            f"{prefix}oauthbearer.sasl.jaas.config": server_jaas(keycloak_like),
+            f"{prefix}oauthbearer.sasl.server.callback.handler.class": STRIMZI_SERVER_HANDLER,
+        },
+        extra_classpath=[strimzi_classpath()],
+    )
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        kept = broker.cleanup(keep_log=request.session.testsfailed > 0)
+        if kept is not None:
+            print(f"\nKafka {broker.version}'s log: {kept}", file=sys.stderr)
+
+
+def test_strimzi_in_the_broker_and_we_agree(
+    strimzi_broker: KafkaBroker, keycloak_like: TestIdentityProvider
+) -> None:
+    """Each token in its own SASL exchange with the broker's Strimzi listener."""
+    tokens = token_set(keycloak_like)
+    cases = [
+        ProbeCase(
+            id=name,
+            description=name,
+            data=ClientInitialResponse(token).encode(),
+            kafka=Expected.UNSPECIFIED,
+            rfc7628=Expected.UNSPECIFIED,
+        )
+        for name, token in tokens.items()
+    ]
+    port = strimzi_broker.ports["STRIMZI"]
+    results = asyncio.run(probe("127.0.0.1", port, cases, timeout_s=30.0))
+    broker = {r.case.id: r.observed for r in results}
+    text = server_jaas(keycloak_like)
+    ours = our_verdicts(
+        strimzi_validator(text, allow_insecure_loopback=True), list(tokens.values())
+    )
+    mine = {
+        name: Observed.GRANTED if verdict.startswith("OK ") else Observed.REFUSED
+        for name, verdict in zip(tokens, ours, strict=True)
+    }
+    assert broker == mine
+    assert [name for name, seen in broker.items() if seen is Observed.GRANTED] == [
+        "good",
+        "good, several audiences",
+    ]
+
+
+def test_the_client_login_fetches_from_a_token_endpoint(
+    keycloak_like: TestIdentityProvider,
+) -> None:
+    """Strimzi's client options, through our client-credentials source, at a real endpoint."""
+    from oauthbearer.login.sources import client_credentials_fetch
+
+    keycloak_like.add_client("kafka-app", "app-secret", scopes=["kafka"])
+    login = strimzi_client(
+        jaas(
+            **{
+                "oauth.token.endpoint.uri": keycloak_like.token_endpoint,
+                "oauth.client.id": "kafka-app",
+                "oauth.client.secret": "app-secret",
+                "oauth.scope": "kafka",
+                "oauth.username.claim": "preferred_username",
+            }
+        )
+    )
+    token = client_credentials_fetch(login, allow_insecure_loopback=True)()
+    assert token.principal == "service-account-kafka-app"
+    assert token.scope == frozenset({"kafka"})
