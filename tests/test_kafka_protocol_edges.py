@@ -264,8 +264,8 @@ def test_a_version_must_be_an_int(version: object) -> None:
 def test_frames_of_the_wrong_kind_are_refused() -> None:
     with pytest.raises(ArgumentTypeError, match=r"^expected a Frame or bytes$"):
         decode_request("frame")  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match=r"^API key 0 is not one this codec speaks$"):
-        decode_response(b"", api_key=0, api_version=0)
+    with pytest.raises(ConfigurationError, match=r"^API key 57 is not one this codec speaks$"):
+        decode_response(b"", api_key=57, api_version=0)
     header = RequestHeader(api_key=ApiKey.SASL_HANDSHAKE, api_version=1, correlation_id=1)
     with pytest.raises(ArgumentTypeError, match=r"^expected a Kafka message$"):
         encode_request(header, b"body")  # type: ignore[arg-type]
