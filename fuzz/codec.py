@@ -21,7 +21,7 @@ import re
 
 from fuzzlib import check, main, violated
 
-from oauthbearer.errors import MALFORMED_REASONS, ConfigurationError, MalformedMessage
+from oauthbearer.errors import ConfigurationError, MalformedMessage, MalformedReason
 from oauthbearer.gs2 import (
     ClientInitialResponse,
     Dialect,
@@ -39,7 +39,7 @@ def _fields(msg: ClientInitialResponse) -> tuple[object, ...]:
 
 
 def _check_refusal(err: MalformedMessage, data: bytes, what: str) -> None:
-    check(err.reason in MALFORMED_REASONS, f"{what}: undocumented reason {err.reason!r}")
+    check(err.reason in MalformedReason, f"{what}: undocumented reason {err.reason!r}")
     check(
         err.offset is None or 0 <= err.offset <= len(data),
         f"{what}: offset {err.offset} outside the input of {len(data)} bytes",

@@ -29,11 +29,11 @@ import itertools
 
 from fuzzlib import Input, OracleViolation, check, main, violated
 
-from oauthbearer.errors import SessionStateError
+from oauthbearer.errors import FrameReason, ServerFailureReason, SessionStateError
 from oauthbearer.gs2 import ErrorResponse
+from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import (
     CONNECTION_CLOSED,
-    KAFKA_FRAME_REASONS,
     NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SUPPORTED_VERSIONS,
@@ -47,10 +47,8 @@ from oauthbearer.kafka.protocol import (
     encode_response,
 )
 from oauthbearer.kafka.server import (
-    CONNECTION_FAILURE_REASONS,
     PAUSED,
     ApplicationRequest,
-    ConnectionClosed,
     KafkaServerConnection,
     ServerAuthenticated,
     ServerAuthenticationFailed,
@@ -106,7 +104,7 @@ def _decode_frames(chunks: list[bytes], max_frame_size: int) -> list[bytes | tup
             try:
                 event = decoder.next_event()
             except MalformedFrame as err:
-                check(err.reason in KAFKA_FRAME_REASONS, f"decoder: reason {err.reason!r}")
+                check(err.reason in FrameReason, f"decoder: reason {err.reason!r}")
                 check(err.error_code == ErrorCode.CORRUPT_MESSAGE, "decoder: error code")
                 try:
                     decoder.next_event()
@@ -129,7 +127,7 @@ def _decode_frames(chunks: list[bytes], max_frame_size: int) -> list[bytes | tup
 
 
 def _check_malformed(err: MalformedFrame, frame: bytes, what: str) -> None:
-    check(err.reason in KAFKA_FRAME_REASONS, f"{what}: reason {err.reason!r}")
+    check(err.reason in FrameReason, f"{what}: reason {err.reason!r}")
     check(err.error_code in ErrorCode.__members__.values(), f"{what}: error code")
     check(
         err.offset is None or 0 <= err.offset <= len(frame),
@@ -214,7 +212,7 @@ def _drive(config: int, chunks: list[bytes]) -> tuple[list[object], bytes]:
 def _check_event(conn: KafkaServerConnection, event: object) -> bool:
     """Check one event; whether it ends the connection."""
     if isinstance(event, ServerAuthenticationFailed):
-        check(event.reason in CONNECTION_FAILURE_REASONS, f"reason {event.reason!r}")
+        check(event.reason in ServerFailureReason, f"reason {event.reason!r}")
         check(conn.phase is ServerPhase.FAILED, "a failure left the connection live")
         return True
     if isinstance(event, ConnectionClosed):

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, TypeVar
 from fuzzlib import Input, check, main, violated
 
 from oauthbearer.errors import (
-    AuthenticationFailed,
     ConfigurationError,
     MalformedMessage,
     OAuthBearerError,
@@ -46,6 +45,7 @@ from oauthbearer.session import (
     NEGOTIATED_LIFETIME,
     NEGOTIATED_TOKEN,
     Authenticated,
+    AuthenticationFailed,
     AuthenticationSucceeded,
     AuthzidPolicy,
     ChallengeIssued,
@@ -146,12 +146,12 @@ def _refused(
 
 def _server_call(
     server: ServerSession, inp: Input, now: float
-) -> TokenReceived | ChallengeIssued | Authenticated | None:
+) -> TokenReceived | ChallengeIssued | Authenticated | AuthenticationFailed | None:
     """One call chosen by the input, checked; returns the call's event, if any."""
     op = inp.byte() % 3
     before = server.state
     try:
-        event: TokenReceived | ChallengeIssued | Authenticated
+        event: TokenReceived | ChallengeIssued | Authenticated | AuthenticationFailed
         if op == 0:
             data = inp.chunk()
             event = server.receive(data, now=now)
@@ -163,8 +163,8 @@ def _server_call(
     except OAuthBearerError as err:
         what = f"ServerSession.{('receive', 'accept', 'reject')[op]} in {before.name}"
         allowed: tuple[type[OAuthBearerError], ...] = (
-            (MalformedMessage, AuthenticationFailed, SessionStateError),
-            (AuthenticationFailed, SessionStateError),
+            (MalformedMessage, SessionStateError),
+            (SessionStateError,),
             (SessionStateError,),
         )[op]
         _refused(err, allowed, server.state, what)
@@ -178,12 +178,16 @@ def _server_call(
     check(_moved(_SERVER_TABLE, before, server.state), "ServerSession: a move not in the table")
     if isinstance(event, ChallengeIssued):
         check(ErrorResponse.decode(event.reply) == event.error, "challenge reply != challenge")
+    if isinstance(event, AuthenticationFailed):
+        check(server.state is ServerState.FAILED, "ServerSession: failed, but not FAILED")
     _check_server_results(server, now)
     return event
 
 
 def _check_server_event(
-    server: ServerSession, event: TokenReceived | ChallengeIssued | Authenticated, before: object
+    server: ServerSession,
+    event: TokenReceived | ChallengeIssued | Authenticated | AuthenticationFailed,
+    before: object,
 ) -> None:
     if before is ServerState.IDLE and isinstance(event, TokenReceived | Authenticated):
         response = event.response if isinstance(event, TokenReceived) else server._response
@@ -279,14 +283,18 @@ def _client_call(client: ClientSession, inp: Input) -> None:
                 check(event.reply == KVSEP, "the reply to a challenge is not %x01")
         else:
             message = inp.chunk().decode("latin-1") or None
-            client.receive_outcome(success=op == 2, message=message)
+            outcome = client.receive_outcome(success=op == 2, message=message)
+            check(
+                not isinstance(outcome, AuthenticationFailed) or client.state is ClientState.FAILED,
+                "ClientSession: failed, but not FAILED",
+            )
     except OAuthBearerError as err:
         what = f"ClientSession call {op} in {before.name}"
         allowed: tuple[type[OAuthBearerError], ...] = (
             (SessionStateError,),
             (MalformedMessage, ProtocolError, SessionStateError),
             (ProtocolError, SessionStateError),
-            (AuthenticationFailed, SessionStateError),
+            (SessionStateError,),
         )[op]
         _refused(err, allowed, client.state, what)
         check(
@@ -317,15 +325,11 @@ def _pair_scenario(inp: Input) -> None:
         event = server.receive(client.initial_response(), now=now)
     except MalformedMessage as err:
         violated(f"the server refused what the client encoded: {err}")
-    except AuthenticationFailed as err:
-        _client_sees_failure(client, err, None)
-        return
     if isinstance(event, TokenReceived):
-        try:
-            event = server.accept(ACCEPTED) if inp.byte() & 1 else server.reject(_error(inp))
-        except AuthenticationFailed as err:
-            _client_sees_failure(client, err, None)
-            return
+        event = server.accept(ACCEPTED) if inp.byte() & 1 else server.reject(_error(inp))
+    if isinstance(event, AuthenticationFailed):
+        _client_sees_failure(client, event, None)
+        return
     if isinstance(event, Authenticated):
         check(not discovery, "the server granted a discovery request")
         check(
@@ -339,13 +343,11 @@ def _pair_scenario(inp: Input) -> None:
     received = client.receive(event.reply)
     check(received == ChallengeReceived(error=event.error), "the client misread the challenge")
     assert isinstance(received, ChallengeReceived)
-    try:
-        server.receive(received.reply, now=now)
-    except AuthenticationFailed as err:
-        check(err.status == event.error.status, "the server's failure lost the challenge status")
-        _client_sees_failure(client, err, event.error)
-    else:
+    failed = server.receive(received.reply, now=now)
+    if not isinstance(failed, AuthenticationFailed):
         violated("the server did not fail after the challenge's %x01")
+    check(failed.status == event.error.status, "the server's failure lost the challenge status")
+    _client_sees_failure(client, failed, event.error)
 
 
 def _client_sees_failure(
@@ -354,10 +356,9 @@ def _client_sees_failure(
     """The client, told of the server's failure, ends the same way."""
     if challenge is None and client.state is ClientState.IDLE:
         return  # the server refused before the client sent (cannot happen here)
-    try:
-        outcome = client.receive_outcome(success=False, message=err.message)
-    except AuthenticationFailed as seen:
-        check(challenge is None or seen.status == challenge.status, "the client lost the status")
+    outcome = client.receive_outcome(success=False, message=err.message)
+    if isinstance(outcome, AuthenticationFailed):
+        check(challenge is None or outcome.status == challenge.status, "the client lost the status")
         check(client.state is ClientState.FAILED, "the client did not fail")
         return
     check(isinstance(outcome, DiscoveryResult), "the client granted what the server refused")

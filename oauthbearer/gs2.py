@@ -52,6 +52,8 @@ __all__ = [
     "ClientInitialResponse",
     "Dialect",
     "ErrorResponse",
+    "check_extensions",
+    "is_b64token",
 ]
 
 # --- Limits ---------------------------------------------------------------------
@@ -162,8 +164,10 @@ def _describe(byte: int) -> str:
 # --- ClientInitialResponse ----------------------------------------------------------
 
 
-def _check_extensions(extensions: Mapping[str, str]) -> dict[str, str]:
-    """Validate extension pairs for encoding; returns a plain copy in the given order."""
+def check_extensions(extensions: Mapping[str, str]) -> dict[str, str]:
+    """Check extension pairs as the encoder does (RFC 7628 section 3.1 keys and
+    values, ``port``, at most :data:`MAX_EXTENSIONS`); returns a plain copy in
+    the given order. A bad pair is a :class:`~oauthbearer.errors.ConfigurationError`."""
     if type(extensions) is not dict and not isinstance(extensions, Mapping):
         raise ArgumentTypeError("extensions must be a mapping of str to str")
     checked: dict[str, str] = {}
@@ -195,18 +199,15 @@ def _is_value(value: str) -> bool:
     return value.isascii() and (value.isprintable() or _VALUE.fullmatch(value) is not None)
 
 
-def _is_b64token(token: str) -> bool:
+def is_b64token(token: str) -> bool:
+    """RFC 6750 section 2.1's ``b64token`` test, for modules that check a token
+    outside the codec (a token endpoint's answer, an adapter's token)."""
     stripped = token.rstrip("=")
     return (
         bool(stripped)
         and stripped.isascii()
         and not stripped.encode("ascii").translate(None, _B64_BYTES)
     )
-
-
-#: RFC 6750 section 2.1's ``b64token`` test, for modules that check a token
-#: outside the codec (a token endpoint's answer).
-is_b64token = _is_b64token
 
 
 def _is_port(value: str) -> bool:
@@ -247,7 +248,7 @@ class ClientInitialResponse:
         if self.token or self.scheme:
             if self.scheme != "Bearer" and self.scheme.lower() != "bearer":
                 raise ConfigurationError("scheme must be 'Bearer' (in any letter case)")
-            if not _is_b64token(self.token):
+            if not is_b64token(self.token):
                 raise ConfigurationError(
                     "token is not an RFC 6750 b64token (letters, digits, -._~+/ then '='s); "
                     "use ClientInitialResponse.discovery() for an empty auth value"
@@ -265,7 +266,7 @@ class ClientInitialResponse:
             raise ConfigurationError(
                 "gs2_flag must be 'n' or 'y': OAUTHBEARER has no channel binding"
             )
-        extensions = _check_extensions({} if self.extensions is None else self.extensions)
+        extensions = check_extensions({} if self.extensions is None else self.extensions)
         object.__setattr__(self, "extensions", types.MappingProxyType(extensions))
 
     def __hash__(self) -> int:
@@ -710,7 +711,7 @@ def _parse_rfc_auth(value: str, offset: int) -> tuple[str, str]:
             "unsupported-scheme", f"scheme {scheme!r} is not 'Bearer'", offset=offset
         )
     token_offset = offset + len(scheme) + len(spaces)
-    if not _is_b64token(token):
+    if not is_b64token(token):
         bad = _first_non_b64token(token)
         raise MalformedMessage(
             "invalid-token-syntax",

@@ -44,7 +44,7 @@ import math
 import re
 from typing import Any, Final, NoReturn
 
-from oauthbearer.errors import InvalidToken
+from oauthbearer.errors import InvalidToken, TokenReason
 from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 
 __all__ = [
@@ -72,8 +72,8 @@ _LONG_MIN: Final = -(2**63)
 _LONG_MAX: Final = 2**63 - 1
 
 
-def _refuse(detail: str) -> NoReturn:
-    raise InvalidToken("invalid_token", detail=detail)
+def _refuse(reason: TokenReason, detail: str) -> NoReturn:
+    raise InvalidToken("invalid_token", reason=reason, detail=detail)
 
 
 def java_integer(text: str, java_range: range) -> int | None:
@@ -100,10 +100,15 @@ def _non_blank(claim: str, value: object) -> str:
     """``ClaimValidationUtils.validateString``: a string that is not blank, trimmed."""
     if value is not None and not isinstance(value, str):
         # Kafka casts to String: a ClassCastException, which drops the connection.
-        _refuse(f"{claim} value must be a string, not {type(value).__name__}")
+        _refuse(
+            TokenReason.INVALID_CLAIM, f"{claim} value must be a string, not {type(value).__name__}"
+        )
     trimmed = None if value is None else java_trim(value)
     if not trimmed:
-        _refuse(f"{claim} value must be non-null, non-empty, and non-whitespace")
+        _refuse(
+            TokenReason.MISSING_CLAIM if value is None else TokenReason.INVALID_CLAIM,
+            f"{claim} value must be non-null, non-empty, and non-whitespace",
+        )
     return trimmed
 
 
@@ -119,7 +124,10 @@ def kafka_scope(claim: str, value: object) -> frozenset[str]:
     for item in items:
         element = _non_blank(claim, item)
         if element in scope:
-            _refuse(f"{claim} value must not contain duplicates - {element} already present")
+            _refuse(
+                TokenReason.INVALID_CLAIM,
+                f"{claim} value must not contain duplicates - {element} already present",
+            )
         scope.add(element)
     return frozenset(scope)
 
@@ -137,28 +145,46 @@ def jose4j_seconds(claims: dict[str, Any], name: str) -> int | None:
     if type(value) is int:
         if not _LONG_MIN <= value <= _LONG_MAX:
             # jose4j's JSON parser makes it a BigInteger.
-            _refuse(f"the JWT {name!r} claim {value} is unreasonable for a NumericDate")
+            _refuse(
+                TokenReason.INVALID_CLAIM,
+                f"the JWT {name!r} claim {value} is unreasonable for a NumericDate",
+            )
         return value
     if type(value) is float:
         # Number.longValue(): toward zero, saturated at the long range.
         return max(_LONG_MIN, min(_LONG_MAX, math.trunc(value)))
-    _refuse(f"the JWT {name!r} claim is not a number (RFC 7519 NumericDate)")
+    _refuse(
+        TokenReason.INVALID_CLAIM, f"the JWT {name!r} claim is not a number (RFC 7519 NumericDate)"
+    )
 
 
 def jose4j_time_problem(
     now: float, skew: float, exp: int, iat: int | None, nbf: int | None
-) -> str | None:
-    """What jose4j's ``NumericDateValidator`` finds wrong with the times, if anything."""
+) -> tuple[TokenReason, str] | None:
+    """What jose4j's ``NumericDateValidator`` finds wrong with the times, if
+    anything: the reason and the detail."""
     now_s = math.floor(now)  # NumericDate.now(): whole seconds
     if now_s - skew >= exp:
-        return f"the JWT expired: exp {exp} <= now {now_s} - clock skew {skew:g} s"
+        return (
+            TokenReason.EXPIRED,
+            f"the JWT expired: exp {exp} <= now {now_s} - clock skew {skew:g} s",
+        )
     if iat is not None and exp < iat:
-        return f"the JWT expires (exp {exp}) before it was issued (iat {iat})"
+        return (
+            TokenReason.INVALID_CLAIM,
+            f"the JWT expires (exp {exp}) before it was issued (iat {iat})",
+        )
     if nbf is not None:
         if exp < nbf:
-            return f"the JWT expires (exp {exp}) before it is valid (nbf {nbf})"
+            return (
+                TokenReason.INVALID_CLAIM,
+                f"the JWT expires (exp {exp}) before it is valid (nbf {nbf})",
+            )
         if now_s + skew < nbf:
-            return f"the JWT is not valid yet: nbf {nbf} > now {now_s} + clock skew {skew:g} s"
+            return (
+                TokenReason.NOT_YET_VALID,
+                f"the JWT is not valid yet: nbf {nbf} > now {now_s} + clock skew {skew:g} s",
+            )
     return None
 
 
@@ -167,7 +193,12 @@ def kafka_millis(name: str, seconds: int) -> int:
     millis = seconds * 1000
     if not _LONG_MIN <= millis <= _LONG_MAX:
         # jose4j throws an ArithmeticException, and Kafka's broker drops the connection.
-        _refuse(f"{name} value {seconds} s overflows a long in milliseconds")
+        _refuse(
+            TokenReason.INVALID_CLAIM, f"{name} value {seconds} s overflows a long in milliseconds"
+        )
     if millis < 0:
-        _refuse(f'{name} value must be non-negative; value given was "{millis}"')
+        _refuse(
+            TokenReason.INVALID_CLAIM,
+            f'{name} value must be non-negative; value given was "{millis}"',
+        )
     return millis

@@ -93,7 +93,7 @@ class Metric(enum.StrEnum):
     JWKS_LOOKUPS = "oauthbearer_jwks_lookups"
     #: A validation. ``outcome``: ``accepted`` or ``refused``; ``status``: the
     #: RFC 7628 status (empty when accepted); ``reason``: the refusal's reason
-    #: code (empty when accepted).
+    #: code, a :class:`~oauthbearer.errors.TokenReason` (empty when accepted).
     VALIDATIONS = "oauthbearer_validations"
     #: A lookup in a validator's verified-token cache. ``result``: ``hit`` or ``miss``.
     VERIFIED_CACHE_LOOKUPS = "oauthbearer_verified_cache_lookups"
@@ -276,8 +276,12 @@ class ObservedValidator:
                 count(Metric.VALIDATIONS, outcome="accepted", status="", reason="")
                 timing(Timing.VALIDATION, elapsed, outcome="accepted")
             else:
-                reason = str(getattr(error, "reason", None) or "")
-                count(Metric.VALIDATIONS, outcome="refused", status=error.status, reason=reason)
+                count(
+                    Metric.VALIDATIONS,
+                    outcome="refused",
+                    status=error.status,
+                    reason=error.reason.value,
+                )
                 timing(Timing.VALIDATION, elapsed, outcome="refused")
             if self._cache is not None:
                 self._report_cache()

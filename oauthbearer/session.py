@@ -12,10 +12,21 @@ Each side is a machine with one state enum and one transition table
 (``_CLIENT_TABLE``, ``_SERVER_TABLE``). Every public method first checks that
 its call is allowed in the current state; a call that is not raises
 :class:`~oauthbearer.errors.SessionStateError`, which names the state and the
-call. Any error raised by a method that drives the machine, local or from the
-peer, leaves it ``FAILED`` (the ``_moves`` decorator sees to it); a failed
-machine accepts no further call, and its results (token, extensions) read as
-absent.
+call.
+
+Outcomes and errors are kept apart, as in h11. Both ways an exchange can end
+are events: success (:class:`Authenticated`, :class:`AuthenticationSucceeded`)
+and failure (:class:`AuthenticationFailed`, with a
+:class:`~oauthbearer.errors.FailureReason`), each taken through a row of the
+table, so a caller reads one return value, never a ``try`` for the common path.
+Exceptions are for what breaks the exchange: a
+:class:`~oauthbearer.errors.RemoteError` when the peer's bytes do (a
+:class:`~oauthbearer.errors.MalformedMessage`, a success reported after a
+challenge), a :class:`~oauthbearer.errors.LocalError` when the caller's call
+does. Either leaves the machine ``FAILED`` (the
+:func:`~oauthbearer.machine.moves` decorator is the one place that sees to
+it); a failed machine accepts no further call, and its results (token,
+extensions) read as absent.
 
 The machines carry bytes in and out, one call per SASL message, and never touch
 a socket or a clock. How "success" and "failure" travel is the application
@@ -35,25 +46,26 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, Concatenate, Final, Generic, NoReturn, ParamSpec, TypeVar
+from typing import Final
 
 from oauthbearer.errors import (
     ArgumentTypeError,
-    AuthenticationFailed,
     ConfigurationError,
+    FailureReason,
     InvalidToken,
     MalformedMessage,
     ProtocolError,
-    SessionStateError,
+    ProtocolReason,
 )
 from oauthbearer.gs2 import KVSEP, ClientInitialResponse, Dialect, ErrorResponse
+from oauthbearer.machine import Machine, moves
 from oauthbearer.token import OAuthBearerToken, TokenValidator
 
 __all__ = [
     "Authenticated",
+    "AuthenticationFailed",
     "AuthenticationSucceeded",
     "AuthzidPolicy",
     "ChallengeIssued",
@@ -85,9 +97,42 @@ class AuthenticationSucceeded:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationFailed:
+    """Either side: the exchange is over, and it failed. The machine is ``FAILED``.
+
+    ``reason`` says how (a :class:`~oauthbearer.errors.FailureReason`).
+    ``message`` is, on the server, the text to report to the client as the
+    failure reason (Kafka sends it in the ``SaslAuthenticate`` response; after
+    an error challenge it is the challenge JSON, as Kafka's broker does); on the
+    client, what the server said, or the challenge JSON. After an error
+    challenge ``status``, ``scope`` and ``openid_configuration`` are the
+    challenge's.
+    """
+
+    reason: FailureReason
+    message: str
+    status: str | None = None
+    scope: str | None = None
+    openid_configuration: str | None = None
+
+    @classmethod
+    def after_challenge(
+        cls, challenge: ErrorResponse, *, message: str | None = None
+    ) -> AuthenticationFailed:
+        """The failure that ends an exchange after ``challenge``."""
+        return cls(
+            reason=FailureReason.TOKEN_REFUSED,
+            message=message or challenge.encode().decode(),
+            status=challenge.status,
+            scope=challenge.scope,
+            openid_configuration=challenge.openid_configuration,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ChallengeReceived:
     """Client: the server sent an error challenge. Send ``reply`` (``%x01``); the
-    exchange can then only fail, with :class:`~oauthbearer.errors.AuthenticationFailed`."""
+    exchange can then only fail, with :class:`AuthenticationFailed`."""
 
     error: ErrorResponse
     reply: bytes = KVSEP
@@ -166,77 +211,6 @@ class ExtensionVerdict:
 ExtensionValidator = Callable[[OAuthBearerToken, Mapping[str, str]], ExtensionVerdict]
 
 
-# --- Shared machinery -----------------------------------------------------------------
-
-
-S = TypeVar("S", bound=enum.Enum)
-M = TypeVar("M", bound="_Machine[Any]")
-_Params = ParamSpec("_Params")
-R = TypeVar("R")
-
-
-def _moves(method: Callable[Concatenate[M, _Params], R]) -> Callable[Concatenate[M, _Params], R]:
-    """Mark a method that drives the machine: whatever it raises leaves it FAILED.
-
-    This is the one place that enforces "any error is final", so no error path
-    (a validator that raises, a bad argument, a bug) can leave a half-moved machine.
-    """
-
-    @functools.wraps(method)
-    def guarded(self: M, /, *args: _Params.args, **kwargs: _Params.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except BaseException:
-            self._state = self._FAILED
-            raise
-
-    return guarded
-
-
-#: The states in which each call is allowed, per transition table (by its id:
-#: the tables are module constants, each read once, on its machine's first call).
-_ALLOWED_CALLS: dict[int, dict[str, tuple[object, ...]]] = {}
-
-
-class _Machine(Generic[S]):
-    """One state, one transition table, and the rule that errors leave it FAILED."""
-
-    __slots__ = ("_state",)
-    _TABLE: Mapping[tuple[S, str], S]
-    _FAILED: S
-
-    def __init__(self, initial: S) -> None:
-        self._state = initial
-
-    @property
-    def state(self) -> S:
-        """The current state."""
-        return self._state
-
-    def _check(self, call: str) -> None:
-        """Raise unless some input of ``call`` is allowed in the current state."""
-        table = self._TABLE
-        allowed = _ALLOWED_CALLS.get(id(table))
-        if allowed is None:
-            calls: dict[str, list[object]] = {}
-            for s, i in table:
-                calls.setdefault(i.split(":")[0], []).append(s)
-            allowed = _ALLOWED_CALLS[id(table)] = {c: tuple(ss) for c, ss in calls.items()}
-        # A tuple of enum members: tested by identity, with no enum hashing.
-        if self._state not in allowed.get(call, ()):
-            raise SessionStateError(type(self).__name__, self._state.name, call)
-
-    def _move(self, event: str) -> None:
-        """Take the transition for ``event`` (``call`` or ``call:outcome``)."""
-        try:
-            self._state = self._TABLE[(self._state, event)]
-        except KeyError:
-            call, _, outcome = event.partition(":")
-            raise SessionStateError(
-                type(self).__name__, self._state.name, call, outcome=outcome or None
-            ) from None
-
-
 def _require_bytes(data: object) -> None:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ArgumentTypeError(f"receive() takes bytes, not {type(data).__name__}")
@@ -273,7 +247,7 @@ _CLIENT_TABLE: Final[Mapping[tuple[ClientState, str], ClientState]] = types.Mapp
 )
 
 
-class ClientSession(_Machine[ClientState]):
+class ClientSession(Machine[ClientState]):
     """The client side of one exchange.
 
     ``token`` is the access token, or a prepared :class:`ClientInitialResponse`
@@ -320,14 +294,14 @@ class ClientSession(_Machine[ClientState]):
     def __repr__(self) -> str:
         return f"<ClientSession state={self._state.name}>"
 
-    @_moves
+    @moves
     def initial_response(self) -> bytes:
         """The first message to send."""
         self._check("initial_response")
         self._move("initial_response")
         return self._response.encode()
 
-    @_moves
+    @moves
     def receive(self, data: bytes) -> AuthenticationSucceeded | ChallengeReceived:
         """Take the server's message: empty for success, else an error challenge."""
         self._check("receive")
@@ -335,7 +309,8 @@ class ClientSession(_Machine[ClientState]):
         if not data:
             if self._discovery:
                 raise ProtocolError(
-                    "the server accepted a discovery request, which carries no token"
+                    "the server accepted a discovery request, which carries no token",
+                    reason=ProtocolReason.DISCOVERY_GRANTED,
                 )
             self._move("receive:success")
             return AuthenticationSucceeded()
@@ -344,17 +319,19 @@ class ClientSession(_Machine[ClientState]):
         self._move("receive:challenge")
         return ChallengeReceived(error=error)
 
-    @_moves
+    @moves
     def receive_outcome(
         self, *, success: bool, message: str | None = None
-    ) -> AuthenticationSucceeded | DiscoveryResult:
+    ) -> AuthenticationSucceeded | AuthenticationFailed | DiscoveryResult:
         """Take the server's verdict when the application protocol carries it.
 
         Success returns :class:`AuthenticationSucceeded` (refused after an error
-        challenge: a server must not grant anything on that path). Failure raises
-        :class:`~oauthbearer.errors.AuthenticationFailed` with the challenge's
-        fields, or ``message`` when there was no challenge; a discovery session
-        returns :class:`DiscoveryResult` instead.
+        challenge, with :class:`~oauthbearer.errors.ProtocolError`: a server
+        must not grant anything on that path). Failure returns
+        :class:`AuthenticationFailed` with the challenge's fields (reason
+        ``token-refused``), or ``message`` when there was no challenge (reason
+        ``server-refused``); a discovery session returns
+        :class:`DiscoveryResult` instead.
         """
         self._check("receive_outcome")
         challenge = self._challenge
@@ -362,27 +339,27 @@ class ClientSession(_Machine[ClientState]):
             if challenge is not None:
                 raise ProtocolError(
                     "the server reported success after an error challenge; "
-                    "nothing may be granted on that path"
+                    "nothing may be granted on that path",
+                    reason=ProtocolReason.SUCCESS_AFTER_CHALLENGE,
                 )
             if self._discovery:
                 raise ProtocolError(
-                    "the server accepted a discovery request, which carries no token"
+                    "the server accepted a discovery request, which carries no token",
+                    reason=ProtocolReason.DISCOVERY_GRANTED,
                 )
             self._move("receive_outcome:success")
             return AuthenticationSucceeded()
         if challenge is None:
             self._move("receive_outcome:failure")
-            raise AuthenticationFailed(message or "the server refused authentication")
+            return AuthenticationFailed(
+                reason=FailureReason.SERVER_REFUSED,
+                message=message or "the server refused authentication",
+            )
         if self._discovery:
             self._move("receive_outcome:discovered")
             return DiscoveryResult(error=challenge)
         self._move("receive_outcome:failure")
-        raise AuthenticationFailed(
-            message or challenge.encode().decode(),
-            status=challenge.status,
-            scope=challenge.scope,
-            openid_configuration=challenge.openid_configuration,
-        )
+        return AuthenticationFailed.after_challenge(challenge, message=message)
 
 
 # --- Server ---------------------------------------------------------------------------
@@ -402,23 +379,29 @@ _SERVER_TABLE: Final[Mapping[tuple[ServerState, str], ServerState]] = types.Mapp
     {
         (ServerState.IDLE, "receive:token"): ServerState.TOKEN_RECEIVED,
         (ServerState.IDLE, "receive:discovery"): ServerState.CHALLENGED,
-        (ServerState.TOKEN_RECEIVED, "accept"): ServerState.SUCCEEDED,
+        # The authzid policy refuses the initial response itself.
+        (ServerState.IDLE, "receive:refused"): ServerState.FAILED,
+        (ServerState.TOKEN_RECEIVED, "accept:success"): ServerState.SUCCEEDED,
+        # The authzid or an extension is refused: a verdict, so an event.
+        (ServerState.TOKEN_RECEIVED, "accept:failure"): ServerState.FAILED,
         (ServerState.TOKEN_RECEIVED, "reject"): ServerState.CHALLENGED,
         (ServerState.CHALLENGED, "receive:kvsep"): ServerState.FAILED,
         # Kafka's dialect only: anything but %x01 after the challenge is a new
         # initial response (Kafka's broker resets its error and parses it).
         (ServerState.CHALLENGED, "receive:token"): ServerState.TOKEN_RECEIVED,
+        (ServerState.CHALLENGED, "receive:refused"): ServerState.FAILED,
     }
 )
 
 
-class ServerSession(_Machine[ServerState]):
+class ServerSession(Machine[ServerState]):
     """The server side of one exchange.
 
     Without a ``validator`` the session is pure: :meth:`receive` returns
     :class:`TokenReceived` and the caller answers with :meth:`accept` or
     :meth:`reject`. With one, :meth:`receive` validates (given ``now``) and
-    returns :class:`Authenticated` or :class:`ChallengeIssued` itself.
+    returns :class:`Authenticated`, :class:`ChallengeIssued` or
+    :class:`AuthenticationFailed` itself.
 
     ``openid_configuration`` goes into every error challenge that does not name
     its own (RFC 7628 section 3.2.2 says servers SHOULD send it); a discovery
@@ -480,17 +463,18 @@ class ServerSession(_Machine[ServerState]):
 
     # -- inputs --
 
-    @_moves
+    @moves
     def receive(
         self, data: bytes, *, now: float | None = None
-    ) -> TokenReceived | ChallengeIssued | Authenticated:
+    ) -> TokenReceived | ChallengeIssued | Authenticated | AuthenticationFailed:
         """Take a client message.
 
         In ``IDLE``: the initial response. Malformed bytes raise
-        :class:`~oauthbearer.errors.MalformedMessage` and fail the exchange. In
-        ``CHALLENGED``: ``%x01`` ends the exchange by raising
-        :class:`~oauthbearer.errors.AuthenticationFailed`, whose message is the
-        challenge JSON (as Kafka relays it). Anything else after the challenge
+        :class:`~oauthbearer.errors.MalformedMessage` and fail the exchange; an
+        authzid the policy refuses ends it with :class:`AuthenticationFailed`.
+        In ``CHALLENGED``: ``%x01`` ends the exchange with
+        :class:`AuthenticationFailed` (reason ``token-refused``), whose message
+        is the challenge JSON (as Kafka relays it). Anything else after the challenge
         is refused in the strict dialect (RFC 7628 section 3.2.3 allows only
         ``%x01``); in Kafka's, it is a new initial response, as Kafka's broker
         takes it (measured against Kafka 4.0 and 4.4: tests/test_kafka_differential.py).
@@ -511,8 +495,10 @@ class ServerSession(_Machine[ServerState]):
         # (measured: tests/test_postgres_differential.py).
         policy = self._authzid_policy
         if policy is AuthzidPolicy.FORBID and response.authzid is not None:
-            raise AuthenticationFailed(
-                "Authentication failed: the client named an authorization identity, "
+            self._move("receive:refused")
+            return AuthenticationFailed(
+                reason=FailureReason.AUTHZID_FORBIDDEN,
+                message="Authentication failed: the client named an authorization identity, "
                 "which this server does not support",
                 status="invalid_request",
             )
@@ -520,8 +506,10 @@ class ServerSession(_Machine[ServerState]):
             self._move("receive:discovery")
             return self._challenge_with(ErrorResponse("invalid_token"))
         if policy is AuthzidPolicy.REQUIRE and response.authzid is None:
-            raise AuthenticationFailed(
-                "Authentication failed: the client named no authorization identity",
+            self._move("receive:refused")
+            return AuthenticationFailed(
+                reason=FailureReason.AUTHZID_REQUIRED,
+                message="Authentication failed: the client named no authorization identity",
                 status="invalid_request",
             )
         self._move("receive:token")
@@ -541,13 +529,12 @@ class ServerSession(_Machine[ServerState]):
             )
         return self.accept(token)
 
-    @_moves
-    def accept(self, token: OAuthBearerToken) -> Authenticated:
+    @moves
+    def accept(self, token: OAuthBearerToken) -> Authenticated | AuthenticationFailed:
         """Grant the exchange with the validated ``token``.
 
-        Still fails (raising :class:`~oauthbearer.errors.AuthenticationFailed`)
-        when the authzid policy or the extension validator refuses, with Kafka's
-        message texts.
+        Still fails (returning :class:`AuthenticationFailed`) when the authzid
+        policy or the extension validator refuses, with Kafka's message texts.
         """
         self._check("accept")
         if not isinstance(token, OAuthBearerToken):
@@ -560,17 +547,23 @@ class ServerSession(_Machine[ServerState]):
             and self._authzid_policy in (AuthzidPolicy.MATCH_PRINCIPAL, AuthzidPolicy.REQUIRE)
             and authzid != token.principal
         ):
-            raise AuthenticationFailed(
-                f"Authentication failed: Client requested an authorization id ({authzid}) "
-                f"that is different from the token's principal name ({token.principal})"
+            self._move("accept:failure")
+            return AuthenticationFailed(
+                reason=FailureReason.AUTHZID_MISMATCH,
+                message=f"Authentication failed: Client requested an authorization id "
+                f"({authzid}) that is different from the token's principal name "
+                f"({token.principal})",
             )
         extensions = self._validated_extensions(token, response.extensions)
-        self._move("accept")
+        if isinstance(extensions, AuthenticationFailed):
+            self._move("accept:failure")
+            return extensions
+        self._move("accept:success")
         self._token = token
         self._extensions = extensions
         return Authenticated(token=token, authzid=authzid, extensions=extensions)
 
-    @_moves
+    @moves
     def reject(self, error: ErrorResponse) -> ChallengeIssued:
         """Refuse the token with an RFC 7628 error challenge; send its ``reply``."""
         self._check("reject")
@@ -631,7 +624,7 @@ class ServerSession(_Machine[ServerState]):
         self._challenge = error
         return ChallengeIssued(error=error, reply=error.encode())
 
-    def _receive_challenge_reply(self, data: bytes) -> NoReturn:
+    def _receive_challenge_reply(self, data: bytes) -> AuthenticationFailed:
         challenge = self._challenge
         assert challenge is not None  # CHALLENGED always has one
         if data != KVSEP:
@@ -641,16 +634,11 @@ class ServerSession(_Machine[ServerState]):
                 offset=0,
             )
         self._move("receive:kvsep")
-        raise AuthenticationFailed(
-            challenge.encode().decode(),
-            status=challenge.status,
-            scope=challenge.scope,
-            openid_configuration=challenge.openid_configuration,
-        )
+        return AuthenticationFailed.after_challenge(challenge)
 
     def _validated_extensions(
         self, token: OAuthBearerToken, extensions: Mapping[str, str]
-    ) -> Mapping[str, str]:
+    ) -> Mapping[str, str] | AuthenticationFailed:
         if self._extension_validator is None:
             # Kafka's own validator callback handlers mark every extension valid.
             return extensions
@@ -668,8 +656,10 @@ class ServerSession(_Machine[ServerState]):
         invalid = [(name, verdict.invalid[name]) for name in extensions if name in verdict.invalid]
         if invalid:
             listed = "; ".join(f"{name}: {why}" for name, why in invalid)
-            raise AuthenticationFailed(
-                f"Authentication failed: {len(invalid)} extensions are invalid! They are: {listed}"
+            return AuthenticationFailed(
+                reason=FailureReason.INVALID_EXTENSIONS,
+                message=f"Authentication failed: {len(invalid)} extensions are invalid! "
+                f"They are: {listed}",
             )
         return types.MappingProxyType(
             {name: value for name, value in extensions.items() if name in verdict.valid}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self, runtime_checkable
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
@@ -66,43 +66,39 @@ class OAuthBearerToken:
         if not isinstance(self.claims, types.MappingProxyType):
             object.__setattr__(self, "claims", types.MappingProxyType(dict(self.claims)))
 
+    @classmethod
+    def _checked_by_validator(  # noqa: PLR0917 - the token's fields, in order
+        cls,
+        value: str,
+        principal: str,
+        scope: frozenset[str],
+        lifetime_ms: int,
+        start_time_ms: int | None,
+        claims: types.MappingProxyType[str, Any],
+    ) -> Self:
+        """A token whose fields a validator has already checked, built without
+        ``__post_init__`` (a validator builds one per token: its hot path).
 
-def _unchecked_token(  # noqa: PLR0917 - the token's fields, in order
-    value: str,
-    principal: str,
-    scope: frozenset[str],
-    lifetime_ms: int,
-    start_time_ms: int | None,
-    claims: Mapping[str, Any],
-) -> OAuthBearerToken:
-    """A token whose fields a validator has already checked, built without
-    ``__post_init__`` (validators build one per token: this is their hot path).
-
-    ``claims`` must already be read-only. The token is built as a plain object
-    with the same slots and then given its class, the cheapest way to fill a
-    frozen slotted dataclass.
-    """
-    token = _TokenFields()
-    token.value = value
-    token.principal = principal
-    token.scope = scope
-    token.lifetime_ms = lifetime_ms
-    token.start_time_ms = start_time_ms
-    token.claims = claims
-    token.__class__ = OAuthBearerToken  # type: ignore[assignment]
-    return token  # type: ignore[return-value]
+        Private to the validators of this package; ``claims`` must already be
+        read-only. The frozen dataclass refuses attribute assignment, so the
+        slots are filled through their descriptors (:data:`_SLOT_SETTERS`),
+        twice as fast as ``object.__setattr__``."""
+        token = object.__new__(cls)
+        set_value, set_principal, set_scope, set_lifetime, set_start, set_claims = _SLOT_SETTERS
+        set_value(token, value)
+        set_principal(token, principal)
+        set_scope(token, scope)
+        set_lifetime(token, lifetime_ms)
+        set_start(token, start_time_ms)
+        set_claims(token, claims)
+        return token
 
 
-class _TokenFields:
-    """OAuthBearerToken's slots without its checks; see :func:`_unchecked_token`."""
-
-    __slots__ = OAuthBearerToken.__slots__
-    value: str
-    principal: str
-    scope: frozenset[str]
-    lifetime_ms: int
-    start_time_ms: int | None
-    claims: Mapping[str, Any]
+#: The slot descriptors' setters of :class:`OAuthBearerToken`, in field order:
+#: how :meth:`OAuthBearerToken._checked_by_validator` fills a frozen token.
+_SLOT_SETTERS: Final = tuple(
+    OAuthBearerToken.__dict__[field.name].__set__ for field in dataclasses.fields(OAuthBearerToken)
+)
 
 
 @runtime_checkable

@@ -37,7 +37,7 @@ import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from oauthbearer.errors import ConfigurationError, InvalidToken
+from oauthbearer.errors import ConfigurationError, InvalidToken, TokenReason
 from oauthbearer.kafka_claims import java_integer, java_trim
 from oauthbearer.token import OAuthBearerToken
 
@@ -134,7 +134,7 @@ def _read_part(part: str) -> dict[str, Any]:
     try:
         raw = _b64url_decode(part)
     except (ValueError, binascii.Error):
-        raise _illegal("malformed Base64 URL encoded value") from None
+        raise _illegal(TokenReason.MALFORMED, "malformed Base64 URL encoded value") from None
     if not raw:
         return {}
     tree = _read_json(raw)
@@ -159,7 +159,7 @@ def _read_json(raw: bytes) -> Any:
         tree, end = _JSON_DECODER.raw_decode(text, start)
         text[start:end].encode("utf-8")
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        raise _illegal("malformed JSON") from None
+        raise _illegal(TokenReason.MALFORMED, "malformed JSON") from None
     return tree
 
 
@@ -205,14 +205,15 @@ class _IllegalToken(Exception):
     """Kafka's OAuthBearerIllegalTokenException: a detail, and a scope for
     ``insufficient_scope``."""
 
-    def __init__(self, detail: str, scope: str | None = None) -> None:
+    def __init__(self, reason: TokenReason, detail: str, scope: str | None = None) -> None:
         super().__init__(detail)
+        self.reason = reason
         self.detail = detail
         self.scope = scope
 
 
-def _illegal(detail: str) -> _IllegalToken:
-    return _IllegalToken(detail)
+def _illegal(reason: TokenReason, detail: str) -> _IllegalToken:
+    return _IllegalToken(reason, detail)
 
 
 def read_jws_part(part: str) -> dict[str, Any]:
@@ -238,36 +239,45 @@ class _Jws:
 def _parse_jws(token: str, principal_claim: str, scope_claim: str) -> _Jws:
     """Kafka's ``OAuthBearerUnsecuredJws`` constructor: its checks, in its order."""
     if ".." in token:
-        raise _illegal("Malformed compact serialization contains '..'")
+        raise _illegal(TokenReason.MALFORMED, "Malformed compact serialization contains '..'")
     # Java's split("\\.") drops trailing empty parts and Kafka adds one back for a
     # trailing "."; with ".." refused, that is exactly Python's split.
     parts = token.split(".")
     if len(parts) != 3:
         raise _illegal(
+            TokenReason.MALFORMED,
             "Unsecured JWS compact serializations must have 3 dot-separated "
-            "Base64URL-encoded values"
+            "Base64URL-encoded values",
         )
     header = _read_part(parts[0])
     claims = _read_part(parts[1])
     alg = header.get("alg")
     if alg is None:
-        raise _illegal("JWS header must have an Algorithm value")
+        raise _illegal(TokenReason.UNSUPPORTED_ALGORITHM, "JWS header must have an Algorithm value")
     if (alg if isinstance(alg, str) else str(alg)) != "none":
-        raise _illegal("Unsecured JWS must have 'none' for an algorithm")
+        raise _illegal(
+            TokenReason.UNSUPPORTED_ALGORITHM, "Unsecured JWS must have 'none' for an algorithm"
+        )
     if parts[2]:
-        raise _illegal("Unsecured JWS must not contain a digital signature")
+        raise _illegal(
+            TokenReason.BAD_SIGNATURE, "Unsecured JWS must not contain a digital signature"
+        )
     scope = _claim_scope(claims, scope_claim)
     exp = claims.get("exp")
     if exp is None:
-        raise _illegal("No expiration time in JWT")
+        raise _illegal(TokenReason.MISSING_CLAIM, "No expiration time in JWT")
     _require_number("exp", exp)
     principal = claims.get(principal_claim)
     if principal is not None and not isinstance(principal, str):
         raise _illegal(
-            f"The '{principal_claim}' claim was not of type String: {_java_type(principal)}"
+            TokenReason.INVALID_CLAIM,
+            f"The '{principal_claim}' claim was not of type String: {_java_type(principal)}",
         )
     if principal is None or not java_trim(principal):
-        raise _illegal(f"No principal name in JWT claim: {principal_claim}")
+        raise _illegal(
+            TokenReason.MISSING_CLAIM if principal is None else TokenReason.INVALID_CLAIM,
+            f"No principal name in JWT claim: {principal_claim}",
+        )
     iat = claims.get("iat")
     if iat is not None:
         _require_number("iat", iat)
@@ -282,7 +292,10 @@ def _parse_jws(token: str, principal_claim: str, scope_claim: str) -> _Jws:
 
 def _require_number(name: str, value: Any) -> None:
     if isinstance(value, str | list):
-        raise _illegal(f"The '{name}' claim was not of type Number: {_java_type(value)}")
+        raise _illegal(
+            TokenReason.INVALID_CLAIM,
+            f"The '{name}' claim was not of type Number: {_java_type(value)}",
+        )
 
 
 def _claim_scope(claims: Mapping[str, Any], name: str) -> frozenset[str]:
@@ -295,7 +308,10 @@ def _claim_scope(claims: Mapping[str, Any], name: str) -> frozenset[str]:
         trimmed = java_trim(value)
         return frozenset({trimmed}) if trimmed else frozenset()
     if not isinstance(value, list):
-        raise _illegal(f"The '{name}' claim was not of type List: {_java_type(value)}")
+        raise _illegal(
+            TokenReason.INVALID_CLAIM,
+            f"The '{name}' claim was not of type List: {_java_type(value)}",
+        )
     return frozenset(java_trim(item) for item in value if java_trim(item))
 
 
@@ -387,10 +403,16 @@ class UnsecuredJwsValidator:
     def validate(self, token: str, *, now: float) -> OAuthBearerToken:
         """Kafka's checks in Kafka's order; refusals are :class:`InvalidToken`."""
         if not isinstance(token, str) or not token:
-            raise InvalidToken("invalid_token", detail="token value must not be empty")
+            raise InvalidToken(
+                "invalid_token",
+                reason=TokenReason.MALFORMED,
+                detail="token value must not be empty",
+            )
         if len(token) > MAX_UNSECURED_TOKEN_LENGTH:
             raise InvalidToken(
-                "invalid_token", detail=f"token longer than {MAX_UNSECURED_TOKEN_LENGTH} characters"
+                "invalid_token",
+                reason=TokenReason.TOO_LARGE,
+                detail=f"token longer than {MAX_UNSECURED_TOKEN_LENGTH} characters",
             )
         try:
             jws = _parse_jws(token, self.principal_claim_name, self.scope_claim_name)
@@ -398,9 +420,12 @@ class UnsecuredJwsValidator:
         except _IllegalToken as exc:
             if exc.scope is not None:
                 raise InvalidToken(
-                    "insufficient_scope", scope=exc.scope, detail=exc.detail
+                    "insufficient_scope",
+                    reason=TokenReason.INSUFFICIENT_SCOPE,
+                    scope=exc.scope,
+                    detail=exc.detail,
                 ) from None
-            raise InvalidToken("invalid_token", detail=exc.detail) from None
+            raise InvalidToken("invalid_token", reason=exc.reason, detail=exc.detail) from None
         return OAuthBearerToken(
             value=token,
             principal=jws.principal,
@@ -415,23 +440,27 @@ class UnsecuredJwsValidator:
         skew = self.allowable_clock_skew_ms
         if jws.iat is not None and 1000 * jws.iat > now_ms + skew:
             raise _illegal(
+                TokenReason.NOT_YET_VALID,
                 f"The Issued At value ({_format_seconds(jws.iat)} seconds) was after the "
-                f"indicated time ({now_ms} ms) plus allowable clock skew ({skew} ms)"
+                f"indicated time ({now_ms} ms) plus allowable clock skew ({skew} ms)",
             )
         if now_ms - skew >= 1000 * jws.exp:
             raise _illegal(
+                TokenReason.EXPIRED,
                 f"The indicated time ({now_ms} ms) minus allowable clock skew ({skew} ms) "
-                f"was on or after the Expiration Time value ({_format_seconds(jws.exp)} seconds)"
+                f"was on or after the Expiration Time value ({_format_seconds(jws.exp)} seconds)",
             )
         if jws.iat is not None and jws.exp <= jws.iat:
             raise _illegal(
+                TokenReason.INVALID_CLAIM,
                 f"The Expiration Time time ({_format_seconds(jws.exp)} seconds) was not after "
-                f"the Issued At time ({_format_seconds(jws.iat)} seconds)"
+                f"the Issued At time ({_format_seconds(jws.iat)} seconds)",
             )
         for required in self.required_scope:
             if required not in jws.scope:
                 # Kafka prints its HashSet of the token's scope; we print it sorted.
                 raise _IllegalToken(
+                    TokenReason.INSUFFICIENT_SCOPE,
                     f"The provided scope ({_java_list(sorted(jws.scope))}) was missing a "
                     f"required scope ({required}).  All required scope elements: "
                     f"{_java_list(self.required_scope)}",

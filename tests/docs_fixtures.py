@@ -164,10 +164,12 @@ class _MailServer(socketserver.ThreadingTCPServer):
         try:
             event = session.receive(data, now=time.time())
             if isinstance(event, ChallengeIssued):
-                session.receive(challenge(event.reply))  # raises AuthenticationFailed
+                session.receive(challenge(event.reply))  # the failure event
+                return False
         except OAuthBearerError:
             return False
-        assert isinstance(event, Authenticated)
+        if not isinstance(event, Authenticated):
+            return False  # the failure event: the authzid policy refused
         self.logins.append(event.token.principal)
         return True
 

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oauthbearer import MALFORMED_REASONS, ConfigurationError, Dialect
+from oauthbearer import ConfigurationError, Dialect, MalformedReason
 from oauthbearer._text import escape_bytes as escape
 from oauthbearer.cli import main
 from oauthbearer.testing.conformance import (
@@ -89,7 +89,7 @@ def test_every_case_is_well_formed() -> None:
             verdict = expectation.verdict
             assert expectation.source, case.id
             if verdict.outcome is Outcome.REJECT:
-                assert verdict.reason in MALFORMED_REASONS, case.id
+                assert verdict.reason in set(MalformedReason), case.id
                 # Kafka's text belongs to Kafka's dialect, and only there.
                 has_text = "kafka_message" in verdict.fields
                 assert has_text == (dialect is Dialect.KAFKA and verdict.reason != "too-large")

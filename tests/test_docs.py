@@ -42,7 +42,7 @@
 - The state tables in exchange.md list exactly the transitions of
   ``_CLIENT_TABLE`` and ``_SERVER_TABLE``.
 - The reason-code table (rendered by docs/_ext/oauthbearer_docs.py) has one
-  entry per code of ``MALFORMED_REASONS``, and each example raises its code.
+  entry per code of ``MalformedReason``, and each example raises its code.
 - api.md lists a page per public module (one with ``__all__``), in docs/api/.
 - The limits quoted on security.md are the constants' values.
 - Sphinx builds the site with warnings as errors.
@@ -71,7 +71,7 @@ import pytest
 from sphinx.cmd.build import build_main
 
 import oauthbearer
-from oauthbearer import MALFORMED_REASONS
+from oauthbearer import MalformedReason
 from oauthbearer.session import _CLIENT_TABLE, _SERVER_TABLE
 from tests.docs_fixtures import FIXTURES, Missing, PageFixtures
 from tests.peers import missing_peer
@@ -619,7 +619,7 @@ def _load_extension() -> types.ModuleType:
 
 def test_reason_table_covers_every_code() -> None:
     extension = _load_extension()
-    assert set(extension.REASON_EXAMPLES) == set(MALFORMED_REASONS)
+    assert set(extension.REASON_EXAMPLES) == set(MalformedReason)
 
 
 def test_reason_examples_raise_their_codes() -> None:
@@ -634,7 +634,7 @@ def test_every_code_raised_in_the_source_is_registered() -> None:
         source = path.read_text(encoding="utf-8")
         raised |= set(re.findall(r"\b(?:MalformedMessage|fail)\(\s*\"([a-z0-9-]+)\"", source))
     assert raised
-    assert raised <= set(MALFORMED_REASONS)
+    assert raised <= set(MalformedReason)
 
 
 # --- The API reference ---------------------------------------------------------------------
@@ -749,7 +749,7 @@ def test_docs_build_with_warnings_as_errors(tmp_path: Path) -> None:
     status = build_main([*argv, str(DOCS), str(out)])
     assert status == 0
     reasons = (out / "reasons.html").read_text(encoding="utf-8")
-    for code in MALFORMED_REASONS:
+    for code in MalformedReason:
         assert reasons.count(f'id="reason-{code}"') == 1, code
     for page in PAGES:
         html = out / page.relative_to(DOCS).with_suffix(".html")

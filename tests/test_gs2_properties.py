@@ -10,11 +10,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from oauthbearer import (
-    MALFORMED_REASONS,
     ClientInitialResponse,
     Dialect,
     ErrorResponse,
     MalformedMessage,
+    MalformedReason,
 )
 from oauthbearer.gs2 import _decode_fast, _interpret, _scan
 from oauthbearer.testing import strategies as obs
@@ -58,7 +58,7 @@ def test_any_bytes_give_a_message_or_our_error(data: bytes, dialect: Dialect) ->
     try:
         ClientInitialResponse.decode(data, dialect=dialect)
     except MalformedMessage as err:
-        assert err.reason in MALFORMED_REASONS
+        assert err.reason in MalformedReason
         assert err.offset is not None
         assert 0 <= err.offset <= len(data)
 
@@ -201,4 +201,4 @@ def test_any_bytes_give_an_error_response_or_our_error(data: bytes) -> None:
     try:
         ErrorResponse.decode(data, max_size=20_000)
     except MalformedMessage as err:
-        assert err.reason in MALFORMED_REASONS
+        assert err.reason in MalformedReason

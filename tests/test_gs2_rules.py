@@ -12,7 +12,6 @@ import pytest
 
 from oauthbearer import (
     KAFKA_MAX_RECEIVE_SIZE,
-    MALFORMED_REASONS,
     MAX_EXTENSIONS,
     MAX_INITIAL_RESPONSE_SIZE,
     ArgumentTypeError,
@@ -20,6 +19,7 @@ from oauthbearer import (
     ConfigurationError,
     Dialect,
     MalformedMessage,
+    MalformedReason,
 )
 
 T = b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."
@@ -245,7 +245,7 @@ def _check(data: bytes, dialect: Dialect, outcome: Outcome) -> None:
             ClientInitialResponse.decode(data, dialect=dialect)
         err = info.value
         assert err.reason == outcome, str(err)
-        assert err.reason in MALFORMED_REASONS
+        assert err.reason in MalformedReason
         assert err.offset is not None
         assert 0 <= err.offset <= len(data)
         assert err.status == "invalid_request"

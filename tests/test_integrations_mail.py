@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer import (
+    AuthenticationFailed,
     AuthzidPolicy,
     ClientInitialResponse,
     ErrorResponse,
@@ -34,11 +35,11 @@ from oauthbearer import (
 )
 from oauthbearer.errors import (
     ArgumentTypeError,
-    AuthenticationFailed,
     ConfigurationError,
     MalformedMessage,
     OAuthBearerError,
     ProtocolError,
+    TokenReason,
 )
 from oauthbearer.integrations import mail
 from oauthbearer.integrations.mail import OAuthBearerAuth
@@ -61,7 +62,9 @@ class Validator:
 
     def validate(self, token: str, *, now: float) -> OAuthBearerToken:
         if token != GOOD:
-            raise InvalidToken("invalid_token", detail="not the good token")
+            raise InvalidToken(
+                "invalid_token", reason=TokenReason.INACTIVE, detail="not the good token"
+            )
         return OAuthBearerToken(value=token, principal="alice", lifetime_ms=int(now + 60) * 1000)
 
 
@@ -85,7 +88,9 @@ class SaslServer:
         assert session is not None
         try:
             event = session.receive(data, now=NOW)
-        except (MalformedMessage, AuthenticationFailed):
+        except MalformedMessage:
+            return "no", b""
+        if isinstance(event, AuthenticationFailed):
             return "no", b""
         if isinstance(event, ChallengeIssued):
             return "challenge", event.reply

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from oauthbearer import AuthenticationFailed, OAuthBearerToken
+from oauthbearer import OAuthBearerError, OAuthBearerToken
 from oauthbearer.integrations import asyncpg as asyncpg_adapter
 from oauthbearer.integrations import pg8000 as pg8000_adapter
 from oauthbearer.integrations.postgresql import PostgresLoginFailed
@@ -74,7 +74,7 @@ def test_a_refused_token_raises_the_challenge(postgres_server: PostgresServer, q
     postgres_server.grant({})
     with pytest.raises(PostgresLoginFailed) as info:
         query(postgres_server, "expired-token")
-    assert isinstance(info.value, AuthenticationFailed)
+    assert isinstance(info.value, OAuthBearerError)
     assert info.value.status == "invalid_token"
     assert info.value.scope == SCOPE
     assert info.value.openid_configuration == DISCOVERY_URL

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, TokenReason
 from oauthbearer.kafka_claims import KAFKA_MAX_TOKEN_LENGTH
 from oauthbearer.session import ServerSession
 from oauthbearer.token import TokenValidator
@@ -115,11 +115,16 @@ def forge(
     return f"{parts[0]}.{parts[1]}.{b64url(raw_signature(alg, key, signing_input))}"
 
 
-def refused(validator: JwtValidator, token: str, *, now: float = NOW) -> str:
-    """The detail of the refusal; it never quotes the token or its signature."""
+def refusal(validator: JwtValidator, token: str, *, now: float = NOW) -> InvalidToken:
+    """The refusal of ``token``."""
     with pytest.raises(InvalidToken) as caught:
         validator.validate(token, now=now)
-    error = caught.value
+    return caught.value
+
+
+def refused(validator: JwtValidator, token: str, *, now: float = NOW) -> str:
+    """The detail of the refusal; it never quotes the token or its signature."""
+    error = refusal(validator, token, now=now)
     assert error.status == "invalid_token"
     assert error.detail
     if len(token) > 40:
@@ -566,46 +571,70 @@ def test_payload_json(validator: JwtValidator, payload: bytes, detail: str) -> N
 
 
 @pytest.mark.parametrize(
-    ("changes", "detail"),
+    ("changes", "reason", "detail"),
     [
-        ({"exp": None}, "no 'exp' claim, which is required"),
-        ({"exp": "1800003600"}, "'exp' claim is not a number"),
-        ({"exp": True}, "'exp' claim is not a number"),
-        ({"exp": [1800003600]}, "'exp' claim is not a number"),
-        ({"exp": -1}, "'exp' claim is out of range"),
-        ({"exp": 10**12}, "'exp' claim is out of range"),
-        ({"exp": int(NOW) - 31}, "the JWT expired"),
-        ({"exp": int(NOW) - 30}, "the JWT expired"),
-        ({"exp": NOW - 29.5}, None),
-        ({"iat": None}, "no 'iat' claim, which is required (require_iat)"),
-        ({"iat": "1"}, "'iat' claim is not a number"),
-        ({"iat": False}, "'iat' claim is not a number"),
-        ({"iat": int(NOW) + 31}, "issued in the future"),
-        ({"iat": int(NOW) + 30}, None),
-        ({"nbf": int(NOW) + 31}, "not valid yet"),
-        ({"nbf": int(NOW) + 30}, None),
-        ({"nbf": "soon"}, "'nbf' claim is not a number"),
-        ({"sub": None}, "no 'sub' claim (the principal)"),
-        ({"sub": 42}, "'sub' claim (the principal) is not a string"),
-        ({"sub": ""}, "is blank"),
-        ({"sub": "   "}, "is blank"),
-        ({"sub": " alice"}, "surrounding whitespace"),
-        ({"sub": "alice\n"}, "surrounding whitespace"),
-        ({"sub": "al\x00ice"}, "control characters"),
-        ({"scope": 5}, "'scope' claim (the scope) is not a string or an array of strings"),
-        ({"scope": ["a", 1]}, "is not a string or an array of strings"),
-        ({"scope": {"a": 1}}, "is not a string or an array of strings"),
-        ({"aud": "kafka"}, "has an 'aud' claim but no audience is configured"),
-        ({"aud": []}, "has an 'aud' claim but no audience is configured"),
+        ({"exp": None}, TokenReason.MISSING_CLAIM, "no 'exp' claim, which is required"),
+        ({"exp": "1800003600"}, TokenReason.INVALID_CLAIM, "'exp' claim is not a number"),
+        ({"exp": True}, TokenReason.INVALID_CLAIM, "'exp' claim is not a number"),
+        ({"exp": [1800003600]}, TokenReason.INVALID_CLAIM, "'exp' claim is not a number"),
+        ({"exp": -1}, TokenReason.INVALID_CLAIM, "'exp' claim is out of range"),
+        ({"exp": 10**12}, TokenReason.INVALID_CLAIM, "'exp' claim is out of range"),
+        ({"exp": int(NOW) - 31}, TokenReason.EXPIRED, "the JWT expired"),
+        ({"exp": int(NOW) - 30}, TokenReason.EXPIRED, "the JWT expired"),
+        ({"exp": NOW - 29.5}, None, None),
+        (
+            {"iat": None},
+            TokenReason.MISSING_CLAIM,
+            "no 'iat' claim, which is required (require_iat)",
+        ),
+        ({"iat": "1"}, TokenReason.INVALID_CLAIM, "'iat' claim is not a number"),
+        ({"iat": False}, TokenReason.INVALID_CLAIM, "'iat' claim is not a number"),
+        ({"iat": int(NOW) + 31}, TokenReason.NOT_YET_VALID, "issued in the future"),
+        ({"iat": int(NOW) + 30}, None, None),
+        ({"nbf": int(NOW) + 31}, TokenReason.NOT_YET_VALID, "not valid yet"),
+        ({"nbf": int(NOW) + 30}, None, None),
+        ({"nbf": "soon"}, TokenReason.INVALID_CLAIM, "'nbf' claim is not a number"),
+        ({"sub": None}, TokenReason.MISSING_CLAIM, "no 'sub' claim (the principal)"),
+        ({"sub": 42}, TokenReason.INVALID_CLAIM, "'sub' claim (the principal) is not a string"),
+        ({"sub": ""}, TokenReason.INVALID_CLAIM, "is blank"),
+        ({"sub": "   "}, TokenReason.INVALID_CLAIM, "is blank"),
+        ({"sub": " alice"}, TokenReason.INVALID_CLAIM, "surrounding whitespace"),
+        ({"sub": "alice\n"}, TokenReason.INVALID_CLAIM, "surrounding whitespace"),
+        ({"sub": "al\x00ice"}, TokenReason.INVALID_CLAIM, "control characters"),
+        (
+            {"scope": 5},
+            TokenReason.INVALID_CLAIM,
+            "'scope' claim (the scope) is not a string or an array of strings",
+        ),
+        ({"scope": ["a", 1]}, TokenReason.INVALID_CLAIM, "is not a string or an array of strings"),
+        ({"scope": {"a": 1}}, TokenReason.INVALID_CLAIM, "is not a string or an array of strings"),
+        (
+            {"aud": "kafka"},
+            TokenReason.WRONG_AUDIENCE,
+            "has an 'aud' claim but no audience is configured",
+        ),
+        (
+            {"aud": []},
+            TokenReason.WRONG_AUDIENCE,
+            "has an 'aud' claim but no audience is configured",
+        ),
     ],
 )
-def test_claims(validator: JwtValidator, changes: dict[str, Any], detail: str | None) -> None:
+def test_claims(
+    validator: JwtValidator,
+    changes: dict[str, Any],
+    reason: TokenReason | None,
+    detail: str | None,
+) -> None:
+    """Each claim's refusal has its reason; the detail names the claim for the log."""
     payload = claims()
     payload.update(changes)
     token = sign({name: value for name, value in payload.items() if value is not None})
-    if detail is None:
+    if reason is None:
         assert validator.validate(token, now=NOW).principal == "alice"
     else:
+        assert refusal(validator, token).reason is reason
+        assert detail is not None
         assert detail in refused(validator, token)
 
 

@@ -17,9 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer import ClientSession, ServerSession, UnsecuredJwsValidator
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, SessionStateError
+from oauthbearer.errors import (
+    ArgumentTypeError,
+    ClientFailureReason,
+    ConfigurationError,
+    SessionStateError,
+)
 from oauthbearer.kafka import (
-    CLIENT_FAILURE_REASONS,
     NEED_DATA,
     PAUSED,
     ApiKey,
@@ -302,7 +306,9 @@ def test_error_58_without_a_challenge_carries_the_brokers_message() -> None:
         + reply(2, SaslAuthenticateResponse(error_code=58, error_message=text), 2),
     )
     assert events == [
-        ClientAuthenticationFailed(message=text, error_code=58, reason="authentication-failed")
+        ClientAuthenticationFailed(
+            message=text, error_code=58, reason=ClientFailureReason.AUTHENTICATION_FAILED
+        )
     ]
 
 
@@ -492,7 +498,7 @@ def test_a_used_session_is_refused() -> None:
 
 
 def test_every_reason_is_documented() -> None:
-    assert set(CLIENT_FAILURE_REASONS) >= {
+    assert set(ClientFailureReason) >= {
         "authentication-failed",
         "success-after-challenge",
         "unsupported-mechanism",

@@ -20,9 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer import ClientInitialResponse, ErrorResponse, ServerSession, UnsecuredJwsValidator
-from oauthbearer.errors import ConfigurationError, OAuthBearerError, SessionStateError
+from oauthbearer.errors import (
+    ConfigurationError,
+    OAuthBearerError,
+    ServerFailureReason,
+    SessionStateError,
+)
 from oauthbearer.kafka import (
-    CONNECTION_FAILURE_REASONS,
     DEFAULT_AUTHENTICATION_TIMEOUT_MS,
     MAX_ELEMENTS_BEFORE_AUTHENTICATION,
     MAX_METADATA_TOPICS,
@@ -257,7 +261,9 @@ def test_refusal_goes_through_the_challenge_and_x01_with_error_58() -> None:
     assert phase_of(conn) is ServerPhase.CHALLENGED
     (event,) = pump(conn, authenticate(b"\x01", correlation=4))
     assert event == ServerAuthenticationFailed(
-        message=challenge.auth_bytes.decode(), error_code=58, reason="authentication-failed"
+        message=challenge.auth_bytes.decode(),
+        error_code=58,
+        reason=ServerFailureReason.AUTHENTICATION_FAILED,
     )
     final = response(conn.data_to_send(), 36, 1)
     assert final == SaslAuthenticateResponse(
@@ -277,7 +283,7 @@ def test_a_client_skipping_the_x01_is_granted_nothing() -> None:
             message="Unexpected Kafka request of type METADATA during SASL authentication. "
             "The client ignored the error challenge; nothing is granted.",
             error_code=34,
-            reason="challenge-ignored",
+            reason=ServerFailureReason.CHALLENGE_IGNORED,
         )
     ]
     reply = response(conn.data_to_send(), 3, 1)
@@ -346,7 +352,9 @@ def test_unsupported_mechanism_gets_33_with_the_enabled_list() -> None:
     conn = server()
     (event,) = pump(conn, handshake(mechanism="PLAIN"))
     assert event == ServerAuthenticationFailed(
-        message="Unsupported SASL mechanism PLAIN", error_code=33, reason="unsupported-mechanism"
+        message="Unsupported SASL mechanism PLAIN",
+        error_code=33,
+        reason=ServerFailureReason.UNSUPPORTED_MECHANISM,
     )
     assert response(conn.data_to_send(), 17, 1) == SaslHandshakeResponse(
         error_code=33, mechanisms=("OAUTHBEARER",)
@@ -364,7 +372,7 @@ def test_a_request_before_the_handshake_fails_without_an_answer(frame: bytes, na
     assert event == ServerAuthenticationFailed(
         message=f"Unexpected Kafka request of type {name} during SASL handshake.",
         error_code=ErrorCode.INVALID_REQUEST,
-        reason="unexpected-request",
+        reason=ServerFailureReason.UNEXPECTED_REQUEST,
     )
     assert conn.data_to_send() == b""
 
@@ -462,7 +470,7 @@ def test_reauthentication_with_another_principal_is_refused() -> None:
     (event,) = pump(conn, handshake(correlation=10) + authenticate(initial("bob"), 11), now=NOW + 5)
     message = "Cannot change principals during re-authentication from User.alice: User.bob"
     assert event == ServerAuthenticationFailed(
-        message=message, error_code=58, reason="principal-changed"
+        message=message, error_code=58, reason=ServerFailureReason.PRINCIPAL_CHANGED
     )
     _, done = frames(conn.data_to_send())
     assert decode_response(done, api_key=36, api_version=1)[1] == SaslAuthenticateResponse(
@@ -527,7 +535,7 @@ def test_malformed_initial_response_gets_kafkas_generic_58() -> None:
         "with SASL mechanism OAUTHBEARER"
     )
     assert event == ServerAuthenticationFailed(
-        message=text, error_code=58, reason="malformed-response"
+        message=text, error_code=58, reason=ServerFailureReason.MALFORMED_RESPONSE
     )
 
 
@@ -556,7 +564,7 @@ def test_end_of_stream() -> None:
 
 
 def test_every_reason_is_documented() -> None:
-    assert set(CONNECTION_FAILURE_REASONS) == {
+    assert set(ServerFailureReason) == {
         "malformed-frame",
         "unexpected-request",
         "unsupported-mechanism",

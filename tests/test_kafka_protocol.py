@@ -14,10 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oauthbearer.errors import ConfigurationError, MalformedMessage
+from oauthbearer.errors import ConfigurationError, FrameReason, MalformedMessage
 from oauthbearer.kafka import (
     CONNECTION_CLOSED,
-    KAFKA_FRAME_REASONS,
     MAX_TAGGED_FIELDS,
     NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
@@ -280,7 +279,7 @@ def test_bad_primitives(read: Callable[[Reader], object], wire: str, reason: str
     with pytest.raises(MalformedFrame) as info:
         read(Reader(h(wire)))
     assert info.value.reason == reason
-    assert info.value.reason in KAFKA_FRAME_REASONS
+    assert info.value.reason in FrameReason
 
 
 def test_bytes() -> None:
@@ -869,7 +868,7 @@ def test_decode_request_is_total(data: bytes) -> None:
     try:
         decode_request(data)
     except MalformedFrame as err:
-        assert err.reason in KAFKA_FRAME_REASONS
+        assert err.reason in FrameReason
 
 
 @st.composite
@@ -897,7 +896,7 @@ def test_decode_request_is_total_on_near_misses(data: bytes) -> None:
     try:
         header, message = decode_request(data)
     except MalformedFrame as err:
-        assert err.reason in KAFKA_FRAME_REASONS
+        assert err.reason in FrameReason
         assert err.error_code in (ErrorCode.INVALID_REQUEST, ErrorCode.UNSUPPORTED_VERSION)
     else:
         assert header.api_key == message.API_KEY
@@ -910,7 +909,7 @@ def test_decode_response_is_total(api_key: ApiKey, version: int, data: bytes) ->
     try:
         decode_response(data, api_key=api_key, api_version=version)
     except MalformedFrame as err:
-        assert err.reason in KAFKA_FRAME_REASONS
+        assert err.reason in FrameReason
         assert err.error_code == ErrorCode.CORRUPT_MESSAGE
 
 

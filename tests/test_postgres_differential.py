@@ -45,6 +45,7 @@ from oauthbearer import (
     OAuthBearerToken,
     ServerSession,
 )
+from oauthbearer.errors import TokenReason
 from oauthbearer.integrations.postgresql import (
     BackendMessage,
     BackendReader,
@@ -219,7 +220,7 @@ class _GrantedTokens:
 
     def validate(self, token: str, *, now: float) -> OAuthBearerToken:
         if token != GRANTED:
-            raise InvalidToken("invalid_token", scope=SCOPE)
+            raise InvalidToken("invalid_token", reason=TokenReason.INACTIVE, scope=SCOPE)
         return OAuthBearerToken(
             value=token, principal=ROLE, scope=frozenset(), lifetime_ms=int(now * 1000) + 60_000
         )
@@ -243,8 +244,8 @@ def ask_ours(data: bytes) -> tuple[Answer, str | None]:
     except MalformedMessage as exc:
         kind = Kind.TOO_LARGE if exc.reason == "too-large" else Kind.MALFORMED
         return Answer(kind, error=exc.reason), reason
-    except AuthenticationFailed as exc:
-        return Answer(Kind.AUTHZID, error=exc.message), reason
+    if isinstance(event, AuthenticationFailed):
+        return Answer(Kind.AUTHZID, error=event.message), reason
     if isinstance(event, Authenticated):
         return Answer(Kind.ACCEPTED), reason
     assert isinstance(event, ChallengeIssued)

@@ -21,7 +21,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from oauthbearer import MALFORMED_REASONS, Dialect, UnsecuredJwsValidator
+from oauthbearer import Dialect, MalformedReason, UnsecuredJwsValidator
 from oauthbearer._text import escape_bytes
 from oauthbearer.cli import main
 from oauthbearer.kafka.broker import BrokerEmulator
@@ -157,7 +157,7 @@ def test_probe_reports_carry_the_input() -> None:
 
 def test_an_unknown_reason_is_reported_as_such(tmp_path: Path) -> None:
     renaming = RENAMING.format(reason="frobnicated-header")
-    assert "frobnicated-header" not in MALFORMED_REASONS
+    assert not MalformedReason.knows("frobnicated-header")
     command = command_implementation(shlex.split(script(tmp_path, "renaming.py", renaming)))
     cases = select_cases(CORPUS, ["minimal", "authzid-*", "trailing-*"])
     report = run_conformance(command, cases=cases, jobs=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -34,6 +35,7 @@ from oauthbearer import (
     SessionStateError,
     TokenReceived,
 )
+from oauthbearer.errors import FailureReason, TokenReason
 from oauthbearer.session import _CLIENT_TABLE, _SERVER_TABLE
 
 if TYPE_CHECKING:
@@ -41,6 +43,18 @@ if TYPE_CHECKING:
 
 NOW = 1_700_000_000.0
 NOW_MS = int(NOW * 1000)
+
+
+def failed(event: object) -> AuthenticationFailed:
+    """``event``, which must be the failure event."""
+    assert isinstance(event, AuthenticationFailed), event
+    return event
+
+
+def granted(event: object) -> Authenticated:
+    """``event``, which must be the success event."""
+    assert isinstance(event, Authenticated), event
+    return event
 
 
 class FakeValidator:
@@ -60,8 +74,13 @@ class FakeValidator:
                 start_time_ms=int(now * 1000),
             )
         if token.startswith("scope-"):
-            raise InvalidToken("insufficient_scope", scope="write", detail="lacks write")
-        raise InvalidToken("invalid_token", detail="unknown token")
+            raise InvalidToken(
+                "insufficient_scope",
+                reason=TokenReason.INSUFFICIENT_SCOPE,
+                scope="write",
+                detail="lacks write",
+            )
+        raise InvalidToken("invalid_token", reason=TokenReason.INACTIVE, detail="unknown token")
 
 
 def current_token(server: ServerSession) -> OAuthBearerToken | None:
@@ -123,13 +142,13 @@ def test_error_challenge_path(token: str, status: str, scope: str | None) -> Non
     assert challenge.reply == b"\x01"
     assert challenge.error.status == status
     assert challenge.error.openid_configuration == "https://idp/.well-known/x"
-    with pytest.raises(AuthenticationFailed) as server_end:
-        server.receive(challenge.reply)
+    server_end = failed(server.receive(challenge.reply))
+    assert server_end.reason is FailureReason.TOKEN_REFUSED
     # Kafka relays the challenge JSON as the failure message.
-    assert server_end.value.message == issued.reply.decode()
-    with pytest.raises(AuthenticationFailed) as client_end:
-        client.receive_outcome(success=False, message=server_end.value.message)
-    assert (client_end.value.status, client_end.value.scope) == (status, scope)
+    assert server_end.message == issued.reply.decode()
+    client_end = failed(client.receive_outcome(success=False, message=server_end.message))
+    assert (client_end.status, client_end.scope) == (status, scope)
+    assert client_end.reason is FailureReason.TOKEN_REFUSED
     assert (client.state, server.state) == (ClientState.FAILED, ServerState.FAILED)
     assert server.token is None
 
@@ -156,7 +175,7 @@ def test_kafka_dialect_takes_a_new_initial_response_after_a_challenge() -> None:
     assert isinstance(again, TokenReceived)
     assert again.response.token == "good"
     assert server.state is ServerState.TOKEN_RECEIVED
-    assert server.accept(token_for("alice")).token.principal == "alice"
+    assert granted(server.accept(token_for("alice"))).token.principal == "alice"
     assert server.token is not None
 
 
@@ -175,9 +194,8 @@ def test_kafka_dialect_still_fails_on_kvsep_after_a_challenge() -> None:
     server = ServerSession(dialect="kafka")
     server.receive(ClientSession("bad").initial_response())
     server.reject(ErrorResponse("invalid_token"))
-    with pytest.raises(AuthenticationFailed) as info:
-        server.receive(b"\x01")
-    assert info.value.message == '{"status":"invalid_token"}'
+    info = failed(server.receive(b"\x01"))
+    assert info.message == '{"status":"invalid_token"}'
     assert server.state is ServerState.FAILED
 
 
@@ -194,13 +212,16 @@ def test_client_refuses_success_after_a_challenge() -> None:
 def test_client_plain_failure_without_challenge() -> None:
     client = ClientSession("t")
     client.initial_response()
-    with pytest.raises(AuthenticationFailed, match="different from the token") as info:
+    info = failed(
         client.receive_outcome(
             success=False,
             message="Authentication failed: Client requested an authorization id (a) "
             "that is different from the token's principal name (b)",
         )
-    assert info.value.status is None
+    )
+    assert re.search("different from the token", info.message)
+    assert info.reason is FailureReason.SERVER_REFUSED
+    assert info.status is None
 
 
 def test_client_success_out_of_band_and_twice() -> None:
@@ -239,8 +260,7 @@ def test_discovery_exchange() -> None:
     assert isinstance(issued, ChallengeIssued)
     challenge = client.receive(issued.reply)
     assert isinstance(challenge, ChallengeReceived)
-    with pytest.raises(AuthenticationFailed):
-        server.receive(challenge.reply)
+    failed(server.receive(challenge.reply))
     result = client.receive_outcome(success=False)
     assert isinstance(result, DiscoveryResult)
     assert result.openid_configuration == oidc
@@ -292,16 +312,21 @@ Outcome = str  # "ok", or the start of the failure message
 def test_authzid_policy(policy: str, authzid: str | None, principal: str, outcome: str) -> None:
     server = ServerSession(authzid_policy=policy)
     data = ClientSession("t", authzid=authzid).initial_response()
-    try:
-        server.receive(data)
+    result = server.receive(data)
+    if isinstance(result, TokenReceived):
         result = server.accept(token_for(principal))
-    except AuthenticationFailed as exc:
+    if isinstance(result, AuthenticationFailed):
         assert outcome != "ok"
-        assert exc.message.startswith(outcome)
+        assert result.message.startswith(outcome)
+        assert result.reason in {
+            FailureReason.AUTHZID_FORBIDDEN,
+            FailureReason.AUTHZID_REQUIRED,
+            FailureReason.AUTHZID_MISMATCH,
+        }
         assert server.state is ServerState.FAILED
         return
     assert outcome == "ok"
-    assert result.authzid == authzid
+    assert granted(result).authzid == authzid
     assert server.authzid == authzid
 
 
@@ -316,8 +341,9 @@ def test_authzid_policy_comes_before_discovery(policy: str, outcome: str) -> Non
     data = ClientSession.discovery(authzid="alice").initial_response()
     assert data == b"n,a=alice,\x01auth=\x01\x01"
     if outcome == "refused":
-        with pytest.raises(AuthenticationFailed, match="authorization identity"):
-            server.receive(data)
+        _failure = failed(server.receive(data))
+        assert _failure.reason is FailureReason.AUTHZID_FORBIDDEN
+        assert re.search("authorization identity", _failure.message)
         assert server.state is ServerState.FAILED
     else:
         assert server.receive(data).error.status == "invalid_token"  # type: ignore[union-attr]
@@ -366,7 +392,7 @@ def test_the_extension_validator_runs_without_extensions_too() -> None:
 def test_only_validated_extensions_are_exposed() -> None:
     server = ServerSession(extension_validator=verdict({"traceId"}))
     server.receive(ClientSession("t", extensions={"traceId": "1", "other": "2"}).initial_response())
-    result = server.accept(token_for("alice"))
+    result = granted(server.accept(token_for("alice")))
     assert dict(result.extensions) == {"traceId": "1"}
     assert dict(server.extensions) == {"traceId": "1"}
     assert server.negotiated_property("traceId") == "1"
@@ -378,9 +404,8 @@ def test_invalid_extensions_fail_with_kafkas_message() -> None:
         extension_validator=verdict(set(), {"b": "not allowed", "a": "wrong cluster"})
     )
     server.receive(ClientSession("t", extensions={"a": "1", "b": "2", "c": "3"}).initial_response())
-    with pytest.raises(AuthenticationFailed) as info:
-        server.accept(token_for("alice"))
-    assert info.value.message == (
+    info = failed(server.accept(token_for("alice")))
+    assert info.message == (
         "Authentication failed: 2 extensions are invalid! "
         "They are: a: wrong cluster; b: not allowed"
     )
@@ -390,7 +415,7 @@ def test_invalid_extensions_fail_with_kafkas_message() -> None:
 def test_without_a_validator_every_extension_is_valid_as_in_kafka() -> None:
     server = ServerSession()
     server.receive(ClientSession("t", extensions={"x": "1"}).initial_response())
-    assert dict(server.accept(token_for("alice")).extensions) == {"x": "1"}
+    assert dict(granted(server.accept(token_for("alice"))).extensions) == {"x": "1"}
 
 
 # --- negotiated properties and KIP-368 -------------------------------------------------------
@@ -448,7 +473,7 @@ def test_raising_extension_validator_fails_the_session() -> None:
 def test_invalid_token_with_an_unsendable_status_fails_the_session() -> None:
     class BadStatus:
         def validate(self, token: str, *, now: float) -> OAuthBearerToken:
-            raise InvalidToken('bad"status')
+            raise InvalidToken('bad"status', reason=TokenReason.MALFORMED)
 
     server = ServerSession(BadStatus())
     with pytest.raises(ConfigurationError, match="status"):
@@ -471,8 +496,8 @@ def test_receive_refuses_str_and_fails() -> None:
 def test_a_stray_call_after_success_withdraws_the_result() -> None:
     server = ServerSession()
     server.receive(ClientSession("t", extensions={"k": "v"}).initial_response())
-    granted = server.accept(token_for("alice")).token
-    assert current_token(server) is granted
+    granted_token = granted(server.accept(token_for("alice"))).token
+    assert current_token(server) is granted_token
     with pytest.raises(SessionStateError):
         server.receive(b"\x01")
     assert server.state is ServerState.FAILED
@@ -523,7 +548,7 @@ def test_client_any_call_sequence(discovery: bool, calls: list[str]) -> None:
                 assert exc.state == before.name
             continue
         table_input = call
-        if discovery and call == "receive_outcome:failure":
+        if discovery and call == "receive_outcome:failure" and before is ClientState.CHALLENGED:
             table_input = "receive_outcome:discovered"
         assert _CLIENT_TABLE[(before, table_input)] is client.state
 
@@ -544,14 +569,18 @@ def test_server_any_call_sequence(calls: list[str], dialect: Dialect) -> None:
     for call in calls:
         before = server.state
         try:
-            SERVER_CALLS[call](server)
+            event = SERVER_CALLS[call](server)
         except OAuthBearerError as exc:
             assert server.state is ServerState.FAILED
             if isinstance(exc, SessionStateError):
                 assert exc.state == before.name
             continue
-        assert (before, call) in _SERVER_TABLE
-        assert server.state is _SERVER_TABLE[(before, call)]
+        table_input = call
+        if call == "accept":
+            failure = isinstance(event, AuthenticationFailed)
+            table_input = "accept:failure" if failure else "accept:success"
+        assert (before, table_input) in _SERVER_TABLE
+        assert server.state is _SERVER_TABLE[(before, table_input)]
 
 
 def test_state_error_names_state_and_call() -> None:
@@ -584,7 +613,7 @@ def test_reprs_hold_no_token() -> None:
     client = ClientSession("s3cr3t")
     server = ServerSession()
     server.receive(client.initial_response())
-    done = server.accept(OAuthBearerToken(value="s3cr3t", principal="a", lifetime_ms=1))
+    done = granted(server.accept(OAuthBearerToken(value="s3cr3t", principal="a", lifetime_ms=1)))
     for obj in (client, server, done, done.token):
         assert "s3cr3t" not in repr(obj)
 

@@ -10,6 +10,7 @@ import pytest
 
 from oauthbearer import (
     ArgumentTypeError,
+    Authenticated,
     ClientSession,
     ClientState,
     ErrorResponse,
@@ -66,7 +67,9 @@ def test_an_extension_validator_must_return_a_verdict(verdict: object) -> None:
 
 
 def test_the_right_values_are_taken() -> None:
-    assert received().accept(TOKEN).token is TOKEN
+    granted = received().accept(TOKEN)
+    assert isinstance(granted, Authenticated)
+    assert granted.token is TOKEN
     assert received().reject(ErrorResponse("invalid_token")).reply == b'{"status":"invalid_token"}'
 
 

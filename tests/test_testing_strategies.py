@@ -15,17 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer import (
-    MALFORMED_REASONS,
     ClientInitialResponse,
     ClientSession,
     Dialect,
     ErrorResponse,
     MalformedMessage,
+    MalformedReason,
     ServerSession,
 )
+from oauthbearer.errors import FrameReason
 from oauthbearer.kafka import (
     CONNECTION_CLOSED,
-    KAFKA_FRAME_REASONS,
     Frame,
     KafkaFrameDecoder,
     MalformedFrame,
@@ -206,8 +206,8 @@ def test_each_invalid_kafka_request_raises_its_reason(reason: str, data: st.Data
 def test_every_reason_code_is_generated_or_listed_as_uncovered() -> None:
     generated = {code for codes in obs.INITIAL_RESPONSE_REASONS.values() for code in codes}
     generated |= {*obs.ERROR_RESPONSE_REASONS, "invalid-challenge-reply"}
-    assert generated | set(obs.UNCOVERED_REASONS) >= set(MALFORMED_REASONS)
-    assert set(obs.KAFKA_REQUEST_REASONS) | set(obs.UNCOVERED_REASONS) == set(KAFKA_FRAME_REASONS)
+    assert generated | set(obs.UNCOVERED_REASONS) >= set(MalformedReason)
+    assert set(obs.KAFKA_REQUEST_REASONS) | set(obs.UNCOVERED_REASONS) == set(FrameReason)
     assert not generated & set(obs.UNCOVERED_REASONS)
     doc = obs.__doc__ or ""
     for code in obs.UNCOVERED_REASONS:

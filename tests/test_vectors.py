@@ -42,6 +42,12 @@ RFC_4_4_CHALLENGE = base64.b64decode(
 )
 
 
+def failed(event: object) -> AuthenticationFailed:
+    """``event``, which must be the failure event."""
+    assert isinstance(event, AuthenticationFailed), event
+    return event
+
+
 def test_rfc7628_4_1_decodes_to_the_published_fields() -> None:
     msg = ClientInitialResponse.decode(RFC_4_1)
     assert msg.authzid == "user@example.com"
@@ -93,11 +99,9 @@ def test_rfc7628_4_3_failed_exchange_in_memory() -> None:
     challenge = client.receive(issued.reply)
     assert isinstance(challenge, ChallengeReceived)
     assert challenge.reply == base64.b64decode("AQ==")
-    with pytest.raises(AuthenticationFailed) as server_failure:
-        server.receive(challenge.reply)
-    with pytest.raises(AuthenticationFailed) as client_failure:
-        client.receive_outcome(success=False)
-    for failure in (server_failure.value, client_failure.value):
+    server_failure = failed(server.receive(challenge.reply))
+    client_failure = failed(client.receive_outcome(success=False))
+    for failure in (server_failure, client_failure):
         assert failure.status == "invalid_token"
         assert failure.scope == "example_scope"
         assert failure.openid_configuration == error.openid_configuration
@@ -159,9 +163,8 @@ def test_real_client_challenge_replies(path: pathlib.Path) -> None:
     after = capture["after_challenge"]
     if "hex" in after:
         assert bytes.fromhex(after["hex"]) == b"\x01"
-        with pytest.raises(AuthenticationFailed) as failure:
-            server.receive(bytes.fromhex(after["hex"]))
-        assert failure.value.message == issued.reply.decode()
+        failure = failed(server.receive(bytes.fromhex(after["hex"])))
+        assert failure.message == issued.reply.decode()
     else:
         assert capture["client"] == "aiokafka"
         assert server.token is None

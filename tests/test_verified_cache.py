@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from oauthbearer import ConfigurationError, InvalidToken, JsonWebKeySet, JwtValidator
+from oauthbearer import ConfigurationError, InvalidToken, JsonWebKeySet, JwtValidator, TokenReason
 from oauthbearer.validation.jwks import jwk_thumbprint
 from oauthbearer.validation.jwks_cache import JwksCache
 from oauthbearer.validation.verified_cache import VerifiedTokenCache
@@ -94,8 +94,9 @@ def test_entries_expire_with_the_token() -> None:
     short = token(KEY_A, "a", exp=NOW + 5)
     validator.validate(short, now=NOW)
     assert validator.validate(short, now=NOW + 4).principal == "alice"
-    with pytest.raises(InvalidToken, match="expired"):
+    with pytest.raises(InvalidToken) as refused:
         validator.validate(short, now=NOW + 5)
+    assert refused.value.reason is TokenReason.EXPIRED
 
 
 def test_an_entry_drops_when_its_key_leaves_the_set() -> None:
@@ -110,8 +111,9 @@ def test_an_entry_drops_when_its_key_leaves_the_set() -> None:
     assert validator.validate(signed_by_a, now=NOW).principal == "alice"
     # A refresh that drops key A: the cached answer must not outlive the key.
     cache.update(key_set((KEY_B, "b")))
-    with pytest.raises(InvalidToken, match="no configured key"):
+    with pytest.raises(InvalidToken) as refused:
         validator.validate(signed_by_a, now=NOW)
+    assert refused.value.reason is TokenReason.UNKNOWN_KID
 
 
 def test_a_key_swapped_under_the_same_kid_drops_the_entry() -> None:
@@ -122,8 +124,9 @@ def test_a_key_swapped_under_the_same_kid_drops_the_entry() -> None:
     old = token(KEY_A, "k")
     validator.validate(old, now=NOW)
     cache.update(key_set((KEY_B, "k")))  # same kid, new material
-    with pytest.raises(InvalidToken, match="does not verify"):
+    with pytest.raises(InvalidToken) as refused:
         validator.validate(old, now=NOW)
+    assert refused.value.reason is TokenReason.BAD_SIGNATURE
 
 
 def test_refusals_are_not_cached() -> None:

@@ -4,7 +4,7 @@ It does these small things:
 
 * ``reason-table``: a directive that renders the table of every
   :attr:`~oauthbearer.errors.MalformedMessage.reason` code from
-  :data:`oauthbearer.errors.MALFORMED_REASONS` (the source of truth), with an
+  :class:`oauthbearer.MalformedReason` (the source of truth), with an
   example input for each code from :data:`REASON_EXAMPLES` below. Every example
   is run at build time: if it does not raise the code it claims, or a code has
   no entry here, the build warns (and ``-W`` makes that fatal);
@@ -35,7 +35,6 @@ from sphinx.util.docutils import SphinxDirective
 
 from oauthbearer import (
     KAFKA_MAX_RECEIVE_SIZE,
-    MALFORMED_REASONS,
     MAX_ERROR_RESPONSE_SIZE,
     MAX_EXTENSIONS,
     MAX_INITIAL_RESPONSE_SIZE,
@@ -44,6 +43,7 @@ from oauthbearer import (
     Dialect,
     ErrorResponse,
     MalformedMessage,
+    MalformedReason,
     ServerSession,
 )
 
@@ -214,14 +214,14 @@ def raise_example(raiser: str, data: bytes) -> MalformedMessage | None:
 def check_reason_examples() -> list[str]:
     """Every problem with :data:`REASON_EXAMPLES`, as messages; empty when all is well.
 
-    Checks that the entries name exactly the codes of MALFORMED_REASONS, that
+    Checks that the entries name exactly the codes of MalformedReason, that
     each example raises its code in each raiser it names, and that an example
     of a code listed for one dialect only does not raise that code in the other.
     """
     problems: list[str] = []
-    codes, documented = set(MALFORMED_REASONS), set(REASON_EXAMPLES)
-    problems.extend(f"{code}: in MALFORMED_REASONS, no docs entry" for code in codes - documented)
-    problems.extend(f"{code}: docs entry, not in MALFORMED_REASONS" for code in documented - codes)
+    codes, documented = set(MalformedReason), set(REASON_EXAMPLES)
+    problems.extend(f"{code}: in MalformedReason, no docs entry" for code in codes - documented)
+    problems.extend(f"{code}: docs entry, not in MalformedReason" for code in documented - codes)
     for code, doc in REASON_EXAMPLES.items():
         if not doc.examples and not doc.note:
             problems.append(f"{code}: neither an example nor a note")
@@ -279,7 +279,8 @@ class ReasonTable(SphinxDirective):
         group += head
         body = nodes.tbody()
         group += body
-        for code, meaning in MALFORMED_REASONS.items():
+        for reason in MalformedReason:
+            code, meaning = reason.value, reason.meaning
             doc = REASON_EXAMPLES.get(code, ReasonDoc(()))
             code_cell = _cell(nodes.literal(text=code))
             code_cell["ids"].append(f"reason-{code}")
@@ -306,15 +307,16 @@ class ReasonTable(SphinxDirective):
 
 
 class CodeTable(SphinxDirective):
-    """``code-table``: a two-column table (code, meaning) of a reason mapping,
-    named by its dotted path, e.g. ``oauthbearer.kafka.KAFKA_FRAME_REASONS``."""
+    """``code-table``: a two-column table (code, meaning) of a reason registry
+    (a :class:`~oauthbearer.errors.ReasonCode` enum), named by its dotted path,
+    e.g. ``oauthbearer.errors.FrameReason``."""
 
     required_arguments = 1
     has_content = False
 
     def run(self) -> list[nodes.Node]:
         module_name, _, name = self.arguments[0].rpartition(".")
-        mapping = getattr(importlib.import_module(module_name), name)
+        registry = getattr(importlib.import_module(module_name), name)
         table = nodes.table(classes=["code-table"])
         group = nodes.tgroup(cols=2)
         table += group
@@ -325,8 +327,10 @@ class CodeTable(SphinxDirective):
         group += head
         body = nodes.tbody()
         group += body
-        for code, meaning in mapping.items():
-            body += nodes.row("", _cell(nodes.literal(text=code)), _cell(nodes.Text(meaning)))
+        for reason in registry:
+            body += nodes.row(
+                "", _cell(nodes.literal(text=reason.value)), _cell(nodes.Text(reason.meaning))
+            )
         return [table]
 
 

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from oauthbearer._text import escape_bytes
 from oauthbearer.config import ClientCredentialsConfig, broker_validator, client_login
-from oauthbearer.errors import AuthenticationFailed, OAuthBearerError
+from oauthbearer.errors import OAuthBearerError
 from oauthbearer.gs2 import Dialect
 from oauthbearer.kafka.broker import AuthenticationRecord, BrokerEmulator
 from oauthbearer.kafka.client import (
@@ -71,6 +71,7 @@ from oauthbearer.kafka.protocol import (
 from oauthbearer.login.sources import client_credentials_fetch, client_credentials_provider
 from oauthbearer.session import (
     Authenticated,
+    AuthenticationFailed,
     ChallengeIssued,
     ChallengeReceived,
     ClientSession,
@@ -540,16 +541,14 @@ def run_in_memory(out: Out = print) -> int:
     if not isinstance(challenge, ChallengeReceived):
         return 1
     out(f"   client -> server  {show_bytes(challenge.reply)}")
-    try:
-        server.receive(challenge.reply)
-    except AuthenticationFailed as exc:
-        out(f"   server            exchange failed; reports {exc.message}")
-        try:
-            client.receive_outcome(success=False, message=exc.message)
-        except AuthenticationFailed as failure:
+    failed = server.receive(challenge.reply)
+    if isinstance(failed, AuthenticationFailed):
+        out(f"   server            exchange failed ({failed.reason}); reports {failed.message}")
+        outcome = client.receive_outcome(success=False, message=failed.message)
+        if isinstance(outcome, AuthenticationFailed):
             out(
-                f"   client            AuthenticationFailed: status={failure.status!r}, "
-                f"scope={failure.scope!r}"
+                f"   client            AuthenticationFailed: status={outcome.status!r}, "
+                f"scope={outcome.scope!r}"
             )
     out(f"   client            {client.state.name}; server {server.state.name}\n")
     out("Both exchanges ended as RFC 7628 says they must.")

@@ -19,7 +19,7 @@ from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, OAuthBearerError
-from oauthbearer.gs2 import _check_extensions, _is_b64token
+from oauthbearer.gs2 import check_extensions, is_b64token
 from oauthbearer.token import OAuthBearerToken
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def kafka_extensions(extensions: Mapping[str, str] | None) -> Mapping[str, str]:
     :data:`~oauthbearer.gs2.MAX_EXTENSIONS`), and one of Kafka's broker: a value
     may not be empty (``OAuthBearerClientInitialResponse`` refuses the message).
     """
-    checked = _check_extensions({} if extensions is None else extensions)
+    checked = check_extensions({} if extensions is None else extensions)
     for key, value in checked.items():
         if not value:
             raise ConfigurationError(
@@ -80,7 +80,7 @@ def checked_token(token: object) -> OAuthBearerToken:
         raise ArgumentTypeError(
             f"the token provider returned {type(token).__name__}, not an OAuthBearerToken"
         )
-    if not _is_b64token(token.value):
+    if not is_b64token(token.value):
         raise ConfigurationError(
             "the token provider's token is not an RFC 6750 b64token (letters, digits, "
             "-._~+/ then '='s), so no OAUTHBEARER message can carry it"

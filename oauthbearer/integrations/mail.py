@@ -48,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Final
 
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, ProtocolError
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, ProtocolError, ProtocolReason
 from oauthbearer.gs2 import ClientInitialResponse, ErrorResponse
 from oauthbearer.integrations._adapter import (
     TokenSource,
@@ -227,7 +227,8 @@ class OAuthBearerAuth:
             where = "before the initial response" if session is None else "after the %x01 reply"
             raise ProtocolError(
                 f"the server sent a challenge {where}; an OAUTHBEARER exchange has "
-                "one challenge at most, the error challenge after the initial response"
+                "one challenge at most, the error challenge after the initial response",
+                reason=ProtocolReason.UNEXPECTED_CHALLENGE,
             )
         self._challenge = challenge
         try:

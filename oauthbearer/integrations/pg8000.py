@@ -13,8 +13,8 @@ trusts it. No private name of pg8000 is used or patched.
 Each call of :func:`connect` asks the token source for its current token, so
 a :class:`~oauthbearer.login.TokenProvider` refreshes tokens for new
 connections. A refused token raises
-:class:`~oauthbearer.integrations.postgresql.PostgresLoginFailed` (an
-:class:`~oauthbearer.errors.AuthenticationFailed`) with the server's
+:class:`~oauthbearer.integrations.postgresql.PostgresLoginFailed` (the
+session's :class:`~oauthbearer.session.AuthenticationFailed`, raised) with the server's
 ``status``, ``scope`` and ``openid_configuration``. :func:`discover` asks the
 server which issuer it trusts, as libpq does before its device flow.
 

@@ -31,8 +31,9 @@ What the login does with each authentication request:
 * ``AuthenticationSASLContinue``: the error challenge, answered with ``%x01``;
 * ``AuthenticationOk``: passed to the driver, and the login is done;
 * an ``ErrorResponse`` once OAUTHBEARER has started: raises
-  :class:`PostgresLoginFailed` (an :class:`~oauthbearer.errors.AuthenticationFailed`
-  with the challenge's ``status``, ``scope`` and ``openid_configuration``, if
+  :class:`PostgresLoginFailed` (the session's
+  :class:`~oauthbearer.session.AuthenticationFailed`, raised to the driver, with
+  the challenge's ``status``, ``scope`` and ``openid_configuration``, if
   there was one, and PostgreSQL's SQLSTATE); a discovery login returns a
   :class:`~oauthbearer.session.DiscoveryResult` instead;
 * any other authentication request (a password, SCRAM, GSSAPI): raises
@@ -57,9 +58,14 @@ import enum
 import struct
 from typing import TYPE_CHECKING, Final
 
-from oauthbearer.errors import AuthenticationFailed, ProtocolError
+from oauthbearer.errors import OAuthBearerError, ProtocolError, ProtocolReason
 from oauthbearer.gs2 import MAX_INITIAL_RESPONSE_SIZE
-from oauthbearer.session import ChallengeReceived, ClientSession, DiscoveryResult
+from oauthbearer.session import (
+    AuthenticationFailed,
+    ChallengeReceived,
+    ClientSession,
+    DiscoveryResult,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -182,7 +188,8 @@ class BackendReader:
         kind, length = _HEADER.unpack_from(self._buffer)
         if length < 4 or length > self._limit:
             raise ProtocolError(
-                f"the server sent a {kind!r} message of length {length}, outside 4..{self._limit}"
+                f"the server sent a {kind!r} message of length {length}, outside 4..{self._limit}",
+                reason=ProtocolReason.INVALID_MESSAGE_LENGTH,
             )
         end = 1 + length
         if len(self._buffer) < end:
@@ -225,8 +232,11 @@ class PostgresError:
         return f"{self.severity}: {self.message}{detail} [SQLSTATE {self.sqlstate}]"
 
 
-class PostgresLoginFailed(AuthenticationFailed):
+class PostgresLoginFailed(OAuthBearerError):
     """PostgreSQL refused the OAUTHBEARER login.
+
+    A driver knows failure only as an exception, so this shell raises the
+    session's :class:`~oauthbearer.session.AuthenticationFailed` outcome as one.
 
     ``status``, ``scope`` and ``openid_configuration`` come from the error
     challenge when the server sent one (the token was refused); ``error`` is
@@ -242,9 +252,11 @@ class PostgresLoginFailed(AuthenticationFailed):
         scope: str | None = None,
         openid_configuration: str | None = None,
     ) -> None:
-        super().__init__(
-            message, status=status, scope=scope, openid_configuration=openid_configuration
-        )
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.scope = scope
+        self.openid_configuration = openid_configuration
         self.error = error
         self.sqlstate = None if error is None else error.sqlstate
 
@@ -319,7 +331,10 @@ class OAuthLogin:
             self._out.to_driver += data
             return
         if self._state is LoginState.FAILED:
-            raise ProtocolError("the OAUTHBEARER login has ended; open a new connection")
+            raise ProtocolError(
+                "the OAUTHBEARER login has ended; open a new connection",
+                reason=ProtocolReason.LOGIN_ENDED,
+            )
         self._reader.receive_data(data)
         try:
             while self._state not in (LoginState.AUTHENTICATED, LoginState.FAILED):
@@ -343,17 +358,16 @@ class OAuthLogin:
             return
         self._state = LoginState.FAILED
         if state is LoginState.CHALLENGED:
-            try:
-                result = self._session.receive_outcome(
-                    success=False, message="the server closed the connection"
-                )
-            except AuthenticationFailed as exc:
+            result = self._session.receive_outcome(
+                success=False, message="the server closed the connection"
+            )
+            if isinstance(result, AuthenticationFailed):
                 raise PostgresLoginFailed(
                     "PostgreSQL refused the token and closed the connection",
-                    status=exc.status,
-                    scope=exc.scope,
-                    openid_configuration=exc.openid_configuration,
-                ) from None
+                    status=result.status,
+                    scope=result.scope,
+                    openid_configuration=result.openid_configuration,
+                )
             assert isinstance(result, DiscoveryResult)
             self._discovery = result
             return
@@ -371,12 +385,16 @@ class OAuthLogin:
             self._out.to_driver += message.encode()  # a notice, a protocol negotiation
         elif message.type != b"N":
             raise ProtocolError(
-                f"the server sent a {message.type!r} message during the OAUTHBEARER exchange"
+                f"the server sent a {message.type!r} message during the OAUTHBEARER exchange",
+                reason=ProtocolReason.UNEXPECTED_MESSAGE,
             )
 
     def _receive_authentication(self, message: BackendMessage) -> None:
         if len(message.body) < 4:
-            raise ProtocolError("the server sent a truncated authentication request")
+            raise ProtocolError(
+                "the server sent a truncated authentication request",
+                reason=ProtocolReason.INVALID_MESSAGE_LENGTH,
+            )
         (code,) = struct.unpack_from("!I", message.body)
         state = self._state
         if code == _AUTH_OK and state is LoginState.SENT:
@@ -414,7 +432,8 @@ class OAuthLogin:
             )
         else:
             raise ProtocolError(
-                f"the server sent authentication request {code} in state {state.name}"
+                f"the server sent authentication request {code} in state {state.name}",
+                reason=ProtocolReason.UNEXPECTED_MESSAGE,
             )
 
     def _authenticated(self, ok: BackendMessage) -> None:
@@ -429,16 +448,15 @@ class OAuthLogin:
             self._state = LoginState.FAILED
             return
         if state is LoginState.CHALLENGED:
-            try:
-                result = self._session.receive_outcome(success=False, message=error.message)
-            except AuthenticationFailed as exc:
+            result = self._session.receive_outcome(success=False, message=error.message)
+            if isinstance(result, AuthenticationFailed):
                 raise PostgresLoginFailed(
                     f"PostgreSQL refused the token: {error}",
                     error=error,
-                    status=exc.status,
-                    scope=exc.scope,
-                    openid_configuration=exc.openid_configuration,
-                ) from None
+                    status=result.status,
+                    scope=result.scope,
+                    openid_configuration=result.openid_configuration,
+                )
             assert isinstance(result, DiscoveryResult)
             self._discovery = result
             self._state = LoginState.FAILED

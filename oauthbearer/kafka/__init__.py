@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from oauthbearer.kafka.client import (
     API_VERSIONS_REQUEST_VERSION,
-    CLIENT_FAILURE_REASONS,
     SASL_HANDSHAKE_REQUEST_VERSION,
     ApplicationResponse,
     ClientAuthenticated,
@@ -20,13 +19,13 @@ from oauthbearer.kafka.client import (
     ClientPhase,
     KafkaClientConnection,
 )
+from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
     AUTHORIZED_OPERATIONS_OMITTED,
     CODEC_VERSIONS,
     CONNECTION_CLOSED,
     FETCH_MAX_BYTES_UNLIMITED,
-    KAFKA_FRAME_REASONS,
     MAX_STRING_LENGTH,
     MAX_TAGGED_FIELDS,
     NEED_DATA,
@@ -100,7 +99,6 @@ from oauthbearer.kafka.records import (
     encode_record_batches,
 )
 from oauthbearer.kafka.server import (
-    CONNECTION_FAILURE_REASONS,
     DEFAULT_AUTHENTICATION_TIMEOUT_MS,
     MAX_ELEMENTS_BEFORE_AUTHENTICATION,
     MAX_METADATA_TOPICS,
@@ -109,7 +107,6 @@ from oauthbearer.kafka.server import (
     MIN_REAUTH_INTERVAL_MS,
     PAUSED,
     ApplicationRequest,
-    ConnectionClosed,
     ConnectionEvent,
     KafkaServerConnection,
     ServerAuthenticated,
@@ -123,13 +120,10 @@ __all__ = [
     "API_VERSIONS_REQUEST_VERSION",
     "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
     "AUTHORIZED_OPERATIONS_OMITTED",
-    "CLIENT_FAILURE_REASONS",
     "CODEC_VERSIONS",
     "CONNECTION_CLOSED",
-    "CONNECTION_FAILURE_REASONS",
     "DEFAULT_AUTHENTICATION_TIMEOUT_MS",
     "FETCH_MAX_BYTES_UNLIMITED",
-    "KAFKA_FRAME_REASONS",
     "MAX_DECOMPRESSED_SIZE",
     "MAX_ELEMENTS_BEFORE_AUTHENTICATION",
     "MAX_METADATA_TOPICS",
@@ -172,6 +166,7 @@ __all__ = [
     "FetchTopicResponse",
     "ForgottenTopic",
     "Frame",
+    "FramedConnection",
     "KafkaClientConnection",
     "KafkaFrameDecoder",
     "KafkaServerConnection",

@@ -17,8 +17,8 @@ from oauthbearer.kafka.client import (
     ClientAuthenticationFailed,
     KafkaClientConnection,
 )
+from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import NEED_DATA, ApiKey, MetadataRequest
-from oauthbearer.kafka.server import ConnectionClosed
 
 if TYPE_CHECKING:
     import ssl

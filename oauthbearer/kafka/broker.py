@@ -83,8 +83,11 @@ from oauthbearer.errors import (
     ConfigurationError,
     InvalidToken,
     OAuthBearerError,
+    ServerFailureReason,
+    TokenReason,
 )
 from oauthbearer.gs2 import Dialect, ErrorResponse
+from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import (
     AUTHORIZED_OPERATIONS_OMITTED,
     NEED_DATA,
@@ -102,7 +105,6 @@ from oauthbearer.kafka.server import (
     DEFAULT_AUTHENTICATION_TIMEOUT_MS,
     MAX_METADATA_TOPICS,
     ApplicationRequest,
-    ConnectionClosed,
     KafkaServerConnection,
     ServerAuthenticated,
     ServerAuthenticationFailed,
@@ -217,7 +219,9 @@ TLS_HANDSHAKE_TIMEOUT_S: Final = 10.0
 #: (:attr:`~oauthbearer.errors.ConfigurationError.remedy`).
 UNSECURED_ON_NETWORK_REMEDY: Final = "allow_unsecured_on_network=True"
 #: The connection failures that mean the client speaks another protocol.
-_FOREIGN_PROTOCOL_REASONS: Final = frozenset({"tls-handshake", "http-request"})
+_FOREIGN_PROTOCOL_REASONS: Final = frozenset(
+    {ServerFailureReason.TLS_HANDSHAKE, ServerFailureReason.HTTP_REQUEST}
+)
 #: OpenSSL's reasons for a handshake that did not start with a ClientHello: the
 #: client speaks plaintext Kafka (or HTTP) to a TLS listener.
 _NOT_TLS: Final = frozenset(
@@ -246,7 +250,7 @@ class AuthenticationRecord:
 
     ``outcome`` is ``"authenticated"``, ``"reauthenticated"`` (KIP-368) or
     ``"failed"``; on failure, ``reason`` is a code of
-    :data:`~oauthbearer.kafka.CONNECTION_FAILURE_REASONS`, ``error_code`` the
+    :class:`~oauthbearer.ServerFailureReason`, ``error_code`` the
     Kafka error code, ``message`` what the client was told (or why the
     connection was closed) and ``detail`` the validator's own explanation, which
     the client never sees. No field holds the token.
@@ -925,7 +929,11 @@ class BrokerEmulator:
             type(error).__name__,
             _shown(str(error)),
         )
-        return InvalidToken("invalid_token", detail=f"validation could not complete: {error}")
+        return InvalidToken(
+            "invalid_token",
+            reason=TokenReason.UNJUDGED,
+            detail=f"validation could not complete: {error}",
+        )
 
     def permissions(self, token: OAuthBearerToken) -> Permissions | None:
         """What ``token`` may do under the authorizer (``None``: no authorizer, everything)."""

@@ -51,7 +51,7 @@ It follows Apache Kafka's Java client (``SaslClientAuthenticator`` and
 
 Errors from the broker never raise: each becomes a
 :class:`ClientAuthenticationFailed` (``reason`` in
-:data:`CLIENT_FAILURE_REASONS`), after which the connection is ``FAILED``. A
+:class:`~oauthbearer.errors.ClientFailureReason`), after which the connection is ``FAILED``. A
 call the current phase does not allow raises
 :class:`~oauthbearer.errors.SessionStateError` and leaves the connection
 ``FAILED``: one phase enum, one transition table (``_TABLE``).
@@ -71,11 +71,12 @@ from typing import TYPE_CHECKING, Final
 from oauthbearer import __version__
 from oauthbearer.errors import (
     ArgumentTypeError,
-    AuthenticationFailed,
+    ClientFailureReason,
     ConfigurationError,
     MalformedMessage,
     ProtocolError,
 )
+from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
     API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
     SOCKET_REQUEST_MAX_BYTES,
@@ -100,13 +101,14 @@ from oauthbearer.kafka.protocol import (
     encode_request,
     usable_version,
 )
-from oauthbearer.kafka.server import MECHANISM, ConnectionClosed, _FramedConnection
+from oauthbearer.kafka.server import MECHANISM
+from oauthbearer.machine import moves
 from oauthbearer.session import (
+    AuthenticationFailed,
     ChallengeReceived,
     ClientSession,
     ClientState,
     DiscoveryResult,
-    _moves,
 )
 
 if TYPE_CHECKING:
@@ -114,7 +116,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_VERSIONS_REQUEST_VERSION",
-    "CLIENT_FAILURE_REASONS",
     "SASL_HANDSHAKE_REQUEST_VERSION",
     "ApplicationResponse",
     "ClientAuthenticated",
@@ -142,27 +143,6 @@ _MAX_CORRELATION_ID: Final = (1 << 31) - 1
 #: The request classes, for ``isinstance`` (``RequestMessage`` is a Union).
 _REQUEST_TYPES: Final[tuple[type, ...]] = typing.get_args(RequestMessage)
 
-#: Every :attr:`ClientAuthenticationFailed.reason`, with its meaning.
-CLIENT_FAILURE_REASONS: Final = types.MappingProxyType(
-    {
-        "malformed-response": "a frame or a response does not follow Kafka's wire format",
-        "unexpected-response": "a response came with no request in flight, "
-        "or with another correlation id",
-        "unsupported-version": "the broker does not speak ApiVersions, SaslHandshake v1 "
-        "or SaslAuthenticate at a version this client speaks",
-        "api-versions-failed": "the broker answered ApiVersions with an error",
-        "unsupported-mechanism": "the broker does not enable OAUTHBEARER (33)",
-        "illegal-sasl-state": "the broker refused the handshake in its state (34)",
-        "handshake-failed": "the broker answered SaslHandshake with another error",
-        "authentication-failed": "the broker refused the token (SaslAuthenticate error)",
-        "malformed-challenge": "the broker's challenge is not an RFC 7628 error",
-        "success-after-challenge": "the broker reported success after an error challenge",
-        "discovery-granted": "the broker granted a discovery request, which carries no token",
-        "discovery": "a discovery exchange ended with the broker's challenge",
-    }
-)
-
-
 # --- Events ---------------------------------------------------------------------------
 
 
@@ -188,7 +168,7 @@ class ClientAuthenticationFailed:
     local refusal: CORRUPT_MESSAGE for a malformed response, UNSUPPORTED_VERSION,
     ILLEGAL_SASL_STATE for success after a challenge); ``status``, ``scope`` and
     ``openid_configuration`` come from the RFC 7628 error challenge, when there
-    was one; ``reason`` is a code of :data:`CLIENT_FAILURE_REASONS`.
+    was one; ``reason`` is a code of :class:`~oauthbearer.errors.ClientFailureReason`.
     """
 
     message: str
@@ -196,7 +176,7 @@ class ClientAuthenticationFailed:
     status: str | None = None
     scope: str | None = None
     openid_configuration: str | None = None
-    reason: str
+    reason: ClientFailureReason
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,7 +255,7 @@ _TABLE: Final[Mapping[tuple[ClientPhase, str], ClientPhase]] = types.MappingProx
 )
 
 
-class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
+class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
     """A client's side of one Kafka connection authenticating with OAUTHBEARER.
 
     ``session`` is a fresh :class:`~oauthbearer.session.ClientSession`, or the
@@ -357,20 +337,20 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
 
     # -- the h11-shaped surface --
 
-    @_moves
+    @moves
     def initiate(self) -> None:
         """Queue the first request (ApiVersions v3)."""
         self._check("initiate")
         self._move("initiate")
         self._request(ApiKey.API_VERSIONS, API_VERSIONS_REQUEST_VERSION, self._software)
 
-    @_moves
+    @moves
     def receive_data(self, data: bytes) -> None:
         """Add bytes from the broker (``b""``: it closed the connection)."""
         self._check("receive_data")
         self._decoder.receive_data(data)
 
-    @_moves
+    @moves
     def next_event(self) -> ClientEvent | DecoderEvent:
         """The next event, or :data:`~oauthbearer.kafka.NEED_DATA`.
 
@@ -381,7 +361,7 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
         self._check("next_event")
         return self._pump()
 
-    @_moves
+    @moves
     def send_request(self, api_key: int, version: int, message: RequestMessage) -> RequestHeader:
         """Queue an application request on the authenticated connection.
 
@@ -397,7 +377,7 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
         self._move("send_request")
         return header
 
-    @_moves
+    @moves
     def reauthenticate(
         self, session: ClientSession | str, *, extensions: Mapping[str, str] | None = None
     ) -> None:
@@ -540,7 +520,16 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
         try:
             if message.error_code != ErrorCode.NONE:
                 outcome = session.receive_outcome(success=False, message=message.error_message)
-                # Failure returns only to a discovery session: it asked for the challenge.
+                if isinstance(outcome, AuthenticationFailed):
+                    return self._fail(
+                        outcome.message,
+                        message.error_code,
+                        "authentication-failed",
+                        status=outcome.status,
+                        scope=outcome.scope,
+                        openid_configuration=outcome.openid_configuration,
+                    )
+                # Otherwise a discovery session's end: it asked for the challenge.
                 assert isinstance(outcome, DiscoveryResult)
                 error = outcome.error
                 return self._fail(
@@ -554,23 +543,16 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
             if self._state is ClientPhase.CHALLENGED:
                 session.receive_outcome(success=True)
             received = session.receive(message.auth_bytes)
-        except AuthenticationFailed as err:
+        except MalformedMessage as err:
             return self._fail(
-                err.message,
-                message.error_code,
-                "authentication-failed",
-                status=err.status,
-                scope=err.scope,
-                openid_configuration=err.openid_configuration,
+                str(err), ErrorCode.CORRUPT_MESSAGE, ClientFailureReason.MALFORMED_CHALLENGE
             )
         except ProtocolError as err:
-            if self._state is ClientPhase.CHALLENGED:
-                reason, code = "success-after-challenge", ErrorCode.ILLEGAL_SASL_STATE
-            elif isinstance(err, MalformedMessage):
-                reason, code = "malformed-challenge", ErrorCode.CORRUPT_MESSAGE
-            else:  # the broker granted a discovery request, which carries no token
-                reason, code = "discovery-granted", ErrorCode.ILLEGAL_SASL_STATE
-            return self._fail(str(err), code, reason)
+            # The session's reason is the connection's: success after a
+            # challenge, or a granted discovery request.
+            return self._fail(
+                str(err), ErrorCode.ILLEGAL_SASL_STATE, ClientFailureReason(err.reason)
+            )
         if isinstance(received, ChallengeReceived):
             self._move("frame:challenge")
             self._request(
@@ -621,7 +603,7 @@ class KafkaClientConnection(_FramedConnection[ClientPhase, "ClientEvent"]):
             status=status,
             scope=scope,
             openid_configuration=openid_configuration,
-            reason=reason,
+            reason=ClientFailureReason(reason),
         )
 
 

@@ -61,7 +61,13 @@ import uuid
 from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
 
 from oauthbearer._text import cut_utf8, peer_text
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
+from oauthbearer.errors import (
+    ArgumentTypeError,
+    ConfigurationError,
+    FrameReason,
+    MalformedMessage,
+    ReasonCode,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -73,7 +79,6 @@ __all__ = [
     "CODEC_VERSIONS",
     "CONNECTION_CLOSED",
     "FETCH_MAX_BYTES_UNLIMITED",
-    "KAFKA_FRAME_REASONS",
     "MAX_STRING_LENGTH",
     "MAX_TAGGED_FIELDS",
     "NEED_DATA",
@@ -275,46 +280,18 @@ AUTHORIZED_OPERATIONS_OMITTED: Final = -(1 << 31)
 
 # --- Errors ---------------------------------------------------------------------
 
-#: Every :attr:`MalformedFrame.reason`, with its meaning. ``too-large``,
-#: ``truncated``, ``trailing-data`` and ``invalid-utf8`` mean what they mean in
-#: :data:`oauthbearer.errors.MALFORMED_REASONS`.
-KAFKA_FRAME_REASONS: Final = types.MappingProxyType(
-    {
-        "too-large": "the size prefix exceeds the decoder's max_frame_size",
-        "invalid-size": "the size prefix is negative",
-        "truncated": "the frame, or the stream, ends inside a field",
-        "trailing-data": "bytes follow the last field of the message",
-        "invalid-varint": "a varint has more than its maximum of bytes, or overflows",
-        "invalid-length": "a length is negative or null where the field is not nullable, "
-        "exceeds the string limit, claims more elements than bytes remain, or more "
-        "elements (or tagged fields) than the reader's limit",
-        "invalid-utf8": "a string is not UTF-8",
-        "invalid-boolean": "a BOOLEAN byte is neither 0 nor 1",
-        "invalid-tagged-fields": "tags are not in strictly increasing order",
-        "unknown-api-key": "the request's API key is not one this codec speaks",
-        "invalid-topic": "a Metadata request asks about a topic by neither name nor id",
-        "unsupported-version": "the API version is outside the supported range",
-        "unsupported-magic": "a record batch is not of format v2 (its magic byte is not 2)",
-        "crc-mismatch": "a record batch's CRC-32C does not match its bytes",
-        "unsupported-compression": "a record batch is compressed with a codec other than "
-        "gzip (snappy, lz4, zstd, or an unknown one)",
-        "invalid-compressed-data": "a record batch's gzip stream is corrupt, ends early, "
-        "or is followed by other bytes",
-        "invalid-record": "a record's length prefix disagrees with its fields, or runs past "
-        "its batch",
-    }
-)
-
 
 class MalformedFrame(MalformedMessage):
     """A Kafka frame does not follow the wire format.
 
-    ``reason`` is a code of :data:`KAFKA_FRAME_REASONS`, ``offset`` the index of
+    ``reason`` is a code of :class:`~oauthbearer.errors.FrameReason`, ``offset`` the index of
     the offending byte in the frame (after its size prefix) or in the stream,
     ``error_code`` the Kafka error code a broker reports for it (INVALID_REQUEST
     for a request it cannot parse, UNSUPPORTED_VERSION for a version it does not
     speak, CORRUPT_MESSAGE for a bad size prefix or a bad response).
     """
+
+    reasons: type[ReasonCode] = FrameReason
 
     def __init__(self, reason: str, detail: str, *, offset: int | None, error_code: int) -> None:
         super().__init__(reason, detail, offset=offset, status=None)

@@ -31,7 +31,7 @@ Decoding is as strict as Kafka's broker, which checks the magic byte, the CRC,
 the batch and record lengths and the record count, and stricter in one place:
 a header key that is not UTF-8 is refused (Java substitutes U+FFFD). Each
 refusal is a :class:`~oauthbearer.kafka.MalformedFrame` with
-``CORRUPT_MESSAGE`` and a code of :data:`~oauthbearer.kafka.KAFKA_FRAME_REASONS`
+``CORRUPT_MESSAGE`` and a code of :class:`~oauthbearer.errors.FrameReason`
 (``unsupported-magic``, ``crc-mismatch``, ``unsupported-compression``,
 ``invalid-compressed-data``, ``invalid-record``, and the primitive types' own).
 Its offset counts from the start of the bytes decoded, or, inside a

@@ -56,7 +56,8 @@ Errors from the peer never raise: each becomes an
 :class:`ServerAuthenticationFailed` (with the Kafka response queued where Kafka
 sends one), after which the connection is ``FAILED``. A call the current phase
 does not allow raises :class:`~oauthbearer.errors.SessionStateError` and leaves
-the connection ``FAILED``: one phase enum, one transition table (``_TABLE``).
+the connection ``FAILED``: one phase enum, one transition table (``_TABLE``),
+on the shared base :class:`~oauthbearer.kafka.framing.FramedConnection`.
 
 This module is pure: no I/O, no clock (``now`` is an argument), no randomness.
 """
@@ -68,17 +69,17 @@ import enum
 import functools
 import re
 import types
-from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final
 
 from oauthbearer.errors import (
     ArgumentTypeError,
-    AuthenticationFailed,
     ConfigurationError,
     MalformedMessage,
+    ServerFailureReason,
 )
 from oauthbearer.gs2 import Dialect
+from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
-    NEED_DATA,
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     SUPPORTED_VERSIONS,
@@ -88,7 +89,6 @@ from oauthbearer.kafka.protocol import (
     DecoderEvent,
     ErrorCode,
     Frame,
-    KafkaFrameDecoder,
     MalformedFrame,
     MetadataRequest,
     MetadataResponse,
@@ -107,14 +107,13 @@ from oauthbearer.kafka.protocol import (
     encode_response,
     wire_text,
 )
+from oauthbearer.machine import moves
 from oauthbearer.session import (
     Authenticated,
+    AuthenticationFailed,
     ChallengeIssued,
-    S,
     ServerSession,
     TokenReceived,
-    _Machine,
-    _moves,
 )
 
 if TYPE_CHECKING:
@@ -124,7 +123,6 @@ if TYPE_CHECKING:
     from oauthbearer.token import OAuthBearerToken
 
 __all__ = [
-    "CONNECTION_FAILURE_REASONS",
     "DEFAULT_AUTHENTICATION_TIMEOUT_MS",
     "MAX_ELEMENTS_BEFORE_AUTHENTICATION",
     "MAX_METADATA_TOPICS",
@@ -133,7 +131,6 @@ __all__ = [
     "MIN_REAUTH_INTERVAL_MS",
     "PAUSED",
     "ApplicationRequest",
-    "ConnectionClosed",
     "ConnectionEvent",
     "KafkaServerConnection",
     "ServerAuthenticated",
@@ -184,31 +181,6 @@ MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION: Final = 3
 #: version (v3+) must match this, else the answer is INVALID_REQUEST.
 _SOFTWARE_PATTERN: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
 
-#: Every :attr:`ServerAuthenticationFailed.reason`, with its meaning.
-CONNECTION_FAILURE_REASONS: Final = types.MappingProxyType(
-    {
-        "malformed-frame": "a frame or a request does not follow Kafka's wire format",
-        "unexpected-request": "a request the current phase does not accept",
-        "unsupported-mechanism": "SaslHandshake named a mechanism other than OAUTHBEARER",
-        "malformed-response": "the client's initial response does not follow the grammar "
-        "(a scheme other than Bearer closes the connection unanswered, as Kafka's broker "
-        "does)",
-        "authentication-failed": "the token was refused (after the error challenge), "
-        "or the authzid or an extension was",
-        "challenge-ignored": "after an error challenge the client sent another request "
-        "instead of %x01",
-        "principal-changed": "a re-authentication named another principal",
-        "session-expired": "a request arrived after the session's lifetime (KIP-368)",
-        "too-many-refusals": "the client sent more requests that were answered with an "
-        "error before authenticating than the connection allows",
-        "authentication-timeout": "the client did not authenticate in the time allowed "
-        "from the connection's start",
-        "tls-handshake": "the client began a TLS handshake on a listener without TLS "
-        "(a client configured for SSL or SASL_SSL)",
-        "http-request": "the client sent an HTTP request to the Kafka listener",
-    }
-)
-
 #: The bytes that open a TLS connection: a handshake record (content type 22)
 #: of TLS 1.0 to 1.3 or SSL 3.0 (RFC 8446 section 5.1: the ClientHello's
 #: ``legacy_record_version`` is 0x0301 or 0x0303).
@@ -222,16 +194,16 @@ _HTTP_METHODS: Final = frozenset(
 _SIZE_PREFIX: Final = 4
 
 
-def foreign_protocol(head: bytes) -> str | None:
+def foreign_protocol(head: bytes) -> ServerFailureReason | None:
     """The reason code for a stream whose first bytes ``head`` (four or more)
     are another protocol's, or ``None``: ``tls-handshake`` for a TLS record
     header, ``http-request`` for an HTTP request line. Neither is a frame any
     Kafka client sends first: its four bytes are a size over 369 MB (TLS) or
     1 GB (HTTP), where a first request takes tens of bytes."""
     if _TLS_HANDSHAKE_RECORD.match(head):
-        return "tls-handshake"
+        return ServerFailureReason.TLS_HANDSHAKE
     if bytes(head[:_SIZE_PREFIX]) in _HTTP_METHODS:
-        return "http-request"
+        return ServerFailureReason.HTTP_REQUEST
     return None
 
 
@@ -273,14 +245,14 @@ class ServerAuthenticationFailed:
     :meth:`KafkaServerConnection.data_to_send` holds (Kafka's error response,
     where Kafka sends one), then close.
 
-    ``reason`` is a code of :data:`CONNECTION_FAILURE_REASONS`; ``error_code``
+    ``reason`` is a code of :class:`~oauthbearer.errors.ServerFailureReason`; ``error_code``
     the Kafka error code that describes the failure; ``message`` the text sent
     to the client, or the reason for the log when nothing is sent.
     """
 
     message: str
     error_code: int
-    reason: str
+    reason: ServerFailureReason
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -296,11 +268,6 @@ class ApplicationRequest:
 
     header: RequestHeader
     message: RequestMessage | Frame
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConnectionClosed:
-    """The client closed the connection between frames."""
 
 
 ServerEvent = (
@@ -387,61 +354,7 @@ class _Session:
     expiry_ms: int
 
 
-E = TypeVar("E")
-
-
-class _FramedConnection(_Machine[S], Generic[S, E]):
-    """What both ends of a Kafka connection share: the frame decoder, the bytes
-    to send, and the loop that turns frames into events. Each side says how a
-    frame becomes an event (``_dispatch``) and how it fails (``_fail``)."""
-
-    __slots__ = ("_decoder", "_outbox")
-    _decoder: KafkaFrameDecoder
-    _outbox: bytearray
-    #: The reason code of a frame the decoder refuses.
-    _MALFORMED: ClassVar[str]
-
-    def _start_framing(self, max_frame_size: int) -> None:
-        self._decoder = KafkaFrameDecoder(max_frame_size=max_frame_size)
-        self._outbox = bytearray()
-
-    def _dispatch(self, frame: Frame) -> E | None:
-        raise NotImplementedError
-
-    def _fail(self, message: str, error_code: int, reason: str) -> E:
-        raise NotImplementedError
-
-    def _pump(self) -> E | DecoderEvent | ConnectionClosed:
-        """Frames to events until one is ready, or more bytes are needed."""
-        while True:
-            try:
-                frame = self._decoder.next_event()
-            except MalformedFrame as err:
-                return self._fail(str(err), err.error_code, self._MALFORMED)
-            if frame is NEED_DATA:
-                return NEED_DATA
-            if not isinstance(frame, Frame):
-                self._move("frame:closed")
-                return ConnectionClosed()
-            event = self._dispatch(frame)
-            if event is not None:
-                return event
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet read as frames: what a shell counts
-        against its memory budget."""
-        return self._decoder.buffered
-
-    def data_to_send(self) -> bytes:
-        """The bytes to write to the peer now (possibly empty)."""
-        self._check("data_to_send")
-        out = bytes(self._outbox)
-        self._outbox.clear()
-        return out
-
-
-class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | ConnectionEvent"]):
+class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | ConnectionEvent"]):
     """A broker's side of one Kafka connection authenticating with OAUTHBEARER.
 
     ``session_factory`` makes the :class:`~oauthbearer.session.ServerSession`
@@ -603,7 +516,7 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
 
     # -- the h11-shaped surface --
 
-    @_moves
+    @moves
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Add bytes from the client (``b""``: it closed the connection).
         ``now`` (epoch seconds) dates what these bytes cause."""
@@ -620,7 +533,7 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
             if self._head is None and foreign_protocol(head) is not None:
                 self._foreign = head
 
-    @_moves
+    @moves
     def next_event(self) -> ServerEvent | DecoderEvent | ConnectionEvent:
         """The next event, :data:`~oauthbearer.kafka.NEED_DATA`, or :data:`PAUSED`
         while a token awaits :meth:`accept` or :meth:`reject`.
@@ -638,7 +551,7 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
             return self._speaks_another_protocol(self._foreign)
         return self._pump()
 
-    @_moves
+    @moves
     def check_deadline(self, *, now: float) -> ServerAuthenticationFailed | None:
         """Fail the connection if the client has not authenticated by ``now``
         (epoch seconds) and :attr:`authentication_deadline` has passed; the
@@ -650,7 +563,7 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
             return None
         return self._expire(float(now))
 
-    @_moves
+    @moves
     def accept(self, token: OAuthBearerToken) -> ServerAuthenticated | ServerAuthenticationFailed:
         """Grant the token of :class:`~oauthbearer.session.TokenReceived`.
 
@@ -661,13 +574,12 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
         self._check("accept")
         exchange = self._exchange
         assert exchange is not None  # VALIDATING always has one
-        try:
-            outcome = exchange.accept(token)
-        except AuthenticationFailed as err:
-            return self._refuse(err.message, "authentication-failed", "accept:failure")
+        outcome = exchange.accept(token)
+        if isinstance(outcome, AuthenticationFailed):
+            return self._refuse(outcome.message, "authentication-failed", "accept:failure")
         return self._succeed(outcome)
 
-    @_moves
+    @moves
     def reject(self, error: ErrorResponse) -> None:
         """Refuse the token with an RFC 7628 error challenge (sent with error code 0)."""
         self._check("reject")
@@ -677,7 +589,7 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
         self._move("reject")
         self._challenge(issued)
 
-    @_moves
+    @moves
     def send_response(self, header: RequestHeader, message: ResponseMessage) -> None:
         """Answer an :class:`ApplicationRequest` at its version."""
         self._check("send_response")
@@ -687,7 +599,7 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
             ResponseHeader.for_request(header), message, header.api_version
         )
 
-    @_moves
+    @moves
     def send_raw(self, data: bytes) -> None:
         """Queue an already encoded response frame, size prefix included."""
         self._check("send_response")
@@ -812,8 +724,10 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
                 f"with SASL mechanism {MECHANISM}"
             )
             return self._refuse(text, "malformed-response", None)
-        except AuthenticationFailed as err:
-            return self._refuse(err.message, "authentication-failed", None)
+        if isinstance(outcome, AuthenticationFailed):
+            # The session's verdict (after the challenge, or on the authzid or
+            # an extension): Kafka reports each as 58 with the session's text.
+            return self._refuse(outcome.message, "authentication-failed", None)
         if isinstance(outcome, TokenReceived):
             return outcome
         if isinstance(outcome, ChallengeIssued):
@@ -962,7 +876,7 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
         what the client speaks, with the four bytes (in hex) that show it."""
         reason = foreign_protocol(head)
         shown = head.hex(" ")
-        if reason == "tls-handshake":
+        if reason is ServerFailureReason.TLS_HANDSHAKE:
             text = (
                 f"the client began a TLS handshake ({shown} is a TLS record header, not a "
                 "frame size) on a listener without TLS: the client is configured for SSL or "
@@ -981,7 +895,9 @@ class KafkaServerConnection(_FramedConnection[ServerPhase, "ServerEvent | Connec
         if self._state is not ServerPhase.FAILED:
             self._move("frame:failure")
         self._exchange = None
-        return ServerAuthenticationFailed(message=message, error_code=error_code, reason=reason)
+        return ServerAuthenticationFailed(
+            message=message, error_code=error_code, reason=ServerFailureReason(reason)
+        )
 
     # -- helpers --
 

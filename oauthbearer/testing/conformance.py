@@ -5,7 +5,7 @@ Theory of operation
 The corpus (``conformance.json``, shipped in this package) holds client initial
 responses (RFC 7628 section 3.1), each with the verdict per dialect: *accept*,
 with the token, authzid and extensions a parser must read, or *reject*, with
-the reason code (:data:`~oauthbearer.MALFORMED_REASONS`) and, for Kafka, the
+the reason code (:class:`~oauthbearer.MalformedReason`) and, for Kafka, the
 text Kafka's broker reports. Each expectation names its source: a section of
 RFC 7628, RFC 5801, RFC 6750 or RFC 3629, Apache Kafka's
 ``OAuthBearerClientInitialResponse``, a real client's wire capture, or one of
@@ -25,7 +25,7 @@ protocol:
   "token": ..., "authzid": ..., "extensions": {...}}`` or ``{"outcome":
   "reject", "reason": ...}``. Every member but ``outcome`` is optional: what is
   left out is not compared. A ``reason`` is compared only when it is given, and
-  must then be one of our codes (:data:`~oauthbearer.MALFORMED_REASONS`); one
+  must then be one of our codes (:class:`~oauthbearer.errors.MalformedReason`); one
   that is not is reported as an *unknown reason*, not as a disagreement;
   ``kafka_message`` likewise. The exit status is not read;
 * a program that prints no verdict within the timeout is killed with its whole
@@ -68,9 +68,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from oauthbearer._text import show_value
 from oauthbearer.errors import (
-    MALFORMED_REASONS,
     ConfigurationError,
     MalformedMessage,
+    MalformedReason,
     OAuthBearerError,
 )
 from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE, ClientInitialResponse, Dialect
@@ -136,7 +136,7 @@ class ResultStatus(enum.StrEnum):
     AGREE = "agree"
     DISAGREE = "disagree"
     #: The outcomes agree, and the implementation's reason code is not one of
-    #: :data:`~oauthbearer.MALFORMED_REASONS`: it names a rule we do not know.
+    #: :class:`~oauthbearer.errors.MalformedReason`: it names a rule we do not know.
     UNKNOWN_REASON = "unknown-reason"
     #: No usable verdict: a timeout, a crash, or output that is not a verdict.
     ERROR = "error"
@@ -152,7 +152,7 @@ class Verdict:
 
     ``fields`` holds what it reported of ``token``, ``authzid`` (``None`` when
     absent), ``extensions`` and ``kafka_message``; only reported fields are
-    compared. ``reason`` is a code of :data:`~oauthbearer.MALFORMED_REASONS`, or
+    compared. ``reason`` is a code of :class:`~oauthbearer.MalformedReason`, or
     ``None`` when not reported.
     """
 
@@ -592,7 +592,7 @@ def _compare(expected: Verdict, got: Verdict, *, outcome_only: bool) -> list[str
     differences = []
     if (
         expected.reason is not None
-        and got.reason in MALFORMED_REASONS  # an unknown one is not compared: _run_one says so
+        and MalformedReason.knows(got.reason)  # an unknown one is not compared: _run_one says so
         and expected.reason != got.reason
     ):
         differences.append(f"reason: expected {expected.reason}, got {got.reason}")
@@ -628,7 +628,7 @@ def _run_one(
         not outcome_only
         and verdict.outcome is expected.outcome
         and verdict.reason is not None
-        and verdict.reason not in MALFORMED_REASONS
+        and not MalformedReason.knows(verdict.reason)
     ):
         status = ResultStatus.UNKNOWN_REASON
         differences.insert(

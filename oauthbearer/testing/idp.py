@@ -124,7 +124,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from oauthbearer._json import loads_strict
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, OAuthBearerError
+from oauthbearer.errors import (
+    ArgumentTypeError,
+    ConfigurationError,
+    InvalidToken,
+    OAuthBearerError,
+    TokenReason,
+)
 from oauthbearer.login.grants import REDACTED, is_credential_name
 from oauthbearer.validation.jwks import (
     MAX_JWKS_SIZE,
@@ -1535,6 +1541,7 @@ class TestIdentityProvider:
         if expires - now > MAX_ASSERTION_LIFETIME_S:
             raise InvalidToken(
                 "invalid_token",
+                reason=TokenReason.INVALID_CLAIM,
                 detail=f"'exp' is more than MAX_ASSERTION_LIFETIME_S "
                 f"({MAX_ASSERTION_LIFETIME_S} s) ahead",
             )
@@ -1544,6 +1551,7 @@ class TestIdentityProvider:
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
             raise InvalidToken(
                 "invalid_token",
+                reason=TokenReason.INVALID_CLAIM,
                 detail=f"'jti' must be a string of 1 to {MAX_JTI_LENGTH} characters",
             )
         with self._lock:
@@ -1552,7 +1560,11 @@ class TestIdentityProvider:
                 if until < now:
                     del self._used_jtis[key]
             if (client.client_id, jti) in self._used_jtis:
-                raise InvalidToken("invalid_token", detail="'jti' was already used (a replay)")
+                raise InvalidToken(
+                    "invalid_token",
+                    reason=TokenReason.REPLAYED,
+                    detail="'jti' was already used (a replay)",
+                )
             self._used_jtis[(client.client_id, jti)] = expires + ASSERTION_CLOCK_SKEW_S
         return claims
 

@@ -25,21 +25,21 @@ Three kinds of strategy:
   :func:`invalid_initial_responses`, :func:`invalid_error_responses`,
   :func:`invalid_kafka_requests` and :func:`invalid_challenge_replies`. Each
   starts from a valid input and makes one targeted change that breaks exactly
-  one rule, the rule the reason code names (:data:`~oauthbearer.MALFORMED_REASONS`,
-  :data:`~oauthbearer.kafka.KAFKA_FRAME_REASONS`). The tag is derived from the
+  one rule, the rule the reason code names (:class:`~oauthbearer.MalformedReason`,
+  :class:`~oauthbearer.FrameReason`). The tag is derived from the
   grammar while the change is made, never by running a decoder.
 
 The reason codes generated are :data:`INITIAL_RESPONSE_REASONS` (per dialect),
 :data:`ERROR_RESPONSE_REASONS`, :data:`KAFKA_REQUEST_REASONS` and
-``invalid-challenge-reply``: every code of ``MALFORMED_REASONS``. Seven codes are
+``invalid-challenge-reply``: every code of ``MalformedReason``. Seven codes are
 not generated, and are listed in :data:`UNCOVERED_REASONS`:
 
-* ``invalid-boolean`` (``KAFKA_FRAME_REASONS``): no request of the
+* ``invalid-boolean`` (``FrameReason``): no request of the
   authentication phase has a BOOLEAN field; only Metadata does;
-* ``invalid-topic`` (``KAFKA_FRAME_REASONS``): only Metadata v10+ requests,
+* ``invalid-topic`` (``FrameReason``): only Metadata v10+ requests,
   which are not of the authentication phase, can leave out a topic's name;
 * ``unsupported-magic``, ``crc-mismatch``, ``unsupported-compression``,
-  ``invalid-compressed-data`` and ``invalid-record`` (``KAFKA_FRAME_REASONS``):
+  ``invalid-compressed-data`` and ``invalid-record`` (``FrameReason``):
   they judge the record batches inside Produce and Fetch
   (:func:`~oauthbearer.kafka.decode_record_batches`), which no request of the
   authentication phase carries; tests/test_kafka_records.py raises each.
@@ -71,7 +71,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - tests/test_packaging.py
         name=__name__,
     ) from exc
 
-from oauthbearer.errors import MALFORMED_REASONS
+from oauthbearer.errors import FrameReason, MalformedReason
 from oauthbearer.gs2 import (
     KAFKA_MAX_RECEIVE_SIZE,
     MAX_ERROR_RESPONSE_SIZE,
@@ -82,7 +82,6 @@ from oauthbearer.gs2 import (
     ErrorResponse,
 )
 from oauthbearer.kafka.protocol import (
-    KAFKA_FRAME_REASONS,
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SUPPORTED_VERSIONS,
     ApiKey,
@@ -167,7 +166,7 @@ _ESCAPES: Final = (b"=2C", b"=3D")
 
 # --- What the invalid strategies generate ---------------------------------------------
 
-# Every initial-response code, in the order of MALFORMED_REASONS: the strict
+# Every initial-response code, in the order of MalformedReason: the strict
 # dialect raises them all.
 _STRICT_INITIAL_RESPONSE_REASONS: Final = (
     "too-large",
@@ -194,7 +193,7 @@ _NOT_IN_KAFKA: Final = frozenset(
     {"duplicate-key", "too-many-extensions", "invalid-port", "invalid-token-syntax"}
 )
 #: The reason codes :func:`invalid_initial_responses` generates, per dialect
-#: (in the order of :data:`~oauthbearer.MALFORMED_REASONS`). The strict dialect
+#: (in the order of :class:`~oauthbearer.MalformedReason`). The strict dialect
 #: raises every initial-response code; Kafka's has no ``duplicate-key``,
 #: ``too-many-extensions``, ``invalid-port`` or ``invalid-token-syntax``.
 INITIAL_RESPONSE_REASONS: Final = types.MappingProxyType(
@@ -217,7 +216,7 @@ ERROR_RESPONSE_REASONS: Final = (
     "invalid-field",
 )
 
-#: The reason codes (:data:`~oauthbearer.kafka.KAFKA_FRAME_REASONS`)
+#: The reason codes (:class:`~oauthbearer.FrameReason`)
 #: :func:`invalid_kafka_requests` generates.
 KAFKA_REQUEST_REASONS: Final = (
     "too-large",
@@ -235,9 +234,9 @@ KAFKA_REQUEST_REASONS: Final = (
 #: Reason codes no strategy here generates, with the reason why.
 UNCOVERED_REASONS: Final = types.MappingProxyType(
     {
-        "invalid-boolean": "KAFKA_FRAME_REASONS: no request of the authentication phase "
+        "invalid-boolean": "FrameReason: no request of the authentication phase "
         "has a BOOLEAN field; only Metadata does",
-        "invalid-topic": "KAFKA_FRAME_REASONS: only Metadata v10+ requests, which are not "
+        "invalid-topic": "FrameReason: only Metadata v10+ requests, which are not "
         "of the authentication phase, can leave out a topic's name",
         **dict.fromkeys(
             (
@@ -247,8 +246,7 @@ UNCOVERED_REASONS: Final = types.MappingProxyType(
                 "invalid-compressed-data",
                 "invalid-record",
             ),
-            "KAFKA_FRAME_REASONS: record batches, which no request of the authentication "
-            "phase carries",
+            "FrameReason: record batches, which no request of the authentication phase carries",
         ),
     }
 )
@@ -300,7 +298,7 @@ class KafkaRequest(NamedTuple):
 
 class InvalidKafkaRequest(NamedTuple):
     """A byte stream as a client sends it (size-prefixed frames) whose first fault
-    has this ``reason`` (a code of :data:`~oauthbearer.kafka.KAFKA_FRAME_REASONS`).
+    has this ``reason`` (a code of :class:`~oauthbearer.FrameReason`).
 
     Fed to a :class:`~oauthbearer.kafka.KafkaFrameDecoder` with the default
     ``max_frame_size``, then the end of the stream, with each frame passed to
@@ -1365,10 +1363,10 @@ def _check_tables() -> None:
     """The coverage tables name real codes, and together every code."""
     initial = {code for codes in INITIAL_RESPONSE_REASONS.values() for code in codes}
     malformed = {*initial, *ERROR_RESPONSE_REASONS, "invalid-challenge-reply"}
-    if malformed != set(MALFORMED_REASONS) - set(UNCOVERED_REASONS):
-        raise AssertionError("INITIAL/ERROR_RESPONSE_REASONS do not match MALFORMED_REASONS")
-    if set(KAFKA_REQUEST_REASONS) != set(KAFKA_FRAME_REASONS) - set(UNCOVERED_REASONS):
-        raise AssertionError("KAFKA_REQUEST_REASONS does not match KAFKA_FRAME_REASONS")
+    if malformed != set(MalformedReason) - set(UNCOVERED_REASONS):
+        raise AssertionError("INITIAL/ERROR_RESPONSE_REASONS do not match MalformedReason")
+    if set(KAFKA_REQUEST_REASONS) != set(FrameReason) - set(UNCOVERED_REASONS):
+        raise AssertionError("KAFKA_REQUEST_REASONS does not match FrameReason")
     if set(_INITIAL_MUTATIONS) != initial:
         raise AssertionError("a reason code has no mutation")
 

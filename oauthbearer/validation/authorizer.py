@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from oauthbearer._text import show_value
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, TokenReason
 from oauthbearer.validation.claim_check import ClaimCheck, ClaimPath
 
 if TYPE_CHECKING:
@@ -318,6 +318,7 @@ class ClaimsAuthorizer:
         if self._claim_check is not None and not self._claim_check.matches(token.claims):
             raise InvalidToken(
                 "invalid_token",
+                reason=TokenReason.CLAIM_CHECK_FAILED,
                 detail=f"the token fails the claim check {show_value(self._claim_check.source)}",
             )
 

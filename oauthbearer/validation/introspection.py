@@ -71,7 +71,13 @@ import types
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from oauthbearer._json import loads_strict
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, OAuthBearerError
+from oauthbearer.errors import (
+    ArgumentTypeError,
+    ConfigurationError,
+    InvalidToken,
+    OAuthBearerError,
+    TokenReason,
+)
 from oauthbearer.gs2 import is_b64token
 from oauthbearer.http.retry import is_retryable_status
 from oauthbearer.http.urls import check_url, redact_url
@@ -277,8 +283,8 @@ class IntrospectionRules:
 # --- the answer -------------------------------------------------------------------------------
 
 
-def _refuse(detail: str) -> InvalidToken:
-    return InvalidToken("invalid_token", detail=detail)
+def _refuse(reason: TokenReason, detail: str) -> InvalidToken:
+    return InvalidToken("invalid_token", reason=reason, detail=detail)
 
 
 def _bad_answer(detail: str, status: int = 200) -> IntrospectionError:
@@ -332,7 +338,9 @@ def _principal(document: Mapping[str, Any], rules: IntrospectionRules) -> str:
     names = " or ".join(
         repr(n) for n in (rules.principal_claim, rules.fallback_principal_claim) if n
     )
-    raise _refuse(f"the introspection answer has no usable principal ({names})")
+    raise _refuse(
+        TokenReason.MISSING_CLAIM, f"the introspection answer has no usable principal ({names})"
+    )
 
 
 def _as_set(value: str | frozenset[str]) -> frozenset[str]:
@@ -341,16 +349,25 @@ def _as_set(value: str | frozenset[str]) -> frozenset[str]:
 
 def _check_configured(document: Mapping[str, Any], rules: IntrospectionRules) -> None:
     if rules.issuer is not None and document.get("iss") not in _as_set(rules.issuer):
-        raise _refuse("the introspection answer's 'iss' is missing or not a configured issuer")
+        raise _refuse(
+            TokenReason.WRONG_ISSUER,
+            "the introspection answer's 'iss' is missing or not a configured issuer",
+        )
     if rules.audience is not None:
         aud = document.get("aud")
         audiences = [aud] if isinstance(aud, str) else aud or []
         if not _as_set(rules.audience).intersection(audiences):
-            raise _refuse("the introspection answer's 'aud' holds no configured audience")
+            raise _refuse(
+                TokenReason.WRONG_AUDIENCE,
+                "the introspection answer's 'aud' holds no configured audience",
+            )
     if rules.token_type is not None:
         found = document.get("token_type")
         if not isinstance(found, str) or found.lower() != rules.token_type.lower():
-            raise _refuse(f"the introspection answer's 'token_type' is not {rules.token_type!r}")
+            raise _refuse(
+                TokenReason.WRONG_TOKEN_TYPE,
+                f"the introspection answer's 'token_type' is not {rules.token_type!r}",
+            )
 
 
 def parse_introspection_response(
@@ -405,15 +422,21 @@ def parse_introspection_response(
         what = "missing" if "active" not in document else f"a JSON {type(active).__name__}"
         raise _bad_answer(f"'active' is {what}, not a boolean (RFC 7662 section 2.2)")
     if not active:
-        raise _refuse("the identity provider says the token is not active")
+        raise _refuse(TokenReason.INACTIVE, "the identity provider says the token is not active")
     _check_member_types(document)
     skew = rules.clock_skew_s
     exp = document.get("exp")
     if exp is not None and now - skew >= exp:
-        raise _refuse(f"the token expired: exp {exp} <= now {now:.3f} - clock skew {skew:g} s")
+        raise _refuse(
+            TokenReason.EXPIRED,
+            f"the token expired: exp {exp} <= now {now:.3f} - clock skew {skew:g} s",
+        )
     nbf = document.get("nbf")
     if nbf is not None and nbf > now + skew:
-        raise _refuse(f"the token is not valid yet: nbf {nbf} > now {now:.3f} + {skew:g} s")
+        raise _refuse(
+            TokenReason.NOT_YET_VALID,
+            f"the token is not valid yet: nbf {nbf} > now {now:.3f} + {skew:g} s",
+        )
     _check_configured(document, rules)
     principal = _principal(document, rules)
     scope = parse_scope(document.get("scope", ""))
@@ -441,11 +464,15 @@ def check_token(token: object) -> str:
         raise ArgumentTypeError("token must be a str")
     if len(token) > MAX_TOKEN_LENGTH:
         raise _refuse(
+            TokenReason.TOO_LARGE,
             f"the token is {len(token)} characters long, more than MAX_TOKEN_LENGTH "
-            f"({MAX_TOKEN_LENGTH}); not sent for introspection"
+            f"({MAX_TOKEN_LENGTH}); not sent for introspection",
         )
     if not is_b64token(token):
-        raise _refuse("the token is not an RFC 6750 b64token; not sent for introspection")
+        raise _refuse(
+            TokenReason.MALFORMED,
+            "the token is not an RFC 6750 b64token; not sent for introspection",
+        )
     return token
 
 

@@ -384,6 +384,7 @@ def _verdict(verdict: OAuthBearerToken | InvalidToken | IntrospectionError) -> O
     if isinstance(verdict, InvalidToken):
         raise InvalidToken(
             verdict.status,
+            reason=verdict.reason,
             scope=verdict.scope,
             openid_configuration=verdict.openid_configuration,
             detail=verdict.detail,

@@ -31,9 +31,11 @@ judges a token in this order:
    equal to the tenant in the issuer) must hold exactly these string values.
 
 Every refusal is an :class:`~oauthbearer.errors.InvalidToken` with status
-``invalid_token``; each kind has one raise site, named by :class:`IssuerRefusal`
-(its value is the stable reason). The issuer named in a ``detail`` is the
-token's, shown escaped and shortened (:func:`~oauthbearer._text.show_value`).
+``invalid_token`` and a :class:`~oauthbearer.errors.TokenReason`: ``malformed``
+(no readable payload), ``wrong-issuer`` (no ``iss``, an unknown one, or verified
+claims that carry another) or ``invalid-claim`` (a pinned claim differs). The
+issuer named in a ``detail`` is the token's, shown escaped and shortened
+(:func:`~oauthbearer._text.show_value`).
 
 :class:`IssuerSelector` is synchronous (:meth:`~IssuerSelector.validate`) and
 asynchronous (:meth:`~IssuerSelector.avalidate`, awaiting a validator's own
@@ -47,14 +49,13 @@ This module is pure: the time is the ``now`` argument.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from oauthbearer._json import loads_strict
 from oauthbearer._text import show_value
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, TokenReason
 from oauthbearer.validation.jwks import b64url_decode
 from oauthbearer.validation.jwt import MAX_TOKEN_LENGTH
 
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ISSUERS",
     "TENANT_PLACEHOLDER",
-    "IssuerRefusal",
     "IssuerSelector",
     "TrustedIssuer",
     "tenant_issuers",
@@ -79,25 +79,8 @@ MAX_ISSUERS: Final = 1024
 TENANT_PLACEHOLDER: Final = "{tenant}"
 
 
-class IssuerRefusal(enum.StrEnum):
-    """Why :class:`IssuerSelector` refused a token: one member per raise site."""
-
-    #: The token is not a JWT whose payload can be read, and no ``opaque`` validator is set.
-    UNREADABLE = "issuer-unreadable"
-    #: The payload holds no ``iss`` string.
-    MISSING = "issuer-missing"
-    #: The ``iss`` is none of the configured issuers.
-    UNKNOWN = "issuer-unknown"
-    #: The verified claims do not carry the ``iss`` that chose the validator.
-    MISMATCH = "issuer-mismatch"
-    #: A claim pinned by the issuer's entry (``required_claims``) does not match.
-    CLAIM = "issuer-claim-mismatch"
-
-
-def _refuse(reason: IssuerRefusal, detail: str) -> NoReturn:
-    # ``reason`` names the raise site (one per kind), for the error registry.
-    del reason
-    raise InvalidToken("invalid_token", detail=detail)
+def _refuse(reason: TokenReason, detail: str) -> NoReturn:
+    raise InvalidToken("invalid_token", reason=reason, detail=detail)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,18 +245,19 @@ class IssuerSelector:
             if self._opaque is not None:
                 return None
             _refuse(
-                IssuerRefusal.UNREADABLE,
+                TokenReason.MALFORMED,
                 "the token is not a JWT whose issuer can be read, and no validator "
                 "for opaque tokens is configured",
             )
         if type(iss) is not str:
             _refuse(
-                IssuerRefusal.MISSING, "the JWT has no 'iss' string; several issuers are configured"
+                TokenReason.WRONG_ISSUER,
+                "the JWT has no 'iss' string; several issuers are configured",
             )
         entry = self._issuers.get(iss)
         if entry is None:
             _refuse(
-                IssuerRefusal.UNKNOWN,
+                TokenReason.WRONG_ISSUER,
                 f"the JWT issuer {show_value(iss)} is none of the {len(self._issuers)} "
                 "configured issuers",
             )
@@ -317,14 +301,14 @@ def _checked(entry: TrustedIssuer, token: OAuthBearerToken) -> OAuthBearerToken:
     claims = token.claims
     if claims.get("iss") != entry.issuer:
         _refuse(
-            IssuerRefusal.MISMATCH,
+            TokenReason.WRONG_ISSUER,
             f"the verified claims do not carry the issuer {show_value(entry.issuer)} "
             "that selected the validator",
         )
     for name, expected in entry.required_claims.items():
         if claims.get(name) != expected:
             _refuse(
-                IssuerRefusal.CLAIM,
+                TokenReason.INVALID_CLAIM,
                 f"claim {show_value(name)} of a token from {show_value(entry.issuer)} "
                 f"is {show_value(claims.get(name))}, not {show_value(expected)}",
             )

@@ -82,11 +82,11 @@ import inspect
 import math
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, NoReturn
+from typing import Any, Final, Literal, NamedTuple, NoReturn
 
 from oauthbearer._json import loads_strict
 from oauthbearer._text import show_value
-from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, InvalidToken, TokenReason
 from oauthbearer.kafka_claims import (
     KAFKA_MAX_TOKEN_LENGTH,
     jose4j_seconds,
@@ -95,7 +95,7 @@ from oauthbearer.kafka_claims import (
     kafka_scope,
     kafka_subject,
 )
-from oauthbearer.token import OAuthBearerToken, _unchecked_token
+from oauthbearer.token import OAuthBearerToken
 from oauthbearer.validation.jwks import (
     EC_COORDINATE_SIZE,
     MAX_KID_LENGTH,
@@ -171,16 +171,26 @@ _JOSE4J_STRING_CLAIMS: Final = ("iss", "sub", "jti")
 _NOT_COMPACT: Final = "the token is not a JWS in compact serialization (RFC 7515 section 7.1)"
 
 _Verifier = Callable[[Any, bytes, bytes], bool]
-#: A checked header: (alg, kid, verifier, where its keys come from), or the
-#: reason it is refused.
-_HeaderVerdict = tuple[str, str | None, _Verifier, KeySource] | str
+
+
+class _Refusal(NamedTuple):
+    """A header's refusal, as kept in the header cache (no exception object:
+    that would keep its traceback's frames alive)."""
+
+    reason: TokenReason
+    detail: str
+
+
+#: A checked header: (alg, kid, verifier, where its keys come from), or why it
+#: is refused.
+_HeaderVerdict = tuple[str, str | None, _Verifier, KeySource] | _Refusal
 
 _INFINITY: Final = math.inf
 _STRING_TYPE: Final = frozenset({str})
 
 
-def _refuse(detail: str) -> NoReturn:
-    raise InvalidToken("invalid_token", detail=detail)
+def _refuse(reason: TokenReason, detail: str) -> NoReturn:
+    raise InvalidToken("invalid_token", reason=reason, detail=detail)
 
 
 def _check_bool(value: object, option: str) -> bool:
@@ -409,15 +419,16 @@ class JwtValidator:
             _check_now(now)
         if len(token) > self._max_token_length:
             _refuse(
+                TokenReason.TOO_LARGE,
                 f"the JWT is {len(token)} characters long, more than max_token_length "
-                f"({self._max_token_length})"
+                f"({self._max_token_length})",
             )
         # 1. The shape: ASCII, mapped to the standard base64 alphabet (see
         # TO_STANDARD_ALPHABET); binascii's strict mode refuses any stray byte.
         try:
             data = token.encode("ascii")
         except UnicodeEncodeError:
-            _refuse(_shape_problem(token) or _NOT_COMPACT)
+            _refuse(TokenReason.MALFORMED, _shape_problem(token) or _NOT_COMPACT)
         cache = self._cache
         if cache is not None:
             digest = hashlib.sha256(data).digest()
@@ -435,30 +446,31 @@ class JwtValidator:
             signed = None
             parts = data.translate(TO_STANDARD_ALPHABET).split(b".")
         if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
-            _refuse(_shape_problem(shape) or _NOT_COMPACT)
+            _refuse(TokenReason.MALFORMED, _shape_problem(shape) or _NOT_COMPACT)
 
         # 2. The header: one IdP signs every token with the same few headers,
         # so the verdict on each (a pure function of its bytes) is kept.
         verdict = self._headers.get(parts[0])
         if verdict is None:
             verdict = self._header_verdict(parts[0], shape)
-        if isinstance(verdict, str):
-            _refuse(verdict)
+        if isinstance(verdict, _Refusal):
+            _refuse(*verdict)
         alg, kid, verify, source = verdict
 
         # 3. The signature.
         try:
             signature = decode_standard(parts[2])
         except ValueError as error:
-            _refuse(_shape_problem(shape) or f"the JWT signature {error}")
+            _refuse(TokenReason.MALFORMED, _shape_problem(shape) or f"the JWT signature {error}")
         keys = source.keys_for(kid, alg)
         if not keys:
             which = "no 'kid'" if kid is None else f"kid {show_value(kid)}"
-            _refuse(f"no configured key fits the JWT ({which}, alg {alg})")
+            _refuse(TokenReason.UNKNOWN_KID, f"no configured key fits the JWT ({which}, alg {alg})")
         if len(keys) > MAX_KEYS_TRIED:
             _refuse(
+                TokenReason.UNKNOWN_KID,
                 f"{len(keys)} configured keys fit the JWT (no 'kid', alg {alg}); "
-                f"at most MAX_KEYS_TRIED ({MAX_KEYS_TRIED}) are tried"
+                f"at most MAX_KEYS_TRIED ({MAX_KEYS_TRIED}) are tried",
             )
         signing_input = data[: len(parts[0]) + 1 + len(parts[1])] if signed is None else signed
         for key in keys:
@@ -469,8 +481,9 @@ class JwtValidator:
             count = "the key" if len(keys) == 1 else f"any of the {len(keys)} keys"
             # A stray character in the payload is found here, on the failure path only.
             _refuse(
+                TokenReason.BAD_SIGNATURE,
                 _shape_problem(shape)
-                or f"the JWT signature does not verify with {count} selected (alg {alg}{which})"
+                or f"the JWT signature does not verify with {count} selected (alg {alg}{which})",
             )
 
         # 4. The claims (_json_part, inlined: this is the hot path).
@@ -479,7 +492,7 @@ class JwtValidator:
         except ValueError:
             payload = _json_part(parts[1], "payload", shape)  # raises, saying why
         if type(payload) is not dict:
-            _refuse("the JWT payload is JSON but not an object")
+            _refuse(TokenReason.MALFORMED, "the JWT payload is JSON but not an object")
         result = self._claims(token, payload, now)
         if cache is not None:
             cache.put(digest, result, kid=kid, alg=alg, key=key, source=source)
@@ -505,7 +518,7 @@ class JwtValidator:
                 verdict = self._header_verdict(parts[0], token)
             except InvalidToken:
                 return False
-        if isinstance(verdict, str):
+        if isinstance(verdict, _Refusal):
             return False
         alg, kid, _verify, source = verdict
         return bool(source.keys_for(kid, alg))
@@ -522,14 +535,14 @@ class JwtValidator:
             header = _json_part(part, "header", token)
             alg = header.get("alg")
             if type(alg) is not str or (verify := self._verifiers.get(alg)) is None:
-                _refuse(self._alg_problem(header))
+                _refuse(TokenReason.UNSUPPORTED_ALGORITHM, self._alg_problem(header))
             if len(header) > 1:
                 self._check_header(header)
             verdict: _HeaderVerdict = (alg, header.get("kid"), verify, self._source_for(alg))
         except InvalidToken as error:
             if _shape_problem(token) is not None:
                 raise  # a malformed token: not a verdict on the header alone
-            verdict = error.detail or error.status
+            verdict = _Refusal(TokenReason(error.reason), error.detail or error.status)
         if len(part) <= MAX_CACHED_HEADER_LENGTH:
             headers = self._headers
             if len(headers) >= MAX_CACHED_HEADERS:
@@ -554,13 +567,15 @@ class JwtValidator:
             typ = header["typ"]
             if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES:
                 _refuse(
+                    TokenReason.UNSUPPORTED_HEADER,
                     f"the JWT typ {show_value(typ)} is not an access token type "
-                    "(JWT, at+jwt or application/at+jwt; RFC 8725 section 3.11)"
+                    "(JWT, at+jwt or application/at+jwt; RFC 8725 section 3.11)",
                 )
         if "crit" in header and (header["crit"] != [] or not rules.jose4j_crit_cty):
             # jose4j refuses what it does not understand, and accepts an empty list.
             _refuse(
-                "the JWT header has 'crit'; no extension is understood (RFC 7515 section 4.1.11)"
+                TokenReason.UNSUPPORTED_HEADER,
+                "the JWT header has 'crit'; no extension is understood (RFC 7515 section 4.1.11)",
             )
         if "cty" in header:
             cty = header["cty"]
@@ -569,15 +584,19 @@ class JwtValidator:
                 or not isinstance(cty, str)
                 or cty.lower() in _NESTED_JWT_TYPES
             ):
-                _refuse("the JWT header has 'cty': nested JWTs are not accepted")
+                _refuse(
+                    TokenReason.UNSUPPORTED_HEADER,
+                    "the JWT header has 'cty': nested JWTs are not accepted",
+                )
         if "kid" in header:
             kid = header["kid"]
             if not isinstance(kid, str):
-                _refuse("the JWT kid is not a string")
+                _refuse(TokenReason.UNSUPPORTED_HEADER, "the JWT kid is not a string")
             if len(kid) > MAX_KID_LENGTH:
                 _refuse(
+                    TokenReason.UNSUPPORTED_HEADER,
                     f"the JWT kid is {len(kid)} characters long, more than MAX_KID_LENGTH "
-                    f"({MAX_KID_LENGTH})"
+                    f"({MAX_KID_LENGTH})",
                 )
 
     def _rfc9068_claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
@@ -587,7 +606,10 @@ class JwtValidator:
         if (type(exp) is not int and type(exp) is not float) or not 0 <= exp <= MAX_NUMERIC_DATE:
             exp = _numeric_date(payload, "exp")
         if now - skew >= exp:
-            _refuse(f"the JWT expired: exp {exp} <= now {now:.3f} - clock skew {skew:g} s")
+            _refuse(
+                TokenReason.EXPIRED,
+                f"the JWT expired: exp {exp} <= now {now:.3f} - clock skew {skew:g} s",
+            )
         start: int | float | None = None
         nbf = payload.get("nbf")
         if nbf is not None or "nbf" in payload:
@@ -597,7 +619,8 @@ class JwtValidator:
                 nbf = _numeric_date(payload, "nbf")
             if nbf > now + skew:
                 _refuse(
-                    f"the JWT is not valid yet: nbf {nbf} > now {now:.3f} + clock skew {skew:g} s"
+                    TokenReason.NOT_YET_VALID,
+                    f"the JWT is not valid yet: nbf {nbf} > now {now:.3f} + clock skew {skew:g} s",
                 )
             start = nbf
         iat = payload.get("iat")
@@ -608,12 +631,16 @@ class JwtValidator:
                 iat = _numeric_date(payload, "iat")
             if iat > now + skew:
                 _refuse(
+                    TokenReason.NOT_YET_VALID,
                     f"the JWT is issued in the future: iat {iat} > now {now:.3f} "
-                    f"+ clock skew {skew:g} s"
+                    f"+ clock skew {skew:g} s",
                 )
             start = iat
         elif self._require_iat:
-            _refuse("the JWT has no 'iat' claim, which is required (require_iat)")
+            _refuse(
+                TokenReason.MISSING_CLAIM,
+                "the JWT has no 'iat' claim, which is required (require_iat)",
+            )
 
         self._check_issuer_and_audience(payload)
 
@@ -621,12 +648,19 @@ class JwtValidator:
         principal = payload.get(name)
         if type(principal) is not str:
             if name not in payload:
-                _refuse(f"the JWT has no {show_value(name)} claim (the principal)")
-            _refuse(f"the JWT {show_value(name)} claim (the principal) is not a string")
+                _refuse(
+                    TokenReason.MISSING_CLAIM,
+                    f"the JWT has no {show_value(name)} claim (the principal)",
+                )
+            _refuse(
+                TokenReason.INVALID_CLAIM,
+                f"the JWT {show_value(name)} claim (the principal) is not a string",
+            )
         if not principal or principal.strip() != principal or not principal.isprintable():
             _refuse(
+                TokenReason.INVALID_CLAIM,
                 f"the JWT {show_value(name)} claim (the principal) is blank, has surrounding "
-                "whitespace or holds control characters"
+                "whitespace or holds control characters",
             )
 
         scope: frozenset[str] = frozenset()
@@ -644,15 +678,16 @@ class JwtValidator:
                     scope = scope.difference(("",))
             else:
                 _refuse(
+                    TokenReason.INVALID_CLAIM,
                     f"the JWT {show_value(self._scope_claim)} claim (the scope) is not a string "
-                    "or an array of strings"
+                    "or an array of strings",
                 )
 
         if self._groups_claim is not None:
             self._check_groups(payload)
 
         # Every field is checked above; skip the dataclass's own checks.
-        return _unchecked_token(
+        return OAuthBearerToken._checked_by_validator(
             token,
             principal,
             scope,
@@ -666,8 +701,14 @@ class JwtValidator:
             iss = payload.get("iss")
             if type(iss) is not str or iss not in self._issuers:
                 if "iss" not in payload:
-                    _refuse("the JWT has no 'iss' claim; an issuer is configured")
-                _refuse(f"the JWT issuer {show_value(iss)} is not the configured issuer")
+                    _refuse(
+                        TokenReason.WRONG_ISSUER,
+                        "the JWT has no 'iss' claim; an issuer is configured",
+                    )
+                _refuse(
+                    TokenReason.WRONG_ISSUER,
+                    f"the JWT issuer {show_value(iss)} is not the configured issuer",
+                )
 
         if "aud" in payload:
             # The accepting cases inline; _check_audience decides (and words) the rest.
@@ -682,14 +723,19 @@ class JwtValidator:
             ):
                 self._check_audience(aud)
         elif self._audiences is not None:
-            _refuse("the JWT has no 'aud' claim; an audience is configured")
+            _refuse(
+                TokenReason.WRONG_AUDIENCE, "the JWT has no 'aud' claim; an audience is configured"
+            )
 
     def _check_groups(self, payload: dict[str, Any]) -> None:
         name = self._groups_claim
         if name is not None and name in payload:
             groups = payload[name]
             if type(groups) is not list or not all(type(item) is str for item in groups):
-                _refuse(f"the JWT {show_value(name)} claim is not an array of strings")
+                _refuse(
+                    TokenReason.INVALID_CLAIM,
+                    f"the JWT {show_value(name)} claim is not an array of strings",
+                )
 
     def _kafka_claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
         """Kafka's broker's claim rules (:mod:`oauthbearer.kafka_claims`), in its order:
@@ -698,25 +744,28 @@ class JwtValidator:
         iat = jose4j_seconds(payload, "iat")
         nbf = jose4j_seconds(payload, "nbf")
         if exp is None:
-            _refuse("the JWT has no 'exp' claim, which is required")
+            _refuse(TokenReason.MISSING_CLAIM, "the JWT has no 'exp' claim, which is required")
         if iat is None and self._require_iat:
-            _refuse("the JWT has no 'iat' claim, which is required (require_iat)")
+            _refuse(
+                TokenReason.MISSING_CLAIM,
+                "the JWT has no 'iat' claim, which is required (require_iat)",
+            )
         problem = jose4j_time_problem(now, self._skew, exp, iat, nbf)
         if problem is not None:
-            _refuse(problem)
+            _refuse(*problem)
         self._check_issuer_and_audience(payload)
         # jose4j's default validators read these registered claims as strings.
         for name in _JOSE4J_STRING_CLAIMS:
             value = payload.get(name)
             if value is not None and type(value) is not str:
-                _refuse(f"the JWT {name!r} claim is not a string")
+                _refuse(TokenReason.INVALID_CLAIM, f"the JWT {name!r} claim is not a string")
         if self._groups_claim is not None:
             self._check_groups(payload)
         scope = kafka_scope(self._scope_claim, payload.get(self._scope_claim))
         lifetime_ms = kafka_millis("exp", exp)
         principal = kafka_subject(self._subject_claim, payload.get(self._subject_claim))
         start_ms = None if iat is None else kafka_millis("iat", iat)
-        return _unchecked_token(
+        return OAuthBearerToken._checked_by_validator(
             token, principal, scope, lifetime_ms, start_ms, types.MappingProxyType(payload)
         )
 
@@ -725,8 +774,9 @@ class JwtValidator:
         if audiences is None:
             if self._reject_unexpected_audience:
                 _refuse(
+                    TokenReason.WRONG_AUDIENCE,
                     "the JWT has an 'aud' claim but no audience is configured "
-                    "(reject_unexpected_audience)"
+                    "(reject_unexpected_audience)",
                 )
             return
         if type(aud) is str:
@@ -736,8 +786,14 @@ class JwtValidator:
             if not audiences.isdisjoint(aud):
                 return
         else:
-            _refuse("the JWT 'aud' claim is not a string or an array of strings")
-        _refuse(f"the JWT audience {show_value(aud)} holds none of the configured audiences")
+            _refuse(
+                TokenReason.WRONG_AUDIENCE,
+                "the JWT 'aud' claim is not a string or an array of strings",
+            )
+        _refuse(
+            TokenReason.WRONG_AUDIENCE,
+            f"the JWT audience {show_value(aud)} holds none of the configured audiences",
+        )
 
 
 # --- Parts -----------------------------------------------------------------------
@@ -748,13 +804,13 @@ def _json_part(part: bytes, which: str, token: str) -> dict[str, Any]:
     try:
         raw = decode_standard(part)
     except ValueError as error:
-        _refuse(_shape_problem(token) or f"the JWT {which} {error}")
+        _refuse(TokenReason.MALFORMED, _shape_problem(token) or f"the JWT {which} {error}")
     try:
         value = loads_strict(raw)
     except ValueError as error:
-        _refuse(f"the JWT {which} is not valid JSON: {error}")
+        _refuse(TokenReason.MALFORMED, f"the JWT {which} is not valid JSON: {error}")
     if type(value) is not dict:
-        _refuse(f"the JWT {which} is JSON but not an object")
+        _refuse(TokenReason.MALFORMED, f"the JWT {which} is JSON but not an object")
     return value
 
 
@@ -792,11 +848,16 @@ def _check_now(now: object) -> None:
 def _numeric_date(payload: dict[str, Any], name: str) -> NoReturn:
     """Refuse a NumericDate claim that is absent, not a number or out of range."""
     if name not in payload:
-        _refuse(f"the JWT has no {name!r} claim, which is required")
+        _refuse(TokenReason.MISSING_CLAIM, f"the JWT has no {name!r} claim, which is required")
     value = payload[name]
     if type(value) is int or type(value) is float:
-        _refuse(f"the JWT {name!r} claim is out of range (0 to {MAX_NUMERIC_DATE})")
-    _refuse(f"the JWT {name!r} claim is not a number (RFC 7519 NumericDate)")
+        _refuse(
+            TokenReason.INVALID_CLAIM,
+            f"the JWT {name!r} claim is out of range (0 to {MAX_NUMERIC_DATE})",
+        )
+    _refuse(
+        TokenReason.INVALID_CLAIM, f"the JWT {name!r} claim is not a number (RFC 7519 NumericDate)"
+    )
 
 
 def _to_ms(seconds: int | float) -> int:
