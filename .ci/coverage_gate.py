@@ -25,6 +25,7 @@ CORE_MODULES: Final = (
     "oauthbearer/gs2.py",
     "oauthbearer/session.py",
     "oauthbearer/token.py",
+    "oauthbearer/_slots.py",
     "oauthbearer/errors.py",
     "oauthbearer/_json.py",
     "oauthbearer/_text.py",
