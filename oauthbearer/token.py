@@ -116,8 +116,14 @@ def parse_scope(value: str | Iterable[str]) -> frozenset[str]:
     Empty elements are dropped, as Kafka's ``OAuthBearerScopeUtils`` does.
     """
     if isinstance(value, str):
-        return frozenset(part for part in value.split(" ") if part)
-    items = list(value)
-    if not all(isinstance(item, str) for item in items):
-        raise ArgumentTypeError("scope must be a string or a list of strings")
-    return frozenset(item for item in items if item)
+        scope = frozenset(value.split(" "))
+    else:
+        items = value if type(value) is list else list(value)
+        if not all(isinstance(item, str) for item in items):
+            raise ArgumentTypeError("scope must be a string or a list of strings")
+        scope = frozenset(items)
+    return scope - _EMPTY_SCOPE if "" in scope else scope
+
+
+#: What :func:`parse_scope` drops.
+_EMPTY_SCOPE: Final = frozenset({""})
