@@ -40,7 +40,9 @@
   installed) is left out, the rest of the page runs, and the page's test is
   reported as skipped with the block's line and the reason.
 - The state tables in exchange.md list exactly the transitions of
-  ``_CLIENT_TABLE`` and ``_SERVER_TABLE``.
+  ``_CLIENT_TRANSITIONS`` and ``_SERVER_TRANSITIONS``, each input by its enum
+  value; the permissions of all four machines, and the Kafka connections'
+  transitions, are rendered from the code (the ``state-table`` directive).
 - The reason-code table (rendered by docs/_ext/oauthbearer_docs.py) has one
   entry per code of ``MalformedReason``, and each example raises its code.
 - api.md lists a page per public module (one with ``__all__``), in docs/api/.
@@ -72,7 +74,7 @@ from sphinx.cmd.build import build_main
 
 import oauthbearer
 from oauthbearer import MalformedReason
-from oauthbearer.session import _CLIENT_TABLE, _SERVER_TABLE
+from oauthbearer.session import _CLIENT_TRANSITIONS, _SERVER_TRANSITIONS
 from tests.docs_fixtures import FIXTURES, Missing, PageFixtures
 from tests.peers import missing_peer
 
@@ -574,8 +576,8 @@ _ROW = re.compile(
 
 
 def _code_transitions() -> list[tuple[str, str, str, str]]:
-    rows = [("ClientState", s.name, i, n.name) for (s, i), n in _CLIENT_TABLE.items()]
-    rows += [("ServerState", s.name, i, n.name) for (s, i), n in _SERVER_TABLE.items()]
+    rows = [("ClientState", s.name, i.value, n.name) for (s, i), n in _CLIENT_TRANSITIONS.items()]
+    rows += [("ServerState", s.name, i.value, n.name) for (s, i), n in _SERVER_TRANSITIONS.items()]
     return rows
 
 
