@@ -603,6 +603,49 @@ def test_state_diagrams_name_every_state_and_input(heading: str, machine: str) -
             assert re.search(rf"(?<![\w:]){call}(?![\w:])", diagram), call
 
 
+#: The pages that render each machine's tables with the ``state-table``
+#: directive: (page, machine path, tables). The sessions' transitions are
+#: written out in exchange.md, with what each means, and checked above.
+STATE_TABLES = (
+    ("exchange.md", "oauthbearer.session.ClientSession", ("permissions",)),
+    ("exchange.md", "oauthbearer.session.ServerSession", ("permissions",)),
+    (
+        "kafka-embedding.md",
+        "oauthbearer.kafka.server.KafkaServerConnection",
+        ("transitions", "permissions"),
+    ),
+    (
+        "kafka-embedding.md",
+        "oauthbearer.kafka.client.KafkaClientConnection",
+        ("transitions", "permissions"),
+    ),
+)
+
+
+@pytest.mark.parametrize(("page", "machine", "tables"), STATE_TABLES)
+def test_each_machine_shows_its_tables(page: str, machine: str, tables: tuple[str, ...]) -> None:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    for table in tables:
+        assert f"```{{state-table}} {machine}\n:table: {table}\n```" in text, (machine, table)
+
+
+def test_the_state_table_renders_the_code() -> None:
+    extension = _load_extension()
+    machine = importlib.import_module("oauthbearer.kafka.client").KafkaClientConnection
+    rows = extension.transition_rows(machine)
+    assert len(rows) == len(machine._TRANSITIONS)
+    assert ("ClientPhase.IDLE", "initiate", "ClientPhase.VERSIONS_SENT") in rows
+    assert (
+        "ClientPhase.VERSIONS_SENT",
+        "frame:versions_retry",
+        "ClientPhase.VERSIONS_SENT",
+    ) in rows
+    permissions = dict(extension.permission_rows(machine))
+    assert permissions["data_to_send()"] == "every state"
+    assert permissions["send_request()"] == "AUTHENTICATED"
+    assert set(permissions) == {f"{call}()" for call in machine._PERMISSIONS}
+
+
 # --- Reason codes -----------------------------------------------------------------------
 
 

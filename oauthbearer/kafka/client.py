@@ -282,8 +282,6 @@ _TRANSITIONS: Final[Mapping[tuple[ClientPhase, ClientConnectionInput], ClientPha
     types.MappingProxyType(
         {
             (_C.IDLE, _I.INITIATE): _C.VERSIONS_SENT,
-            **{(p, _I.FRAME_FAILURE): _C.FAILED for p in _LIVE},
-            **{(p, _I.FRAME_CLOSED): _C.CLOSED for p in _LIVE},
             # KIP-511: asked again, once, at a version the broker speaks.
             (_C.VERSIONS_SENT, _I.FRAME_VERSIONS_RETRY): _C.VERSIONS_SENT,
             (_C.VERSIONS_SENT, _I.FRAME_VERSIONS): _C.HANDSHAKE_SENT,
@@ -294,6 +292,9 @@ _TRANSITIONS: Final[Mapping[tuple[ClientPhase, ClientConnectionInput], ClientPha
             (_C.AUTHENTICATED, _I.FRAME_RESPONSE): _C.AUTHENTICATED,
             # KIP-368: a new exchange on the same connection, from SaslHandshake.
             (_C.AUTHENTICATED, _I.REAUTHENTICATE): _C.HANDSHAKE_SENT,
+            # From any live phase: the connection fails, or the peer closes it.
+            **{(p, _I.FRAME_FAILURE): _C.FAILED for p in _LIVE},
+            **{(p, _I.FRAME_CLOSED): _C.CLOSED for p in _LIVE},
         }
     )
 )

@@ -370,8 +370,6 @@ _PERMISSIONS: Final[Mapping[str, frozenset[ServerPhase]]] = types.MappingProxyTy
 _TRANSITIONS: Final[Mapping[tuple[ServerPhase, ServerConnectionInput], ServerPhase]] = (
     types.MappingProxyType(
         {
-            **{(p, _I.FRAME_FAILURE): _P.FAILED for p in _LIVE},
-            **{(p, _I.FRAME_CLOSED): _P.CLOSED for p in _READING},
             (_P.AWAITING_HANDSHAKE, _I.FRAME_API_VERSIONS): _P.VERSIONS_ANSWERED,
             # An ApiVersions version the broker does not speak, or invalid software
             # names: answered with the error, and the client may try again.
@@ -395,6 +393,9 @@ _TRANSITIONS: Final[Mapping[tuple[ServerPhase, ServerConnectionInput], ServerPha
             (_P.AUTHENTICATED, _I.FRAME_HANDSHAKE): _P.AUTHENTICATING,  # KIP-368
             (_P.AUTHENTICATED, _I.FRAME_REFUSED): _P.AUTHENTICATED,  # KafkaApis: 34
             (_P.AUTHENTICATED, _I.FRAME_REQUEST): _P.AUTHENTICATED,
+            # From any live phase: the connection fails, or the peer closes it.
+            **{(p, _I.FRAME_FAILURE): _P.FAILED for p in _LIVE},
+            **{(p, _I.FRAME_CLOSED): _P.CLOSED for p in _READING},
         }
     )
 )
