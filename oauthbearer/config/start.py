@@ -303,18 +303,9 @@ def kafka_python_settings(
         props, jaas_file=jaas_file, http=http, allow_insecure_loopback=allow_insecure_loopback
     )
     provider = TokenProvider(source.fetch, refresh=source.refresh).start()
-    settings: dict[str, Any] = {
-        "security_protocol": connection.protocol,
-        "sasl_mechanism": "OAUTHBEARER",
-        "sasl_oauth_token_provider": kafka_python_token_provider(
-            provider, extensions=source.extensions
-        ),
-    }
-    if connection.bootstrap is not None:
-        settings["bootstrap_servers"] = _servers(connection.bootstrap)
-    if connection.tls:
-        settings["ssl_context"] = connection.ssl_context()
-    return settings
+    return _python_client_settings(
+        connection, kafka_python_token_provider(provider, extensions=source.extensions)
+    )
 
 
 def aiokafka_settings(
@@ -338,12 +329,17 @@ def aiokafka_settings(
         props, jaas_file=jaas_file, http=http, allow_insecure_loopback=allow_insecure_loopback
     )
     provider = AsyncTokenProvider(source.fetch, refresh=source.refresh)
+    return _python_client_settings(
+        connection, aiokafka_token_provider(provider, extensions=source.extensions)
+    )
+
+
+def _python_client_settings(connection: _Connection, token_provider: object) -> dict[str, Any]:
+    """kafka-python's and aiokafka's keyword arguments (they share the names)."""
     settings: dict[str, Any] = {
         "security_protocol": connection.protocol,
         "sasl_mechanism": "OAUTHBEARER",
-        "sasl_oauth_token_provider": aiokafka_token_provider(
-            provider, extensions=source.extensions
-        ),
+        "sasl_oauth_token_provider": token_provider,
     }
     if connection.bootstrap is not None:
         settings["bootstrap_servers"] = _servers(connection.bootstrap)
