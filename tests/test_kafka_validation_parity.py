@@ -576,6 +576,29 @@ def jwt_token(idp: TestIdentityProvider, choice: dict[str, str], now: float) -> 
     return token
 
 
+def jwt_cases(idp: TestIdentityProvider, now: float) -> list[TokenCase]:
+    """The signed-token matrix, signed by ``idp`` at ``now``: each dimension's
+    single variations, then :data:`JWT_COMBINATIONS` seeded combinations
+    (without the oversize shapes). tests/test_strimzi_differential.py judges
+    the same tokens with Strimzi's validator."""
+    choices = matrix(
+        JWT_DIMENSIONS,
+        JWT_BASE,
+        JWT_COMBINATIONS,
+        SEED,
+        combined={**JWT_DIMENSIONS, "shape": _JWT_COMBINED_SHAPES},
+    )
+    return [
+        TokenCase(
+            f"JWT-{index:03d}[{describe(choice, JWT_BASE)}]",
+            jwt_token(idp, choice, now),
+            choice,
+            now,
+        )
+        for index, choice in enumerate(choices)
+    ]
+
+
 def _public_key_bytes(idp: TestIdentityProvider, *, pem: bool) -> bytes:
     key = next(k for k in idp.key_set().keys if k.kid == idp.signing_kid).key
     encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
@@ -758,23 +781,7 @@ def test_signed_tokens_are_judged_as_kafka_judges_them(
     kafka_broker: KafkaBroker, kafka_idp: TestIdentityProvider
 ) -> None:
     validator = jwt_validator(kafka_broker)
-    now = time.time()
-    choices = matrix(
-        JWT_DIMENSIONS,
-        JWT_BASE,
-        JWT_COMBINATIONS,
-        SEED,
-        combined={**JWT_DIMENSIONS, "shape": _JWT_COMBINED_SHAPES},
-    )
-    cases = [
-        TokenCase(
-            f"JWT-{index:03d}[{describe(choice, JWT_BASE)}]",
-            jwt_token(kafka_idp, choice, now),
-            choice,
-            now,
-        )
-        for index, choice in enumerate(choices)
-    ]
+    cases = jwt_cases(kafka_idp, time.time())
     judged = judge(kafka_broker, "JWT", cases, validator)
     print(f"\nJWT, Kafka {kafka_broker.version}: {len(judged)} tokens: {summary(judged)}")
     assert_parity(kafka_broker, "JWT", judged)
