@@ -9,6 +9,12 @@ tests/interop/strimzi/StrimziVerdicts.java), and ours through
 :func:`strimzi_validator`. The tokens come from the test IdP in Keycloak's
 profile (whose tokens carry ``typ: Bearer``, as Strimzi's default check
 wants), good and bad; the verdicts and principals must agree.
+
+Then the generated token set of the Kafka issue: the signed-token matrix of
+tests/test_kafka_validation_parity.py, signed by the same IdP, judged with
+options that fit its base token, directly and by a real broker's Strimzi
+listener. Every token where Strimzi's verdict or principal is not ours is
+named in :data:`KNOWN_DIFFERENCES` with the reason (docs/strimzi.md).
 """
 
 from __future__ import annotations
