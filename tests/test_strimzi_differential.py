@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -55,6 +59,7 @@ from tests.test_kafka_validation_parity import (
     TokenCase,
     describe,
     jwt_cases,
+    jwt_token,
     probe_case,
     resolve,
     session_overflows,
@@ -462,7 +467,7 @@ KNOWN_DIFFERENCES: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-def matrix_jaas(idp: TestIdentityProvider) -> str:
+def matrix_jaas(idp: TestIdentityProvider, **extra: str) -> str:
     """Strimzi's options that fit the base token of the parity matrix: its
     issuer, its audience as the client id, its subject claim. The matrix
     writes no ``typ`` claim, so the access-token-type check is off, and there
@@ -476,6 +481,7 @@ def matrix_jaas(idp: TestIdentityProvider) -> str:
             "oauth.check.access.token.type": "false",
             "oauth.username.claim": KAFKA_SUB_CLAIM,
             "unsecuredLoginStringClaim_sub": "broker",
+            **extra,
         }
     )
 
@@ -511,6 +517,70 @@ def test_strimzi_judges_the_kafka_matrix_as_we_do_but_for_the_known_differences(
     )
     assert len(cases) - len(differences) > 200
     assert 0 < granted < len(cases)
+
+
+@pytest.fixture
+def static_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A loopback HTTP server for the files of a folder: (the folder, its URL)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_jwks_keys_are_looked_up_as_strimzi_looks_them_up(
+    strimzi: JavaProgram,
+    keycloak_like: TestIdentityProvider,
+    static_server: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    """The IdP's key published without ``use``, or without ``kid``: Strimzi
+    uses only keys whose ``use`` is ``sig`` (unless told to ignore it), and
+    verifies a token without ``kid`` with the key without one."""
+    folder, url = static_server
+    (jwk,) = keycloak_like.jwks["keys"]
+    documents = {
+        "no-use": {k: v for k, v in jwk.items() if k != "use"},
+        "no-kid": {k: v for k, v in jwk.items() if k != "kid"},
+    }
+    for name, key in documents.items():
+        (folder / f"{name}.json").write_text(json.dumps({"keys": [key]}), encoding="utf-8")
+    now = time.time()
+    tokens = {
+        "kid": jwt_token(keycloak_like, JWT_BASE, now),
+        "no kid": jwt_token(keycloak_like, {**JWT_BASE, "header": "no-kid"}, now),
+    }
+    runs = {
+        "no-use": {},
+        "no-use, oauth.jwks.ignore.key.use": {"oauth.jwks.ignore.key.use": "true"},
+        "no-kid": {},
+    }
+    verdicts = {}
+    for run, extra in runs.items():
+        document = run.split(",", 1)[0]
+        text = matrix_jaas(
+            keycloak_like, **{"oauth.jwks.endpoint.uri": f"{url}/{document}.json", **extra}
+        )
+        ours = our_verdicts(
+            strimzi_validator(text, allow_insecure_loopback=True), list(tokens.values())
+        )
+        theirs = strimzi_verdicts(strimzi, text, list(tokens.values()), tmp_path)
+        for token, their, our in zip(tokens, theirs, ours, strict=True):
+            verdicts[run, token] = (their.split(" ", 1)[0], our.split(" ", 1)[0])
+    assert verdicts == {
+        ("no-use", "kid"): ("FAIL", "FAIL"),
+        ("no-use", "no kid"): ("FAIL", "FAIL"),
+        ("no-use, oauth.jwks.ignore.key.use", "kid"): ("OK", "OK"),
+        ("no-use, oauth.jwks.ignore.key.use", "no kid"): ("FAIL", "FAIL"),
+        ("no-kid", "kid"): ("FAIL", "FAIL"),
+        ("no-kid", "no kid"): ("OK", "OK"),
+    }
 
 
 # --- the same, with Strimzi's validator in a real Kafka broker ------------------------------

@@ -21,9 +21,11 @@ strimzi-kafka-oauth e101071e):
   ``oauth.check.audience=true`` (any ``aud`` accepted otherwise), the
   principal from ``oauth.username.claim`` (default ``sub``). Where Strimzi's
   JOSE library (nimbus-jose-jwt) is more lenient than our strict rules and
-  the leniency is harmless, :data:`STRIMZI_RULES` follow it: the key is the
-  JWKS key with the token's ``kid`` (a token without ``kid`` is refused), of
-  the type the token's ``alg`` needs, whatever ``alg`` the JWK names; an empty
+  the leniency is harmless, :data:`STRIMZI_RULES` follow it, and keys are
+  looked up as Strimzi does: the JWK with the token's ``kid`` (or, for a token
+  without one, a JWK without one), of the type the token's ``alg`` needs,
+  whatever ``alg`` the JWK names, among those whose ``use`` is ``sig`` unless
+  ``oauth.jwks.ignore.key.use=true``; an empty
   ``crit``, a ``cty`` other than a nested JWT's and ``=`` padding are
   accepted; tokens may be as long as Kafka's SASL receive size.
 * ``oauth.introspection.endpoint.uri`` instead gives an
@@ -106,21 +108,29 @@ STRIMZI_RULES: Final = JwtRules(
 
 
 class _StrimziKeys:
-    """Strimzi's key lookup: the JWKS key whose ``kid`` is the token's, looked
-    up by ``kid`` alone (a JWK's ``alg`` is not consulted; nimbus's verifier
-    factory then wants a key of the type the token's ``alg`` needs). A token
-    without ``kid`` is refused: Strimzi would look up a JWK without one, which
-    the identity providers it serves do not publish."""
+    """Strimzi's key lookup: its JWKS map from ``kid`` to key holds the JWKs
+    whose ``use`` is ``sig`` (all of them with ``oauth.jwks.ignore.key.use``),
+    and the token's ``kid`` (or its lack of one) is looked up in it alone: a
+    JWK's ``alg`` is not consulted, and nimbus's verifier factory then wants a
+    key of the type the token's ``alg`` needs."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ("_cache", "_ignore_key_use")
 
-    def __init__(self, cache: JwksCache) -> None:
+    def __init__(self, cache: JwksCache, *, ignore_key_use: bool) -> None:
         self._cache = cache
+        self._ignore_key_use = ignore_key_use
 
     def keys_for(self, kid: str | None, alg: str) -> tuple[JsonWebKey, ...]:
-        if kid is None:
-            return ()
-        return self._cache.keys_for(kid, alg, honour_jwk_alg=False)
+        if kid is not None:
+            # The cache's own lookup, which asks for a refresh on an unknown kid.
+            found = self._cache.keys_for(kid, alg, honour_jwk_alg=False)
+        else:
+            key_set = self._cache.key_set
+            keys = () if key_set is None else key_set.keys
+            # Strimzi's map keeps the last JWK without a kid.
+            found = tuple(key for key in keys if key.kid is None)[-1:]
+            found = tuple(key for key in found if key.fits(alg, honour_alg=False))
+        return tuple(key for key in found if self._ignore_key_use or key.use == "sig")
 
 
 #: Options that decide no verdict: accepted and reported as ignored.
@@ -136,11 +146,11 @@ _OPERATIONAL: Final = frozenset(
         "oauth.include.accept.header",
         "oauth.jwks.expiry.seconds",
         "oauth.jwks.refresh.min.pause.seconds",
-        "oauth.jwks.ignore.key.use",
     }
 )
 _SERVER: Final = frozenset(
     {
+        "oauth.jwks.ignore.key.use",
         "oauth.jwks.endpoint.uri",
         "oauth.jwks.refresh.seconds",
         "oauth.valid.issuer.uri",
@@ -318,7 +328,10 @@ def strimzi_validator(
             policy=JwksRefreshPolicy(refresh_interval_s=refresh_s),
         )
         validator: TokenValidator = JwtValidator(
-            _StrimziKeys(refresher.cache),
+            _StrimziKeys(
+                refresher.cache,
+                ignore_key_use=_flag(options, "oauth.jwks.ignore.key.use", default=False),
+            ),
             algorithms=tuple(sorted(ASYMMETRIC_ALGORITHMS)),
             issuer=issuer,
             audience=client_id if check_audience else None,
