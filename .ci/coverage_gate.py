@@ -61,7 +61,8 @@ def percent(cov: coverage.Coverage, module: str) -> float:
 
 
 def main(argv: list[str]) -> int:
-    cov = coverage.Coverage(data_file=argv[0] if argv else None)
+    # data_file=None would mean "no data file": pass it only when given.
+    cov = coverage.Coverage(data_file=argv[0]) if argv else coverage.Coverage()
     cov.load()
     failed = []
     print(f"{'module':<34} {'measured':>9} {'minimum':>8}")

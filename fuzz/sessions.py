@@ -40,8 +40,8 @@ from oauthbearer.errors import (
 )
 from oauthbearer.gs2 import KVSEP, ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.session import (
-    _CLIENT_TABLE,
-    _SERVER_TABLE,
+    _CLIENT_TRANSITIONS,
+    _SERVER_TRANSITIONS,
     NEGOTIATED_LIFETIME,
     NEGOTIATED_TOKEN,
     Authenticated,
@@ -82,6 +82,7 @@ STATUSES = ("invalid_token", "insufficient_scope", "invalid_request", "x")
 ACCEPTED = OAuthBearerToken(value="t", principal="alice", lifetime_ms=4_102_444_800_000)
 
 S = TypeVar("S", bound=enum.Enum)
+V = TypeVar("V", bound=enum.Enum)
 
 _SCENARIOS: tuple[Callable[[Input], None], ...]
 
@@ -119,7 +120,7 @@ def _error(inp: Input) -> ErrorResponse:
 # --- Invariants both machines share ------------------------------------------------------
 
 
-def _moved(table: Mapping[tuple[S, str], S], before: S, after: S) -> bool:
+def _moved(table: Mapping[tuple[S, V], S], before: S, after: S) -> bool:
     """Whether ``after`` is ``before`` or reachable from it by the table's moves (a
     server with a validator moves twice in one call: a token, then its verdict)."""
     reached = {before}
@@ -175,7 +176,8 @@ def _server_call(
         _check_server_results(server, now)
         return None
     check(before is not ServerState.FAILED, "ServerSession: a failed session took a call")
-    check(_moved(_SERVER_TABLE, before, server.state), "ServerSession: a move not in the table")
+    moved = _moved(_SERVER_TRANSITIONS, before, server.state)
+    check(moved, "ServerSession: a move not in the table")
     if isinstance(event, ChallengeIssued):
         check(ErrorResponse.decode(event.reply) == event.error, "challenge reply != challenge")
     if isinstance(event, AuthenticationFailed):
@@ -303,7 +305,8 @@ def _client_call(client: ClientSession, inp: Input) -> None:
         )
         return
     check(before is not ClientState.FAILED, "ClientSession: a failed session took a call")
-    check(_moved(_CLIENT_TABLE, before, client.state), "ClientSession: a move not in the table")
+    moved = _moved(_CLIENT_TRANSITIONS, before, client.state)
+    check(moved, "ClientSession: a move not in the table")
 
 
 def _client_scenario(inp: Input) -> None:

@@ -8,11 +8,15 @@ RFC 7628 section 3 gives the exchange two shapes::
     failure:   C: initial response        S: error challenge (JSON)
                C: %x01                    S: (failure)
 
-Each side is a machine with one state enum and one transition table
-(``_CLIENT_TABLE``, ``_SERVER_TABLE``). Every public method first checks that
-its call is allowed in the current state; a call that is not raises
-:class:`~oauthbearer.errors.SessionStateError`, which names the state and the
-call.
+Each side is a machine (:mod:`oauthbearer.machine`) with a state enum
+(:class:`ClientState`, :class:`ServerState`), an input enum naming each outcome
+of each call (:class:`ClientInput`, :class:`ServerInput`) and two tables: the
+permissions (``_CLIENT_PERMISSIONS``, ``_SERVER_PERMISSIONS``: the states in
+which each public method may be called) and the transitions
+(``_CLIENT_TRANSITIONS``, ``_SERVER_TRANSITIONS``: where each outcome leads).
+Every public method first checks its permission; a call that is not allowed
+raises :class:`~oauthbearer.errors.SessionStateError`, which names the state and
+the call.
 
 Outcomes and errors are kept apart, as in h11. Both ways an exchange can end
 are events: success (:class:`Authenticated`, :class:`AuthenticationSucceeded`)
@@ -70,11 +74,13 @@ __all__ = [
     "AuthzidPolicy",
     "ChallengeIssued",
     "ChallengeReceived",
+    "ClientInput",
     "ClientSession",
     "ClientState",
     "DiscoveryResult",
     "ExtensionValidator",
     "ExtensionVerdict",
+    "ServerInput",
     "ServerSession",
     "ServerState",
     "TokenReceived",
@@ -230,24 +236,57 @@ class ClientState(enum.Enum):
     FAILED = "failed"
 
 
-# (state, input) -> next state. An input is "call" or "call:outcome".
-_CLIENT_TABLE: Final[Mapping[tuple[ClientState, str], ClientState]] = types.MappingProxyType(
+class ClientInput(enum.Enum):
+    """What moves a :class:`ClientSession`: each call, by the outcome it reached.
+    A value is ``call`` or ``call:outcome``."""
+
+    #: The initial response was built.
+    INITIAL_RESPONSE = "initial_response"
+    #: ``receive(b"")``: the server's success, with no data.
+    RECEIVE_SUCCESS = "receive:success"
+    #: ``receive(json)``: an error challenge.
+    RECEIVE_CHALLENGE = "receive:challenge"
+    #: The application protocol reported success.
+    RECEIVE_OUTCOME_SUCCESS = "receive_outcome:success"
+    #: The application protocol reported failure.
+    RECEIVE_OUTCOME_FAILURE = "receive_outcome:failure"
+    #: A discovery session's end: the failure it asked for.
+    RECEIVE_OUTCOME_DISCOVERED = "receive_outcome:discovered"
+
+
+_CI = ClientInput
+
+# Public method -> the states in which it may be called.
+_CLIENT_PERMISSIONS: Final[Mapping[str, frozenset[ClientState]]] = types.MappingProxyType(
     {
-        (ClientState.IDLE, "initial_response"): ClientState.SENT,
-        (ClientState.SENT, "receive:success"): ClientState.SUCCEEDED,
-        (ClientState.SENT, "receive:challenge"): ClientState.CHALLENGED,
-        # Protocols that report success out of band (IMAP's tagged OK) skip the
-        # empty server message; Kafka reports both, so success may come twice.
-        (ClientState.SENT, "receive_outcome:success"): ClientState.SUCCEEDED,
-        (ClientState.SUCCEEDED, "receive_outcome:success"): ClientState.SUCCEEDED,
-        (ClientState.SENT, "receive_outcome:failure"): ClientState.FAILED,
-        (ClientState.CHALLENGED, "receive_outcome:failure"): ClientState.FAILED,
-        (ClientState.CHALLENGED, "receive_outcome:discovered"): ClientState.DISCOVERED,
+        "initial_response": frozenset({ClientState.IDLE}),
+        "receive": frozenset({ClientState.SENT}),
+        "receive_outcome": frozenset(
+            {ClientState.SENT, ClientState.SUCCEEDED, ClientState.CHALLENGED}
+        ),
     }
 )
 
+# (state, input) -> next state.
+_CLIENT_TRANSITIONS: Final[Mapping[tuple[ClientState, ClientInput], ClientState]] = (
+    types.MappingProxyType(
+        {
+            (ClientState.IDLE, _CI.INITIAL_RESPONSE): ClientState.SENT,
+            (ClientState.SENT, _CI.RECEIVE_SUCCESS): ClientState.SUCCEEDED,
+            (ClientState.SENT, _CI.RECEIVE_CHALLENGE): ClientState.CHALLENGED,
+            # Protocols that report success out of band (IMAP's tagged OK) skip the
+            # empty server message; Kafka reports both, so success may come twice.
+            (ClientState.SENT, _CI.RECEIVE_OUTCOME_SUCCESS): ClientState.SUCCEEDED,
+            (ClientState.SUCCEEDED, _CI.RECEIVE_OUTCOME_SUCCESS): ClientState.SUCCEEDED,
+            (ClientState.SENT, _CI.RECEIVE_OUTCOME_FAILURE): ClientState.FAILED,
+            (ClientState.CHALLENGED, _CI.RECEIVE_OUTCOME_FAILURE): ClientState.FAILED,
+            (ClientState.CHALLENGED, _CI.RECEIVE_OUTCOME_DISCOVERED): ClientState.DISCOVERED,
+        }
+    )
+)
 
-class ClientSession(Machine[ClientState]):
+
+class ClientSession(Machine[ClientState, ClientInput]):
     """The client side of one exchange.
 
     ``token`` is the access token, or a prepared :class:`ClientInitialResponse`
@@ -261,7 +300,8 @@ class ClientSession(Machine[ClientState]):
     """
 
     __slots__ = ("_challenge", "_discovery", "_response")
-    _TABLE = _CLIENT_TABLE
+    _PERMISSIONS = _CLIENT_PERMISSIONS
+    _TRANSITIONS = _CLIENT_TRANSITIONS
     _FAILED = ClientState.FAILED
 
     def __init__(
@@ -298,7 +338,7 @@ class ClientSession(Machine[ClientState]):
     def initial_response(self) -> bytes:
         """The first message to send."""
         self._check("initial_response")
-        self._move("initial_response")
+        self._move(_CI.INITIAL_RESPONSE)
         return self._response.encode()
 
     @moves
@@ -312,11 +352,11 @@ class ClientSession(Machine[ClientState]):
                     "the server accepted a discovery request, which carries no token",
                     reason=ProtocolReason.DISCOVERY_GRANTED,
                 )
-            self._move("receive:success")
+            self._move(_CI.RECEIVE_SUCCESS)
             return AuthenticationSucceeded()
         error = ErrorResponse.decode(data)
         self._challenge = error
-        self._move("receive:challenge")
+        self._move(_CI.RECEIVE_CHALLENGE)
         return ChallengeReceived(error=error)
 
     @moves
@@ -347,18 +387,18 @@ class ClientSession(Machine[ClientState]):
                     "the server accepted a discovery request, which carries no token",
                     reason=ProtocolReason.DISCOVERY_GRANTED,
                 )
-            self._move("receive_outcome:success")
+            self._move(_CI.RECEIVE_OUTCOME_SUCCESS)
             return AuthenticationSucceeded()
         if challenge is None:
-            self._move("receive_outcome:failure")
+            self._move(_CI.RECEIVE_OUTCOME_FAILURE)
             return AuthenticationFailed(
                 reason=FailureReason.SERVER_REFUSED,
                 message=message or "the server refused authentication",
             )
         if self._discovery:
-            self._move("receive_outcome:discovered")
+            self._move(_CI.RECEIVE_OUTCOME_DISCOVERED)
             return DiscoveryResult(error=challenge)
-        self._move("receive_outcome:failure")
+        self._move(_CI.RECEIVE_OUTCOME_FAILURE)
         return AuthenticationFailed.after_challenge(challenge, message=message)
 
 
@@ -375,26 +415,60 @@ class ServerState(enum.Enum):
     FAILED = "failed"
 
 
-_SERVER_TABLE: Final[Mapping[tuple[ServerState, str], ServerState]] = types.MappingProxyType(
+class ServerInput(enum.Enum):
+    """What moves a :class:`ServerSession`: each call, by the outcome it reached.
+    A value is ``call`` or ``call:outcome``."""
+
+    #: A well-formed initial response with a token.
+    RECEIVE_TOKEN = "receive:token"
+    #: A discovery request (an empty ``auth`` value).
+    RECEIVE_DISCOVERY = "receive:discovery"
+    #: The authzid policy refused the initial response.
+    RECEIVE_REFUSED = "receive:refused"
+    #: The client's ``%x01`` after the error challenge.
+    RECEIVE_KVSEP = "receive:kvsep"
+    #: The token was granted.
+    ACCEPT_SUCCESS = "accept:success"
+    #: The token was granted, but the authzid or an extension was refused.
+    ACCEPT_FAILURE = "accept:failure"
+    #: The token was refused with an error challenge.
+    REJECT = "reject"
+
+
+_SI = ServerInput
+
+# Public method -> the states in which it may be called.
+_SERVER_PERMISSIONS: Final[Mapping[str, frozenset[ServerState]]] = types.MappingProxyType(
     {
-        (ServerState.IDLE, "receive:token"): ServerState.TOKEN_RECEIVED,
-        (ServerState.IDLE, "receive:discovery"): ServerState.CHALLENGED,
-        # The authzid policy refuses the initial response itself.
-        (ServerState.IDLE, "receive:refused"): ServerState.FAILED,
-        (ServerState.TOKEN_RECEIVED, "accept:success"): ServerState.SUCCEEDED,
-        # The authzid or an extension is refused: a verdict, so an event.
-        (ServerState.TOKEN_RECEIVED, "accept:failure"): ServerState.FAILED,
-        (ServerState.TOKEN_RECEIVED, "reject"): ServerState.CHALLENGED,
-        (ServerState.CHALLENGED, "receive:kvsep"): ServerState.FAILED,
-        # Kafka's dialect only: anything but %x01 after the challenge is a new
-        # initial response (Kafka's broker resets its error and parses it).
-        (ServerState.CHALLENGED, "receive:token"): ServerState.TOKEN_RECEIVED,
-        (ServerState.CHALLENGED, "receive:refused"): ServerState.FAILED,
+        "receive": frozenset({ServerState.IDLE, ServerState.CHALLENGED}),
+        "accept": frozenset({ServerState.TOKEN_RECEIVED}),
+        "reject": frozenset({ServerState.TOKEN_RECEIVED}),
     }
 )
 
+# (state, input) -> next state.
+_SERVER_TRANSITIONS: Final[Mapping[tuple[ServerState, ServerInput], ServerState]] = (
+    types.MappingProxyType(
+        {
+            (ServerState.IDLE, _SI.RECEIVE_TOKEN): ServerState.TOKEN_RECEIVED,
+            (ServerState.IDLE, _SI.RECEIVE_DISCOVERY): ServerState.CHALLENGED,
+            # The authzid policy refuses the initial response itself.
+            (ServerState.IDLE, _SI.RECEIVE_REFUSED): ServerState.FAILED,
+            (ServerState.TOKEN_RECEIVED, _SI.ACCEPT_SUCCESS): ServerState.SUCCEEDED,
+            # The authzid or an extension is refused: a verdict, so an event.
+            (ServerState.TOKEN_RECEIVED, _SI.ACCEPT_FAILURE): ServerState.FAILED,
+            (ServerState.TOKEN_RECEIVED, _SI.REJECT): ServerState.CHALLENGED,
+            (ServerState.CHALLENGED, _SI.RECEIVE_KVSEP): ServerState.FAILED,
+            # Kafka's dialect only: anything but %x01 after the challenge is a new
+            # initial response (Kafka's broker resets its error and parses it).
+            (ServerState.CHALLENGED, _SI.RECEIVE_TOKEN): ServerState.TOKEN_RECEIVED,
+            (ServerState.CHALLENGED, _SI.RECEIVE_REFUSED): ServerState.FAILED,
+        }
+    )
+)
 
-class ServerSession(Machine[ServerState]):
+
+class ServerSession(Machine[ServerState, ServerInput]):
     """The server side of one exchange.
 
     Without a ``validator`` the session is pure: :meth:`receive` returns
@@ -420,7 +494,8 @@ class ServerSession(Machine[ServerState]):
         "_token",
         "_validator",
     )
-    _TABLE = _SERVER_TABLE
+    _PERMISSIONS = _SERVER_PERMISSIONS
+    _TRANSITIONS = _SERVER_TRANSITIONS
     _FAILED = ServerState.FAILED
 
     def __init__(
@@ -495,7 +570,7 @@ class ServerSession(Machine[ServerState]):
         # (measured: tests/test_postgres_differential.py).
         policy = self._authzid_policy
         if policy is AuthzidPolicy.FORBID and response.authzid is not None:
-            self._move("receive:refused")
+            self._move(_SI.RECEIVE_REFUSED)
             return AuthenticationFailed(
                 reason=FailureReason.AUTHZID_FORBIDDEN,
                 message="Authentication failed: the client named an authorization identity, "
@@ -503,16 +578,16 @@ class ServerSession(Machine[ServerState]):
                 status="invalid_request",
             )
         if response.is_discovery:
-            self._move("receive:discovery")
+            self._move(_SI.RECEIVE_DISCOVERY)
             return self._challenge_with(ErrorResponse("invalid_token"))
         if policy is AuthzidPolicy.REQUIRE and response.authzid is None:
-            self._move("receive:refused")
+            self._move(_SI.RECEIVE_REFUSED)
             return AuthenticationFailed(
                 reason=FailureReason.AUTHZID_REQUIRED,
                 message="Authentication failed: the client named no authorization identity",
                 status="invalid_request",
             )
-        self._move("receive:token")
+        self._move(_SI.RECEIVE_TOKEN)
         if self._validator is None:
             return TokenReceived(response=response)
         if now is None:
@@ -547,7 +622,7 @@ class ServerSession(Machine[ServerState]):
             and self._authzid_policy in (AuthzidPolicy.MATCH_PRINCIPAL, AuthzidPolicy.REQUIRE)
             and authzid != token.principal
         ):
-            self._move("accept:failure")
+            self._move(_SI.ACCEPT_FAILURE)
             return AuthenticationFailed(
                 reason=FailureReason.AUTHZID_MISMATCH,
                 message=f"Authentication failed: Client requested an authorization id "
@@ -556,9 +631,9 @@ class ServerSession(Machine[ServerState]):
             )
         extensions = self._validated_extensions(token, response.extensions)
         if isinstance(extensions, AuthenticationFailed):
-            self._move("accept:failure")
+            self._move(_SI.ACCEPT_FAILURE)
             return extensions
-        self._move("accept:success")
+        self._move(_SI.ACCEPT_SUCCESS)
         self._token = token
         self._extensions = extensions
         return Authenticated(token=token, authzid=authzid, extensions=extensions)
@@ -569,7 +644,7 @@ class ServerSession(Machine[ServerState]):
         self._check("reject")
         if not isinstance(error, ErrorResponse):
             raise ArgumentTypeError("reject() takes an ErrorResponse")
-        self._move("reject")
+        self._move(_SI.REJECT)
         return self._challenge_with(error)
 
     # -- results --
@@ -633,7 +708,7 @@ class ServerSession(Machine[ServerState]):
                 "after an error challenge the client must send exactly %x01",
                 offset=0,
             )
-        self._move("receive:kvsep")
+        self._move(_SI.RECEIVE_KVSEP)
         return AuthenticationFailed.after_challenge(challenge)
 
     def _validated_extensions(

@@ -40,7 +40,9 @@
   installed) is left out, the rest of the page runs, and the page's test is
   reported as skipped with the block's line and the reason.
 - The state tables in exchange.md list exactly the transitions of
-  ``_CLIENT_TABLE`` and ``_SERVER_TABLE``.
+  ``_CLIENT_TRANSITIONS`` and ``_SERVER_TRANSITIONS``, each input by its enum
+  value; the permissions of all four machines, and the Kafka connections'
+  transitions, are rendered from the code (the ``state-table`` directive).
 - The reason-code table (rendered by docs/_ext/oauthbearer_docs.py) has one
   entry per code of ``MalformedReason``, and each example raises its code.
 - api.md lists a page per public module (one with ``__all__``), in docs/api/.
@@ -72,7 +74,7 @@ from sphinx.cmd.build import build_main
 
 import oauthbearer
 from oauthbearer import MalformedReason
-from oauthbearer.session import _CLIENT_TABLE, _SERVER_TABLE
+from oauthbearer.session import _CLIENT_TRANSITIONS, _SERVER_TRANSITIONS
 from tests.docs_fixtures import FIXTURES, Missing, PageFixtures
 from tests.peers import missing_peer
 
@@ -574,8 +576,8 @@ _ROW = re.compile(
 
 
 def _code_transitions() -> list[tuple[str, str, str, str]]:
-    rows = [("ClientState", s.name, i, n.name) for (s, i), n in _CLIENT_TABLE.items()]
-    rows += [("ServerState", s.name, i, n.name) for (s, i), n in _SERVER_TABLE.items()]
+    rows = [("ClientState", s.name, i.value, n.name) for (s, i), n in _CLIENT_TRANSITIONS.items()]
+    rows += [("ServerState", s.name, i.value, n.name) for (s, i), n in _SERVER_TRANSITIONS.items()]
     return rows
 
 
@@ -599,6 +601,49 @@ def test_state_diagrams_name_every_state_and_input(heading: str, machine: str) -
             assert re.search(rf"\b{state}\b", diagram), state
             assert re.search(rf"\b{after}\b", diagram), after
             assert re.search(rf"(?<![\w:]){call}(?![\w:])", diagram), call
+
+
+#: The pages that render each machine's tables with the ``state-table``
+#: directive: (page, machine path, tables). The sessions' transitions are
+#: written out in exchange.md, with what each means, and checked above.
+STATE_TABLES = (
+    ("exchange.md", "oauthbearer.session.ClientSession", ("permissions",)),
+    ("exchange.md", "oauthbearer.session.ServerSession", ("permissions",)),
+    (
+        "kafka-embedding.md",
+        "oauthbearer.kafka.server.KafkaServerConnection",
+        ("transitions", "permissions"),
+    ),
+    (
+        "kafka-embedding.md",
+        "oauthbearer.kafka.client.KafkaClientConnection",
+        ("transitions", "permissions"),
+    ),
+)
+
+
+@pytest.mark.parametrize(("page", "machine", "tables"), STATE_TABLES)
+def test_each_machine_shows_its_tables(page: str, machine: str, tables: tuple[str, ...]) -> None:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    for table in tables:
+        assert f"```{{state-table}} {machine}\n:table: {table}\n```" in text, (machine, table)
+
+
+def test_the_state_table_renders_the_code() -> None:
+    extension = _load_extension()
+    machine = importlib.import_module("oauthbearer.kafka.client").KafkaClientConnection
+    rows = extension.transition_rows(machine)
+    assert len(rows) == len(machine._TRANSITIONS)
+    assert ("ClientPhase.IDLE", "initiate", "ClientPhase.VERSIONS_SENT") in rows
+    assert (
+        "ClientPhase.VERSIONS_SENT",
+        "frame:versions_retry",
+        "ClientPhase.VERSIONS_SENT",
+    ) in rows
+    permissions = dict(extension.permission_rows(machine))
+    assert permissions["data_to_send()"] == "every state"
+    assert permissions["send_request()"] == "AUTHENTICATED"
+    assert set(permissions) == {f"{call}()" for call in machine._PERMISSIONS}
 
 
 # --- Reason codes -----------------------------------------------------------------------

@@ -51,3 +51,21 @@ def test_any_deeper_document_is_refused(depth: int, padding: str) -> None:
     data = ("[" * depth + json.dumps(padding) + "]" * depth).encode()
     with pytest.raises(StrictJsonError, match="nested too deeply"):
         loads_strict(data)
+
+
+def test_a_stack_too_shallow_for_a_document_within_the_limit_is_our_error() -> None:
+    # Within MAX_JSON_DEPTH, the C scanner can still run out of Python's
+    # recursion limit when the caller is deep in its own stack: that is our
+    # error too, never a RecursionError.
+    import inspect
+    import sys
+
+    depth = MAX_JSON_DEPTH - 10
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + depth // 2)
+    try:
+        with pytest.raises(StrictJsonError, match="nested too deeply") as info:
+            loads_strict((" " + "[" * depth + "]" * depth).encode())
+    finally:
+        sys.setrecursionlimit(limit)
+    assert info.value.kind == "json"

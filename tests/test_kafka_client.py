@@ -57,7 +57,7 @@ from oauthbearer.kafka import (
     encode_request,
     encode_response,
 )
-from oauthbearer.kafka.client import _TABLE
+from oauthbearer.kafka.client import _PERMISSIONS, _TRANSITIONS
 from oauthbearer.unsecured import kafka_unsecured_login
 
 if TYPE_CHECKING:
@@ -507,7 +507,10 @@ def test_every_reason_is_documented() -> None:
 
 def test_failed_and_closed_accept_only_data_to_send() -> None:
     for phase in (ClientPhase.FAILED, ClientPhase.CLOSED):
-        assert {call for (p, call) in _TABLE if p is phase} == {"data_to_send"}
+        assert {call for call, phases in _PERMISSIONS.items() if phase in phases} == {
+            "data_to_send"
+        }
+        assert not [row for row in _TRANSITIONS if row[0] is phase]
 
 
 # --- Any bytes from the broker --------------------------------------------------------

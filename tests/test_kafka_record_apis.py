@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer import ServerSession, UnsecuredJwsValidator
-from oauthbearer.errors import ConfigurationError, FrameReason
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError, FrameReason
 from oauthbearer.kafka import (
     CODEC_VERSIONS,
     NEED_DATA,
@@ -55,6 +55,7 @@ from oauthbearer.kafka import (
     ProduceResponse,
     ProduceTopic,
     ProduceTopicResponse,
+    Reader,
     Record,
     RecordBatch,
     RequestHeader,
@@ -933,3 +934,15 @@ def test_every_produce_and_fetch_version_against_kafka(
                 got += [record.value for o, record in batch.with_offsets() if o >= offset]
                 offset = batch.next_offset
         assert got == sent, version
+
+
+def test_a_topic_id_must_be_a_uuid() -> None:
+    with pytest.raises(ArgumentTypeError, match=r"^FetchTopic\.topic_id must be a uuid\.UUID$"):
+        FetchTopic(topic="orders", topic_id="0" * 32)  # type: ignore[arg-type]
+
+
+def test_a_negative_raw_length_is_a_malformed_frame() -> None:
+    with pytest.raises(MalformedFrame) as info:
+        Reader(b"abcd").raw(-1, "records")
+    assert info.value.reason is FrameReason.INVALID_LENGTH
+    assert info.value.offset == 0

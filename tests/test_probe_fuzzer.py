@@ -137,9 +137,11 @@ def fuzz(fault: Fault | None) -> tuple[list[ProbeResult], list[Finding]]:
 
     async def run() -> tuple[list[ProbeResult], list[Finding]]:
         async with fake_kafka(fault) as port:
-            results = await probe("127.0.0.1", port, cases, timeout_s=2.0, concurrency=4)
+            # Generous bounds: CI runs this under coverage on a loaded machine,
+            # and a timed-out case or a cut-short shrink would hide a finding.
+            results = await probe("127.0.0.1", port, cases, timeout_s=10.0, concurrency=4)
             findings = await shrink_findings(
-                "127.0.0.1", port, results, concurrency=4, budget_s=30.0
+                "127.0.0.1", port, results, concurrency=4, budget_s=120.0
             )
         return results, findings
 

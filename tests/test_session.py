@@ -18,6 +18,7 @@ from oauthbearer import (
     ChallengeIssued,
     ChallengeReceived,
     ClientInitialResponse,
+    ClientInput,
     ClientSession,
     ClientState,
     ConfigurationError,
@@ -30,13 +31,14 @@ from oauthbearer import (
     OAuthBearerError,
     OAuthBearerToken,
     ProtocolError,
+    ServerInput,
     ServerSession,
     ServerState,
     SessionStateError,
     TokenReceived,
 )
 from oauthbearer.errors import FailureReason, TokenReason
-from oauthbearer.session import _CLIENT_TABLE, _SERVER_TABLE
+from oauthbearer.session import _CLIENT_TRANSITIONS, _SERVER_TRANSITIONS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -550,7 +552,7 @@ def test_client_any_call_sequence(discovery: bool, calls: list[str]) -> None:
         table_input = call
         if discovery and call == "receive_outcome:failure" and before is ClientState.CHALLENGED:
             table_input = "receive_outcome:discovered"
-        assert _CLIENT_TABLE[(before, table_input)] is client.state
+        assert _CLIENT_TRANSITIONS[(before, ClientInput(table_input))] is client.state
 
 
 SERVER_CALLS: dict[str, Callable[[ServerSession], object]] = {
@@ -579,8 +581,7 @@ def test_server_any_call_sequence(calls: list[str], dialect: Dialect) -> None:
         if call == "accept":
             failure = isinstance(event, AuthenticationFailed)
             table_input = "accept:failure" if failure else "accept:success"
-        assert (before, table_input) in _SERVER_TABLE
-        assert server.state is _SERVER_TABLE[(before, table_input)]
+        assert server.state is _SERVER_TRANSITIONS[(before, ServerInput(table_input))]
 
 
 def test_state_error_names_state_and_call() -> None:

@@ -12,6 +12,10 @@ It does these small things:
   rubrics, so that several modules can share one page without duplicate labels;
 * ``changelog``: the page includes ``../CHANGELOG.md``; while that file does not
   exist, the page shows a stub entry instead of failing the build;
+* ``state-table``: a directive that renders a machine's transitions (state,
+  input by its enum value, next state) or its permissions (each public method
+  and the states that allow it), read from the machine class's
+  ``_TRANSITIONS`` and ``_PERMISSIONS``, so a page cannot drift from the code;
 * ``{value}`` and ``{size}``: roles that show a constant's value (a size in
   KiB or MiB), read from the code at build time, so that a page's numbers
   cannot drift from the code (security.md quotes its limits this way);
@@ -27,9 +31,10 @@ import dataclasses
 import importlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -48,9 +53,11 @@ from oauthbearer import (
 )
 
 if TYPE_CHECKING:
+    import enum
+
     from docutils.parsers.rst.states import Inliner
     from sphinx.application import Sphinx
-    from sphinx.util.typing import ExtensionMetadata, RoleFunction
+    from sphinx.util.typing import ExtensionMetadata, OptionSpec, RoleFunction
 
 logger = logging.getLogger(__name__)
 
@@ -369,6 +376,76 @@ class KafkaApiVersions(SphinxDirective):
         return [table]
 
 
+def transition_rows(machine: type) -> list[tuple[str, str, str]]:
+    """``(state, input value, next state)`` for each transition of ``machine``,
+    states as ``Enum.MEMBER``, in the table's order."""
+    return [
+        (_member(state), event.value, _member(after))
+        for (state, event), after in machine._TRANSITIONS.items()
+    ]
+
+
+def _member(state: enum.Enum) -> str:
+    return f"{type(state).__name__}.{state.name}"
+
+
+def permission_rows(machine: type) -> list[tuple[str, str]]:
+    """``(call, states)`` for each public method of ``machine``: the states that
+    allow it, in their enum's order, or "every state"."""
+    states = list(type(machine._FAILED))
+    rows = []
+    for call, allowed in machine._PERMISSIONS.items():
+        if set(allowed) == set(states):
+            shown = "every state"
+        else:
+            shown = ", ".join(state.name for state in states if state in allowed)
+        rows.append((f"{call}()", shown))
+    return rows
+
+
+def _table_kind(text: str | None) -> str:
+    return directives.choice(text, ("transitions", "permissions"))
+
+
+class StateTable(SphinxDirective):
+    """``state-table``: a machine's transitions or permissions, the machine
+    named by its dotted path (``oauthbearer.session.ClientSession``) and the
+    table by ``:table: transitions`` or ``:table: permissions``."""
+
+    required_arguments = 1
+    has_content = False
+    option_spec: ClassVar[OptionSpec] = {"table": _table_kind}
+
+    def run(self) -> list[nodes.Node]:
+        module_name, _, name = self.arguments[0].rpartition(".")
+        machine = getattr(importlib.import_module(module_name), name)
+        kind = self.options.get("table", "transitions")
+        if kind == "transitions":
+            headers: tuple[str, ...] = ("state", "input", "next state")
+            rows: list[tuple[str, ...]] = list(transition_rows(machine))
+            widths: tuple[int, ...] = (35, 35, 30)
+        else:
+            headers, rows, widths = ("call", "allowed in"), list(permission_rows(machine)), (30, 70)
+        table = nodes.table(classes=["state-table"])
+        group = nodes.tgroup(cols=len(headers))
+        table += group
+        for width in widths:
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        head += nodes.row("", *(_cell(nodes.Text(h)) for h in headers))
+        group += head
+        body = nodes.tbody()
+        group += body
+        for row in rows:
+            cells = [_cell(nodes.literal(text=row[0]))]
+            if kind == "transitions":
+                cells += [_cell(nodes.literal(text=row[1])), _cell(nodes.literal(text=row[2]))]
+            else:
+                cells.append(_cell(nodes.Text(row[1])))
+            body += nodes.row("", *cells)
+        return [table]
+
+
 class KafkaVersions(SphinxDirective):
     """``kafka-versions``: the Apache Kafka versions the interop tests run
     against, read from tests/interop/kafka/versions.txt (what .ci/run fetches),
@@ -528,6 +605,7 @@ def setup(app: Sphinx) -> ExtensionMetadata:
     """Register the directive and the event handlers."""
     app.add_directive("reason-table", ReasonTable)
     app.add_directive("code-table", CodeTable)
+    app.add_directive("state-table", StateTable)
     app.add_directive("kafka-versions", KafkaVersions)
     app.add_directive("kafka-api-versions", KafkaApiVersions)
     app.add_directive("postgres-version", PostgresVersion)

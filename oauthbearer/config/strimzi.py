@@ -19,7 +19,15 @@ strimzi-kafka-oauth e101071e):
   required, ``iss`` equal to ``oauth.valid.issuer.uri`` (required unless
   ``oauth.check.issuer=false``), ``aud`` holding ``oauth.client.id`` when
   ``oauth.check.audience=true`` (any ``aud`` accepted otherwise), the
-  principal from ``oauth.username.claim`` (default ``sub``);
+  principal from ``oauth.username.claim`` (default ``sub``). Where Strimzi's
+  JOSE library (nimbus-jose-jwt) is more lenient than our strict rules and
+  the leniency is harmless, :data:`STRIMZI_RULES` follow it, and keys are
+  looked up as Strimzi does: the JWK with the token's ``kid`` (or, for a token
+  without one, a JWK without one), of the type the token's ``alg`` needs,
+  whatever ``alg`` the JWK names, among those whose ``use`` is ``sig`` unless
+  ``oauth.jwks.ignore.key.use=true``; an empty
+  ``crit``, a ``cty`` other than a nested JWT's and ``=`` padding are
+  accepted; tokens may be as long as Kafka's SASL receive size.
 * ``oauth.introspection.endpoint.uri`` instead gives an
   :class:`~oauthbearer.validation.introspection_http.IntrospectionValidator`
   authenticated as ``oauth.client.id``/``oauth.client.secret``, with the
@@ -50,19 +58,23 @@ from oauthbearer.config.client import ClientCredentialsConfig
 from oauthbearer.config.jaas import JaasConfig, parse_jaas_config
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.http.urls import check_url
+from oauthbearer.kafka_claims import KAFKA_MAX_TOKEN_LENGTH
 from oauthbearer.validation.authorizer import ClaimsAuthorizer
 from oauthbearer.validation.claim_check import ClaimCheck
 from oauthbearer.validation.introspection import IntrospectionRules
 from oauthbearer.validation.introspection_http import IntrospectionValidator
 from oauthbearer.validation.jwks_cache import JwksRefreshPolicy
 from oauthbearer.validation.jwks_fetch import JwksRefresher
-from oauthbearer.validation.jwt import ASYMMETRIC_ALGORITHMS, JwtValidator
+from oauthbearer.validation.jwt import ASYMMETRIC_ALGORITHMS, JwtRules, JwtValidator
 
 if TYPE_CHECKING:
     from oauthbearer.token import TokenValidator
+    from oauthbearer.validation.jwks import JsonWebKey
+    from oauthbearer.validation.jwks_cache import JwksCache
 
 __all__ = [
     "STRIMZI_CLIENT_HANDLER",
+    "STRIMZI_RULES",
     "STRIMZI_SERVER_HANDLER",
     "StrimziValidatorConfig",
     "strimzi_client",
@@ -80,6 +92,47 @@ STRIMZI_CLIENT_HANDLER: Final = "io.strimzi.kafka.oauth.client.JaasClientOauthLo
 #: ``typ``, or when absent ``token_type``, must be ``Bearer``.
 ACCESS_TOKEN_TYPE_CHECK: Final = "@.typ == 'Bearer' || (!@.typ && @.token_type == 'Bearer')"
 
+#: The JWT rules of Strimzi's ``JWTSignatureValidator`` where they are
+#: harmless: nimbus-jose-jwt reads an empty ``crit`` and any ``cty`` as no
+#: extension and no nesting, and ``=`` padding as none; the token's length is
+#: bounded by Kafka's SASL receive size only. ``honour_jwk_alg`` stays on:
+#: the validator's key source picks the keys as Strimzi does.
+#: The ``typ`` header is still checked (RFC 8725 section 3.11), where Strimzi
+#: ignores it: docs/strimzi.md lists that and the other differences.
+STRIMZI_RULES: Final = JwtRules(
+    name="strimzi",
+    jose4j_crit_cty=True,
+    padded_base64url=True,
+    max_token_length=KAFKA_MAX_TOKEN_LENGTH,
+)
+
+
+class _StrimziKeys:
+    """Strimzi's key lookup: its JWKS map from ``kid`` to key holds the JWKs
+    whose ``use`` is ``sig`` (all of them with ``oauth.jwks.ignore.key.use``),
+    and the token's ``kid`` (or its lack of one) is looked up in it alone: a
+    JWK's ``alg`` is not consulted, and nimbus's verifier factory then wants a
+    key of the type the token's ``alg`` needs."""
+
+    __slots__ = ("_cache", "_ignore_key_use")
+
+    def __init__(self, cache: JwksCache, *, ignore_key_use: bool) -> None:
+        self._cache = cache
+        self._ignore_key_use = ignore_key_use
+
+    def keys_for(self, kid: str | None, alg: str) -> tuple[JsonWebKey, ...]:
+        if kid is not None:
+            # The cache's own lookup, which asks for a refresh on an unknown kid.
+            found = self._cache.keys_for(kid, alg, honour_jwk_alg=False)
+        else:
+            key_set = self._cache.key_set
+            keys = () if key_set is None else key_set.keys
+            # Strimzi's map keeps the last JWK without a kid.
+            found = tuple(key for key in keys if key.kid is None)[-1:]
+            found = tuple(key for key in found if key.fits(alg, honour_alg=False))
+        return tuple(key for key in found if self._ignore_key_use or key.use == "sig")
+
+
 #: Options that decide no verdict: accepted and reported as ignored.
 _OPERATIONAL: Final = frozenset(
     {
@@ -93,11 +146,11 @@ _OPERATIONAL: Final = frozenset(
         "oauth.include.accept.header",
         "oauth.jwks.expiry.seconds",
         "oauth.jwks.refresh.min.pause.seconds",
-        "oauth.jwks.ignore.key.use",
     }
 )
 _SERVER: Final = frozenset(
     {
+        "oauth.jwks.ignore.key.use",
         "oauth.jwks.endpoint.uri",
         "oauth.jwks.refresh.seconds",
         "oauth.valid.issuer.uri",
@@ -275,7 +328,10 @@ def strimzi_validator(
             policy=JwksRefreshPolicy(refresh_interval_s=refresh_s),
         )
         validator: TokenValidator = JwtValidator(
-            refresher.cache,
+            _StrimziKeys(
+                refresher.cache,
+                ignore_key_use=_flag(options, "oauth.jwks.ignore.key.use", default=False),
+            ),
             algorithms=tuple(sorted(ASYMMETRIC_ALGORITHMS)),
             issuer=issuer,
             audience=client_id if check_audience else None,
@@ -283,6 +339,7 @@ def strimzi_validator(
             require_iat=False,
             clock_skew_s=0,
             subject_claim=username_claim,
+            rules=STRIMZI_RULES,
         )
         return StrimziValidatorConfig(
             validator=validator, refresher=refresher, authorizer=authorizer, ignored=ignored

@@ -54,7 +54,12 @@ Errors from the broker never raise: each becomes a
 :class:`~oauthbearer.errors.ClientFailureReason`), after which the connection is ``FAILED``. A
 call the current phase does not allow raises
 :class:`~oauthbearer.errors.SessionStateError` and leaves the connection
-``FAILED``: one phase enum, one transition table (``_TABLE``).
+``FAILED``. The machine is one phase enum (:class:`ClientPhase`), one input
+enum (:class:`ClientConnectionInput`: each call that moves it, and each
+response ``next_event`` read, by what it was) and two tables: the permissions
+(``_PERMISSIONS``: the phases in which each public method may be called;
+``receive_data``, ``send_request`` and the rest only there, since they leave
+the phase as it was) and the transitions (``_TRANSITIONS``).
 
 This module is pure: no I/O, no clock, no randomness.
 """
@@ -120,6 +125,7 @@ __all__ = [
     "ApplicationResponse",
     "ClientAuthenticated",
     "ClientAuthenticationFailed",
+    "ClientConnectionInput",
     "ClientEvent",
     "ClientPhase",
     "KafkaClientConnection",
@@ -221,7 +227,35 @@ class ClientPhase(enum.Enum):
     FAILED = "failed"
 
 
+class ClientConnectionInput(enum.Enum):
+    """What moves a :class:`KafkaClientConnection`: each call that moves it, and
+    each response ``next_event`` read, by what it was (``frame:...``). A value
+    is ``call`` or ``call:outcome``."""
+
+    #: ApiVersions was queued.
+    INITIATE = "initiate"
+    #: ApiVersions answered UNSUPPORTED_VERSION: asked again, once (KIP-511).
+    FRAME_VERSIONS_RETRY = "frame:versions_retry"
+    #: ApiVersions answered: SaslHandshake was queued.
+    FRAME_VERSIONS = "frame:versions"
+    #: OAUTHBEARER agreed: the initial response was queued.
+    FRAME_HANDSHAKE = "frame:handshake"
+    #: SaslAuthenticate answered with success.
+    FRAME_SUCCESS = "frame:success"
+    #: SaslAuthenticate answered with an error challenge: ``%x01`` was queued.
+    FRAME_CHALLENGE = "frame:challenge"
+    #: The response to an application request.
+    FRAME_RESPONSE = "frame:response"
+    #: The connection failed (an error, a malformed or unexpected response).
+    FRAME_FAILURE = "frame:failure"
+    #: The broker closed the connection between frames.
+    FRAME_CLOSED = "frame:closed"
+    #: A KIP-368 re-authentication was started.
+    REAUTHENTICATE = "reauthenticate"
+
+
 _C = ClientPhase
+_I = ClientConnectionInput
 _LIVE: Final = (
     _C.IDLE,
     _C.VERSIONS_SENT,
@@ -231,31 +265,42 @@ _LIVE: Final = (
     _C.AUTHENTICATED,
 )
 
-# (phase, input) -> next phase. An input is a call ("initiate") or a call with
-# its outcome ("frame:handshake": the response next_event read, and what it was).
-_TABLE: Final[Mapping[tuple[ClientPhase, str], ClientPhase]] = types.MappingProxyType(
+# Public method -> the phases in which it may be called.
+_PERMISSIONS: Final[Mapping[str, frozenset[ClientPhase]]] = types.MappingProxyType(
     {
-        (_C.IDLE, "initiate"): _C.VERSIONS_SENT,
-        **{(p, "receive_data"): p for p in _LIVE},
-        **{(p, "data_to_send"): p for p in (*_LIVE, _C.CLOSED, _C.FAILED)},
-        **{(p, "next_event:frame"): p for p in _LIVE},
-        **{(p, "frame:failure"): _C.FAILED for p in _LIVE},
-        **{(p, "frame:closed"): _C.CLOSED for p in _LIVE},
-        # KIP-511: asked again, once, at a version the broker speaks.
-        (_C.VERSIONS_SENT, "frame:versions_retry"): _C.VERSIONS_SENT,
-        (_C.VERSIONS_SENT, "frame:versions"): _C.HANDSHAKE_SENT,
-        (_C.HANDSHAKE_SENT, "frame:handshake"): _C.AUTHENTICATING,
-        (_C.AUTHENTICATING, "frame:success"): _C.AUTHENTICATED,
-        (_C.AUTHENTICATING, "frame:challenge"): _C.CHALLENGED,
-        (_C.AUTHENTICATED, "send_request"): _C.AUTHENTICATED,
-        (_C.AUTHENTICATED, "frame:response"): _C.AUTHENTICATED,
-        # KIP-368: a new exchange on the same connection, from SaslHandshake.
-        (_C.AUTHENTICATED, "reauthenticate"): _C.HANDSHAKE_SENT,
+        "initiate": frozenset({_C.IDLE}),
+        "receive_data": frozenset(_LIVE),
+        "next_event": frozenset(_LIVE),
+        "data_to_send": frozenset(ClientPhase),
+        "send_request": frozenset({_C.AUTHENTICATED}),
+        "reauthenticate": frozenset({_C.AUTHENTICATED}),
     }
 )
 
+# (phase, input) -> next phase.
+_TRANSITIONS: Final[Mapping[tuple[ClientPhase, ClientConnectionInput], ClientPhase]] = (
+    types.MappingProxyType(
+        {
+            (_C.IDLE, _I.INITIATE): _C.VERSIONS_SENT,
+            # KIP-511: asked again, once, at a version the broker speaks.
+            (_C.VERSIONS_SENT, _I.FRAME_VERSIONS_RETRY): _C.VERSIONS_SENT,
+            (_C.VERSIONS_SENT, _I.FRAME_VERSIONS): _C.HANDSHAKE_SENT,
+            (_C.HANDSHAKE_SENT, _I.FRAME_HANDSHAKE): _C.AUTHENTICATING,
+            (_C.AUTHENTICATING, _I.FRAME_SUCCESS): _C.AUTHENTICATED,
+            (_C.AUTHENTICATING, _I.FRAME_CHALLENGE): _C.CHALLENGED,
+            # A response to an application request: an event that keeps the phase.
+            (_C.AUTHENTICATED, _I.FRAME_RESPONSE): _C.AUTHENTICATED,
+            # KIP-368: a new exchange on the same connection, from SaslHandshake.
+            (_C.AUTHENTICATED, _I.REAUTHENTICATE): _C.HANDSHAKE_SENT,
+            # From any live phase: the connection fails, or the peer closes it.
+            **{(p, _I.FRAME_FAILURE): _C.FAILED for p in _LIVE},
+            **{(p, _I.FRAME_CLOSED): _C.CLOSED for p in _LIVE},
+        }
+    )
+)
 
-class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
+
+class KafkaClientConnection(FramedConnection[ClientPhase, ClientConnectionInput, "ClientEvent"]):
     """A client's side of one Kafka connection authenticating with OAUTHBEARER.
 
     ``session`` is a fresh :class:`~oauthbearer.session.ClientSession`, or the
@@ -278,8 +323,10 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
         "_session",
         "_software",
     )
-    _TABLE = _TABLE
+    _PERMISSIONS = _PERMISSIONS
+    _TRANSITIONS = _TRANSITIONS
     _FAILED = ClientPhase.FAILED
+    _PEER_CLOSED = ClientConnectionInput.FRAME_CLOSED
     _MALFORMED = "malformed-response"
 
     def __init__(
@@ -341,7 +388,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
     def initiate(self) -> None:
         """Queue the first request (ApiVersions v3)."""
         self._check("initiate")
-        self._move("initiate")
+        self._move(_I.INITIATE)
         self._request(ApiKey.API_VERSIONS, API_VERSIONS_REQUEST_VERSION, self._software)
 
     @moves
@@ -373,9 +420,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
         if not isinstance(message, _REQUEST_TYPES):
             raise ArgumentTypeError("send_request() takes a request message")
         answered = not (isinstance(message, ProduceRequest) and message.acks == 0)
-        header = self._request(api_key, version, message, answered=answered)
-        self._move("send_request")
-        return header
+        return self._request(api_key, version, message, answered=answered)
 
     @moves
     def reauthenticate(
@@ -399,7 +444,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
             )
         self._session = _fresh_session(session, extensions)
         self._reauthenticating = True
-        self._move("reauthenticate")
+        self._move(_I.REAUTHENTICATE)
         self._request(
             ApiKey.SASL_HANDSHAKE,
             SASL_HANDSHAKE_REQUEST_VERSION,
@@ -429,7 +474,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
             )
         phase = self._state
         if phase is ClientPhase.AUTHENTICATED:
-            self._move("frame:response")
+            self._move(_I.FRAME_RESPONSE)
             return ApplicationResponse(request=request, header=header, frame=frame, message=message)
         if isinstance(message, ApiVersionsResponse):
             return self._versions(request, message)
@@ -447,7 +492,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
             for key in message.api_keys:
                 if key.api_key == ApiKey.API_VERSIONS:
                     version = max(0, min(key.max_version, request.api_version - 1))
-            self._move("frame:versions_retry")
+            self._move(_I.FRAME_VERSIONS_RETRY)
             self._request(ApiKey.API_VERSIONS, version, self._software)
             return None
         if message.error_code != ErrorCode.NONE:
@@ -475,7 +520,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
                 "unsupported-version",
             )
         self._auth_version = min(authenticate[1], high)
-        self._move("frame:versions")
+        self._move(_I.FRAME_VERSIONS)
         self._request(
             ApiKey.SASL_HANDSHAKE,
             SASL_HANDSHAKE_REQUEST_VERSION,
@@ -506,7 +551,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
                 message.error_code,
                 "handshake-failed",
             )
-        self._move("frame:handshake")
+        self._move(_I.FRAME_HANDSHAKE)
         initial = self._session.initial_response()
         self._request(
             ApiKey.SASL_AUTHENTICATE,
@@ -554,14 +599,14 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
                 str(err), ErrorCode.ILLEGAL_SASL_STATE, ClientFailureReason(err.reason)
             )
         if isinstance(received, ChallengeReceived):
-            self._move("frame:challenge")
+            self._move(_I.FRAME_CHALLENGE)
             self._request(
                 ApiKey.SASL_AUTHENTICATE,
                 self._auth_version,
                 SaslAuthenticateRequest(auth_bytes=received.reply),
             )
             return None
-        self._move("frame:success")
+        self._move(_I.FRAME_SUCCESS)
         return ClientAuthenticated(
             session_lifetime_ms=message.session_lifetime_ms,
             reauthentication=self._reauthenticating,
@@ -595,7 +640,7 @@ class KafkaClientConnection(FramedConnection[ClientPhase, "ClientEvent"]):
         openid_configuration: str | None = None,
     ) -> ClientAuthenticationFailed:
         if self._state is not ClientPhase.FAILED:
-            self._move("frame:failure")
+            self._move(_I.FRAME_FAILURE)
         self._in_flight.clear()
         return ClientAuthenticationFailed(
             message=message,

@@ -9,7 +9,9 @@ with ``receive_data``, whole size-prefixed frames come out of the decoder, and
 event (or the decoder needs more bytes). A frame the decoder refuses, or the
 peer closing between frames, ends the loop the same way on both sides; what a
 frame *means* is each side's business. The bytes to write accumulate in one
-outbox, drained by ``data_to_send``.
+outbox, drained by ``data_to_send``, which each side's permissions allow in
+every state. The peer closing is an input of each side's own enum
+(``_PEER_CLOSED``), so that both transition tables stay typed.
 
 This module is pure: no I/O, no clock, no randomness.
 """
@@ -26,7 +28,7 @@ from oauthbearer.kafka.protocol import (
     KafkaFrameDecoder,
     MalformedFrame,
 )
-from oauthbearer.machine import Machine, State
+from oauthbearer.machine import Input, Machine, State
 
 __all__ = ["ConnectionClosed", "FramedConnection"]
 
@@ -40,7 +42,7 @@ class ConnectionClosed:
 E = TypeVar("E")
 
 
-class FramedConnection(Machine[State], Generic[State, E]):
+class FramedConnection(Machine[State, Input], Generic[State, Input, E]):
     """What both ends of a Kafka connection share: the frame decoder, the bytes
     to send, and the loop that turns frames into events. Each side says how a
     frame becomes an event (``_dispatch``) and how it fails (``_fail``);
@@ -52,6 +54,8 @@ class FramedConnection(Machine[State], Generic[State, E]):
     _outbox: bytearray
     #: The reason code of a frame the decoder refuses.
     _MALFORMED: ClassVar[str]
+    #: The side's input for the peer closing between frames.
+    _PEER_CLOSED: Input
 
     def _start_framing(self, max_frame_size: int) -> None:
         self._decoder = KafkaFrameDecoder(max_frame_size=max_frame_size)
@@ -73,7 +77,7 @@ class FramedConnection(Machine[State], Generic[State, E]):
             if frame is NEED_DATA:
                 return NEED_DATA
             if not isinstance(frame, Frame):
-                self._move("frame:closed")
+                self._move(self._PEER_CLOSED)
                 return ConnectionClosed()
             event = self._dispatch(frame)
             if event is not None:

@@ -56,8 +56,13 @@ Errors from the peer never raise: each becomes an
 :class:`ServerAuthenticationFailed` (with the Kafka response queued where Kafka
 sends one), after which the connection is ``FAILED``. A call the current phase
 does not allow raises :class:`~oauthbearer.errors.SessionStateError` and leaves
-the connection ``FAILED``: one phase enum, one transition table (``_TABLE``),
-on the shared base :class:`~oauthbearer.kafka.framing.FramedConnection`.
+the connection ``FAILED``. The machine, on the shared base
+:class:`~oauthbearer.kafka.framing.FramedConnection`, is one phase enum
+(:class:`ServerPhase`), one input enum (:class:`ServerConnectionInput`: each
+frame ``next_event`` read, by what it was, and each verdict) and two tables:
+the permissions (``_PERMISSIONS``: the phases in which each public method may
+be called; ``receive_data``, ``data_to_send`` and the rest only there, since
+they leave the phase as it was) and the transitions (``_TRANSITIONS``).
 
 This module is pure: no I/O, no clock (``now`` is an argument), no randomness.
 """
@@ -135,6 +140,7 @@ __all__ = [
     "KafkaServerConnection",
     "ServerAuthenticated",
     "ServerAuthenticationFailed",
+    "ServerConnectionInput",
     "ServerEvent",
     "ServerPhase",
     "foreign_protocol",
@@ -301,7 +307,41 @@ class ServerPhase(enum.Enum):
     FAILED = "failed"
 
 
+class ServerConnectionInput(enum.Enum):
+    """What moves a :class:`KafkaServerConnection`: each frame ``next_event``
+    read, by what it was (``frame:...``), and each verdict on a token. A value
+    is ``call`` or ``call:outcome``."""
+
+    #: ApiVersions, answered.
+    FRAME_API_VERSIONS = "frame:api_versions"
+    #: ApiVersions, answered with an error (a version the broker does not
+    #: speak, invalid software names, another cluster).
+    FRAME_API_VERSIONS_ERROR = "frame:api_versions_error"
+    #: SaslHandshake for OAUTHBEARER: an exchange starts.
+    FRAME_HANDSHAKE = "frame:handshake"
+    #: An initial response, for the session to judge.
+    FRAME_TOKEN = "frame:token"
+    #: The client's ``%x01`` after the error challenge.
+    FRAME_ACK = "frame:ack"
+    #: SaslHandshake or SaslAuthenticate after success, answered 34.
+    FRAME_REFUSED = "frame:refused"
+    #: An application request on the authenticated connection.
+    FRAME_REQUEST = "frame:request"
+    #: The connection failed (the frame, the client or the deadline).
+    FRAME_FAILURE = "frame:failure"
+    #: The client closed the connection between frames.
+    FRAME_CLOSED = "frame:closed"
+    #: The token was granted.
+    ACCEPT_SUCCESS = "accept:success"
+    #: The token was granted, but the authzid, an extension or a
+    #: re-authentication's principal was refused.
+    ACCEPT_FAILURE = "accept:failure"
+    #: The token was refused with an error challenge.
+    REJECT = "reject"
+
+
 _P = ServerPhase
+_I = ServerConnectionInput
 _LIVE: Final = (
     _P.AWAITING_HANDSHAKE,
     _P.VERSIONS_ANSWERED,
@@ -312,37 +352,52 @@ _LIVE: Final = (
 )
 _READING: Final = tuple(p for p in _LIVE if p is not _P.VALIDATING)
 
-# (phase, input) -> next phase. An input is a call ("accept") or a call with its
-# outcome ("frame:handshake", the frame next_event read, and what it was).
-_TABLE: Final[Mapping[tuple[ServerPhase, str], ServerPhase]] = types.MappingProxyType(
+# Public method -> the phases in which it may be called.
+_PERMISSIONS: Final[Mapping[str, frozenset[ServerPhase]]] = types.MappingProxyType(
     {
-        **{(p, "receive_data"): p for p in _LIVE},
-        **{(p, "data_to_send"): p for p in (*_LIVE, _P.CLOSED, _P.FAILED)},
-        **{(p, "check_deadline"): p for p in (*_LIVE, _P.CLOSED, _P.FAILED)},
-        **{(p, "next_event:frame"): p for p in _LIVE},
-        **{(p, "frame:failure"): _P.FAILED for p in _LIVE},
-        **{(p, "frame:closed"): _P.CLOSED for p in _READING},
-        (_P.AWAITING_HANDSHAKE, "frame:api_versions"): _P.VERSIONS_ANSWERED,
-        # An ApiVersions version the broker does not speak, or invalid software
-        # names: answered with the error, and the client may try again.
-        (_P.AWAITING_HANDSHAKE, "frame:api_versions_error"): _P.AWAITING_HANDSHAKE,
-        (_P.AWAITING_HANDSHAKE, "frame:handshake"): _P.AUTHENTICATING,
-        (_P.VERSIONS_ANSWERED, "frame:handshake"): _P.AUTHENTICATING,
-        (_P.AUTHENTICATING, "frame:token"): _P.VALIDATING,
-        (_P.VALIDATING, "accept:success"): _P.AUTHENTICATED,
-        (_P.VALIDATING, "accept:failure"): _P.FAILED,
-        (_P.VALIDATING, "reject"): _P.CHALLENGED,
-        # After the client's %x01 the exchange can only fail; anything else is
-        # a new initial response in Kafka's dialect (the session decides).
-        (_P.CHALLENGED, "frame:ack"): _P.FAILED,
-        (_P.CHALLENGED, "frame:token"): _P.VALIDATING,
-        (_P.AUTHENTICATED, "frame:api_versions"): _P.AUTHENTICATED,
-        (_P.AUTHENTICATED, "frame:api_versions_error"): _P.AUTHENTICATED,
-        (_P.AUTHENTICATED, "frame:handshake"): _P.AUTHENTICATING,  # KIP-368
-        (_P.AUTHENTICATED, "frame:refused"): _P.AUTHENTICATED,  # KafkaApis: 34
-        (_P.AUTHENTICATED, "frame:request"): _P.AUTHENTICATED,
-        (_P.AUTHENTICATED, "send_response"): _P.AUTHENTICATED,
+        "receive_data": frozenset(_LIVE),
+        "next_event": frozenset(_LIVE),
+        "data_to_send": frozenset(ServerPhase),
+        "check_deadline": frozenset(ServerPhase),
+        "accept": frozenset({_P.VALIDATING}),
+        "reject": frozenset({_P.VALIDATING}),
+        "send_response": frozenset({_P.AUTHENTICATED}),
+        "send_raw": frozenset({_P.AUTHENTICATED}),
     }
+)
+
+# (phase, input) -> next phase.
+_TRANSITIONS: Final[Mapping[tuple[ServerPhase, ServerConnectionInput], ServerPhase]] = (
+    types.MappingProxyType(
+        {
+            (_P.AWAITING_HANDSHAKE, _I.FRAME_API_VERSIONS): _P.VERSIONS_ANSWERED,
+            # An ApiVersions version the broker does not speak, or invalid software
+            # names: answered with the error, and the client may try again.
+            (_P.AWAITING_HANDSHAKE, _I.FRAME_API_VERSIONS_ERROR): _P.AWAITING_HANDSHAKE,
+            (_P.AWAITING_HANDSHAKE, _I.FRAME_HANDSHAKE): _P.AUTHENTICATING,
+            (_P.VERSIONS_ANSWERED, _I.FRAME_HANDSHAKE): _P.AUTHENTICATING,
+            (_P.AUTHENTICATING, _I.FRAME_TOKEN): _P.VALIDATING,
+            (_P.VALIDATING, _I.ACCEPT_SUCCESS): _P.AUTHENTICATED,
+            (_P.VALIDATING, _I.ACCEPT_FAILURE): _P.FAILED,
+            (_P.VALIDATING, _I.REJECT): _P.CHALLENGED,
+            # After the client's %x01 the exchange can only fail; anything else is
+            # a new initial response in Kafka's dialect (the session decides).
+            (_P.CHALLENGED, _I.FRAME_ACK): _P.FAILED,
+            (_P.CHALLENGED, _I.FRAME_TOKEN): _P.VALIDATING,
+            # On an authenticated connection each frame is an event that keeps
+            # the phase: ApiVersions answered (or refused: KIP-1242's
+            # REBOOTSTRAP_REQUIRED), a handshake or SaslAuthenticate answered 34
+            # (KafkaApis), a request for the application.
+            (_P.AUTHENTICATED, _I.FRAME_API_VERSIONS): _P.AUTHENTICATED,
+            (_P.AUTHENTICATED, _I.FRAME_API_VERSIONS_ERROR): _P.AUTHENTICATED,
+            (_P.AUTHENTICATED, _I.FRAME_HANDSHAKE): _P.AUTHENTICATING,  # KIP-368
+            (_P.AUTHENTICATED, _I.FRAME_REFUSED): _P.AUTHENTICATED,  # KafkaApis: 34
+            (_P.AUTHENTICATED, _I.FRAME_REQUEST): _P.AUTHENTICATED,
+            # From any live phase: the connection fails, or the peer closes it.
+            **{(p, _I.FRAME_FAILURE): _P.FAILED for p in _LIVE},
+            **{(p, _I.FRAME_CLOSED): _P.CLOSED for p in _READING},
+        }
+    )
 )
 
 
@@ -354,7 +409,9 @@ class _Session:
     expiry_ms: int
 
 
-class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | ConnectionEvent"]):
+class KafkaServerConnection(
+    FramedConnection[ServerPhase, ServerConnectionInput, "ServerEvent | ConnectionEvent"]
+):
     """A broker's side of one Kafka connection authenticating with OAUTHBEARER.
 
     ``session_factory`` makes the :class:`~oauthbearer.session.ServerSession`
@@ -411,8 +468,10 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         "_session_factory",
         "_timeout_s",
     )
-    _TABLE = _TABLE
+    _PERMISSIONS = _PERMISSIONS
+    _TRANSITIONS = _TRANSITIONS
     _FAILED = ServerPhase.FAILED
+    _PEER_CLOSED = ServerConnectionInput.FRAME_CLOSED
     _MALFORMED = "malformed-frame"
 
     def __init__(
@@ -576,7 +635,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         assert exchange is not None  # VALIDATING always has one
         outcome = exchange.accept(token)
         if isinstance(outcome, AuthenticationFailed):
-            return self._refuse(outcome.message, "authentication-failed", "accept:failure")
+            return self._refuse(outcome.message, "authentication-failed", _I.ACCEPT_FAILURE)
         return self._succeed(outcome)
 
     @moves
@@ -586,7 +645,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         exchange = self._exchange
         assert exchange is not None  # VALIDATING always has one
         issued = exchange.reject(error)
-        self._move("reject")
+        self._move(_I.REJECT)
         self._challenge(issued)
 
     @moves
@@ -602,7 +661,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
     @moves
     def send_raw(self, data: bytes) -> None:
         """Queue an already encoded response frame, size prefix included."""
-        self._check("send_response")
+        self._check("send_raw")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ArgumentTypeError("send_raw() takes bytes")
         self._outbox += data
@@ -668,7 +727,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         self._exchange = self._session_factory()
         if not isinstance(self._exchange, ServerSession):
             raise ArgumentTypeError("session_factory must return a ServerSession")
-        self._move("frame:handshake")
+        self._move(_I.FRAME_HANDSHAKE)
         return None
 
     def _authenticating(self, frame: Frame, api_key: int) -> ServerEvent | None:
@@ -703,7 +762,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         assert exchange is not None  # AUTHENTICATING and CHALLENGED always have one
         self._pending = header
         acknowledged = self._state is _P.CHALLENGED and data == b"\x01"
-        self._move("frame:ack" if acknowledged else "frame:token")
+        self._move(_I.FRAME_ACK if acknowledged else _I.FRAME_TOKEN)
         try:
             outcome = exchange.receive(data, now=self._now)
         except MalformedMessage as err:
@@ -731,7 +790,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         if isinstance(outcome, TokenReceived):
             return outcome
         if isinstance(outcome, ChallengeIssued):
-            self._move("reject")
+            self._move(_I.REJECT)
             self._challenge(outcome)
             return None
         return self._succeed(outcome)
@@ -767,7 +826,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
             if isinstance(message, ApiVersionsRequest):
                 return self._answer_api_versions(header, message)
             # KafkaApis answers both on an authenticated connection, and keeps it.
-            self._move("frame:refused")
+            self._move(_I.FRAME_REFUSED)
             if isinstance(message, SaslHandshakeRequest):
                 self._send(header, SaslHandshakeResponse(error_code=ErrorCode.ILLEGAL_SASL_STATE))
             else:
@@ -787,9 +846,9 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
             if isinstance(decoded, ServerAuthenticationFailed):
                 return decoded
             header, message = decoded
-            self._move("frame:request")
+            self._move(_I.FRAME_REQUEST)
             return ApplicationRequest(header=header, message=message)
-        self._move("frame:request")
+        self._move(_I.FRAME_REQUEST)
         return ApplicationRequest(header=header, message=frame)
 
     # -- outcomes --
@@ -803,9 +862,9 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
                 "Cannot change principals during re-authentication from "
                 f"User.{previous.principal}: User.{token.principal}",
                 "principal-changed",
-                "accept:failure",
+                _I.ACCEPT_FAILURE,
             )
-        self._move("accept:success")
+        self._move(_I.ACCEPT_SUCCESS)
         now_ms = self._now_ms()
         exchange = self._exchange
         assert exchange is not None
@@ -839,7 +898,9 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
         else:
             self._send(header, SaslAuthenticateResponse(auth_bytes=issued.reply))
 
-    def _refuse(self, message: str, reason: str, move: str | None) -> ServerAuthenticationFailed:
+    def _refuse(
+        self, message: str, reason: str, move: ServerConnectionInput | None
+    ) -> ServerAuthenticationFailed:
         """Fail the exchange as Kafka does: 58 and the message, except with bare
         tokens, where Kafka closes without a word.
 
@@ -893,7 +954,7 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
 
     def _fail(self, message: str, error_code: int, reason: str) -> ServerAuthenticationFailed:
         if self._state is not ServerPhase.FAILED:
-            self._move("frame:failure")
+            self._move(_I.FRAME_FAILURE)
         self._exchange = None
         return ServerAuthenticationFailed(
             message=message, error_code=error_code, reason=ServerFailureReason(reason)
@@ -925,10 +986,10 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
                 if key.api_key == ApiKey.API_VERSIONS
             )
             reply = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=keys)
-            outcome = "frame:api_versions_error"
+            outcome = _I.FRAME_API_VERSIONS_ERROR
         elif not _valid_api_versions(message, version):
             reply = ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
-            outcome = "frame:api_versions_error"
+            outcome = _I.FRAME_API_VERSIONS_ERROR
         elif (
             self._state is ServerPhase.AUTHENTICATED
             and message.cluster_id is not None
@@ -938,10 +999,10 @@ class KafkaServerConnection(FramedConnection[ServerPhase, "ServerEvent | Connect
             # KafkaApis.handleApiVersionsRequest (4.4): the client's metadata
             # names another cluster or node. The connection stays.
             reply = ApiVersionsResponse(error_code=ErrorCode.REBOOTSTRAP_REQUIRED)
-            outcome = "frame:api_versions_error"
+            outcome = _I.FRAME_API_VERSIONS_ERROR
         else:
             self._outbox += self._api_versions.frame(header, version)
-            self._move("frame:api_versions")
+            self._move(_I.FRAME_API_VERSIONS)
             return None
         self._outbox += encode_response(ResponseHeader.for_request(header), reply, version)
         self._move(outcome)
