@@ -80,7 +80,10 @@ class Timeline:
     outage_start: float = 30.0
     refresh: float = 32.0  # every provider's refresh: in the outage
     outage_end: float = 35.0  # 5 s, before the first tokens expire (40-44 s)
-    stop_producing: float = 38.0
+    # 10 s past the outage: every client's 3 s sessions re-authenticate at
+    # least twice with a token of the new key, even on a loaded machine (at
+    # 38 s, a refresh delayed by load could leave none).
+    stop_producing: float = 45.0
     drain_timeout: float = 60.0
 
 
