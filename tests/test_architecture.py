@@ -45,6 +45,7 @@ PURE = (
     "login/refresh",
     "login/grants",
     "login/client_token",
+    "kafka/_wire",
     "kafka/protocol",
     "kafka/framing",
     "kafka/records",

@@ -58,12 +58,8 @@ import zlib
 from typing import TYPE_CHECKING, Final
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
-from oauthbearer.kafka.protocol import (
-    SOCKET_REQUEST_MAX_BYTES,
-    ErrorCode,
-    Reader,
-    Writer,
-)
+from oauthbearer.kafka._wire import ErrorCode, Reader, Writer
+from oauthbearer.kafka.protocol import SOCKET_REQUEST_MAX_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence

@@ -83,6 +83,7 @@ from oauthbearer.errors import (
     ServerFailureReason,
 )
 from oauthbearer.gs2 import Dialect
+from oauthbearer.kafka._wire import Reader
 from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
     SASL_SERVER_MAX_RECEIVE_SIZE,
@@ -98,7 +99,6 @@ from oauthbearer.kafka.protocol import (
     MetadataRequest,
     MetadataResponse,
     MetadataTopic,
-    Reader,
     RequestHeader,
     RequestMessage,
     ResponseHeader,
