@@ -69,7 +69,6 @@ from oauthbearer.config.client import (
     JwtBearerConfig,
     TokenFileConfig,
     client_login,
-    login_refresh_config,
 )
 from oauthbearer.config.jaas import (
     JAAS_GRAMMAR,
@@ -129,7 +128,6 @@ __all__ = [
     "jaas_file_entry",
     "kafka_python_settings",
     "load_properties",
-    "login_refresh_config",
     "parse_endpoints",
     "parse_jaas_config",
     "parse_jaas_file",

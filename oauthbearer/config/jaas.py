@@ -23,7 +23,6 @@ from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.kafka_claims import java_trim
 
 __all__ = [
-    "DISALLOWED_LOGIN_MODULES",
     "JAAS_GRAMMAR",
     "JaasConfig",
     "JaasConfigError",

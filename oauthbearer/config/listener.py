@@ -69,7 +69,6 @@ if TYPE_CHECKING:
     from oauthbearer.config.jaas import JaasConfig
 
 __all__ = [
-    "CERTIFICATE_REMEDY",
     "BrokerListener",
     "Endpoint",
     "ListenerTls",

@@ -50,14 +50,9 @@ from oauthbearer._net import is_loopback
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 __all__ = [
-    "INSECURE_LOOPBACK_REMEDY",
     "MAX_SHOWN_URL_LENGTH",
-    "UrlParts",
     "check_url",
-    "file_url_path",
-    "is_loopback",
     "redact_url",
-    "split_url",
 ]
 
 #: A URL in a message is cut to this many characters, so that a hostile

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from oauthbearer.integrations._adapter import TokenSource
 
-__all__ = ["LoginSocket", "connect", "discover", "open_socket"]
+__all__ = ["LoginSocket", "connect", "discover"]
 
 _CHUNK = 65_536
 

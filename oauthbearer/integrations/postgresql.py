@@ -73,18 +73,10 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_STARTUP_MESSAGE_SIZE",
     "OAUTHBEARER",
-    "PROTOCOL_VERSION",
-    "SASL_MESSAGE_OVERHEAD",
-    "BackendMessage",
-    "BackendReader",
     "LoginState",
     "OAuthLogin",
     "PostgresError",
     "PostgresLoginFailed",
-    "sasl_initial_response",
-    "sasl_response",
-    "ssl_request",
-    "startup_message",
 ]
 
 #: The SASL mechanism's name, as AuthenticationSASL lists it.

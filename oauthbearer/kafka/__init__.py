@@ -10,8 +10,6 @@ docs/kafka-wire.md, docs/kafka-records.md and docs/kafka-embedding.md.
 from __future__ import annotations
 
 from oauthbearer.kafka.client import (
-    API_VERSIONS_REQUEST_VERSION,
-    SASL_HANDSHAKE_REQUEST_VERSION,
     ApplicationResponse,
     ClientAuthenticated,
     ClientAuthenticationFailed,
@@ -22,7 +20,6 @@ from oauthbearer.kafka.client import (
 )
 from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
-    API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
     AUTHORIZED_OPERATIONS_OMITTED,
     CODEC_VERSIONS,
     CONNECTION_CLOSED,
@@ -86,7 +83,6 @@ from oauthbearer.kafka.protocol import (
 )
 from oauthbearer.kafka.records import (
     MAX_DECOMPRESSED_SIZE,
-    RECORD_BATCH_MAGIC,
     RECORD_BATCH_OVERHEAD,
     Compression,
     Record,
@@ -102,7 +98,6 @@ from oauthbearer.kafka.server import (
     MAX_ELEMENTS_BEFORE_AUTHENTICATION,
     MAX_METADATA_TOPICS,
     MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
-    MECHANISM,
     MIN_REAUTH_INTERVAL_MS,
     PAUSED,
     ApplicationRequest,
@@ -117,8 +112,6 @@ from oauthbearer.kafka.server import (
 )
 
 __all__ = [
-    "API_VERSIONS_REQUEST_VERSION",
-    "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
     "AUTHORIZED_OPERATIONS_OMITTED",
     "CODEC_VERSIONS",
     "CONNECTION_CLOSED",
@@ -130,14 +123,11 @@ __all__ = [
     "MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION",
     "MAX_STRING_LENGTH",
     "MAX_TAGGED_FIELDS",
-    "MECHANISM",
     "MIN_REAUTH_INTERVAL_MS",
     "NEED_DATA",
     "PAUSED",
     "RECORD_API_VERSIONS",
-    "RECORD_BATCH_MAGIC",
     "RECORD_BATCH_OVERHEAD",
-    "SASL_HANDSHAKE_REQUEST_VERSION",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",

@@ -67,7 +67,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DECOMPRESSED_SIZE",
-    "RECORD_BATCH_MAGIC",
     "RECORD_BATCH_OVERHEAD",
     "Compression",
     "Record",

@@ -74,34 +74,22 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 __all__ = [
-    "CLIENT_ASSERTION_TYPE_JWT_BEARER",
-    "GRANT_TYPE_CLIENT_CREDENTIALS",
-    "GRANT_TYPE_JWT_BEARER",
     "MAX_DISCOVERY_SIZE",
     "MAX_SHOWN_ERROR_TEXT",
     "MAX_TOKEN_RESPONSE_SIZE",
-    "REDACTED",
     "Discovery",
     "DiscoveryError",
     "TokenEndpointError",
     "TokenRequest",
     "TokenResponse",
-    "assertion_template_from_json",
     "client_credentials_request",
-    "client_secret_auth",
     "discovery_urls",
-    "form_body",
-    "form_urlencode",
     "is_credential_name",
     "jwt_bearer_request",
-    "load_private_key",
     "make_assertion",
     "parse_discovery",
     "parse_token_response",
-    "private_key_jwt_auth",
     "private_key_jwt_request",
-    "scrub_secrets",
-    "shown_text",
 ]
 
 GRANT_TYPE_CLIENT_CREDENTIALS: Final = "client_credentials"

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = [
     "client_credentials_fetch",
     "client_credentials_provider",
-    "config_http",
     "jwt_bearer_fetch",
     "jwt_bearer_provider",
     "token_file_fetch",

@@ -147,14 +147,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASSERTION_CLOCK_SKEW_S",
-    "CLIENT_ASSERTION_TYPE_JWT",
-    "GRANT_CLIENT_CREDENTIALS",
-    "GRANT_JWT_BEARER",
     "MAX_ASSERTION_LIFETIME_S",
     "MAX_LOGGED_REQUESTS",
     "MAX_OPAQUE_TOKENS",
     "MAX_REQUEST_BODY",
-    "REDACTED",
     "DropConnection",
     "EmptyBody",
     "Endpoint",

@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     from oauthbearer.token import OAuthBearerToken
 
 __all__ = [
-    "ACL_OPERATION_CODES",
-    "TOPIC_OPERATIONS",
     "ClaimsAuthorizer",
     "Grant",
     "Operation",
