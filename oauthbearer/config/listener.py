@@ -73,7 +73,6 @@ __all__ = [
     "Endpoint",
     "ListenerTls",
     "broker_listener",
-    "parse_endpoints",
 ]
 
 #: The arguments that give a listener its certificate and key as files, as a

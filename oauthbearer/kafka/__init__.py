@@ -108,7 +108,6 @@ from oauthbearer.kafka.server import (
     ServerConnectionInput,
     ServerEvent,
     ServerPhase,
-    foreign_protocol,
 )
 
 __all__ = [
@@ -200,7 +199,6 @@ __all__ = [
     "encode_record_batches",
     "encode_request",
     "encode_response",
-    "foreign_protocol",
     "peer_text",
     "request_header_version",
     "response_header_version",

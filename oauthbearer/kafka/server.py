@@ -142,7 +142,6 @@ __all__ = [
     "ServerConnectionInput",
     "ServerEvent",
     "ServerPhase",
-    "foreign_protocol",
 ]
 
 #: The one SASL mechanism this connection runs.
