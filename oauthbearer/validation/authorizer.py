@@ -107,7 +107,7 @@ ACL_OPERATION_CODES: Final = {
     Operation.IDEMPOTENT_WRITE: 12,
 }
 #: The operations a topic supports (Kafka's ``AclEntry.supportedOperations``).
-TOPIC_OPERATIONS: Final = (
+_TOPIC_OPERATIONS: Final = (
     Operation.READ,
     Operation.WRITE,
     Operation.CREATE,
@@ -255,7 +255,7 @@ class Permissions:
         Metadata answer reports a topic's authorized operations."""
         return sum(
             1 << ACL_OPERATION_CODES[op]
-            for op in TOPIC_OPERATIONS
+            for op in _TOPIC_OPERATIONS
             if any(grant.allows(op, ResourceType.TOPIC, name) for grant in self.grants)
         )
 
