@@ -8,16 +8,21 @@ the pair ``auth`` carries ``Bearer <b64token>`` (RFC 6750 section 2.1). When a
 token is refused, the server answers with a JSON error object (RFC 7628 section
 3.2.2) and the client replies with one ``%x01`` byte.
 
-Decoding has two paths that must agree. The *fast path* (:func:`_decode_fast`)
-handles the messages real clients send: it splits on ``%x01`` and checks
-character sets with ``bytes.translate`` and ``isalpha``, which run in C at a
-fraction of a regular expression's per-byte cost, and gives up (returns
-``None``) on anything unusual. The *precise path* is a complete decoder: the
-*structure* stage, :func:`_scan`, walks the grammar and raises for the first
-offending byte with its offset; the *meaning* stage, :func:`_interpret`, looks
-at the pairs (duplicates, the ``auth`` pair, its scheme and token, ``port``,
-the authzid's UTF-8). Whatever the fast path returns, the precise path returns
-too; a property test holds them to that.
+Decoding is one pass, :func:`_decode`, in two stages, and each rule is
+decided in one place. The *structure* stage reads the GS2 header (a plain
+``n,,`` at a glance, any other through :func:`_read_header`), then the pairs:
+one ``bytes.translate`` checks every byte against the value alphabet and each
+pair's shape is checked on text (``partition``, ``isalpha``), all in C, at a
+fraction of a regular expression's per-byte cost. A first ``auth`` pair is read
+by index, so that the ~1 KB token is copied once and checked once (a b64token
+is made of value bytes: checking it checks its pair too). Only once these
+checks have refused does :func:`_pairs_fault` walk the pairs' grammar, to name
+the first offending byte and its offset: it explains a refusal, never decides
+one. The *meaning* stage decodes the authzid's UTF-8, and settles the common
+shape (``auth`` first, no duplicate, no ``port``, few pairs) with a few set
+tests; :func:`_read_pairs` reads the pairs in wire order for any other shape
+(duplicates, ``port``, the count, ``auth`` elsewhere or spelled otherwise).
+The message is built through its private constructor, :func:`_new_message`.
 
 Two dialects are spoken. :attr:`Dialect.RFC7628` is the strict reading of the
 RFCs. :attr:`Dialect.KAFKA` accepts and rejects exactly what Apache Kafka's
@@ -42,6 +47,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from oauthbearer._json import StrictJsonError, loads_strict
+from oauthbearer._slots import slot_setters
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
 
 __all__ = [
@@ -86,11 +92,12 @@ KVSEP: Final = b"\x01"
 
 #: RFC 7628 section 3.1: ``key = 1*(ALPHA)`` and ``value = *(VCHAR / SP / HTAB / CR /
 #: LF)``, as runs: the scanner skips whole runs of valid bytes at once.
+_VALUE_BYTES: Final = bytes([*range(0x21, 0x7F), 0x20, 0x09, 0x0D, 0x0A])
 _KEY_RUN: Final = re.compile(rb"[A-Za-z]*")
-_VALUE_RUN: Final = re.compile(rb"[\x21-\x7e \t\r\n]*")
-_VALUE: Final = re.compile(r"[\x21-\x7e \t\r\n]*")
-#: For the fast path: every byte that may follow ``auth``'s value.
-_VALUE_BYTES_AND_KVSEP: Final = bytes([*range(0x21, 0x7F), 0x20, 0x09, 0x0D, 0x0A, 0x01])
+_VALUE_RUN: Final = re.compile(b"[" + re.escape(_VALUE_BYTES) + b"]*")
+_VALUE: Final = re.compile("[" + re.escape(_VALUE_BYTES.decode("ascii")) + "]*")
+#: Every byte the pairs may hold: checked with ``bytes.translate``, as below.
+_VALUE_BYTES_AND_KVSEP: Final = _VALUE_BYTES + KVSEP
 
 #: RFC 6750 section 2.1: ``b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
 #: "+" / "/" ) *"="``. Checked with ``bytes.translate(None, _B64_BYTES)``: what
@@ -117,9 +124,6 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 #: of bytes other than NUL, "," and "="; Kafka's ``SASLNAME`` is ASCII only.
 _RFC_SASLNAME_RUN: Final = re.compile(rb"[\x01-\x2b\x2d-\x3c\x3e-\xff]*")
 _KAFKA_SASLNAME_RUN: Final = re.compile(rb"[\x01-\x2b\x2d-\x3c\x3e-\x7f]*")
-#: The GS2 header with an authzid, for the fast path (which then splits the rest).
-_RFC_HEADER: Final = re.compile(rb"([ny]),a=((?:[\x01-\x2b\x2d-\x3c\x3e-\xff]|=2C|=3D)+),\x01")
-_KAFKA_HEADER: Final = re.compile(rb"(n),a=((?:[\x01-\x2b\x2d-\x3c\x3e-\x7f]|=2C|=3D)+),\x01")
 
 _AUTH_KEY: Final = "auth"
 
@@ -202,12 +206,13 @@ def _is_value(value: str) -> bool:
 def is_b64token(token: str) -> bool:
     """RFC 6750 section 2.1's ``b64token`` test, for modules that check a token
     outside the codec (a token endpoint's answer, an adapter's token)."""
-    stripped = token.rstrip("=")
-    return (
-        bool(stripped)
-        and stripped.isascii()
-        and not stripped.encode("ascii").translate(None, _B64_BYTES)
-    )
+    return token.isascii() and _is_b64token_bytes(token.encode("ascii"))
+
+
+def _is_b64token_bytes(token: bytes) -> bool:
+    """The b64token rule, on bytes: the one place it is decided."""
+    padless = token.rstrip(b"=")
+    return bool(padless) and not padless.translate(None, _B64_BYTES)
 
 
 def _is_port(value: str) -> bool:
@@ -350,155 +355,137 @@ class ClientInitialResponse:
                 offset=limit,
                 kafka_message=_KAFKA_INVALID if kafka else None,
             )
-        return _decode_fast(data, kafka) or _interpret(data, *_scan(data, kafka=kafka), kafka)
+        return _decode(data, kafka)
+
+
+#: The slot descriptors' setters of :class:`ClientInitialResponse`, in field
+#: order: how :func:`_new_message` fills a frozen message.
+_SET_TOKEN, _SET_AUTHZID, _SET_EXTENSIONS, _SET_SCHEME, _SET_GS2_FLAG = slot_setters(
+    ClientInitialResponse
+)
+_new_object = object.__new__
+_read_only = types.MappingProxyType
 
 
 def _new_message(
     token: str, authzid: str | None, extensions: dict[str, str], scheme: str, gs2_flag: str
 ) -> ClientInitialResponse:
-    """A decoded message, built without re-running the encoder's validation.
+    """The message's private constructor: fields the decoder has checked, set
+    without ``__post_init__`` (a decode builds one per call: its hot path),
+    through the slots' descriptors (:mod:`oauthbearer._slots`)."""
+    message = _new_object(ClientInitialResponse)
+    _SET_TOKEN(message, token)
+    _SET_AUTHZID(message, authzid)
+    _SET_EXTENSIONS(message, _read_only(extensions))
+    _SET_SCHEME(message, scheme)
+    _SET_GS2_FLAG(message, gs2_flag)
+    return message
 
-    The parser has checked every field already. The message is built as a plain
-    object with the same slots and then given its class: a decode builds one on
-    every call, and this costs a third of five ``object.__setattr__`` calls.
+
+def _decode(raw: bytes, kafka: bool) -> ClientInitialResponse:
+    """The decoder: the message, or :class:`MalformedMessage` for its first fault.
+
+    Structure first, then meaning (see the theory of operation). Each rule is
+    decided once, by whole-buffer checks that run in C; :func:`_pairs_fault`
+    walks the bytes only after they have refused, to say where, and
+    :func:`_read_pairs` runs only for the shapes they leave open.
     """
-    result = _Fields()
-    result.token = token
-    result.authzid = authzid
-    result.extensions = _read_only(extensions)
-    result.scheme = scheme
-    result.gs2_flag = gs2_flag
-    result.__class__ = ClientInitialResponse  # type: ignore[assignment]
-    return result  # type: ignore[return-value]
-
-
-class _Fields:
-    """ClientInitialResponse's slots without its checks; see :func:`_new_message`."""
-
-    __slots__ = ClientInitialResponse.__slots__
-    token: str
-    authzid: str | None
-    extensions: Mapping[str, str]
-    scheme: str
-    gs2_flag: str
-
-
-_read_only = types.MappingProxyType
-
-
-def _decode_fast(raw: bytes, kafka: bool) -> ClientInitialResponse | None:
-    """The messages real clients send, decoded with C-speed checks.
-
-    Returns ``None`` for anything it does not handle (every invalid message, and
-    valid ones with duplicate keys, a ``port``, too many pairs, a bad authzid),
-    leaving the precise path to decide and to report.
-    """
-    if raw.startswith(b"n,,\x01"):
-        flag, authzid_raw, start = "n", None, 4
+    # --- Structure. Nearly every real client sends "n,,", auth first, "Bearer"
+    # and one space: one test finds that shape. Otherwise the header is read
+    # (a plain "n,," at a glance), and auth located if it comes first.
+    if raw.startswith(b"n,,\x01auth=Bearer "):
+        flag, authzid_raw, authzid_offset, start = "n", None, 0, 4
+        scheme, space = b"Bearer", 15
     else:
-        header = (_KAFKA_HEADER if kafka else _RFC_HEADER).match(raw)
-        if header is None:
-            return None
-        flag, authzid_raw, start = chr(raw[0]), header.group(2), header.end()
-    scheme = token = b""
-    auth_first = raw.startswith(b"auth=", start)
-    if auth_first:
-        # Every real client puts auth first, and nearly all write "Bearer" and
-        # one space: find the token by index, so that it is copied once.
-        if raw.startswith(b"auth=Bearer ", start):
-            scheme, space = b"Bearer", start + 11
+        if raw.startswith(b"n,,\x01"):
+            flag, authzid_raw, authzid_offset, start = "n", None, 0, 4
         else:
+            flag, authzid_raw, authzid_offset, start = _read_header(raw, kafka)
+        scheme, space = b"", -1
+        if raw.startswith(b"auth=", start):
             space = raw.find(b" ", start + 5)
             scheme = raw[start + 5 : space]
-            if space < 0 or b"\x01" in scheme:
-                return None
+    pairs_offset = start
+    # A first auth pair is read by index, so that the token is copied once and
+    # checked once (a b64token is made of value bytes: checking it checks the
+    # pair's structure too). One read here is complete; any other auth pair is
+    # left with the rest of the pairs.
+    auth_first = False
+    scheme_text = ""
+    token = b""
+    if space > 0 and (scheme == b"Bearer" or scheme.lower() == b"bearer"):
         end = raw.find(b"\x01", space)
-        if end < 0:
-            return None
-        while raw[space + 1] == 0x20:  # 1*SP; the %x01 at end stops the loop
-            space += 1
-        token, start = raw[space + 1 : end], end + 1
-    # The pairs after auth, then the final %x01. One translate checks every
-    # byte (keys and "=" are value bytes too); each pair's shape is then
-    # checked on text. A regex here would cost more in call overhead alone.
+        if end > 0:
+            while raw[space + 1] == 0x20:  # 1*SP; the %x01 at end stops the loop
+                space += 1
+            token = raw[space + 1 : end]
+            if _is_b64token_bytes(token):
+                auth_first = True
+                scheme_text = "Bearer" if scheme == b"Bearer" else scheme.decode("ascii")
+                start = end + 1
+    # The pairs, then the final %x01. One translate checks every byte (keys and
+    # "=" are value bytes too); each pair's shape is then checked on text. A
+    # regex here would cost more in call overhead alone.
     rest = raw[start:]
     extensions: dict[str, str] = {}
+    items: list[str] = []
     if rest != b"\x01":
-        if rest.translate(None, _VALUE_BYTES_AND_KVSEP) or not rest.endswith(b"\x01\x01"):
-            return None
-        items = rest[:-2].decode("ascii").split("\x01")
+        if rest.translate(None, _VALUE_BYTES_AND_KVSEP) or not raw.endswith(b"\x01\x01"):
+            raise _pairs_fault(raw, pairs_offset, kafka)
+        items = raw[start:-2].decode("ascii").split("\x01")
         for item in items:
             name, equals, value = item.partition("=")
             if not equals or not name.isalpha() or (kafka and not value):
-                return None  # Kafka refuses empty values
+                raise _pairs_fault(raw, pairs_offset, kafka)  # Kafka refuses empty values
             extensions[name] = value
-        # Fewer names than pairs: a duplicate (Kafka keeps the last of them;
-        # the precise path handles that).
-        if len(extensions) != len(items):
-            return None
-    if "port" in extensions:
-        return None
-    if auth_first:
-        if _AUTH_KEY in extensions:
-            return None
-    else:
-        # Missing or empty (a discovery request): the precise path decides.
-        scheme, separator, token = extensions.pop(_AUTH_KEY, "").encode().partition(b" ")
-        if not separator:
-            return None
-        token = token.lstrip(b" ")
-    if not kafka and len(extensions) > MAX_EXTENSIONS:
-        return None
-    # "Bearer" (any case), then a b64token; both are value bytes, so checking
-    # them is checking the whole auth value.
-    padless = token.rstrip(b"=")
+
+    # --- Meaning.
+    authzid = None if authzid_raw is None else _authzid_text(authzid_raw, authzid_offset, kafka)
     if (
-        (scheme != b"Bearer" and scheme.lower() != b"bearer")
-        or not padless
-        or padless.translate(None, _B64_BYTES)
+        auth_first
+        and len(extensions) == len(items)  # fewer names than pairs: a duplicate
+        and "port" not in extensions
+        and _AUTH_KEY not in extensions
+        and len(extensions) <= MAX_EXTENSIONS
     ):
-        return None
-    authzid: str | None = None
-    if authzid_raw is not None:
-        try:
-            authzid = _authzid_text(authzid_raw, kafka)
-        except UnicodeDecodeError:
-            return None
-    scheme_text = "Bearer" if scheme == b"Bearer" else scheme.decode("ascii")
-    return _new_message(token.decode("ascii"), authzid, extensions, scheme_text, flag)
+        return _new_message(token.decode("ascii"), authzid, extensions, scheme_text, flag)
+    scheme_text, token_text, extensions = _read_pairs(
+        items, start, (scheme_text, token.decode("ascii")) if auth_first else None, raw, kafka
+    )
+    return _new_message(token_text, authzid, extensions, scheme_text, flag)
 
 
-def _scan(data: bytes, *, kafka: bool) -> tuple[str, bytes | None, int, bytes, int]:
-    """The structure stage: raise for the first offending byte, or return the parts.
+def _fault(reason: str, detail: str, offset: int, kafka: bool) -> MalformedMessage:
+    """A structural fault: Kafka reports every one with the same text."""
+    return MalformedMessage(
+        reason, detail, offset=offset, kafka_message=_KAFKA_INVALID if kafka else None
+    )
 
-    This is the readable statement of the grammar. It returns the GS2 flag, the
-    raw authzid (``None`` if absent) and its offset, and the pairs (each ending
-    in %x01) and their offset. Runs of valid bytes are skipped at C speed, so
-    even a maximal message costs little.
+
+def _truncated(data: bytes, what: str, kafka: bool) -> MalformedMessage:
+    return _fault("truncated", f"message ends where {what} should be", len(data), kafka)
+
+
+def _read_header(data: bytes, kafka: bool) -> tuple[str, bytes | None, int, int]:
+    """The GS2 header and the %x01 after it, or a fault at its first offending byte.
+
+    Returns the GS2 flag, the raw authzid (``None`` if absent) and its offset,
+    and where the pairs begin.
     """
-
-    def fail(reason: str, detail: str, offset: int) -> MalformedMessage:
-        return MalformedMessage(
-            reason, detail, offset=offset, kafka_message=_KAFKA_INVALID if kafka else None
-        )
-
     end = len(data)
-
-    def need(pos: int, what: str) -> None:
-        if pos >= end:
-            raise fail("truncated", f"message ends where {what} should be", end)
-
     # gs2-cb-flag = ("p=" cb-name) / "n" / "y"   (RFC 5801 section 4)
-    need(0, "the GS2 channel-binding flag")
+    if end == 0:
+        raise _truncated(data, "the GS2 channel-binding flag", kafka)
     flag = data[0]
     if flag == ord("p"):
-        raise fail(
+        raise _fault(
             "channel-binding",
             "channel binding ('p=') is requested, but OAUTHBEARER has no channel binding",
             0,
+            kafka,
         )
     if flag == ord("y") and kafka:
-        raise fail("invalid-gs2-header", "Kafka accepts only the GS2 flag 'n', not 'y'", 0)
+        raise _fault("invalid-gs2-header", "Kafka accepts only the GS2 flag 'n', not 'y'", 0, kafka)
     if flag not in (ord("n"), ord("y")):
         if data == KVSEP:
             detail = "a lone %x01 answers an error challenge; it is not an initial response"
@@ -506,46 +493,55 @@ def _scan(data: bytes, *, kafka: bool) -> tuple[str, bytes | None, int, bytes, i
             detail = "the non-standard GSS-API flag 'F' does not apply to OAUTHBEARER"
         else:
             detail = f"expected the GS2 flag 'n' or 'y', found {_describe(flag)}"
-        raise fail("invalid-gs2-header", detail, 0)
-    need(1, "',' after the GS2 flag")
+        raise _fault("invalid-gs2-header", detail, 0, kafka)
+    if end <= 1:
+        raise _truncated(data, "',' after the GS2 flag", kafka)
     if data[1] != ord(","):
-        raise fail(
-            "invalid-gs2-header", f"expected ',' after the GS2 flag, found {_describe(data[1])}", 1
+        raise _fault(
+            "invalid-gs2-header",
+            f"expected ',' after the GS2 flag, found {_describe(data[1])}",
+            1,
+            kafka,
         )
     pos = 2
     # [gs2-authzid] = "a=" saslname   (RFC 5801 section 4)
-    need(pos, "',' or an authzid")
+    if pos >= end:
+        raise _truncated(data, "',' or an authzid", kafka)
     if data[pos] == ord("a"):
-        need(pos + 1, "'=' after 'a'")
+        if pos + 1 >= end:
+            raise _truncated(data, "'=' after 'a'", kafka)
         if data[pos + 1] != ord("="):
-            raise fail(
+            raise _fault(
                 "invalid-gs2-header",
                 f"expected 'a=' to start the authzid, found {_describe(data[pos + 1])}",
                 pos + 1,
+                kafka,
             )
         pos += 2
         start = pos
         run = _KAFKA_SASLNAME_RUN if kafka else _RFC_SASLNAME_RUN
         while True:
             pos = _run_end(run, data, pos)
-            need(pos, "the end of the authzid (',')")
+            if pos >= end:
+                raise _truncated(data, "the end of the authzid (',')", kafka)
             byte = data[pos]
             if byte == ord(","):
                 break
             if byte == 0:
-                raise fail("invalid-authzid", "the authzid contains NUL", pos)
+                raise _fault("invalid-authzid", "the authzid contains NUL", pos, kafka)
             if byte >= 0x80:
-                raise fail("invalid-authzid", "Kafka accepts only an ASCII authzid", pos)
+                raise _fault("invalid-authzid", "Kafka accepts only an ASCII authzid", pos, kafka)
             # byte is "=": only the escapes "=2C" and "=3D" may follow.
             if data[pos + 1 : pos + 3] not in (b"2C", b"3D"):
-                raise fail(
+                raise _fault(
                     "invalid-authzid",
                     "'=' in the authzid must start the escape '=2C' or '=3D'",
                     pos,
+                    kafka,
                 )
             pos += 3
         if pos == start:
-            raise fail("invalid-authzid", "the authzid after 'a=' is empty", pos)
+            raise _fault("invalid-authzid", "the authzid after 'a=' is empty", pos, kafka)
         authzid, authzid_offset = data[start:pos], start
     else:
         authzid, authzid_offset = None, pos
@@ -554,54 +550,68 @@ def _scan(data: bytes, *, kafka: bool) -> tuple[str, bytes | None, int, bytes, i
             detail = "the authzid is quoted ('\"a='), as KafkaJS sends it; RFC 5801 has no quotes"
         else:
             detail = f"expected ',' to end the GS2 header, found {_describe(data[pos])}"
-        raise fail("invalid-gs2-header", detail, pos)
+        raise _fault("invalid-gs2-header", detail, pos, kafka)
     pos += 1
     # client-resp = gs2-header kvsep *kvpair kvsep   (RFC 7628 section 3.1)
-    need(pos, "%x01 after the GS2 header")
+    if pos >= end:
+        raise _truncated(data, "%x01 after the GS2 header", kafka)
     if data[pos] != KVSEP[0]:
-        raise fail(
+        raise _fault(
             "missing-kvsep",
             f"expected %x01 after the GS2 header, found {_describe(data[pos])}",
             pos,
+            kafka,
         )
-    pos += 1
-    pairs_offset = pos
+    return chr(flag), authzid, authzid_offset, pos + 1
+
+
+def _pairs_fault(data: bytes, pos: int, kafka: bool) -> MalformedMessage:
+    """The fault at the first offending byte of pairs that :func:`_decode` refused.
+
+    This is the readable statement of the pairs' grammar, walked from ``pos``
+    (where the pairs begin). It explains a refusal and never decides one: it
+    runs only on pairs already found malformed, so it always finds a fault.
+    Runs of valid bytes are skipped at C speed, so even a maximal message
+    costs little.
+    """
+    end = len(data)
     while True:
         if pos >= end:
-            raise fail("missing-terminator", "message ends without the final %x01", end)
+            return _fault("missing-terminator", "message ends without the final %x01", end, kafka)
         if data[pos] == KVSEP[0]:
-            if pos + 1 != end:
-                raise fail(
-                    "trailing-data",
-                    f"{end - pos - 1} byte(s) follow the final %x01",
-                    pos + 1,
-                )
-            return chr(flag), authzid, authzid_offset, data[pairs_offset:pos], pairs_offset
+            # The final %x01 of refused pairs: something follows it.
+            return _fault(
+                "trailing-data", f"{end - pos - 1} byte(s) follow the final %x01", pos + 1, kafka
+            )
         # kvpair = key "=" value kvsep;  key = 1*(ALPHA)
         key_start = pos
         pos = _run_end(_KEY_RUN, data, pos)
-        need(pos, "'=' after a key")
+        if pos >= end:
+            return _truncated(data, "'=' after a key", kafka)
         if data[pos] != ord("="):
-            raise fail(
+            return _fault(
                 "invalid-key",
                 f"a key may hold only letters; found {_describe(data[pos])}",
                 pos,
+                kafka,
             )
         if pos == key_start:
-            raise fail("invalid-key", "empty key before '='", pos)
+            return _fault("invalid-key", "empty key before '='", pos, kafka)
         pos += 1
         # value = *(VCHAR / SP / HTAB / CR / LF)
         value_start = pos
         pos = _run_end(_VALUE_RUN, data, pos)
-        need(pos, "%x01 after a value")
+        if pos >= end:
+            return _truncated(data, "%x01 after a value", kafka)
         if data[pos] != KVSEP[0]:
-            raise fail(
+            return _fault(
                 "invalid-value",
                 f"a value may hold only VCHAR, SP, HTAB, CR and LF; found {_describe(data[pos])}",
                 pos,
+                kafka,
             )
         if kafka and pos == value_start:
-            raise fail("invalid-value", "Kafka requires a non-empty value", pos)
+            return _fault("invalid-value", "Kafka requires a non-empty value", pos, kafka)
         pos += 1
 
 
@@ -611,44 +621,31 @@ def _run_end(run: re.Pattern[bytes], data: bytes, pos: int) -> int:
     return pos if match is None else match.end()
 
 
-def _interpret(  # noqa: PLR0917 - the parts _scan returns, in order
-    data: bytes,
-    flag: str,
-    authzid_raw: bytes | None,
-    authzid_offset: int,
-    pairs: bytes,
-    offset: int,
-    kafka: bool,
-) -> ClientInitialResponse:
-    """The meaning stage, on a message whose structure is known to be valid."""
-    authzid: str | None = None
-    if authzid_raw is not None:
-        try:
-            authzid = _authzid_text(authzid_raw, kafka)
-        except UnicodeDecodeError as exc:
-            raise MalformedMessage(
-                "invalid-authzid",
-                "the authzid is not valid UTF-8",
-                offset=authzid_offset + exc.start,
-            ) from None
+def _read_pairs(
+    items: list[str], offset: int, auth: tuple[str, str] | None, data: bytes, kafka: bool
+) -> tuple[str, str, dict[str, str]]:
+    """The pairs' meaning, in wire order: duplicate keys, ``auth``, ``port``, the count.
 
+    For the shapes :func:`_decode`'s checks leave open (a duplicate, a
+    ``port``, many pairs, ``auth`` not first or not plainly ``Bearer``), on
+    pairs whose structure is valid. ``items`` are the pairs as text without
+    their %x01, from ``offset``; ``auth`` the scheme and token when ``_decode``
+    read auth first. Returns the scheme, the token and the extensions.
+    """
     extensions: dict[str, str] = {}
-    auth: str | None = None
-    auth_offset = 0
-    scheme = token = ""
-    for item in pairs.split(KVSEP)[:-1]:
-        key_bytes, _, value_bytes = item.partition(b"=")
-        key = key_bytes.decode("ascii")
-        value = value_bytes.decode("ascii")
+    last_auth: tuple[str, int] | None = None
+    for item in items:
+        key, _, value = item.partition("=")
         if key == _AUTH_KEY:
-            if auth is not None and not kafka:
+            if kafka:
+                # Kafka keeps the last of duplicate keys (a HashMap), 'auth' included.
+                last_auth = value, offset + 5
+            elif auth is not None:
                 raise MalformedMessage(
                     "duplicate-key", "'auth' appears a second time", offset=offset
                 )
-            # Kafka keeps the last of duplicate keys (a HashMap), 'auth' included.
-            auth, auth_offset = value, offset + 5
-            if not kafka:
-                scheme, token = _parse_rfc_auth(value, auth_offset)
+            else:
+                auth = _parse_rfc_auth(value, offset + 5)
         elif kafka:
             extensions[key] = value
         else:
@@ -670,7 +667,8 @@ def _interpret(  # noqa: PLR0917 - the parts _scan returns, in order
                 )
             extensions[key] = value
         offset += len(item) + 1
-
+    if last_auth is not None:
+        auth = _parse_kafka_auth(*last_auth)
     if auth is None:
         raise MalformedMessage(
             "missing-auth",
@@ -678,20 +676,24 @@ def _interpret(  # noqa: PLR0917 - the parts _scan returns, in order
             offset=len(data) - 1,
             kafka_message=_KAFKA_NO_AUTH if kafka else None,
         )
-    if kafka:
-        scheme, token = _parse_kafka_auth(auth, auth_offset)
-    return _new_message(token, authzid, extensions, scheme, flag)
+    return auth[0], auth[1], extensions
 
 
-def _authzid_text(raw: bytes, kafka: bool) -> str:
-    """The authzid as text, or UnicodeDecodeError.
+def _authzid_text(raw: bytes, offset: int, kafka: bool) -> str:
+    """The authzid as text, or a fault at its first byte that is not UTF-8.
 
     The strict dialect decodes UTF-8 and then the escapes =2C and =3D (RFC 5801
     section 4); Kafka keeps the ASCII saslname as sent, escapes included.
     """
     if kafka:
-        return raw.decode("ascii")
-    return raw.decode("utf-8").replace("=2C", ",").replace("=3D", "=")
+        return raw.decode("ascii")  # the header's walk let only ASCII through
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(
+            "invalid-authzid", "the authzid is not valid UTF-8", offset=offset + exc.start
+        ) from None
+    return text.replace("=2C", ",").replace("=3D", "=")
 
 
 def _parse_rfc_auth(value: str, offset: int) -> tuple[str, str]:

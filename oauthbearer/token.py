@@ -19,6 +19,7 @@ import dataclasses
 import types
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self, runtime_checkable
 
+from oauthbearer._slots import slot_setters
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -80,9 +81,8 @@ class OAuthBearerToken:
         ``__post_init__`` (a validator builds one per token: its hot path).
 
         Private to the validators of this package; ``claims`` must already be
-        read-only. The frozen dataclass refuses attribute assignment, so the
-        slots are filled through their descriptors (:data:`_SLOT_SETTERS`),
-        twice as fast as ``object.__setattr__``."""
+        read-only. The slots are filled through their descriptors
+        (:mod:`oauthbearer._slots`)."""
         token = object.__new__(cls)
         set_value, set_principal, set_scope, set_lifetime, set_start, set_claims = _SLOT_SETTERS
         set_value(token, value)
@@ -96,9 +96,7 @@ class OAuthBearerToken:
 
 #: The slot descriptors' setters of :class:`OAuthBearerToken`, in field order:
 #: how :meth:`OAuthBearerToken._checked_by_validator` fills a frozen token.
-_SLOT_SETTERS: Final = tuple(
-    OAuthBearerToken.__dict__[field.name].__set__ for field in dataclasses.fields(OAuthBearerToken)
-)
+_SLOT_SETTERS: Final = slot_setters(OAuthBearerToken)
 
 
 @runtime_checkable
@@ -118,8 +116,14 @@ def parse_scope(value: str | Iterable[str]) -> frozenset[str]:
     Empty elements are dropped, as Kafka's ``OAuthBearerScopeUtils`` does.
     """
     if isinstance(value, str):
-        return frozenset(part for part in value.split(" ") if part)
-    items = list(value)
-    if not all(isinstance(item, str) for item in items):
-        raise ArgumentTypeError("scope must be a string or a list of strings")
-    return frozenset(item for item in items if item)
+        scope = frozenset(value.split(" "))
+    else:
+        items = value if type(value) is list else list(value)
+        if not all(isinstance(item, str) for item in items):
+            raise ArgumentTypeError("scope must be a string or a list of strings")
+        scope = frozenset(items)
+    return scope - _EMPTY_SCOPE if "" in scope else scope
+
+
+#: What :func:`parse_scope` drops.
+_EMPTY_SCOPE: Final = frozenset({""})

@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oauthbearer"
 PURE = (
     "_json",
     "_net",
+    "_slots",
     "_text",
     "config/names",
     "config/jaas",
@@ -249,6 +250,7 @@ CORE = frozenset(
         "unsecured",
         "_json",
         "_net",
+        "_slots",
         "_text",
         "_files",
         "observe",

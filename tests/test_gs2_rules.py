@@ -54,6 +54,7 @@ RULES: list[tuple[str, bytes, Outcome, Outcome]] = [
     ("authzid-utf8", "n,a=jürgen,".encode() + OK[3:], {"authzid": "jürgen"}, "invalid-authzid"),
     ("authzid-bad-utf8", b"n,a=\xff\xfe," + OK[3:], "invalid-authzid", "invalid-authzid"),
     ("authzid-unterminated", b"n,a=alice", "truncated", "truncated"),
+    ("authzid-cut-after-a", b"n,a", "truncated", "truncated"),
     ("a-without-equals", b"n,ab," + OK[3:], "invalid-gs2-header", "invalid-gs2-header"),
     (
         "quoted-authzid",

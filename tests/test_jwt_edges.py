@@ -181,3 +181,5 @@ def test_can_verify_is_false_for_a_malformed_token_with_a_refused_header() -> No
     _, payload, signature = sign(claims()).split(".")
     # The signature's last character carries bits base64url leaves unused (RFC 4648 3.5).
     assert not validator.can_verify(f"{b64url(b'not json')}.{payload}.{set_unused_bit(signature)}")
+    # Padding in the refused header: the refusal is the token's shape, not a header verdict.
+    assert not validator.can_verify(f"{b64url(b'not json')}=.{payload}.{signature}")

@@ -48,7 +48,12 @@ token or a key:
    refused (``reject_unexpected_audience``, Kafka's and pyjwt's rule). The
    subject claim is a non-blank string without surrounding whitespace. The
    scope claim is a space-delimited string or an array of strings; the groups
-   claim, when configured, an array of strings.
+   claim, when configured, an array of strings. Each claim has one helper
+   (:func:`_numeric_date`, ``_check_issuer_and_audience``, ``_scope``,
+   ``_check_groups``), which both rule sets share where they agree: it makes
+   each test once, on the way to accepting, and a refusal's branch only words
+   the :class:`~oauthbearer.errors.InvalidToken` detail. Nothing is decided a
+   second time on failure.
 
 The result is an :class:`~oauthbearer.token.OAuthBearerToken`: ``principal``
 the subject claim, ``scope`` a frozenset, ``lifetime_ms`` ``exp`` in epoch
@@ -95,7 +100,7 @@ from oauthbearer.kafka_claims import (
     kafka_scope,
     kafka_subject,
 )
-from oauthbearer.token import OAuthBearerToken
+from oauthbearer.token import OAuthBearerToken, parse_scope
 from oauthbearer.validation.jwks import (
     EC_COORDINATE_SIZE,
     MAX_KID_LENGTH,
@@ -187,6 +192,7 @@ _HeaderVerdict = tuple[str, str | None, _Verifier, KeySource] | _Refusal
 
 _INFINITY: Final = math.inf
 _STRING_TYPE: Final = frozenset({str})
+_NO_SCOPE: Final[frozenset[str]] = frozenset()
 
 
 def _refuse(reason: TokenReason, detail: str) -> NoReturn:
@@ -486,14 +492,8 @@ class JwtValidator:
                 or f"the JWT signature does not verify with {count} selected (alg {alg}{which})",
             )
 
-        # 4. The claims (_json_part, inlined: this is the hot path).
-        try:
-            payload = loads_strict(decode_standard(parts[1]))
-        except ValueError:
-            payload = _json_part(parts[1], "payload", shape)  # raises, saying why
-        if type(payload) is not dict:
-            _refuse(TokenReason.MALFORMED, "the JWT payload is JSON but not an object")
-        result = self._claims(token, payload, now)
+        # 4. The claims.
+        result = self._claims(token, _json_part(parts[1], "payload", shape), now)
         if cache is not None:
             cache.put(digest, result, kid=kid, alg=alg, key=key, source=source)
         return result
@@ -601,34 +601,22 @@ class JwtValidator:
 
     def _rfc9068_claims(self, token: str, payload: dict[str, Any], now: float) -> OAuthBearerToken:
         skew = self._skew
-        # NumericDates: a type test inline (the common case), the helper for errors.
-        exp = payload.get("exp")
-        if (type(exp) is not int and type(exp) is not float) or not 0 <= exp <= MAX_NUMERIC_DATE:
-            exp = _numeric_date(payload, "exp")
+        exp = _numeric_date(payload, "exp")
+        if exp is None:
+            _refuse(TokenReason.MISSING_CLAIM, "the JWT has no 'exp' claim, which is required")
         if now - skew >= exp:
             _refuse(
                 TokenReason.EXPIRED,
                 f"the JWT expired: exp {exp} <= now {now:.3f} - clock skew {skew:g} s",
             )
-        start: int | float | None = None
-        nbf = payload.get("nbf")
-        if nbf is not None or "nbf" in payload:
-            if (
-                type(nbf) is not int and type(nbf) is not float
-            ) or not 0 <= nbf <= MAX_NUMERIC_DATE:
-                nbf = _numeric_date(payload, "nbf")
-            if nbf > now + skew:
-                _refuse(
-                    TokenReason.NOT_YET_VALID,
-                    f"the JWT is not valid yet: nbf {nbf} > now {now:.3f} + clock skew {skew:g} s",
-                )
-            start = nbf
-        iat = payload.get("iat")
-        if iat is not None or "iat" in payload:
-            if (
-                type(iat) is not int and type(iat) is not float
-            ) or not 0 <= iat <= MAX_NUMERIC_DATE:
-                iat = _numeric_date(payload, "iat")
+        start = nbf = _numeric_date(payload, "nbf")
+        if nbf is not None and nbf > now + skew:
+            _refuse(
+                TokenReason.NOT_YET_VALID,
+                f"the JWT is not valid yet: nbf {nbf} > now {now:.3f} + clock skew {skew:g} s",
+            )
+        iat = _numeric_date(payload, "iat")
+        if iat is not None:
             if iat > now + skew:
                 _refuse(
                     TokenReason.NOT_YET_VALID,
@@ -663,26 +651,7 @@ class JwtValidator:
                 "whitespace or holds control characters",
             )
 
-        scope: frozenset[str] = frozenset()
-        value = payload.get(self._scope_claim)
-        if value is not None:
-            if type(value) is str:
-                # parse_scope's rule (split on spaces, drop empty parts), inlined:
-                # this is the hot path, and the string form is the common one.
-                scope = frozenset(value.split(" "))
-                if "" in scope:
-                    scope = scope.difference(("",))
-            elif type(value) is list and all(type(item) is str for item in value):
-                scope = frozenset(value)
-                if "" in scope:
-                    scope = scope.difference(("",))
-            else:
-                _refuse(
-                    TokenReason.INVALID_CLAIM,
-                    f"the JWT {show_value(self._scope_claim)} claim (the scope) is not a string "
-                    "or an array of strings",
-                )
-
+        scope = self._scope(payload)
         if self._groups_claim is not None:
             self._check_groups(payload)
 
@@ -697,35 +666,67 @@ class JwtValidator:
         )
 
     def _check_issuer_and_audience(self, payload: dict[str, Any]) -> None:
-        if self._issuers is not None:
+        """The ``iss`` and ``aud`` claims (RFC 7519 sections 4.1.1 and 4.1.3), for
+        both rule sets: each test is made once; a refusal's branch only words it."""
+        issuers = self._issuers
+        if issuers is not None:
             iss = payload.get("iss")
-            if type(iss) is not str or iss not in self._issuers:
-                if "iss" not in payload:
-                    _refuse(
-                        TokenReason.WRONG_ISSUER,
-                        "the JWT has no 'iss' claim; an issuer is configured",
-                    )
+            if type(iss) is not str or iss not in issuers:
                 _refuse(
                     TokenReason.WRONG_ISSUER,
-                    f"the JWT issuer {show_value(iss)} is not the configured issuer",
+                    "the JWT has no 'iss' claim; an issuer is configured"
+                    if "iss" not in payload
+                    else f"the JWT issuer {show_value(iss)} is not the configured issuer",
                 )
 
-        if "aud" in payload:
-            # The accepting cases inline; _check_audience decides (and words) the rest.
-            aud = payload["aud"]
-            audiences = self._audiences
-            if audiences is None or not (
-                aud in audiences
-                if type(aud) is str
-                else type(aud) is list
-                and {*map(type, aud)} <= _STRING_TYPE
-                and not audiences.isdisjoint(aud)
-            ):
-                self._check_audience(aud)
-        elif self._audiences is not None:
+        audiences = self._audiences
+        if "aud" not in payload:
+            if audiences is not None:
+                _refuse(
+                    TokenReason.WRONG_AUDIENCE,
+                    "the JWT has no 'aud' claim; an audience is configured",
+                )
+            return
+        if audiences is None:
+            if self._reject_unexpected_audience:
+                _refuse(
+                    TokenReason.WRONG_AUDIENCE,
+                    "the JWT has an 'aud' claim but no audience is configured "
+                    "(reject_unexpected_audience)",
+                )
+            return
+        aud = payload["aud"]
+        if type(aud) is str:
+            held = aud in audiences
+        elif type(aud) is list and {*map(type, aud)} <= _STRING_TYPE:
+            held = not audiences.isdisjoint(aud)
+        else:
             _refuse(
-                TokenReason.WRONG_AUDIENCE, "the JWT has no 'aud' claim; an audience is configured"
+                TokenReason.WRONG_AUDIENCE,
+                "the JWT 'aud' claim is not a string or an array of strings",
             )
+        if not held:
+            _refuse(
+                TokenReason.WRONG_AUDIENCE,
+                f"the JWT audience {show_value(aud)} holds none of the configured audiences",
+            )
+
+    def _scope(self, payload: dict[str, Any]) -> frozenset[str]:
+        """The scope claim: a space-delimited string or an array of strings, read
+        by :func:`~oauthbearer.token.parse_scope`; absent, no scope."""
+        value = payload.get(self._scope_claim)
+        if value is None:
+            return _NO_SCOPE
+        if type(value) is str or type(value) is list:
+            try:
+                return parse_scope(value)
+            except ArgumentTypeError:  # an array holding something other than strings
+                pass
+        _refuse(
+            TokenReason.INVALID_CLAIM,
+            f"the JWT {show_value(self._scope_claim)} claim (the scope) is not a string "
+            "or an array of strings",
+        )
 
     def _check_groups(self, payload: dict[str, Any]) -> None:
         name = self._groups_claim
@@ -767,32 +768,6 @@ class JwtValidator:
         start_ms = None if iat is None else kafka_millis("iat", iat)
         return OAuthBearerToken._checked_by_validator(
             token, principal, scope, lifetime_ms, start_ms, types.MappingProxyType(payload)
-        )
-
-    def _check_audience(self, aud: object) -> None:
-        audiences = self._audiences
-        if audiences is None:
-            if self._reject_unexpected_audience:
-                _refuse(
-                    TokenReason.WRONG_AUDIENCE,
-                    "the JWT has an 'aud' claim but no audience is configured "
-                    "(reject_unexpected_audience)",
-                )
-            return
-        if type(aud) is str:
-            if aud in audiences:
-                return
-        elif type(aud) is list and all(type(item) is str for item in aud):
-            if not audiences.isdisjoint(aud):
-                return
-        else:
-            _refuse(
-                TokenReason.WRONG_AUDIENCE,
-                "the JWT 'aud' claim is not a string or an array of strings",
-            )
-        _refuse(
-            TokenReason.WRONG_AUDIENCE,
-            f"the JWT audience {show_value(aud)} holds none of the configured audiences",
         )
 
 
@@ -845,16 +820,21 @@ def _check_now(now: object) -> None:
         raise ArgumentTypeError("JwtValidator.validate: now must be a finite number")
 
 
-def _numeric_date(payload: dict[str, Any], name: str) -> NoReturn:
-    """Refuse a NumericDate claim that is absent, not a number or out of range."""
-    if name not in payload:
-        _refuse(TokenReason.MISSING_CLAIM, f"the JWT has no {name!r} claim, which is required")
-    value = payload[name]
+def _numeric_date(payload: dict[str, Any], name: str) -> int | float | None:
+    """A NumericDate claim (RFC 7519 section 2): its value, or None when absent.
+
+    Refuses one that is not a JSON number (a boolean is not) or lies outside 0 to
+    :data:`MAX_NUMERIC_DATE`; the test is made once, the refusal only worded."""
+    value = payload.get(name)
     if type(value) is int or type(value) is float:
+        if 0 <= value <= MAX_NUMERIC_DATE:
+            return value
         _refuse(
             TokenReason.INVALID_CLAIM,
             f"the JWT {name!r} claim is out of range (0 to {MAX_NUMERIC_DATE})",
         )
+    if value is None and name not in payload:
+        return None
     _refuse(
         TokenReason.INVALID_CLAIM, f"the JWT {name!r} claim is not a number (RFC 7519 NumericDate)"
     )
