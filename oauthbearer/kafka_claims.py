@@ -49,12 +49,6 @@ from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 
 __all__ = [
     "KAFKA_MAX_TOKEN_LENGTH",
-    "java_trim",
-    "jose4j_seconds",
-    "jose4j_time_problem",
-    "kafka_millis",
-    "kafka_scope",
-    "kafka_subject",
 ]
 
 #: Longest token Kafka's broker validates: it has no limit of its own, only the

@@ -46,6 +46,7 @@ PURE = (
     "login/refresh",
     "login/grants",
     "login/client_token",
+    "kafka/_wire",
     "kafka/protocol",
     "kafka/framing",
     "kafka/records",
@@ -320,3 +321,65 @@ def test_the_layer_checker_sees_an_upward_import() -> None:
     assert layer("oauthbearer") == "package"
     assert "testing" not in LAYERS["kafka"]
     assert "cli" not in LAYERS["testing"]
+
+
+# --- the public surface (issue 13 item 5) --------------------------------------------------
+
+#: How many distinct public names the package has: the union of the ``__all__``
+#: of every module without a private part (docs/api.md). Plumbing that one
+#: module needs from another is not API: it stays out of ``__all__``, or lives
+#: in a private module (``oauthbearer.kafka._wire``). A new public name must be
+#: added to the ceiling deliberately; when names go, lower it.
+PUBLIC_NAME_CEILING = 444
+
+
+def public_names(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """The ``__all__`` of each public module under ``root`` (read from the source:
+    every ``__all__`` is a literal list), keyed by its path relative to ``root``."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if any(part.startswith("_") and part != "__init__.py" for part in parts):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target: ast.expr
+            if isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id == "__all__":
+                found[path.relative_to(root).as_posix()] = set(ast.literal_eval(value))
+    return found
+
+
+def test_every_package_has_an_explicit_all() -> None:
+    # docs/api.md says, per package, whether it re-exports its modules' names.
+    declared = public_names()
+    packages = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("__init__.py")]
+    assert sorted(p for p in packages if p not in declared) == []
+
+
+def test_the_public_surface_does_not_grow_silently() -> None:
+    count = len(set().union(*public_names().values()))
+    assert count <= PUBLIC_NAME_CEILING, (
+        f"{count} public names, over the ceiling of {PUBLIC_NAME_CEILING}: "
+        "a new public name must be added to the ceiling deliberately"
+    )
+    assert count == PUBLIC_NAME_CEILING, (
+        f"{count} public names: lower PUBLIC_NAME_CEILING to {count}, so that it stays tight"
+    )
+
+
+def test_the_surface_counter_sees_every_module(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "__init__.py").write_text('__all__ = ["A", "B"]\n', encoding="utf-8")
+    (tmp_path / "sub" / "__init__.py").write_text("__all__: list[str] = []\n", encoding="utf-8")
+    (tmp_path / "sub" / "mod.py").write_text('__all__ = ["B", "c"]\n', encoding="utf-8")
+    (tmp_path / "_private.py").write_text('__all__ = ["hidden"]\n', encoding="utf-8")
+    assert public_names(tmp_path) == {
+        "__init__.py": {"A", "B"},
+        "sub/__init__.py": set(),
+        "sub/mod.py": {"B", "c"},
+    }

@@ -30,10 +30,9 @@ from oauthbearer.config import (
     BrokerListener,
     Endpoint,
     broker_listener,
-    parse_endpoints,
     start_broker_validator,
 )
-from oauthbearer.config.listener import CERTIFICATE_REMEDY
+from oauthbearer.config.listener import CERTIFICATE_REMEDY, parse_endpoints
 from oauthbearer.errors import ConfigurationError
 from oauthbearer.kafka import ClientAuthenticated, ClientAuthenticationFailed
 from oauthbearer.kafka.aio import authenticate

@@ -59,10 +59,9 @@ from oauthbearer.kafka import (
     TaggedField,
     decode_response,
     encode_request,
-    foreign_protocol,
     peer_text,
 )
-from oauthbearer.kafka.server import _PERMISSIONS, _TRANSITIONS
+from oauthbearer.kafka.server import _PERMISSIONS, _TRANSITIONS, foreign_protocol
 from oauthbearer.session import ExtensionVerdict, TokenReceived
 from oauthbearer.unsecured import kafka_unsecured_login
 

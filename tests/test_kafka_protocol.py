@@ -36,7 +36,6 @@ from oauthbearer.kafka import (
     MetadataRequest,
     MetadataResponse,
     MetadataTopic,
-    Reader,
     RequestHeader,
     ResponseHeader,
     SaslAuthenticateRequest,
@@ -44,7 +43,6 @@ from oauthbearer.kafka import (
     SaslHandshakeRequest,
     SaslHandshakeResponse,
     TaggedField,
-    Writer,
     api_versions_response_version,
     decode_request,
     decode_response,
@@ -53,6 +51,7 @@ from oauthbearer.kafka import (
     request_header_version,
     response_header_version,
 )
+from oauthbearer.kafka._wire import Reader, Writer
 
 if TYPE_CHECKING:
     from collections.abc import Callable

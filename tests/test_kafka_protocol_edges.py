@@ -27,14 +27,12 @@ from oauthbearer.kafka import (
     MetadataRequest,
     MetadataResponse,
     MetadataTopic,
-    Reader,
     RequestHeader,
     ResponseHeader,
     SaslAuthenticateRequest,
     SaslAuthenticateResponse,
     SaslHandshakeRequest,
     TaggedField,
-    Writer,
     decode_request,
     decode_response,
     encode_request,
@@ -42,6 +40,7 @@ from oauthbearer.kafka import (
     peer_text,
     wire_text,
 )
+from oauthbearer.kafka._wire import Reader, Writer
 
 # --- the primitive writer -------------------------------------------------------------------
 

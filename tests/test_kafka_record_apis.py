@@ -55,7 +55,6 @@ from oauthbearer.kafka import (
     ProduceResponse,
     ProduceTopic,
     ProduceTopicResponse,
-    Reader,
     Record,
     RecordBatch,
     RequestHeader,
@@ -68,6 +67,7 @@ from oauthbearer.kafka import (
     encode_response,
     usable_version,
 )
+from oauthbearer.kafka._wire import Reader
 from oauthbearer.unsecured import kafka_unsecured_login
 
 if TYPE_CHECKING:

@@ -44,7 +44,6 @@ from oauthbearer.testing.probe import (
     ProbeResult,
     builtin_cases,
     corpus_cases,
-    escaped,
     expired_unsecured_tokens,
     generated_cases,
     is_predicted,
@@ -54,6 +53,7 @@ from oauthbearer.testing.probe import (
     shrink_findings,
     summary,
 )
+from oauthbearer.testing.reports import escaped
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence

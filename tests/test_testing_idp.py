@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from oauthbearer import ConfigurationError, InvalidToken, JwtValidator, TokenReason
 from oauthbearer.http.retry import RetryPolicy
+from oauthbearer.login.grants import REDACTED
 from oauthbearer.testing import (
     DropConnection,
     EmptyBody,
@@ -37,7 +38,6 @@ from oauthbearer.testing.idp import (
     CLIENT_ASSERTION_TYPE_JWT,
     GRANT_JWT_BEARER,
     MAX_ASSERTION_LIFETIME_S,
-    REDACTED,
 )
 from oauthbearer.validation.jwks_fetch import JwksFetchError, JwksRefresher, fetch_jwks_url
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from oauthbearer._net import is_loopback
 from oauthbearer.cli import main
 from oauthbearer.config import broker_validator, client_login
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
@@ -19,7 +20,6 @@ from oauthbearer.http.urls import (
     MAX_SHOWN_URL_LENGTH,
     check_url,
     file_url_path,
-    is_loopback,
     redact_url,
     split_url,
 )

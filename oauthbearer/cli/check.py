@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from oauthbearer.http.options import HttpOptions
     from oauthbearer.token import OAuthBearerToken, TokenValidator
 
-__all__ = ["STEPS", "CheckStep", "run_check", "summary"]
+__all__ = ["CheckStep", "run_check", "summary"]
 
 #: The steps, in order, named as Kafka's OAuthCompatibilityTool names them.
 STEPS: Final = (

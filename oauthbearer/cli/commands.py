@@ -898,7 +898,8 @@ def _probe_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def _probe_json(result: ProbeResult, finding: Finding | None = None) -> dict[str, Any]:
-    from oauthbearer.testing.probe import escaped, result_json  # noqa: PLC0415 - with the probe
+    from oauthbearer.testing.probe import result_json  # noqa: PLC0415 - with the probe
+    from oauthbearer.testing.reports import escaped  # noqa: PLC0415 - with the probe
 
     shown = result_json(result)
     if finding is not None:

@@ -69,7 +69,6 @@ from oauthbearer.config.client import (
     JwtBearerConfig,
     TokenFileConfig,
     client_login,
-    login_refresh_config,
 )
 from oauthbearer.config.jaas import (
     JAAS_GRAMMAR,
@@ -84,7 +83,6 @@ from oauthbearer.config.listener import (
     Endpoint,
     ListenerTls,
     broker_listener,
-    parse_endpoints,
 )
 from oauthbearer.config.names import KNOWN_PROPERTIES, OAUTHBEARER_LOGIN_MODULE, is_secret_key
 from oauthbearer.config.properties import PropertiesError, load_properties, parse_properties
@@ -129,8 +127,6 @@ __all__ = [
     "jaas_file_entry",
     "kafka_python_settings",
     "load_properties",
-    "login_refresh_config",
-    "parse_endpoints",
     "parse_jaas_config",
     "parse_jaas_file",
     "parse_properties",

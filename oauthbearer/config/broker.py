@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from oauthbearer.token import TokenValidator
 
 __all__ = [
-    "LISTENER_REMEDY",
     "BrokerValidatorConfig",
     "broker_validator",
     "start_broker_validator",

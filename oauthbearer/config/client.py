@@ -63,7 +63,6 @@ __all__ = [
     "JwtBearerConfig",
     "TokenFileConfig",
     "client_login",
-    "login_refresh_config",
 ]
 
 

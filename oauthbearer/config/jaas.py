@@ -23,7 +23,6 @@ from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 from oauthbearer.kafka_claims import java_trim
 
 __all__ = [
-    "DISALLOWED_LOGIN_MODULES",
     "JAAS_GRAMMAR",
     "JaasConfig",
     "JaasConfigError",
@@ -68,7 +67,7 @@ _WORD_START: Final = frozenset(
 )
 #: Login modules Kafka refuses in ``sasl.jaas.config`` unless told otherwise
 #: (``JaasContext``; the ``org.apache.kafka.disallowed.login.modules`` default).
-DISALLOWED_LOGIN_MODULES: Final = frozenset(
+_DISALLOWED_LOGIN_MODULES: Final = frozenset(
     {"com.sun.security.auth.module.JndiLoginModule", "com.sun.security.auth.module.LdapLoginModule"}
 )
 
@@ -288,7 +287,7 @@ def parse_jaas_config(text: str, *, option: str = JAAS_CONFIG) -> JaasConfig:
             option=option,
         )
     module = java_trim(entries[0].login_module)
-    if module in DISALLOWED_LOGIN_MODULES:
+    if module in _DISALLOWED_LOGIN_MODULES:
         raise JaasConfigError(
             f"{module} is not allowed. The system property "
             "'org.apache.kafka.disallowed.login.modules' is deprecated. Use the "

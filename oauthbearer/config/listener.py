@@ -69,12 +69,10 @@ if TYPE_CHECKING:
     from oauthbearer.config.jaas import JaasConfig
 
 __all__ = [
-    "CERTIFICATE_REMEDY",
     "BrokerListener",
     "Endpoint",
     "ListenerTls",
     "broker_listener",
-    "parse_endpoints",
 ]
 
 #: The arguments that give a listener its certificate and key as files, as a

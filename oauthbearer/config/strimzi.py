@@ -73,9 +73,7 @@ if TYPE_CHECKING:
     from oauthbearer.validation.jwks_cache import JwksCache
 
 __all__ = [
-    "STRIMZI_CLIENT_HANDLER",
     "STRIMZI_RULES",
-    "STRIMZI_SERVER_HANDLER",
     "StrimziValidatorConfig",
     "strimzi_client",
     "strimzi_validator",

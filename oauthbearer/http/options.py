@@ -42,7 +42,7 @@ from oauthbearer.http.urls import check_url
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["DEFAULT_HTTP_OPTIONS", "HttpOptions", "Transport", "load_ca_context"]
+__all__ = ["HttpOptions", "Transport"]
 
 
 class Transport(Protocol):

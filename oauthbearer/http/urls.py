@@ -50,14 +50,9 @@ from oauthbearer._net import is_loopback
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
 
 __all__ = [
-    "INSECURE_LOOPBACK_REMEDY",
     "MAX_SHOWN_URL_LENGTH",
-    "UrlParts",
     "check_url",
-    "file_url_path",
-    "is_loopback",
     "redact_url",
-    "split_url",
 ]
 
 #: A URL in a message is cut to this many characters, so that a hostile
@@ -79,7 +74,7 @@ _PRINTABLE: Final = frozenset(map(chr, range(0x21, 0x7F)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class UrlParts:
+class _UrlParts:
     """The five parts of a URL (RFC 3986 appendix B). ``scheme`` is lower-cased;
     ``query`` and ``fragment`` are ``None`` when absent (``""`` when empty)."""
 
@@ -104,12 +99,12 @@ class UrlParts:
         return name, (port if colon else None)
 
 
-def split_url(url: str) -> UrlParts:
+def split_url(url: str) -> _UrlParts:
     """``url`` cut as RFC 3986 appendix B does; never raises."""
     match = _URI.fullmatch(url)
     assert match is not None  # the expression matches every string
     scheme, authority, path, query, fragment = match.groups()
-    return UrlParts((scheme or "").lower(), authority, path, query, fragment)
+    return _UrlParts((scheme or "").lower(), authority, path, query, fragment)
 
 
 def redact_url(url: str) -> str:
@@ -135,7 +130,7 @@ def _refuse(option: str, problem: str, url: str) -> ConfigurationError:
     return ConfigurationError(f"{option} {problem}: {redact_url(url)}")
 
 
-def _check_host(option: str, url: str, parts: UrlParts) -> str:
+def _check_host(option: str, url: str, parts: _UrlParts) -> str:
     """The host of an absolute URL, checked, with its port."""
     host, port = parts.host_and_port
     authority = parts.authority or ""

@@ -19,3 +19,9 @@ Each takes a *token source*: a :class:`~oauthbearer.login.TokenProvider`, an
 or a plain function that returns one. The SASL extensions to send are checked
 once, when the adapter is made, by the rules of RFC 7628 and of Kafka's broker.
 """
+
+from __future__ import annotations
+
+#: Nothing is re-exported: each name is imported from the module that defines it
+#: (docs/api.md), so that importing the package loads none of its modules.
+__all__: list[str] = []

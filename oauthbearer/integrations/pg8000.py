@@ -47,12 +47,12 @@ if TYPE_CHECKING:
 
     from oauthbearer.integrations._adapter import TokenSource
 
-__all__ = ["LoginSocket", "connect", "discover", "open_socket"]
+__all__ = ["LoginSocket", "connect", "discover"]
 
 _CHUNK = 65_536
 
 
-def open_socket(
+def _open_socket(
     host: str, port: int, *, ssl_context: ssl.SSLContext | None = None, timeout: float = 30.0
 ) -> socket.socket:
     """A TCP connection to PostgreSQL, switched to TLS first when ``ssl_context`` is given."""
@@ -168,7 +168,7 @@ def connect(
         # Imported when used: importing this module does not import pg8000.
         factory = importlib.import_module("pg8000.native").Connection
     session = _session(source, authzid)
-    sock = LoginSocket(open_socket(host, port, ssl_context=ssl_context, timeout=timeout), session)
+    sock = LoginSocket(_open_socket(host, port, ssl_context=ssl_context, timeout=timeout), session)
     try:
         return factory(user=user, database=database, sock=sock, ssl_context=False, **pg8000_options)
     except BaseException:
@@ -189,7 +189,7 @@ def discover(
     ``auth``), as libpq sends before its device flow. No token is needed."""
     login = OAuthLogin(ClientSession.discovery())
     parameters = {"user": user} | ({} if database is None else {"database": database})
-    with open_socket(host, port, ssl_context=ssl_context, timeout=timeout) as sock:
+    with _open_socket(host, port, ssl_context=ssl_context, timeout=timeout) as sock:
         sock.sendall(startup_message(parameters))
         while login.discovery is None:
             if login.state in (LoginState.FAILED, LoginState.AUTHENTICATED):

@@ -73,24 +73,16 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_STARTUP_MESSAGE_SIZE",
     "OAUTHBEARER",
-    "PROTOCOL_VERSION",
-    "SASL_MESSAGE_OVERHEAD",
-    "BackendMessage",
-    "BackendReader",
     "LoginState",
     "OAuthLogin",
     "PostgresError",
     "PostgresLoginFailed",
-    "sasl_initial_response",
-    "sasl_response",
-    "ssl_request",
-    "startup_message",
 ]
 
 #: The SASL mechanism's name, as AuthenticationSASL lists it.
 OAUTHBEARER: Final = "OAUTHBEARER"
 #: Protocol 3.0, as every PostgreSQL since 7.4 speaks it.
-PROTOCOL_VERSION: Final = 196_608
+_PROTOCOL_VERSION: Final = 196_608
 #: The SSLRequest code (protocol "SSL Session Encryption").
 SSL_REQUEST_CODE: Final = 80_877_103
 #: Largest backend message read during the startup phase. PostgreSQL's own
@@ -101,7 +93,7 @@ MAX_STARTUP_MESSAGE_SIZE: Final = 30_000
 #: length word (4), "OAUTHBEARER\\0" (12) and the response's length (4).
 #: PostgreSQL's ``PG_MAX_AUTH_TOKEN_LENGTH`` (65,535) bounds the whole message,
 #: so :data:`~oauthbearer.gs2.MAX_INITIAL_RESPONSE_SIZE` is 65,535 minus these.
-SASL_MESSAGE_OVERHEAD: Final = 4 + len(OAUTHBEARER) + 1 + 4
+_SASL_MESSAGE_OVERHEAD: Final = 4 + len(OAUTHBEARER) + 1 + 4
 
 # Authentication request codes ('R' messages).
 _AUTH_OK: Final = 0
@@ -126,7 +118,7 @@ def startup_message(parameters: Mapping[str, str]) -> bytes:
     """A StartupMessage (protocol 3.0) with ``parameters`` (``user`` at least)."""
     if "user" not in parameters:
         raise ValueError("a StartupMessage needs the parameter 'user'")
-    body = bytearray(struct.pack("!I", PROTOCOL_VERSION))
+    body = bytearray(struct.pack("!I", _PROTOCOL_VERSION))
     for key, value in parameters.items():
         for text in (key, value):
             if "\x00" in text:

@@ -10,8 +10,6 @@ docs/kafka-wire.md, docs/kafka-records.md and docs/kafka-embedding.md.
 from __future__ import annotations
 
 from oauthbearer.kafka.client import (
-    API_VERSIONS_REQUEST_VERSION,
-    SASL_HANDSHAKE_REQUEST_VERSION,
     ApplicationResponse,
     ClientAuthenticated,
     ClientAuthenticationFailed,
@@ -22,7 +20,6 @@ from oauthbearer.kafka.client import (
 )
 from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
-    API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION,
     AUTHORIZED_OPERATIONS_OMITTED,
     CODEC_VERSIONS,
     CONNECTION_CLOSED,
@@ -64,7 +61,6 @@ from oauthbearer.kafka.protocol import (
     ProduceResponse,
     ProduceTopic,
     ProduceTopicResponse,
-    Reader,
     RequestHeader,
     RequestMessage,
     ResponseHeader,
@@ -74,7 +70,6 @@ from oauthbearer.kafka.protocol import (
     SaslHandshakeRequest,
     SaslHandshakeResponse,
     TaggedField,
-    Writer,
     api_versions_response_version,
     decode_request,
     decode_response,
@@ -88,7 +83,6 @@ from oauthbearer.kafka.protocol import (
 )
 from oauthbearer.kafka.records import (
     MAX_DECOMPRESSED_SIZE,
-    RECORD_BATCH_MAGIC,
     RECORD_BATCH_OVERHEAD,
     Compression,
     Record,
@@ -104,7 +98,6 @@ from oauthbearer.kafka.server import (
     MAX_ELEMENTS_BEFORE_AUTHENTICATION,
     MAX_METADATA_TOPICS,
     MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION,
-    MECHANISM,
     MIN_REAUTH_INTERVAL_MS,
     PAUSED,
     ApplicationRequest,
@@ -115,12 +108,9 @@ from oauthbearer.kafka.server import (
     ServerConnectionInput,
     ServerEvent,
     ServerPhase,
-    foreign_protocol,
 )
 
 __all__ = [
-    "API_VERSIONS_REQUEST_VERSION",
-    "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
     "AUTHORIZED_OPERATIONS_OMITTED",
     "CODEC_VERSIONS",
     "CONNECTION_CLOSED",
@@ -132,14 +122,11 @@ __all__ = [
     "MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION",
     "MAX_STRING_LENGTH",
     "MAX_TAGGED_FIELDS",
-    "MECHANISM",
     "MIN_REAUTH_INTERVAL_MS",
     "NEED_DATA",
     "PAUSED",
     "RECORD_API_VERSIONS",
-    "RECORD_BATCH_MAGIC",
     "RECORD_BATCH_OVERHEAD",
-    "SASL_HANDSHAKE_REQUEST_VERSION",
     "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",
@@ -186,7 +173,6 @@ __all__ = [
     "ProduceResponse",
     "ProduceTopic",
     "ProduceTopicResponse",
-    "Reader",
     "Record",
     "RecordBatch",
     "RecordHeader",
@@ -205,7 +191,6 @@ __all__ = [
     "ServerPhase",
     "TaggedField",
     "TimestampType",
-    "Writer",
     "api_versions_response_version",
     "crc32c",
     "decode_record_batches",
@@ -214,7 +199,6 @@ __all__ = [
     "encode_record_batches",
     "encode_request",
     "encode_response",
-    "foreign_protocol",
     "peer_text",
     "request_header_version",
     "response_header_version",

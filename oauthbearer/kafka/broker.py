@@ -126,7 +126,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCEPT_BACKOFF_S",
-    "CLUSTER_AUTHORIZED_OPERATIONS",
     "DEFAULT_AUTHENTICATION_TIMEOUT_S",
     "DEFAULT_BACKLOG",
     "DEFAULT_CLUSTER_ID",
@@ -143,8 +142,6 @@ __all__ = [
     "MAX_LOGGED_TEXT",
     "MAX_LOGGED_VALUE",
     "TLS_HANDSHAKE_TIMEOUT_S",
-    "TOPIC_AUTHORIZED_OPERATIONS",
-    "UNSECURED_ON_NETWORK_REMEDY",
     "AuthenticationRecord",
     "BrokerEmulator",
     "metadata_response",

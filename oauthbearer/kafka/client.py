@@ -120,8 +120,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
-    "API_VERSIONS_REQUEST_VERSION",
-    "SASL_HANDSHAKE_REQUEST_VERSION",
     "ApplicationResponse",
     "ClientAuthenticated",
     "ClientAuthenticationFailed",

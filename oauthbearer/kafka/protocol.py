@@ -31,9 +31,10 @@ SaslAuthenticate           36  0-2       2
 
 The layers, bottom up:
 
-* :class:`Reader` and :class:`Writer`: Kafka's primitive types. Every read is
-  bounds-checked and raises :class:`MalformedFrame` with the byte offset and the
-  Kafka error code to answer with, never ``IndexError`` or ``struct.error``;
+* Kafka's primitive types, read and written by a private reader and writer
+  (``oauthbearer.kafka._wire``). Every read is bounds-checked and raises
+  :class:`MalformedFrame` with the byte offset and the Kafka error code to
+  answer with, never ``IndexError`` or ``struct.error``;
 * :class:`RequestHeader`, :class:`ResponseHeader` and one frozen dataclass per
   message, each with ``encode(version)`` and ``decode(data, version)``;
 * :class:`KafkaFrameDecoder`: the stream codec, in h11's shape. Each size prefix
@@ -54,27 +55,33 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import itertools
 import re
 import types
 import uuid
-from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeVar, Union
+from typing import TYPE_CHECKING, ClassVar, Final, Union
 
 from oauthbearer._text import cut_utf8, peer_text
-from oauthbearer.errors import (
-    ArgumentTypeError,
-    ConfigurationError,
-    FrameReason,
-    MalformedMessage,
-    ReasonCode,
+from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.kafka._wire import (
+    INT_BOUNDS,
+    MAX_STRING_LENGTH,
+    MAX_TAGGED_FIELDS,
+    ErrorCode,
+    MalformedFrame,
+    Reader,
+    TaggedField,
+    Writer,
+    check_int,
+    check_tags,
+    check_tuple,
+    encode_text,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Self
 
 __all__ = [
-    "API_VERSIONS_UNSUPPORTED_RESPONSE_VERSION",
     "AUTHORIZED_OPERATIONS_OMITTED",
     "CODEC_VERSIONS",
     "CONNECTION_CLOSED",
@@ -116,7 +123,6 @@ __all__ = [
     "ProduceResponse",
     "ProduceTopic",
     "ProduceTopicResponse",
-    "Reader",
     "RequestHeader",
     "RequestMessage",
     "ResponseHeader",
@@ -126,7 +132,6 @@ __all__ = [
     "SaslHandshakeRequest",
     "SaslHandshakeResponse",
     "TaggedField",
-    "Writer",
     "api_versions_response_version",
     "decode_request",
     "decode_response",
@@ -151,27 +156,6 @@ SASL_SERVER_MAX_RECEIVE_SIZE: Final = 524_288
 #: goes on to serve requests after authentication.
 SOCKET_REQUEST_MAX_BYTES: Final = 104_857_600
 
-#: Longest STRING or COMPACT_STRING, in UTF-8 bytes: Kafka's generated readers
-#: refuse a string length above 0x7fff (the classic STRING's INT16 length).
-MAX_STRING_LENGTH: Final = 0x7FFF
-
-#: Most fields in one tagged-field section (KIP-482). Kafka's schemas define a
-#: handful per structure (ApiVersionsResponse, the most, has four), and Kafka's
-#: reader has no limit: without one, a 512 KiB frame of empty tagged fields
-#: costs a parse per two bytes before anyone is authenticated. A count above
-#: this is refused as it is read, before any field.
-MAX_TAGGED_FIELDS: Final = 64
-
-#: Longest unsigned varint (a 32-bit value in 7-bit groups): Kafka's
-#: ``ByteUtils.readUnsignedVarint`` refuses a continuation bit in the fifth byte.
-_MAX_VARINT_BYTES: Final = 5
-#: Longest zig-zag varlong (a 64-bit value in 7-bit groups): ``readVarlong``.
-_MAX_VARLONG_BYTES: Final = 10
-
-_INT_BOUNDS: Final = {bits: (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) for bits in (8, 16, 32, 64)}
-_UINT32_MAX: Final = (1 << 32) - 1
-_UINT64_MAX: Final = (1 << 64) - 1
-
 
 class ApiKey(enum.IntEnum):
     """The API keys this module speaks (the protocol guide, "Api Keys")."""
@@ -182,37 +166,6 @@ class ApiKey(enum.IntEnum):
     SASL_HANDSHAKE = 17
     API_VERSIONS = 18
     SASL_AUTHENTICATE = 36
-
-
-class ErrorCode(enum.IntEnum):
-    """Kafka error codes this module's users meet (``Errors.java``)."""
-
-    NONE = 0
-    #: A Fetch from an offset the partition does not have.
-    OFFSET_OUT_OF_RANGE = 1
-    #: The protocol guide: "...exceeds the valid size, or is otherwise corrupt".
-    CORRUPT_MESSAGE = 2
-    #: A Metadata (or Produce, Fetch) answer about a topic the broker does not have.
-    UNKNOWN_TOPIC_OR_PARTITION = 3
-    #: A topic just created has no leader yet: ask again (retriable).
-    LEADER_NOT_AVAILABLE = 5
-    #: Produce or Fetch sent to a broker that does not lead the partition (retriable).
-    NOT_LEADER_OR_FOLLOWER = 6
-    #: Produce with ``acks=-1`` timed out waiting for the replicas (retriable).
-    REQUEST_TIMED_OUT = 7
-    #: A Metadata answer about a topic the client may not describe.
-    TOPIC_AUTHORIZATION_FAILED = 29
-    UNSUPPORTED_SASL_MECHANISM = 33
-    ILLEGAL_SASL_STATE = 34
-    UNSUPPORTED_VERSION = 35
-    #: What Kafka's broker reports for a request it cannot parse.
-    INVALID_REQUEST = 42
-    SASL_AUTHENTICATION_FAILED = 58
-    #: A Metadata answer about a topic id the broker does not have (v12+).
-    UNKNOWN_TOPIC_ID = 100
-    #: ApiVersions v5 named another cluster or node (KIP-1242): the client's
-    #: metadata is stale and it should bootstrap again.
-    REBOOTSTRAP_REQUIRED = 129
 
 
 #: The versions of the authentication phase's APIs and Metadata, per API key,
@@ -278,432 +231,6 @@ ZERO_UUID: Final = uuid.UUID(int=0)
 AUTHORIZED_OPERATIONS_OMITTED: Final = -(1 << 31)
 
 
-# --- Errors ---------------------------------------------------------------------
-
-
-class MalformedFrame(MalformedMessage):
-    """A Kafka frame does not follow the wire format.
-
-    ``reason`` is a code of :class:`~oauthbearer.errors.FrameReason`, ``offset`` the index of
-    the offending byte in the frame (after its size prefix) or in the stream,
-    ``error_code`` the Kafka error code a broker reports for it (INVALID_REQUEST
-    for a request it cannot parse, UNSUPPORTED_VERSION for a version it does not
-    speak, CORRUPT_MESSAGE for a bad size prefix or a bad response).
-    """
-
-    reasons: type[ReasonCode] = FrameReason
-
-    def __init__(self, reason: str, detail: str, *, offset: int | None, error_code: int) -> None:
-        super().__init__(reason, detail, offset=offset, status=None)
-        self.error_code = error_code
-
-
-# --- Primitive types --------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class TaggedField:
-    """One entry of a tagged-field section (KIP-482), kept as raw bytes."""
-
-    tag: int
-    data: bytes
-
-    def __post_init__(self) -> None:
-        _check_int("TaggedField.tag", self.tag, 0, (1 << 31) - 1)
-        if not isinstance(self.data, bytes):
-            raise ArgumentTypeError("TaggedField.data must be bytes")
-
-
-T = TypeVar("T")
-
-
-class Reader:
-    """Reads Kafka primitive types from one frame, front to back.
-
-    Every method raises :class:`MalformedFrame` (with ``error_code``) when the
-    bytes end early or break the type's rules, and nothing else.
-
-    Counts are judged as they are read, before any element: an array may hold
-    at most ``max_elements`` (``None``: as many as the bytes left could hold), a
-    tagged-field section at most :data:`MAX_TAGGED_FIELDS` fields.
-    """
-
-    __slots__ = ("_data", "_error_code", "_max_elements", "_pos")
-
-    def __init__(
-        self,
-        data: bytes,
-        *,
-        error_code: int = ErrorCode.INVALID_REQUEST,
-        max_elements: int | None = None,
-    ) -> None:
-        if max_elements is not None:
-            _check_int("max_elements", max_elements, 0, (1 << 31) - 1)
-        self._data = bytes(data)
-        self._pos = 0
-        self._error_code = int(error_code)
-        self._max_elements = max_elements
-
-    @property
-    def offset(self) -> int:
-        """The index of the next byte to read."""
-        return self._pos
-
-    @property
-    def remaining(self) -> int:
-        """How many bytes are left."""
-        return len(self._data) - self._pos
-
-    def fail(self, reason: str, detail: str, *, offset: int | None = None) -> NoReturn:
-        """Raise :class:`MalformedFrame` at ``offset`` (default: the next byte)."""
-        where = self._pos if offset is None else offset
-        raise MalformedFrame(reason, detail, offset=where, error_code=self._error_code)
-
-    def raw(self, n: int, what: str = "bytes") -> bytes:
-        """The next ``n`` bytes as they are (a length the caller has read)."""
-        if n < 0:
-            self.fail("invalid-length", f"{what} has length {n}")
-        return self._take(n, what)
-
-    def _take(self, n: int, what: str) -> bytes:
-        end = self._pos + n
-        if end > len(self._data):
-            self.fail("truncated", f"{what} needs {n} bytes, {self.remaining} left")
-        chunk = self._data[self._pos : end]
-        self._pos = end
-        return chunk
-
-    def _int(self, size: int, what: str) -> int:
-        return int.from_bytes(self._take(size, what), "big", signed=True)
-
-    def int8(self, what: str = "INT8") -> int:
-        return self._int(1, what)
-
-    def int16(self, what: str = "INT16") -> int:
-        return self._int(2, what)
-
-    def int32(self, what: str = "INT32") -> int:
-        return self._int(4, what)
-
-    def int64(self, what: str = "INT64") -> int:
-        return self._int(8, what)
-
-    def boolean(self, what: str = "BOOLEAN") -> bool:
-        start = self._pos
-        value = self._take(1, what)[0]
-        if value > 1:
-            self.fail("invalid-boolean", f"{what} is {value}, not 0 or 1", offset=start)
-        return value == 1
-
-    def _varint(self, max_bytes: int, max_value: int, what: str) -> int:
-        start = self._pos
-        value = shift = 0
-        for _ in range(max_bytes):
-            byte = self._take(1, what)[0]
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                if value > max_value:
-                    self.fail("invalid-varint", f"{what} overflows", offset=start)
-                return value
-            shift += 7
-        raise MalformedFrame(
-            "invalid-varint",
-            f"{what} is longer than {max_bytes} bytes",
-            offset=start,
-            error_code=self._error_code,
-        )
-
-    def uvarint(self, what: str = "UNSIGNED_VARINT") -> int:
-        """An unsigned varint of at most five bytes and 32 bits."""
-        return self._varint(_MAX_VARINT_BYTES, _UINT32_MAX, what)
-
-    def uuid(self, what: str = "UUID") -> uuid.UUID:
-        """A UUID: 16 bytes, most significant first (Kafka's ``Uuid``)."""
-        return uuid.UUID(bytes=self._take(16, what))
-
-    def varint(self, what: str = "VARINT") -> int:
-        """A zig-zag varint: a signed 32-bit value."""
-        raw = self._varint(_MAX_VARINT_BYTES, _UINT32_MAX, what)
-        return (raw >> 1) ^ -(raw & 1)
-
-    def varlong(self, what: str = "VARLONG") -> int:
-        """A zig-zag varlong: a signed 64-bit value."""
-        raw = self._varint(_MAX_VARLONG_BYTES, _UINT64_MAX, what)
-        return (raw >> 1) ^ -(raw & 1)
-
-    def _length(self, *, compact: bool, wide: bool, what: str) -> int:
-        """A length prefix: -1 means null. Compact lengths are stored plus one."""
-        if compact:
-            return self.uvarint(what) - 1
-        return self.int32(what) if wide else self.int16(what)
-
-    def _text(self, length: int, start: int, what: str) -> str:
-        if length > MAX_STRING_LENGTH:
-            self.fail("invalid-length", f"{what} length {length} exceeds 32767", offset=start)
-        raw = self._take(length, what)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            self.fail("invalid-utf8", f"{what} is not UTF-8", offset=self._pos - length + err.start)
-
-    def _maybe_string(self, *, compact: bool, nullable: bool, what: str) -> str | None:
-        start = self._pos
-        length = self._length(compact=compact, wide=False, what=what)
-        if length < 0:
-            if nullable and length == -1:
-                return None
-            self.fail("invalid-length", f"{what} has length {length}", offset=start)
-        return self._text(length, start, what)
-
-    def string(self, what: str = "STRING") -> str:
-        return self._maybe_string(compact=False, nullable=False, what=what) or ""
-
-    def nullable_string(self, what: str = "NULLABLE_STRING") -> str | None:
-        return self._maybe_string(compact=False, nullable=True, what=what)
-
-    def compact_string(self, what: str = "COMPACT_STRING") -> str:
-        return self._maybe_string(compact=True, nullable=False, what=what) or ""
-
-    def compact_nullable_string(self, what: str = "COMPACT_NULLABLE_STRING") -> str | None:
-        return self._maybe_string(compact=True, nullable=True, what=what)
-
-    def _maybe_bytes(self, *, compact: bool, nullable: bool, what: str) -> bytes | None:
-        start = self._pos
-        length = self._length(compact=compact, wide=True, what=what)
-        if length < 0:
-            if nullable and length == -1:
-                return None
-            self.fail("invalid-length", f"{what} has length {length}", offset=start)
-        return self._take(length, what)
-
-    def bytes_(self, what: str = "BYTES") -> bytes:
-        return self._maybe_bytes(compact=False, nullable=False, what=what) or b""
-
-    def nullable_bytes(self, what: str = "NULLABLE_BYTES") -> bytes | None:
-        return self._maybe_bytes(compact=False, nullable=True, what=what)
-
-    def compact_bytes(self, what: str = "COMPACT_BYTES") -> bytes:
-        return self._maybe_bytes(compact=True, nullable=False, what=what) or b""
-
-    def compact_nullable_bytes(self, what: str = "COMPACT_NULLABLE_BYTES") -> bytes | None:
-        return self._maybe_bytes(compact=True, nullable=True, what=what)
-
-    def array(
-        self,
-        element: Callable[[Reader], T],
-        *,
-        compact: bool,
-        nullable: bool = False,
-        min_size: int = 1,
-        what: str = "ARRAY",
-    ) -> tuple[T, ...] | None:
-        """An ARRAY (INT32 count) or COMPACT_ARRAY (count plus one, as a varint).
-
-        A count above the reader's ``max_elements``, or one that could not fit in
-        the bytes left (each element takes at least ``min_size`` bytes), is
-        refused before anything is read or allocated for it.
-        """
-        start = self._pos
-        count = self._length(compact=compact, wide=True, what=what)
-        if count < 0:
-            if nullable and count == -1:
-                return None
-            self.fail("invalid-length", f"{what} has length {count}", offset=start)
-        if self._max_elements is not None and count > self._max_elements:
-            self.fail(
-                "invalid-length",
-                f"{what} claims {count} elements, more than the limit of {self._max_elements}",
-                offset=start,
-            )
-        if count * min_size > self.remaining:
-            self.fail(
-                "invalid-length",
-                f"{what} claims {count} elements, {self.remaining} bytes left",
-                offset=start,
-            )
-        return tuple(element(self) for _ in range(count))
-
-    def tagged_fields(self, what: str = "TAG_BUFFER") -> tuple[TaggedField, ...]:
-        """A tagged-field section; tags must rise strictly, as ``TaggedFields.read`` has it."""
-        start = self._pos
-        count = self.uvarint(what)
-        if count > MAX_TAGGED_FIELDS:
-            self.fail(
-                "invalid-length",
-                f"{what} claims {count} fields, more than the limit of {MAX_TAGGED_FIELDS}",
-                offset=start,
-            )
-        if count * 2 > self.remaining:  # each field takes a tag and a size byte at least
-            self.fail("invalid-length", f"{what} claims {count} fields", offset=start)
-        fields = []
-        previous = -1
-        for _ in range(count):
-            tag_at = self._pos
-            tag = self.uvarint(f"{what} tag")
-            if tag <= previous or tag > (1 << 31) - 1:
-                self.fail(
-                    "invalid-tagged-fields", f"invalid or out-of-order tag {tag}", offset=tag_at
-                )
-            previous = tag
-            size = self.uvarint(f"{what} size")
-            fields.append(TaggedField(tag=tag, data=self._take(size, f"{what} field {tag}")))
-        return tuple(fields)
-
-    def finish(self) -> None:
-        """Refuse bytes after the last field."""
-        if self._pos != len(self._data):
-            self.fail("trailing-data", f"{self.remaining} bytes follow the message")
-
-
-class Writer:
-    """Writes Kafka primitive types; the mirror image of :class:`Reader`.
-
-    A value the type cannot carry raises :class:`ConfigurationError` (or
-    :class:`ArgumentTypeError` for a wrong type).
-    """
-
-    __slots__ = ("_out",)
-
-    def __init__(self) -> None:
-        self._out = bytearray()
-
-    def getvalue(self) -> bytes:
-        return bytes(self._out)
-
-    def raw(self, data: bytes) -> None:
-        self._out += data
-
-    def _int(self, value: int, bits: int, what: str) -> None:
-        low, high = _INT_BOUNDS[bits]
-        _check_int(what, value, low, high)
-        self._out += value.to_bytes(bits // 8, "big", signed=True)
-
-    def int8(self, value: int, what: str = "INT8") -> None:
-        self._int(value, 8, what)
-
-    def int16(self, value: int, what: str = "INT16") -> None:
-        self._int(value, 16, what)
-
-    def int32(self, value: int, what: str = "INT32") -> None:
-        self._int(value, 32, what)
-
-    def int64(self, value: int, what: str = "INT64") -> None:
-        self._int(value, 64, what)
-
-    def boolean(self, value: bool, what: str = "BOOLEAN") -> None:
-        if not isinstance(value, bool):
-            raise ArgumentTypeError(f"{what} must be a bool")
-        self._out.append(1 if value else 0)
-
-    def _varint(self, value: int) -> None:
-        while value > 0x7F:
-            self._out.append((value & 0x7F) | 0x80)
-            value >>= 7
-        self._out.append(value)
-
-    def uvarint(self, value: int, what: str = "UNSIGNED_VARINT") -> None:
-        _check_int(what, value, 0, _UINT32_MAX)
-        self._varint(value)
-
-    def uuid(self, value: uuid.UUID, what: str = "UUID") -> None:
-        if not isinstance(value, uuid.UUID):
-            raise ArgumentTypeError(f"{what} must be a uuid.UUID")
-        self._out += value.bytes
-
-    def varint(self, value: int, what: str = "VARINT") -> None:
-        _check_int(what, value, *_INT_BOUNDS[32])
-        self._varint(((value << 1) ^ (value >> 31)) & _UINT32_MAX)
-
-    def varlong(self, value: int, what: str = "VARLONG") -> None:
-        _check_int(what, value, *_INT_BOUNDS[64])
-        self._varint(((value << 1) ^ (value >> 63)) & _UINT64_MAX)
-
-    def _length(self, length: int, *, compact: bool, wide: bool, what: str) -> None:
-        if compact:
-            self.uvarint(length + 1, what)
-        elif wide:
-            self.int32(length, what)
-        else:
-            self.int16(length, what)
-
-    def _maybe_string(self, value: str | None, *, compact: bool, nullable: bool, what: str) -> None:
-        if value is None:
-            if not nullable:
-                raise ArgumentTypeError(f"{what} must be a string, not None")
-            self._length(-1, compact=compact, wide=False, what=what)
-            return
-        raw = _encode_text(what, value)
-        self._length(len(raw), compact=compact, wide=False, what=what)
-        self._out += raw
-
-    def string(self, value: str, what: str = "STRING") -> None:
-        self._maybe_string(value, compact=False, nullable=False, what=what)
-
-    def nullable_string(self, value: str | None, what: str = "NULLABLE_STRING") -> None:
-        self._maybe_string(value, compact=False, nullable=True, what=what)
-
-    def compact_string(self, value: str, what: str = "COMPACT_STRING") -> None:
-        self._maybe_string(value, compact=True, nullable=False, what=what)
-
-    def compact_nullable_string(
-        self, value: str | None, what: str = "COMPACT_NULLABLE_STRING"
-    ) -> None:
-        self._maybe_string(value, compact=True, nullable=True, what=what)
-
-    def _maybe_bytes(
-        self, value: bytes | None, *, compact: bool, nullable: bool, what: str
-    ) -> None:
-        if value is None:
-            if not nullable:
-                raise ArgumentTypeError(f"{what} must be bytes, not None")
-            self._length(-1, compact=compact, wide=True, what=what)
-            return
-        if not isinstance(value, bytes):
-            raise ArgumentTypeError(f"{what} must be bytes")
-        self._length(len(value), compact=compact, wide=True, what=what)
-        self._out += value
-
-    def bytes_(self, value: bytes, what: str = "BYTES") -> None:
-        self._maybe_bytes(value, compact=False, nullable=False, what=what)
-
-    def nullable_bytes(self, value: bytes | None, what: str = "NULLABLE_BYTES") -> None:
-        self._maybe_bytes(value, compact=False, nullable=True, what=what)
-
-    def compact_bytes(self, value: bytes, what: str = "COMPACT_BYTES") -> None:
-        self._maybe_bytes(value, compact=True, nullable=False, what=what)
-
-    def compact_nullable_bytes(
-        self, value: bytes | None, what: str = "COMPACT_NULLABLE_BYTES"
-    ) -> None:
-        self._maybe_bytes(value, compact=True, nullable=True, what=what)
-
-    def array(
-        self,
-        values: Sequence[T] | None,
-        element: Callable[[Writer, T], None],
-        *,
-        compact: bool,
-        nullable: bool = False,
-        what: str = "ARRAY",
-    ) -> None:
-        if values is None:
-            if not nullable:
-                raise ArgumentTypeError(f"{what} must be a sequence, not None")
-            self._length(-1, compact=compact, wide=True, what=what)
-            return
-        self._length(len(values), compact=compact, wide=True, what=what)
-        for value in values:
-            element(self, value)
-
-    def tagged_fields(self, fields: Sequence[TaggedField]) -> None:
-        _check_tags("tagged fields", fields)
-        self.uvarint(len(fields))
-        for field in fields:
-            self.uvarint(field.tag)
-            self.uvarint(len(field.data))
-            self._out += field.data
-
-
 # --- Text from the peer ---------------------------------------------------------
 
 #: Code points that UTF-8 cannot encode: in a Python string, every surrogate is lone.
@@ -723,57 +250,23 @@ def wire_text(value: str, *, max_bytes: int = MAX_STRING_LENGTH) -> str:
 # --- Field checks -----------------------------------------------------------------
 
 
-def _check_int(what: str, value: object, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ArgumentTypeError(f"{what} must be an int")
-    if not low <= value <= high:
-        raise ConfigurationError(f"{what} must be in [{low}, {high}], not {value}")
-
-
 def _check_int16(what: str, value: object) -> None:
-    _check_int(what, value, *_INT_BOUNDS[16])
+    check_int(what, value, *INT_BOUNDS[16])
 
 
 def _check_int32(what: str, value: object) -> None:
-    _check_int(what, value, *_INT_BOUNDS[32])
-
-
-def _encode_text(what: str, value: object) -> bytes:
-    if not isinstance(value, str):
-        raise ArgumentTypeError(f"{what} must be a string")
-    try:
-        raw = value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigurationError(f"{what} holds a lone surrogate") from None
-    if len(raw) > MAX_STRING_LENGTH:
-        raise ConfigurationError(f"{what} is longer than {MAX_STRING_LENGTH} UTF-8 bytes")
-    return raw
+    check_int(what, value, *INT_BOUNDS[32])
 
 
 def _check_text(what: str, value: object, *, nullable: bool = False) -> None:
     if value is None and nullable:
         return
-    _encode_text(what, value)
+    encode_text(what, value)
 
 
 def _check_bytes(what: str, value: object) -> None:
     if not isinstance(value, bytes):
         raise ArgumentTypeError(f"{what} must be bytes")
-
-
-def _check_tuple(what: str, value: object, kind: type | tuple[type, ...]) -> None:
-    if not isinstance(value, tuple) or not all(isinstance(v, kind) for v in value):
-        raise ArgumentTypeError(f"{what} must be a tuple of {kind}")
-
-
-def _check_tags(what: str, fields: object) -> None:
-    if fields == ():
-        return  # nearly every message: no tagged field
-    _check_tuple(what, fields, TaggedField)
-    assert isinstance(fields, tuple)
-    tags = [field.tag for field in fields]
-    if any(b <= a for a, b in itertools.pairwise(tags)):
-        raise ConfigurationError(f"{what} must have strictly increasing tags")
 
 
 def _check_version(cls: type, api_key: ApiKey, version: object) -> int:
@@ -883,7 +376,7 @@ class RequestHeader:
         _check_int16("RequestHeader.api_version", self.api_version)
         _check_int32("RequestHeader.correlation_id", self.correlation_id)
         _check_text("RequestHeader.client_id", self.client_id, nullable=True)
-        _check_tags("RequestHeader.tagged_fields", self.tagged_fields)
+        check_tags("RequestHeader.tagged_fields", self.tagged_fields)
 
     def encode(self, header_version: int) -> bytes:
         writer = Writer()
@@ -891,7 +384,7 @@ class RequestHeader:
         return writer.getvalue()
 
     def write(self, writer: Writer, header_version: int) -> None:
-        _check_int("request header version", header_version, 0, 2)
+        check_int("request header version", header_version, 0, 2)
         if header_version == 0 and self.client_id is not None:
             raise ConfigurationError("request header v0 has no client_id")
         _no_tags_before_flexible("RequestHeader", self.tagged_fields, header_version >= 2)
@@ -928,7 +421,7 @@ class ResponseHeader:
 
     def __post_init__(self) -> None:
         _check_int32("ResponseHeader.correlation_id", self.correlation_id)
-        _check_tags("ResponseHeader.tagged_fields", self.tagged_fields)
+        check_tags("ResponseHeader.tagged_fields", self.tagged_fields)
 
     @classmethod
     def for_request(cls, header: RequestHeader) -> Self:
@@ -941,7 +434,7 @@ class ResponseHeader:
         return writer.getvalue()
 
     def write(self, writer: Writer, header_version: int) -> None:
-        _check_int("response header version", header_version, 0, 1)
+        check_int("response header version", header_version, 0, 1)
         _no_tags_before_flexible("ResponseHeader", self.tagged_fields, header_version >= 1)
         writer.int32(self.correlation_id)
         if header_version >= 1:
@@ -1016,7 +509,7 @@ class ApiVersionsRequest(_Message):
         _check_text("ApiVersionsRequest.client_software_version", self.client_software_version)
         _check_text("ApiVersionsRequest.cluster_id", self.cluster_id, nullable=True)
         _check_int32("ApiVersionsRequest.node_id", self.node_id)
-        _check_tags("ApiVersionsRequest.tagged_fields", self.tagged_fields)
+        check_tags("ApiVersionsRequest.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -1061,7 +554,7 @@ class ApiVersion:
         _check_int16("ApiVersion.api_key", self.api_key)
         _check_int16("ApiVersion.min_version", self.min_version)
         _check_int16("ApiVersion.max_version", self.max_version)
-        _check_tags("ApiVersion.tagged_fields", self.tagged_fields)
+        check_tags("ApiVersion.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, flexible: bool) -> None:
         _no_tags_before_flexible("ApiVersion", self.tagged_fields, flexible)
@@ -1099,9 +592,9 @@ class ApiVersionsResponse(_Message):
 
     def __post_init__(self) -> None:
         _check_int16("ApiVersionsResponse.error_code", self.error_code)
-        _check_tuple("ApiVersionsResponse.api_keys", self.api_keys, ApiVersion)
+        check_tuple("ApiVersionsResponse.api_keys", self.api_keys, ApiVersion)
         _check_int32("ApiVersionsResponse.throttle_time_ms", self.throttle_time_ms)
-        _check_tags("ApiVersionsResponse.tagged_fields", self.tagged_fields)
+        check_tags("ApiVersionsResponse.tagged_fields", self.tagged_fields)
 
     @classmethod
     def supporting(cls, versions: Sequence[tuple[int, int, int]] | None = None) -> Self:
@@ -1172,7 +665,7 @@ class SaslHandshakeResponse(_Message):
 
     def __post_init__(self) -> None:
         _check_int16("SaslHandshakeResponse.error_code", self.error_code)
-        _check_tuple("SaslHandshakeResponse.mechanisms", self.mechanisms, str)
+        check_tuple("SaslHandshakeResponse.mechanisms", self.mechanisms, str)
         for mechanism in self.mechanisms:
             _check_text("SaslHandshakeResponse.mechanisms[]", mechanism)
 
@@ -1201,7 +694,7 @@ class SaslAuthenticateRequest(_Message):
 
     def __post_init__(self) -> None:
         _check_bytes("SaslAuthenticateRequest.auth_bytes", self.auth_bytes)
-        _check_tags("SaslAuthenticateRequest.tagged_fields", self.tagged_fields)
+        check_tags("SaslAuthenticateRequest.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -1240,8 +733,8 @@ class SaslAuthenticateResponse(_Message):
         _check_text("SaslAuthenticateResponse.error_message", self.error_message, nullable=True)
         _check_bytes("SaslAuthenticateResponse.auth_bytes", self.auth_bytes)
         lifetime = self.session_lifetime_ms
-        _check_int("SaslAuthenticateResponse.session_lifetime_ms", lifetime, *_INT_BOUNDS[64])
-        _check_tags("SaslAuthenticateResponse.tagged_fields", self.tagged_fields)
+        check_int("SaslAuthenticateResponse.session_lifetime_ms", lifetime, *INT_BOUNDS[64])
+        check_tags("SaslAuthenticateResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -1307,10 +800,10 @@ class MetadataRequest(_Message):
 
     def __post_init__(self) -> None:
         if self.topics is not None:
-            _check_tuple("MetadataRequest.topics", self.topics, str)
+            check_tuple("MetadataRequest.topics", self.topics, str)
             for topic in self.topics:
                 _check_text("MetadataRequest.topics[]", topic)
-        _check_tuple("MetadataRequest.topic_ids", self.topic_ids, uuid.UUID)
+        check_tuple("MetadataRequest.topic_ids", self.topic_ids, uuid.UUID)
         if ZERO_UUID in self.topic_ids:
             raise ConfigurationError("MetadataRequest.topic_ids cannot hold the zero UUID")
         if self.topics is None and self.topic_ids:
@@ -1322,7 +815,7 @@ class MetadataRequest(_Message):
         ):
             if not isinstance(getattr(self, name), bool):
                 raise ArgumentTypeError(f"MetadataRequest.{name} must be a bool")
-        _check_tags("MetadataRequest.tagged_fields", self.tagged_fields)
+        check_tags("MetadataRequest.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -1428,7 +921,7 @@ class MetadataBroker:
         _check_text("MetadataBroker.host", self.host)
         _check_int32("MetadataBroker.port", self.port)
         _check_text("MetadataBroker.rack", self.rack, nullable=True)
-        _check_tags("MetadataBroker.tagged_fields", self.tagged_fields)
+        check_tags("MetadataBroker.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(MetadataResponse, version)
@@ -1480,10 +973,10 @@ class MetadataPartition:
         _check_int32("MetadataPartition.leader_epoch", self.leader_epoch)
         for name in ("replica_nodes", "isr_nodes", "offline_replicas"):
             nodes = getattr(self, name)
-            _check_tuple(f"MetadataPartition.{name}", nodes, int)
+            check_tuple(f"MetadataPartition.{name}", nodes, int)
             for node in nodes:
                 _check_int32(f"MetadataPartition.{name}[]", node)
-        _check_tags("MetadataPartition.tagged_fields", self.tagged_fields)
+        check_tags("MetadataPartition.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(MetadataResponse, version)
@@ -1551,9 +1044,9 @@ class MetadataTopic:
             raise ArgumentTypeError("MetadataTopic.topic_id must be a uuid.UUID")
         if not isinstance(self.is_internal, bool):
             raise ArgumentTypeError("MetadataTopic.is_internal must be a bool")
-        _check_tuple("MetadataTopic.partitions", self.partitions, MetadataPartition)
+        check_tuple("MetadataTopic.partitions", self.partitions, MetadataPartition)
         _check_int32("MetadataTopic.topic_authorized_operations", self.topic_authorized_operations)
-        _check_tags("MetadataTopic.tagged_fields", self.tagged_fields)
+        check_tags("MetadataTopic.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(MetadataResponse, version)
@@ -1631,15 +1124,15 @@ class MetadataResponse(_Message):
 
     def __post_init__(self) -> None:
         _check_int32("MetadataResponse.throttle_time_ms", self.throttle_time_ms)
-        _check_tuple("MetadataResponse.brokers", self.brokers, MetadataBroker)
+        check_tuple("MetadataResponse.brokers", self.brokers, MetadataBroker)
         _check_text("MetadataResponse.cluster_id", self.cluster_id, nullable=True)
         _check_int32("MetadataResponse.controller_id", self.controller_id)
-        _check_tuple("MetadataResponse.topics", self.topics, MetadataTopic)
+        check_tuple("MetadataResponse.topics", self.topics, MetadataTopic)
         _check_int32(
             "MetadataResponse.cluster_authorized_operations", self.cluster_authorized_operations
         )
         _check_int16("MetadataResponse.error_code", self.error_code)
-        _check_tags("MetadataResponse.tagged_fields", self.tagged_fields)
+        check_tags("MetadataResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -1773,7 +1266,7 @@ class ProducePartition:
     def __post_init__(self) -> None:
         _check_int32("ProducePartition.index", self.index)
         _check_records("ProducePartition.records", self.records)
-        _check_tags("ProducePartition.tagged_fields", self.tagged_fields)
+        check_tags("ProducePartition.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(ProduceRequest, version)
@@ -1805,8 +1298,8 @@ class ProduceTopic:
 
     def __post_init__(self) -> None:
         _check_topic_identity("ProduceTopic", self.name, self.topic_id)
-        _check_tuple("ProduceTopic.partition_data", self.partition_data, ProducePartition)
-        _check_tags("ProduceTopic.tagged_fields", self.tagged_fields)
+        check_tuple("ProduceTopic.partition_data", self.partition_data, ProducePartition)
+        check_tags("ProduceTopic.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(ProduceRequest, version)
@@ -1857,8 +1350,8 @@ class ProduceRequest(_Message):
         _check_text("ProduceRequest.transactional_id", self.transactional_id, nullable=True)
         _check_int16("ProduceRequest.acks", self.acks)
         _check_int32("ProduceRequest.timeout_ms", self.timeout_ms)
-        _check_tuple("ProduceRequest.topic_data", self.topic_data, ProduceTopic)
-        _check_tags("ProduceRequest.tagged_fields", self.tagged_fields)
+        check_tuple("ProduceRequest.topic_data", self.topic_data, ProduceTopic)
+        check_tags("ProduceRequest.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -1910,7 +1403,7 @@ class ProduceRecordError:
             self.batch_index_error_message,
             nullable=True,
         )
-        _check_tags("ProduceRecordError.tagged_fields", self.tagged_fields)
+        check_tags("ProduceRecordError.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(ProduceResponse, version)
@@ -1961,12 +1454,12 @@ class ProducePartitionResponse:
         _check_int32("ProducePartitionResponse.index", self.index)
         _check_int16("ProducePartitionResponse.error_code", self.error_code)
         for name in ("base_offset", "log_append_time_ms", "log_start_offset"):
-            _check_int(f"ProducePartitionResponse.{name}", getattr(self, name), *_INT_BOUNDS[64])
-        _check_tuple(
+            check_int(f"ProducePartitionResponse.{name}", getattr(self, name), *INT_BOUNDS[64])
+        check_tuple(
             "ProducePartitionResponse.record_errors", self.record_errors, ProduceRecordError
         )
         _check_text("ProducePartitionResponse.error_message", self.error_message, nullable=True)
-        _check_tags("ProducePartitionResponse.tagged_fields", self.tagged_fields)
+        check_tags("ProducePartitionResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(ProduceResponse, version)
@@ -2030,12 +1523,12 @@ class ProduceTopicResponse:
 
     def __post_init__(self) -> None:
         _check_topic_identity("ProduceTopicResponse", self.name, self.topic_id)
-        _check_tuple(
+        check_tuple(
             "ProduceTopicResponse.partition_responses",
             self.partition_responses,
             ProducePartitionResponse,
         )
-        _check_tags("ProduceTopicResponse.tagged_fields", self.tagged_fields)
+        check_tags("ProduceTopicResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(ProduceResponse, version)
@@ -2076,9 +1569,9 @@ class ProduceResponse(_Message):
     tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_tuple("ProduceResponse.responses", self.responses, ProduceTopicResponse)
+        check_tuple("ProduceResponse.responses", self.responses, ProduceTopicResponse)
         _check_int32("ProduceResponse.throttle_time_ms", self.throttle_time_ms)
-        _check_tags("ProduceResponse.tagged_fields", self.tagged_fields)
+        check_tags("ProduceResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -2129,12 +1622,12 @@ class FetchPartition:
 
     def __post_init__(self) -> None:
         _check_int32("FetchPartition.partition", self.partition)
-        _check_int("FetchPartition.fetch_offset", self.fetch_offset, *_INT_BOUNDS[64])
+        check_int("FetchPartition.fetch_offset", self.fetch_offset, *INT_BOUNDS[64])
         _check_int32("FetchPartition.current_leader_epoch", self.current_leader_epoch)
         _check_int32("FetchPartition.last_fetched_epoch", self.last_fetched_epoch)
-        _check_int("FetchPartition.log_start_offset", self.log_start_offset, *_INT_BOUNDS[64])
+        check_int("FetchPartition.log_start_offset", self.log_start_offset, *INT_BOUNDS[64])
         _check_int32("FetchPartition.partition_max_bytes", self.partition_max_bytes)
-        _check_tags("FetchPartition.tagged_fields", self.tagged_fields)
+        check_tags("FetchPartition.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(FetchRequest, version)
@@ -2188,8 +1681,8 @@ class FetchTopic:
 
     def __post_init__(self) -> None:
         _check_topic_identity("FetchTopic", self.topic, self.topic_id)
-        _check_tuple("FetchTopic.partitions", self.partitions, FetchPartition)
-        _check_tags("FetchTopic.tagged_fields", self.tagged_fields)
+        check_tuple("FetchTopic.partitions", self.partitions, FetchPartition)
+        check_tags("FetchTopic.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(FetchRequest, version)
@@ -2231,10 +1724,10 @@ class ForgottenTopic:
 
     def __post_init__(self) -> None:
         _check_topic_identity("ForgottenTopic", self.topic, self.topic_id)
-        _check_tuple("ForgottenTopic.partitions", self.partitions, int)
+        check_tuple("ForgottenTopic.partitions", self.partitions, int)
         for partition in self.partitions:
             _check_int32("ForgottenTopic.partitions[]", partition)
-        _check_tags("ForgottenTopic.tagged_fields", self.tagged_fields)
+        check_tags("ForgottenTopic.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(FetchRequest, version)
@@ -2292,15 +1785,15 @@ class FetchRequest(_Message):
     def __post_init__(self) -> None:
         for name in ("replica_id", "max_wait_ms", "min_bytes", "max_bytes"):
             _check_int32(f"FetchRequest.{name}", getattr(self, name))
-        _check_int("FetchRequest.isolation_level", self.isolation_level, *_INT_BOUNDS[8])
+        check_int("FetchRequest.isolation_level", self.isolation_level, *INT_BOUNDS[8])
         _check_int32("FetchRequest.session_id", self.session_id)
         _check_int32("FetchRequest.session_epoch", self.session_epoch)
-        _check_tuple("FetchRequest.topics", self.topics, FetchTopic)
-        _check_tuple(
+        check_tuple("FetchRequest.topics", self.topics, FetchTopic)
+        check_tuple(
             "FetchRequest.forgotten_topics_data", self.forgotten_topics_data, ForgottenTopic
         )
         _check_text("FetchRequest.rack_id", self.rack_id)
-        _check_tags("FetchRequest.tagged_fields", self.tagged_fields)
+        check_tags("FetchRequest.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -2384,9 +1877,9 @@ class AbortedTransaction:
     tagged_fields: tuple[TaggedField, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_int("AbortedTransaction.producer_id", self.producer_id, *_INT_BOUNDS[64])
-        _check_int("AbortedTransaction.first_offset", self.first_offset, *_INT_BOUNDS[64])
-        _check_tags("AbortedTransaction.tagged_fields", self.tagged_fields)
+        check_int("AbortedTransaction.producer_id", self.producer_id, *INT_BOUNDS[64])
+        check_int("AbortedTransaction.first_offset", self.first_offset, *INT_BOUNDS[64])
+        check_tags("AbortedTransaction.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(FetchResponse, version)
@@ -2432,16 +1925,16 @@ class FetchPartitionData:
         _check_int32("FetchPartitionData.partition_index", self.partition_index)
         _check_int16("FetchPartitionData.error_code", self.error_code)
         for name in ("high_watermark", "last_stable_offset", "log_start_offset"):
-            _check_int(f"FetchPartitionData.{name}", getattr(self, name), *_INT_BOUNDS[64])
+            check_int(f"FetchPartitionData.{name}", getattr(self, name), *INT_BOUNDS[64])
         if self.aborted_transactions is not None:
-            _check_tuple(
+            check_tuple(
                 "FetchPartitionData.aborted_transactions",
                 self.aborted_transactions,
                 AbortedTransaction,
             )
         _check_int32("FetchPartitionData.preferred_read_replica", self.preferred_read_replica)
         _check_records("FetchPartitionData.records", self.records)
-        _check_tags("FetchPartitionData.tagged_fields", self.tagged_fields)
+        check_tags("FetchPartitionData.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(FetchResponse, version)
@@ -2511,8 +2004,8 @@ class FetchTopicResponse:
 
     def __post_init__(self) -> None:
         _check_topic_identity("FetchTopicResponse", self.topic, self.topic_id)
-        _check_tuple("FetchTopicResponse.partitions", self.partitions, FetchPartitionData)
-        _check_tags("FetchTopicResponse.tagged_fields", self.tagged_fields)
+        check_tuple("FetchTopicResponse.partitions", self.partitions, FetchPartitionData)
+        check_tags("FetchTopicResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(FetchResponse, version)
@@ -2561,8 +2054,8 @@ class FetchResponse(_Message):
         _check_int32("FetchResponse.throttle_time_ms", self.throttle_time_ms)
         _check_int16("FetchResponse.error_code", self.error_code)
         _check_int32("FetchResponse.session_id", self.session_id)
-        _check_tuple("FetchResponse.responses", self.responses, FetchTopicResponse)
-        _check_tags("FetchResponse.tagged_fields", self.tagged_fields)
+        check_tuple("FetchResponse.responses", self.responses, FetchTopicResponse)
+        check_tags("FetchResponse.tagged_fields", self.tagged_fields)
 
     def _write(self, writer: Writer, version: int) -> None:
         flexible = _flexible(type(self), version)
@@ -2707,7 +2200,7 @@ class KafkaFrameDecoder:
     )
 
     def __init__(self, *, max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE) -> None:
-        _check_int("max_frame_size", max_frame_size, 0, (1 << 31) - 1)
+        check_int("max_frame_size", max_frame_size, 0, (1 << 31) - 1)
         self._max_frame_size = max_frame_size
         self._buffer = bytearray()
         self._start = 0  # where the next unreturned frame begins in _buffer
@@ -2726,7 +2219,7 @@ class KafkaFrameDecoder:
 
     @max_frame_size.setter
     def max_frame_size(self, value: int) -> None:
-        _check_int("max_frame_size", value, 0, (1 << 31) - 1)
+        check_int("max_frame_size", value, 0, (1 << 31) - 1)
         self._max_frame_size = value
         if self._error is None:
             self._scan = self._start  # judge the buffered frames again, by the new limit

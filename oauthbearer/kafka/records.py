@@ -58,12 +58,8 @@ import zlib
 from typing import TYPE_CHECKING, Final
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
-from oauthbearer.kafka.protocol import (
-    SOCKET_REQUEST_MAX_BYTES,
-    ErrorCode,
-    Reader,
-    Writer,
-)
+from oauthbearer.kafka._wire import ErrorCode, Reader, Writer
+from oauthbearer.kafka.protocol import SOCKET_REQUEST_MAX_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -71,7 +67,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DECOMPRESSED_SIZE",
-    "RECORD_BATCH_MAGIC",
     "RECORD_BATCH_OVERHEAD",
     "Compression",
     "Record",
@@ -84,7 +79,7 @@ __all__ = [
 ]
 
 #: The only record batch format (``magic``) this module speaks.
-RECORD_BATCH_MAGIC: Final = 2
+_RECORD_BATCH_MAGIC: Final = 2
 
 #: A batch's fixed part: the 61 bytes from ``baseOffset`` to ``recordCount``.
 RECORD_BATCH_OVERHEAD: Final = 61
@@ -414,7 +409,7 @@ class RecordBatch:
         head.int64(self.base_offset)
         head.int32(len(counted) + _CRC_START - _LOG_OVERHEAD, "batchLength")
         head.int32(self.partition_leader_epoch)
-        head.int8(RECORD_BATCH_MAGIC)
+        head.int8(_RECORD_BATCH_MAGIC)
         head.raw(crc32c(counted).to_bytes(4, "big"))
         return head.getvalue() + counted
 
@@ -479,7 +474,7 @@ def _read_batch(reader: Reader, data: bytes, base_offset: int, end: int, limit: 
     it ends at ``end`` in ``data``, which ``reader`` reads."""
     epoch = reader.int32("partitionLeaderEpoch")
     magic = reader.int8("magic")
-    if magic != RECORD_BATCH_MAGIC:
+    if magic != _RECORD_BATCH_MAGIC:
         reader.fail(
             "unsupported-magic",
             f"record batch magic {magic}: only v2 is read (Kafka 4 writes no other)",

@@ -83,6 +83,7 @@ from oauthbearer.errors import (
     ServerFailureReason,
 )
 from oauthbearer.gs2 import Dialect
+from oauthbearer.kafka._wire import Reader
 from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
     SASL_SERVER_MAX_RECEIVE_SIZE,
@@ -98,7 +99,6 @@ from oauthbearer.kafka.protocol import (
     MetadataRequest,
     MetadataResponse,
     MetadataTopic,
-    Reader,
     RequestHeader,
     RequestMessage,
     ResponseHeader,
@@ -132,7 +132,6 @@ __all__ = [
     "MAX_ELEMENTS_BEFORE_AUTHENTICATION",
     "MAX_METADATA_TOPICS",
     "MAX_REFUSED_REQUESTS_BEFORE_AUTHENTICATION",
-    "MECHANISM",
     "MIN_REAUTH_INTERVAL_MS",
     "PAUSED",
     "ApplicationRequest",
@@ -143,7 +142,6 @@ __all__ = [
     "ServerConnectionInput",
     "ServerEvent",
     "ServerPhase",
-    "foreign_protocol",
 ]
 
 #: The one SASL mechanism this connection runs.

@@ -74,39 +74,27 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 __all__ = [
-    "CLIENT_ASSERTION_TYPE_JWT_BEARER",
-    "GRANT_TYPE_CLIENT_CREDENTIALS",
-    "GRANT_TYPE_JWT_BEARER",
     "MAX_DISCOVERY_SIZE",
     "MAX_SHOWN_ERROR_TEXT",
     "MAX_TOKEN_RESPONSE_SIZE",
-    "REDACTED",
     "Discovery",
     "DiscoveryError",
     "TokenEndpointError",
     "TokenRequest",
     "TokenResponse",
-    "assertion_template_from_json",
     "client_credentials_request",
-    "client_secret_auth",
     "discovery_urls",
-    "form_body",
-    "form_urlencode",
     "is_credential_name",
     "jwt_bearer_request",
-    "load_private_key",
     "make_assertion",
     "parse_discovery",
     "parse_token_response",
-    "private_key_jwt_auth",
     "private_key_jwt_request",
-    "scrub_secrets",
-    "shown_text",
 ]
 
-GRANT_TYPE_CLIENT_CREDENTIALS: Final = "client_credentials"
+_GRANT_TYPE_CLIENT_CREDENTIALS: Final = "client_credentials"
 #: RFC 7523 section 2.1.
-GRANT_TYPE_JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_GRANT_TYPE_JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: RFC 7523 section 2.2.
 CLIENT_ASSERTION_TYPE_JWT_BEARER: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -438,10 +426,10 @@ def client_credentials_request(
     extra, auth_pairs = client_secret_auth(
         client_id, client_secret, auth_method, urlencode_credentials=urlencode_credentials
     )
-    pairs = [("grant_type", GRANT_TYPE_CLIENT_CREDENTIALS)]
+    pairs = [("grant_type", _GRANT_TYPE_CLIENT_CREDENTIALS)]
     if (checked := _scope(scope)) is not None:
         pairs.append(("scope", checked))
-    return _request(url, GRANT_TYPE_CLIENT_CREDENTIALS, pairs + auth_pairs, extra)
+    return _request(url, _GRANT_TYPE_CLIENT_CREDENTIALS, pairs + auth_pairs, extra)
 
 
 def private_key_jwt_auth(client_id: object, assertion: object) -> list[tuple[str, str]]:
@@ -479,11 +467,11 @@ def private_key_jwt_request(
     assertion (``private_key_jwt``, RFC 7523 section 2.2; RFC 7521 section 4.2
     makes ``client_id`` optional, so ``None`` leaves it out)."""
     url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
-    pairs = [("grant_type", GRANT_TYPE_CLIENT_CREDENTIALS)]
+    pairs = [("grant_type", _GRANT_TYPE_CLIENT_CREDENTIALS)]
     if (checked := _scope(scope)) is not None:
         pairs.append(("scope", checked))
     pairs += private_key_jwt_auth(client_id, assertion)
-    return _request(url, GRANT_TYPE_CLIENT_CREDENTIALS, pairs, ())
+    return _request(url, _GRANT_TYPE_CLIENT_CREDENTIALS, pairs, ())
 
 
 def jwt_bearer_request(
@@ -503,7 +491,7 @@ def jwt_bearer_request(
     sent in the body (RFC 6749 section 3.2.1, a public client)."""
     url = check_url(token_endpoint, option="token_endpoint", allow_insecure_loopback=True)
     pairs = [
-        ("grant_type", GRANT_TYPE_JWT_BEARER),
+        ("grant_type", _GRANT_TYPE_JWT_BEARER),
         ("assertion", _assertion(assertion, "assertion")),
     ]
     if (checked := _scope(scope)) is not None:
@@ -516,7 +504,7 @@ def jwt_bearer_request(
         pairs += auth_pairs
     elif client_id is not None:
         pairs.append(("client_id", _text(client_id, "client_id")))
-    return _request(url, GRANT_TYPE_JWT_BEARER, pairs, extra)
+    return _request(url, _GRANT_TYPE_JWT_BEARER, pairs, extra)
 
 
 # --- assertions ---------------------------------------------------------------------------

@@ -53,8 +53,6 @@ __all__ = [
     "AsyncTokenProvider",
     "TokenProvider",
     "TokenUnavailable",
-    "attempt_failed",
-    "attempt_succeeded",
 ]
 
 

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = [
     "client_credentials_fetch",
     "client_credentials_provider",
-    "config_http",
     "jwt_bearer_fetch",
     "jwt_bearer_provider",
     "token_file_fetch",
@@ -82,7 +81,7 @@ def _timeout_s(config: ClientCredentialsConfig | JwtBearerConfig) -> float:
     return max(values) / 1000
 
 
-def config_http(
+def _config_http(
     config: ClientCredentialsConfig | JwtBearerConfig, http: HttpOptions | None = None
 ) -> HttpOptions:
     """The :class:`~oauthbearer.http.options.HttpOptions` of ``config``'s
@@ -105,7 +104,7 @@ def _http_fetch(
 ) -> Callable[[], OAuthBearerToken]:
     """A fetch that sends ``make_request()`` with Kafka's retries and reads the
     token as Kafka's client does; the claim names default to the config's."""
-    options = config_http(config, http)
+    options = _config_http(config, http)
     allow_insecure_loopback = allow_insecure_loopback or config.allow_insecure_loopback
     scope_name = scope_claim or config.scope_claim
     subject_name = subject_claim or config.subject_claim
@@ -134,8 +133,8 @@ def client_credentials_fetch(
 ) -> Callable[[], OAuthBearerToken]:
     """A ``fetch`` for a :class:`TokenProvider`: one client-credentials request,
     with Kafka's retries, whose token is read as Kafka's client reads it.
-    ``http`` (trust, deadline, transport) overrides the config's
-    (:func:`config_http`)."""
+    ``http`` (trust, deadline, transport) overrides the config's: its JAAS
+    trust store and its ``sasl.login.*.timeout.ms``, for what ``http`` leaves unset."""
     request = client_credentials_request(
         config.token_endpoint_url,
         config.client_id,
@@ -335,8 +334,8 @@ def jwt_bearer_fetch(
     malformed one raises :class:`~oauthbearer.errors.ConfigurationError` here;
     later, a file that cannot be read fails that login with the same error.
     ``now`` dates the assertion only; the retry loop keeps the real clock.
-    ``http`` (trust, deadline, transport) overrides the config's
-    (:func:`config_http`).
+    ``http`` (trust, deadline, transport) overrides the config's: its JAAS
+    trust store and its ``sasl.login.*.timeout.ms``, for what ``http`` leaves unset.
     """
     check_url(
         config.token_endpoint_url,

@@ -99,7 +99,6 @@ __all__ = [
     "format_report",
     "junit_xml",
     "load_corpus",
-    "progress_line",
     "run_conformance",
     "select_cases",
 ]

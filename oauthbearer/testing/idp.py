@@ -147,14 +147,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASSERTION_CLOCK_SKEW_S",
-    "CLIENT_ASSERTION_TYPE_JWT",
-    "GRANT_CLIENT_CREDENTIALS",
-    "GRANT_JWT_BEARER",
     "MAX_ASSERTION_LIFETIME_S",
     "MAX_LOGGED_REQUESTS",
     "MAX_OPAQUE_TOKENS",
     "MAX_REQUEST_BODY",
-    "REDACTED",
     "DropConnection",
     "EmptyBody",
     "Endpoint",
@@ -172,7 +168,7 @@ __all__ = [
 
 # --- Vocabulary (RFC 6749, RFC 7523, RFC 8414) ----------------------------------------
 
-GRANT_CLIENT_CREDENTIALS: Final = "client_credentials"  # RFC 6749 section 4.4.2
+_GRANT_CLIENT_CREDENTIALS: Final = "client_credentials"  # RFC 6749 section 4.4.2
 GRANT_JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523 section 2.1
 CLIENT_ASSERTION_TYPE_JWT: Final = (
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523 section 2.2
@@ -814,7 +810,7 @@ class TestIdentityProvider:
             "jwks_uri": self.jwks_uri,
             "introspection_endpoint": self.introspection_endpoint,
             "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
-            "grant_types_supported": [GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER],
+            "grant_types_supported": [_GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER],
             "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
             "token_endpoint_auth_signing_alg_values_supported": list(_ASSERTION_ALGORITHMS),
             "scopes_supported": scopes,
@@ -1373,13 +1369,13 @@ class TestIdentityProvider:
         grant_type = form.get("grant_type")
         if grant_type is None:
             raise _TokenError("invalid_request", "grant_type is missing")
-        if grant_type not in (GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER):
+        if grant_type not in (_GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER):
             raise _TokenError(
                 "unsupported_grant_type",
-                f"grant_type must be {GRANT_CLIENT_CREDENTIALS} or {GRANT_JWT_BEARER}",
+                f"grant_type must be {_GRANT_CLIENT_CREDENTIALS} or {GRANT_JWT_BEARER}",
             )
         client = self._client(handler, form, now)
-        if grant_type == GRANT_CLIENT_CREDENTIALS:
+        if grant_type == _GRANT_CLIENT_CREDENTIALS:
             if client is None:
                 # RFC 6749 section 4.4.2: "The client MUST authenticate".
                 raise _invalid_client("client authentication is required for client_credentials")

@@ -96,8 +96,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CASE_TIMEOUT_S",
     "GENERATED_MIX",
-    "GENERATED_PREFIX",
-    "PROBE_TOKEN",
     "SHRINK_BUDGET_S",
     "SHRINK_MAX_ATTEMPTS",
     "SHRINK_MAX_RUN",
@@ -108,24 +106,17 @@ __all__ = [
     "ProbeCase",
     "ProbeResult",
     "ProbeStep",
-    "authenticate_frame_size",
     "builtin_cases",
-    "challenge_status",
     "corpus_cases",
     "describe_finding",
-    "escaped",
     "expired_unsecured_tokens",
     "finding_kind",
     "generated_cases",
-    "hexed",
-    "is_predicted",
     "junit_xml",
     "predicted",
     "predicted_case",
     "preflight",
     "probe",
-    "progress_line",
-    "result_json",
     "shrink",
     "shrink_findings",
     "summary",
@@ -560,10 +551,10 @@ async def probe(
 
 
 #: The token the built-in cases send: made up, so a conforming broker challenges it.
-PROBE_TOKEN: Final = "probe-token"
+_PROBE_TOKEN: Final = "probe-token"
 
 
-def builtin_cases(token: str = PROBE_TOKEN) -> list[ProbeCase]:
+def builtin_cases(token: str = _PROBE_TOKEN) -> list[ProbeCase]:
     """Cases that test the exchange rather than the grammar: the %x01 flow, a
     client skipping it, a slow sender and an oversize message."""
     good = f"n,,\x01auth=Bearer {token}\x01\x01".encode()
@@ -815,7 +806,7 @@ def is_predicted(case: ProbeCase) -> bool:
 
 
 def generated_cases(
-    count: int, *, seed: int, token: str = PROBE_TOKEN, grantable: str | None = None
+    count: int, *, seed: int, token: str = _PROBE_TOKEN, grantable: str | None = None
 ) -> list[ProbeCase]:
     """``count`` initial responses drawn from :mod:`oauthbearer.testing.strategies`
     (shared by :data:`GENERATED_MIX`), each expecting what the codec predicts

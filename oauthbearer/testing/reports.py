@@ -26,9 +26,6 @@ __all__ = [
     "SHOWN_BYTES",
     "JUnitCase",
     "escaped",
-    "hexed",
-    "input_json",
-    "input_lines",
     "junit_xml",
 ]
 

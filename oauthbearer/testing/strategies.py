@@ -81,6 +81,7 @@ from oauthbearer.gs2 import (
     Dialect,
     ErrorResponse,
 )
+from oauthbearer.kafka._wire import Writer
 from oauthbearer.kafka.protocol import (
     SASL_SERVER_MAX_RECEIVE_SIZE,
     SUPPORTED_VERSIONS,
@@ -92,7 +93,6 @@ from oauthbearer.kafka.protocol import (
     SaslAuthenticateRequest,
     SaslHandshakeRequest,
     TaggedField,
-    Writer,
     encode_request,
     request_header_version,
 )

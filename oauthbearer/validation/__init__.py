@@ -17,3 +17,7 @@ core beside the codec.
 """
 
 from __future__ import annotations
+
+#: Nothing is re-exported: each name is imported from the module that defines it
+#: (docs/api.md), so that importing the package loads none of its modules.
+__all__: list[str] = []

@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     from oauthbearer.token import OAuthBearerToken
 
 __all__ = [
-    "ACL_OPERATION_CODES",
-    "TOPIC_OPERATIONS",
     "ClaimsAuthorizer",
     "Grant",
     "Operation",
@@ -109,7 +107,7 @@ ACL_OPERATION_CODES: Final = {
     Operation.IDEMPOTENT_WRITE: 12,
 }
 #: The operations a topic supports (Kafka's ``AclEntry.supportedOperations``).
-TOPIC_OPERATIONS: Final = (
+_TOPIC_OPERATIONS: Final = (
     Operation.READ,
     Operation.WRITE,
     Operation.CREATE,
@@ -257,7 +255,7 @@ class Permissions:
         Metadata answer reports a topic's authorized operations."""
         return sum(
             1 << ACL_OPERATION_CODES[op]
-            for op in TOPIC_OPERATIONS
+            for op in _TOPIC_OPERATIONS
             if any(grant.allows(op, ResourceType.TOPIC, name) for grant in self.grants)
         )
 

@@ -97,7 +97,6 @@ __all__ = [
     "DEFAULT_MAX_CACHE_ENTRIES",
     "DEFAULT_MAX_TTL_S",
     "DEFAULT_NEGATIVE_TTL_S",
-    "INTROSPECTION_AUTH_METHODS",
     "MAX_INTROSPECTION_RESPONSE_SIZE",
     "AsyncTokenValidator",
     "IntrospectionCache",
@@ -106,10 +105,8 @@ __all__ = [
     "IntrospectionRules",
     "JwtOrIntrospection",
     "LocalValidator",
-    "check_token",
     "introspection_request",
     "parse_introspection_response",
-    "token_key",
 ]
 
 #: Largest introspection answer read, in bytes: real ones are a few hundred

@@ -65,8 +65,6 @@ __all__ = [
     "JsonWebKey",
     "JsonWebKeySet",
     "KeySource",
-    "b64url_decode",
-    "decode_standard",
 ]
 
 # --- Limits ---------------------------------------------------------------------

@@ -43,7 +43,6 @@ __all__ = [
     "JwksFetchError",
     "JwksRefresher",
     "fetch_jwks_url",
-    "file_jwks_source",
 ]
 
 #: How often a JWKS file is checked for changes, in seconds (a stat call).
