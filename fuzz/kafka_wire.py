@@ -30,12 +30,11 @@ import itertools
 from fuzzlib import Input, OracleViolation, check, main, violated
 
 from oauthbearer.errors import FrameReason, ServerFailureReason, SessionStateError
-from oauthbearer.gs2 import ErrorResponse
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE, ErrorResponse
 from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import (
     CONNECTION_CLOSED,
     NEED_DATA,
-    SASL_SERVER_MAX_RECEIVE_SIZE,
     SUPPORTED_VERSIONS,
     ErrorCode,
     Frame,
@@ -60,7 +59,7 @@ from oauthbearer.unsecured import UnsecuredJwsValidator
 
 #: The decoder limits tried: Kafka's SASL default, small ones that the seeds'
 #: frames cross, and none at all.
-MAX_FRAME_SIZES = (SASL_SERVER_MAX_RECEIVE_SIZE, 64, 8, (1 << 31) - 1)
+MAX_FRAME_SIZES = (KAFKA_MAX_RECEIVE_SIZE, 64, 8, (1 << 31) - 1)
 #: The decoder's byte-at-a-time run costs a call per byte: longer streams get the
 #: chunked run only.
 MAX_BYTEWISE = 256

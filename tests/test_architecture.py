@@ -330,7 +330,7 @@ def test_the_layer_checker_sees_an_upward_import() -> None:
 #: module needs from another is not API: it stays out of ``__all__``, or lives
 #: in a private module (``oauthbearer.kafka._wire``). A new public name must be
 #: added to the ceiling deliberately; when names go, lower it.
-PUBLIC_NAME_CEILING = 444
+PUBLIC_NAME_CEILING = 443
 
 
 def public_names(root: Path = PACKAGE) -> dict[str, set[str]]:

@@ -26,6 +26,7 @@ from oauthbearer.errors import (
     ServerFailureReason,
     SessionStateError,
 )
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 from oauthbearer.kafka import (
     DEFAULT_AUTHENTICATION_TIMEOUT_MS,
     MAX_ELEMENTS_BEFORE_AUTHENTICATION,
@@ -35,7 +36,6 @@ from oauthbearer.kafka import (
     MAX_TAGGED_FIELDS,
     NEED_DATA,
     PAUSED,
-    SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     ApiKey,
     ApiVersionsRequest,
@@ -598,7 +598,7 @@ def client_hello() -> bytes:
     return outgoing.read()
 
 
-@pytest.mark.parametrize("max_frame_size", [SASL_SERVER_MAX_RECEIVE_SIZE, (1 << 31) - 1])
+@pytest.mark.parametrize("max_frame_size", [KAFKA_MAX_RECEIVE_SIZE, (1 << 31) - 1])
 def test_a_tls_client_hello_on_a_plaintext_listener_is_named(max_frame_size: int) -> None:
     hello = client_hello()
     assert hello[:3] == CLIENT_HELLO_HEAD[:3]
@@ -831,7 +831,7 @@ def big_request(size: int, correlation: int = 9) -> bytes:
 def test_the_frame_limit_is_sasls_until_authenticated_then_the_request_limit() -> None:
     # Kafka: sasl.server.max.receive.size (512 KiB) while authenticating,
     # socket.request.max.bytes once authenticated.
-    over_sasl = SASL_SERVER_MAX_RECEIVE_SIZE + 1
+    over_sasl = KAFKA_MAX_RECEIVE_SIZE + 1
     early = server()
     (failure,) = pump(early, big_request(over_sasl))
     assert isinstance(failure, ServerAuthenticationFailed)
@@ -857,7 +857,7 @@ def test_the_frame_limit_does_not_depend_on_where_the_stream_is_cut() -> None:
     # Found by fuzz/kafka_wire.py: a request pipelined in one chunk with the
     # authentication was refused under the SASL limit, and a token pipelined with
     # a re-authentication's handshake was read under the request limit.
-    over_sasl = SASL_SERVER_MAX_RECEIVE_SIZE + 1
+    over_sasl = KAFKA_MAX_RECEIVE_SIZE + 1
     conn = server()
     stream = api_versions() + handshake() + authenticate(initial()) + big_request(over_sasl)
     authenticated_event, request = pump(conn, stream)

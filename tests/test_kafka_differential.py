@@ -39,8 +39,8 @@ import pytest
 
 from oauthbearer import ClientInitialResponse, Dialect, MalformedMessage
 from oauthbearer.config import broker_listener
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 from oauthbearer.kafka.broker import BrokerEmulator
-from oauthbearer.kafka.protocol import SASL_SERVER_MAX_RECEIVE_SIZE
 from oauthbearer.testing.conformance import load_corpus
 from oauthbearer.testing.probe import (
     Expected,
@@ -119,9 +119,7 @@ def size_cases() -> list[ProbeCase]:
     cases.append(
         case(
             "size-over-limit",
-            message(
-                unsecured_token(), pairs=b"pad=" + b"x" * SASL_SERVER_MAX_RECEIVE_SIZE + b"\x01"
-            ),
+            message(unsecured_token(), pairs=b"pad=" + b"x" * KAFKA_MAX_RECEIVE_SIZE + b"\x01"),
         )
     )
     return cases
@@ -259,7 +257,7 @@ def codec_disagreements(real: Sequence[ProbeResult]) -> list[str]:
     """Kafka parsed the message exactly when ``Dialect.KAFKA`` decodes it."""
     lines = []
     for result in real:
-        if authenticate_frame_size(result.case.data) > SASL_SERVER_MAX_RECEIVE_SIZE:
+        if authenticate_frame_size(result.case.data) > KAFKA_MAX_RECEIVE_SIZE:
             continue  # refused unread, by the frame's size: not the codec's verdict
         try:
             ClientInitialResponse.decode(result.case.data, dialect=Dialect.KAFKA)

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthbearer.errors import ConfigurationError, FrameReason, MalformedMessage
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 from oauthbearer.kafka import (
     CONNECTION_CLOSED,
     MAX_TAGGED_FIELDS,
     NEED_DATA,
-    SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     SUPPORTED_VERSIONS,
     ZERO_UUID,
@@ -72,9 +72,9 @@ def ascii_hex(text: str) -> str:
 
 
 def test_named_limits_match_kafka_defaults() -> None:
-    assert SASL_SERVER_MAX_RECEIVE_SIZE == 524_288  # sasl.server.max.receive.size
+    assert KAFKA_MAX_RECEIVE_SIZE == 524_288  # sasl.server.max.receive.size
     assert SOCKET_REQUEST_MAX_BYTES == 104_857_600  # socket.request.max.bytes
-    assert KafkaFrameDecoder().max_frame_size == SASL_SERVER_MAX_RECEIVE_SIZE
+    assert KafkaFrameDecoder().max_frame_size == KAFKA_MAX_RECEIVE_SIZE
 
 
 def test_error_codes_are_kafkas() -> None:
@@ -967,7 +967,7 @@ def test_stream_ending_inside_a_frame_is_truncated() -> None:
 
 def test_oversized_prefix_is_refused_before_its_body_arrives() -> None:
     decoder = KafkaFrameDecoder()  # 524288
-    decoder.receive_data((SASL_SERVER_MAX_RECEIVE_SIZE + 1).to_bytes(4, "big"))
+    decoder.receive_data((KAFKA_MAX_RECEIVE_SIZE + 1).to_bytes(4, "big"))
     with pytest.raises(MalformedFrame) as info:
         decoder.next_event()
     assert info.value.reason == "too-large"
@@ -1002,7 +1002,7 @@ def test_frame_at_the_limit_is_accepted() -> None:
 
 def test_socket_limit_decoder_accepts_large_frames() -> None:
     decoder = KafkaFrameDecoder(max_frame_size=SOCKET_REQUEST_MAX_BYTES)
-    decoder.receive_data((SASL_SERVER_MAX_RECEIVE_SIZE + 1).to_bytes(4, "big"))
+    decoder.receive_data((KAFKA_MAX_RECEIVE_SIZE + 1).to_bytes(4, "big"))
     assert decoder.next_event() is NEED_DATA
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from oauthbearer import ClientInitialResponse, Dialect, MalformedMessage, UnsecuredJwsValidator
 from oauthbearer.cli import main
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 from oauthbearer.kafka import (
     ApiVersionsResponse,
     Frame,
@@ -33,7 +34,6 @@ from oauthbearer.kafka import (
     encode_response,
 )
 from oauthbearer.kafka.broker import BrokerEmulator
-from oauthbearer.kafka.protocol import SASL_SERVER_MAX_RECEIVE_SIZE
 from oauthbearer.testing.conformance import load_corpus
 from oauthbearer.testing.probe import (
     GENERATED_PREFIX,
@@ -90,7 +90,7 @@ async def fake_kafka(fault: Fault | None = None) -> AsyncIterator[int]:
     """A broker of Kafka's dialect on loopback, with ``fault`` planted."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = KafkaFrameDecoder(max_frame_size=SASL_SERVER_MAX_RECEIVE_SIZE)
+        decoder = KafkaFrameDecoder(max_frame_size=KAFKA_MAX_RECEIVE_SIZE)
         rounds = 0
         try:
             while data := await reader.read(65536):
@@ -168,7 +168,7 @@ def test_generated_cases_are_seeded_and_carry_the_codecs_prediction() -> None:
 
 
 def test_the_frame_limit_comes_before_the_grammar_in_kafkas_prediction() -> None:
-    big = b"n,,\x01auth=Bearer " + b"a" * SASL_SERVER_MAX_RECEIVE_SIZE + b"\x01\x01"
+    big = b"n,,\x01auth=Bearer " + b"a" * KAFKA_MAX_RECEIVE_SIZE + b"\x01\x01"
     assert predicted(big, Dialect.KAFKA) == (Expected.CLOSED, "frame-too-large")
     assert predicted(b"n,,\x01auth=Bearer a\x01\x01", "kafka") == (Expected.PARSED, "accepted")
     assert predicted(b"y,,\x01auth=Bearer a\x01\x01", "kafka")[0] is Expected.REFUSED

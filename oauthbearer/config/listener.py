@@ -59,6 +59,7 @@ from oauthbearer.config._values import INT_RANGE, LONG_RANGE, bad_value, parse_i
 from oauthbearer.config.broker import BrokerValidatorConfig, broker_validator
 from oauthbearer.config.properties import load_properties
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 from oauthbearer.validation.jwt import KAFKA_RULES, JwtRules
 
 if TYPE_CHECKING:
@@ -88,7 +89,6 @@ _CSV: Final = re.compile(r"[ \t\n\x0b\f\r]*,[ \t\n\x0b\f\r]*")
 _DEFAULT_LISTENERS: Final = "PLAINTEXT://:9092"
 _DEFAULT_MECHANISMS: Final = "GSSAPI"
 _DEFAULT_KEYSTORE_TYPE: Final = "JKS"
-_DEFAULT_MAX_RECEIVE_SIZE: Final = 524_288
 _DEFAULT_PRINCIPAL_BUILDER: Final = (
     "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"
 )
@@ -254,7 +254,7 @@ class BrokerListener:
     validation: BrokerValidatorConfig
     tls: ListenerTls | None = None
     max_reauth_ms: int | None = None
-    max_frame_size: int = _DEFAULT_MAX_RECEIVE_SIZE
+    max_frame_size: int = KAFKA_MAX_RECEIVE_SIZE
     max_request_size: int | None = None
     idle_timeout_s: float | None = None
     failed_authentication_delay_s: float | None = None
@@ -369,7 +369,7 @@ def broker_listener(
         max_frame_size=_int(
             view.listener_get("sasl.server.max.receive.size"), INT_RANGE, "int", low=1
         )
-        or _DEFAULT_MAX_RECEIVE_SIZE,
+        or KAFKA_MAX_RECEIVE_SIZE,
         max_request_size=_int(view.get_exact("socket.request.max.bytes"), INT_RANGE, "int", low=1),
         idle_timeout_s=None if idle_ms is None else idle_ms / 1000,
         failed_authentication_delay_s=None if delay_ms is None else delay_ms / 1000,

@@ -86,12 +86,11 @@ from oauthbearer.errors import (
     ServerFailureReason,
     TokenReason,
 )
-from oauthbearer.gs2 import Dialect, ErrorResponse
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE, Dialect, ErrorResponse
 from oauthbearer.kafka.framing import ConnectionClosed
 from oauthbearer.kafka.protocol import (
     AUTHORIZED_OPERATIONS_OMITTED,
     NEED_DATA,
-    SASL_SERVER_MAX_RECEIVE_SIZE,
     ApiKey,
     ErrorCode,
     MetadataBroker,
@@ -444,7 +443,7 @@ class BrokerEmulator:
         authzid_policy: AuthzidPolicy | str = AuthzidPolicy.MATCH_PRINCIPAL,
         extension_validator: ExtensionValidator | None = None,
         max_reauth_ms: int | None = None,
-        max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
+        max_frame_size: int = KAFKA_MAX_RECEIVE_SIZE,
         max_request_size: int = EMULATOR_MAX_REQUEST_SIZE,
         max_metadata_topics: int = MAX_METADATA_TOPICS,
         authentication_timeout_s: float = DEFAULT_AUTHENTICATION_TIMEOUT_S,

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, Union
 
 from oauthbearer._text import cut_utf8, peer_text
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE
 from oauthbearer.kafka._wire import (
     INT_BOUNDS,
     MAX_STRING_LENGTH,
@@ -90,7 +91,6 @@ __all__ = [
     "MAX_TAGGED_FIELDS",
     "NEED_DATA",
     "RECORD_API_VERSIONS",
-    "SASL_SERVER_MAX_RECEIVE_SIZE",
     "SOCKET_REQUEST_MAX_BYTES",
     "SUPPORTED_VERSIONS",
     "ZERO_UUID",
@@ -146,10 +146,6 @@ __all__ = [
 
 # --- Limits ---------------------------------------------------------------------
 
-#: Largest frame read while a connection authenticates: the default of Kafka's
-#: broker setting ``sasl.server.max.receive.size`` (KIP-526), which bounds what
-#: an unauthenticated peer can make the broker buffer. The decoder's default.
-SASL_SERVER_MAX_RECEIVE_SIZE: Final = 524_288
 
 #: Largest frame a Kafka broker reads once a connection is authenticated: the
 #: default of ``socket.request.max.bytes`` (100 MiB). For a broker emulator that
@@ -2199,7 +2195,7 @@ class KafkaFrameDecoder:
         "_stream_offset",
     )
 
-    def __init__(self, *, max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE) -> None:
+    def __init__(self, *, max_frame_size: int = KAFKA_MAX_RECEIVE_SIZE) -> None:
         check_int("max_frame_size", max_frame_size, 0, (1 << 31) - 1)
         self._max_frame_size = max_frame_size
         self._buffer = bytearray()

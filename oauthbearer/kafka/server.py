@@ -82,11 +82,10 @@ from oauthbearer.errors import (
     MalformedMessage,
     ServerFailureReason,
 )
-from oauthbearer.gs2 import Dialect
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE, Dialect
 from oauthbearer.kafka._wire import Reader
 from oauthbearer.kafka.framing import ConnectionClosed, FramedConnection
 from oauthbearer.kafka.protocol import (
-    SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     SUPPORTED_VERSIONS,
     ApiKey,
@@ -479,7 +478,7 @@ class KafkaServerConnection(
         mechanisms: Sequence[str] = (MECHANISM,),
         api_versions: Sequence[tuple[int, int, int]] | None = None,
         max_reauth_ms: int | None = None,
-        max_frame_size: int = SASL_SERVER_MAX_RECEIVE_SIZE,
+        max_frame_size: int = KAFKA_MAX_RECEIVE_SIZE,
         max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
         max_metadata_topics: int = MAX_METADATA_TOPICS,
         authentication_timeout_ms: int | None = DEFAULT_AUTHENTICATION_TIMEOUT_MS,

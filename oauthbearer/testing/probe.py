@@ -55,9 +55,8 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from oauthbearer.errors import ArgumentTypeError, ConfigurationError, MalformedMessage
-from oauthbearer.gs2 import ClientInitialResponse, Dialect, ErrorResponse
+from oauthbearer.gs2 import KAFKA_MAX_RECEIVE_SIZE, ClientInitialResponse, Dialect, ErrorResponse
 from oauthbearer.kafka.protocol import (
-    SASL_SERVER_MAX_RECEIVE_SIZE,
     SOCKET_REQUEST_MAX_BYTES,
     ApiKey,
     ApiVersionsRequest,
@@ -558,7 +557,7 @@ def builtin_cases(token: str = _PROBE_TOKEN) -> list[ProbeCase]:
     """Cases that test the exchange rather than the grammar: the %x01 flow, a
     client skipping it, a slow sender and an oversize message."""
     good = f"n,,\x01auth=Bearer {token}\x01\x01".encode()
-    oversize = b"n,,\x01auth=Bearer " + b"a" * SASL_SERVER_MAX_RECEIVE_SIZE + b"\x01\x01"
+    oversize = b"n,,\x01auth=Bearer " + b"a" * KAFKA_MAX_RECEIVE_SIZE + b"\x01\x01"
     return [
         ProbeCase(
             id="flow-challenge-ack",
@@ -617,7 +616,7 @@ def corpus_cases(cases: Iterable[ConformanceCase]) -> list[ProbeCase]:
     probes = []
     for case in cases:
         kafka = expected(case, Dialect.KAFKA)
-        if authenticate_frame_size(case.data) > SASL_SERVER_MAX_RECEIVE_SIZE:
+        if authenticate_frame_size(case.data) > KAFKA_MAX_RECEIVE_SIZE:
             kafka = Expected.CLOSED
         probes.append(
             ProbeCase(
@@ -774,7 +773,7 @@ def predicted(data: bytes, dialect: Dialect | str) -> tuple[Expected, str]:
     (Kafka refuses a SaslAuthenticate frame past ``sasl.server.max.receive.size``
     unread, by closing the connection)."""
     dialect = Dialect(dialect)
-    if dialect is Dialect.KAFKA and authenticate_frame_size(data) > SASL_SERVER_MAX_RECEIVE_SIZE:
+    if dialect is Dialect.KAFKA and authenticate_frame_size(data) > KAFKA_MAX_RECEIVE_SIZE:
         return Expected.CLOSED, "frame-too-large"
     try:
         ClientInitialResponse.decode(data, dialect=dialect)

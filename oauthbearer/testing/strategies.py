@@ -83,7 +83,6 @@ from oauthbearer.gs2 import (
 )
 from oauthbearer.kafka._wire import Writer
 from oauthbearer.kafka.protocol import (
-    SASL_SERVER_MAX_RECEIVE_SIZE,
     SUPPORTED_VERSIONS,
     ApiKey,
     ApiVersionsRequest,
@@ -1317,7 +1316,7 @@ def invalid_kafka_requests(
         reason = draw(st.sampled_from(chosen))
         before = b"".join(request.data for request in draw(st.lists(kafka_requests(), max_size=2)))
         if reason == "too-large":  # the size prefix alone decides, before any body
-            size = draw(st.integers(SASL_SERVER_MAX_RECEIVE_SIZE + 1, 2**31 - 1))
+            size = draw(st.integers(KAFKA_MAX_RECEIVE_SIZE + 1, 2**31 - 1))
             bad = _int(size, 4) + draw(st.binary(max_size=16))
         elif reason == "invalid-size":
             bad = _int(draw(st.integers(-(2**31), -1)), 4) + draw(st.binary(max_size=16))
